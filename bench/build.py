@@ -1,0 +1,142 @@
+"""Build a (model, variant) artifact: data set → trained or loaded model → steps → .tflite.
+
+:func:`plan_build` runs in the parent and only computes cache keys (cheap, no TensorFlow).
+:func:`build_artifact` runs in a worker subprocess (the converter can segfault) and fills the
+cache: data set ``.npz``, trained model, artifact ``.tflite`` with its build facts.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import registry
+from bench.cache import Cache, key, sha256_file, versions, write_atomic
+from bench.spec import ModelEntry, VariantEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Cache keys of one (model, variant) build; plain data for the worker."""
+
+    model: ModelEntry
+    variant: VariantEntry
+    dataset_key: str | None
+    model_key: str
+    artifact_key: str
+
+    def payload(self, cache: Cache) -> dict[str, Any]:
+        return {"model": self.model.model_dump(mode="json"),
+                "variant": self.variant.model_dump(mode="json"),
+                "keys": {"dataset": self.dataset_key, "model": self.model_key,
+                         "artifact": self.artifact_key},
+                "cache_root": str(cache.root)}
+
+
+def dataset_key(model: ModelEntry) -> str | None:
+    if model.dataset is None:
+        return None
+    plugin = registry.datasets.get(model.dataset.name)
+    params = plugin.params.model_validate(model.dataset.params).model_dump(mode="json")
+    return key({"dataset": plugin.name, "version": plugin.version, "params": params,
+                "seed": model.dataset.seed,
+                "versions": versions(("edgebench", "numpy", "aeon", "scikit-learn"))})
+
+
+def plan_build(model: ModelEntry, variant: VariantEntry) -> BuildPlan:
+    dkey = dataset_key(model)
+    if model.path is not None:
+        if not model.path.is_file():
+            raise FileNotFoundError(f"model file {model.path} does not exist")
+        model_recipe: dict[str, Any] = {"file_sha256": sha256_file(model.path),
+                                        "suffix": model.path.suffix}
+    else:
+        builder = registry.models.get(model.builder)
+        model_recipe = {"builder": builder.name, "version": builder.version,
+                        "params": builder.params.model_validate(model.params).model_dump(
+                            mode="json"),
+                        "dataset": dkey, "train": model.train.model_dump(mode="json"),
+                        "versions": versions()}
+    mkey = key(model_recipe)
+    steps = []
+    for name, params in variant.step_list():
+        step = registry.variant_steps.get(name)
+        steps.append([name, step.version,
+                      step.params.model_validate(params).model_dump(mode="json")])
+    akey = key({"model": mkey, "steps": steps, "versions": versions()})
+    return BuildPlan(model, variant, dkey, mkey, akey)
+
+
+# --- worker side -----------------------------------------------------------------------------
+
+def ensure_dataset(model: ModelEntry, dkey: str, cache: Cache) -> Path:
+    """The data set's cached ``.npz``, generated on first use."""
+    from bench.datasets.base import Dataset
+
+    path = cache.dataset(dkey)
+    if not path.exists():
+        plugin = registry.datasets.get(model.dataset.name)
+        params = plugin.params.model_validate(model.dataset.params)
+        data: Dataset = plugin.load(params, model.dataset.seed)
+        buf = io.BytesIO()
+        data.save(buf)
+        write_atomic(path, buf.getvalue())
+    return path
+
+
+def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tuple[Any, dict]:
+    """Load the cached trained model, or train and cache it."""
+    from bench.models import train as training
+
+    saved = cache.model_dir(mkey) / "model.keras"
+    if model.path is not None:
+        return training.load_keras_file(model.path), {"source": str(model.path)}
+    if saved.exists():
+        return training.load_keras_file(saved), {"cached": True}
+    builder = registry.models.get(model.builder)
+    params = builder.params.model_validate(model.params)
+    started = time.monotonic()
+    keras_model = training.train(builder, params, data, model.train)
+    seconds = time.monotonic() - started
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_name(".model.tmp.keras")
+    keras_model.save(tmp)
+    tmp.replace(saved)
+    return keras_model, {"cached": False, "train_seconds": round(seconds, 2)}
+
+
+def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[str, str | None],
+                   cache_root: str) -> dict[str, Any]:
+    """Worker entry: build one artifact into the cache and return its build facts."""
+    from bench.datasets.base import Dataset
+    from bench.variants.base import BuildState
+    from bench.variants.quantize import convert_fp32
+
+    cache = Cache(Path(cache_root))
+    entry, var = ModelEntry.model_validate(model), VariantEntry.model_validate(variant)
+    data = None
+    if entry.dataset is not None:
+        data = Dataset.load(ensure_dataset(entry, keys["dataset"], cache))
+    facts: dict[str, Any] = {}
+    if entry.path is not None and entry.path.suffix == ".tflite":
+        state = BuildState(keras_model=None, tflite=entry.path.read_bytes(), dataset=data)
+    else:
+        keras_model, facts["model"] = _trained_model(entry, keys["model"], data, cache)
+        state = BuildState(keras_model=keras_model, tflite=None, dataset=data,
+                           seed=entry.train.seed)
+    for name, params in var.step_list():
+        step = registry.variant_steps.get(name)
+        step.apply(state, step.params.model_validate(params))
+    if state.tflite is None:
+        state.tflite = convert_fp32(state.keras_model,
+                                    tuple(state.keras_model.input_shape[1:]))
+    write_atomic(cache.artifact(keys["artifact"]), state.tflite)
+    facts["steps"] = state.info
+    cache.write_json(cache.artifact_info(keys["artifact"]), facts)
+    return facts

@@ -1,0 +1,1 @@
+"""Data sets: seeded synthetic generators and real ones shipped inside PyPI packages."""

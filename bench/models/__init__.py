@@ -1,0 +1,1 @@
+"""Model builders: seed models, and loaders for saved Keras and .tflite files."""

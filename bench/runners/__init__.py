@@ -1,0 +1,1 @@
+"""Runners: execute a .tflite artifact on one kind of device and measure it."""

@@ -1,0 +1,18 @@
+"""Worker entry for runner phases: JSON request in, JSON metrics (or a skip reason) out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.registry import load_ref
+from bench.runners.base import RunnerSkip, RunRequest
+
+
+def run_phase(ref: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Call the phase function ``ref`` on ``request``; a :class:`RunnerSkip` becomes
+    ``{"skipped": reason}``."""
+    try:
+        metrics = load_ref(ref)(RunRequest.from_json(request))
+    except RunnerSkip as e:
+        return {"skipped": str(e)}
+    return {"metrics": {name: m.to_json() for name, m in metrics.items()}}

@@ -1,0 +1,249 @@
+"""Typed models of a suite file, parsed once; plugin names and parameters checked up front.
+
+Every problem is reported with the file, the field path and the bad value, e.g.
+``suites/x.yaml: models[0].dataset.name: unknown dataset 'har_synth'; did you mean
+'har_synthetic'?``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bench import registry
+from bench.models.train import TrainSpec
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetRef(Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+
+
+class ModelEntry(Strict):
+    """A model: a registered builder trained on a data set, or a saved file benchmarked as is."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    builder: str | None = None
+    path: Path | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    dataset: DatasetRef | None = None
+    train: TrainSpec = Field(default_factory=TrainSpec)
+
+    def model_post_init(self, _context: Any) -> None:
+        if (self.builder is None) == (self.path is None):
+            raise ValueError("give exactly one of `builder` (a registered name) or `path` "
+                             "(a .keras/.h5/.tflite file)")
+        if self.path is not None and self.path.suffix not in {".keras", ".h5", ".tflite"}:
+            raise ValueError(f"path {str(self.path)!r}: expected a .keras, .h5 or .tflite file")
+
+
+class VariantEntry(Strict):
+    """A compression variant: steps applied in order, each ``{step_name: {params}}``."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    steps: list[dict[str, dict[str, Any] | None]] = Field(default_factory=list)
+
+    @field_validator("steps")
+    @classmethod
+    def _one_key_per_step(cls, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for step in steps:
+            if len(step) != 1:
+                raise ValueError(f"each step is a mapping with exactly one key (the step name), "
+                                 f"got {sorted(step)}")
+        return steps
+
+    def step_list(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(name, params or {}) for step in self.steps for name, params in step.items()]
+
+
+class Constraint(Strict):
+    """A limit on one metric: ``max``/``min`` absolute bounds, or a maximum loss against a
+    reference variant (``min_delta_vs`` + ``max_loss``)."""
+
+    max: float | None = None
+    min: float | None = None
+    min_delta_vs: str | None = None
+    max_loss: float | None = None
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.max is None and self.min is None and self.max_loss is None:
+            raise ValueError("a constraint needs `max`, `min`, or `min_delta_vs` with `max_loss`")
+        if (self.min_delta_vs is None) != (self.max_loss is None):
+            raise ValueError("`min_delta_vs` and `max_loss` go together")
+
+
+class Settings(Strict):
+    warmup: int = Field(10, ge=0)
+    repeats: int = Field(200, ge=1)
+    timeout_s: float = Field(600, gt=0)
+    reference_variant: str = "fp32"
+
+
+class MatrixRule(Strict):
+    """Matches cells by glob on model, variant and device ids (omitted = any)."""
+
+    model: str = "*"
+    variant: str = "*"
+    device: str = "*"
+
+
+class Suite(Strict):
+    name: str = Field(pattern=ID_PATTERN)
+    description: str = ""
+    models: list[ModelEntry] = Field(min_length=1)
+    variants: list[VariantEntry] = Field(default_factory=lambda: [VariantEntry(id="fp32")])
+    devices: list[str] = Field(min_length=1)
+    constraints: dict[str, Constraint] = Field(default_factory=dict)
+    settings: Settings = Field(default_factory=Settings)
+    include: list[MatrixRule] = Field(default_factory=list)
+    exclude: list[MatrixRule] = Field(default_factory=list)
+    source: Path | None = Field(None, exclude=True)
+
+
+class SpecError(Exception):
+    """A suite or device file that does not validate; lists every problem with its field."""
+
+    def __init__(self, path: Path | str, problems: list[tuple[str, str]]) -> None:
+        self.path, self.problems = str(path), problems
+        lines = [f"{self.path}: {loc}: {msg}" if loc else f"{self.path}: {msg}"
+                 for loc, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def pydantic_problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    problems = []
+    for e in err.errors():
+        loc = format_loc(e["loc"])
+        loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] != "value_error" and "input" in e:
+            msg += f" (got {json.dumps(e['input'], default=str)})"
+        problems.append((loc, msg))
+    return problems
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(path, [("", "no such file")]) from None
+    except yaml.YAMLError as e:
+        raise SpecError(path, [("", f"not valid YAML: {e}")]) from None
+
+
+def _check_params(plugin: Any, params: dict[str, Any], loc: str) -> list[tuple[str, str]]:
+    try:
+        plugin.params.model_validate(params)
+    except ValidationError as e:
+        return pydantic_problems(e, loc)
+    return []
+
+
+def _check_plugins(suite: Suite) -> list[tuple[str, str]]:
+    """Registry names exist and each plugin's parameters validate."""
+    problems: list[tuple[str, str]] = []
+
+    def lookup(reg: registry.Registry[Any], name: str, loc: str) -> Any:
+        try:
+            return reg.get(name)
+        except registry.UnknownNameError as e:
+            problems.append((loc, str(e)))
+            return None
+
+    for i, m in enumerate(suite.models):
+        if m.builder is not None and (b := lookup(registry.models, m.builder, f"models[{i}].builder")):
+            problems += _check_params(b, m.params, f"models[{i}].params")
+        if m.dataset is not None:
+            ds = lookup(registry.datasets, m.dataset.name, f"models[{i}].dataset.name")
+            if ds is not None:
+                problems += _check_params(ds, m.dataset.params, f"models[{i}].dataset.params")
+            if ds is not None and m.builder and b and ds.task not in b.tasks:
+                problems.append((f"models[{i}].dataset.name",
+                                 f"{m.builder} builds {'/'.join(b.tasks)} models but "
+                                 f"{m.dataset.name} is a {ds.task} data set"))
+    for i, v in enumerate(suite.variants):
+        for j, (name, params) in enumerate(v.step_list()):
+            loc = f"variants[{i}].steps[{j}]"
+            if step := lookup(registry.variant_steps, name, loc):
+                problems += _check_params(step, params, f"{loc}.{name}")
+    return problems
+
+
+def _check_ids(suite: Suite) -> list[tuple[str, str]]:
+    problems = []
+    for field in ("models", "variants"):
+        seen: set[str] = set()
+        for i, entry in enumerate(getattr(suite, field)):
+            if entry.id in seen:
+                problems.append((f"{field}[{i}].id", f"duplicate id {entry.id!r}"))
+            seen.add(entry.id)
+    return problems
+
+
+def _check_constraints(suite: Suite) -> list[tuple[str, str]]:
+    from bench.constraints import known_names
+
+    known, problems = known_names(), []
+    for name in suite.constraints:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((f"constraints.{name}", f"unknown metric {name!r}{hint} "
+                                                    f"(known: {', '.join(known)})"))
+    variant_ids = {v.id for v in suite.variants}
+    for name, rule in suite.constraints.items():
+        if rule.min_delta_vs is not None and rule.min_delta_vs not in variant_ids:
+            problems.append((f"constraints.{name}.min_delta_vs",
+                             f"no variant {rule.min_delta_vs!r} in this suite "
+                             f"(variants: {', '.join(sorted(variant_ids))})"))
+    return problems
+
+
+def load_suite(path: Path | str) -> Suite:
+    """Parse and validate a suite file; raise :class:`SpecError` listing every problem."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError(path, [("", "a suite is a mapping with `name`, `models`, `devices`, …")])
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(path, pydantic_problems(e)) from None
+    problems = _check_ids(suite) + _check_plugins(suite) + _check_constraints(suite)
+    if problems:
+        raise SpecError(path, problems)
+    suite.source = path.resolve()
+    for m in suite.models:  # model files are relative to the suite file
+        if m.path is not None and not m.path.is_absolute():
+            m.path = (path.parent / m.path).resolve()
+    return suite
+
+
+def suite_schema() -> dict[str, Any]:
+    """JSON Schema of a suite file (for editor completion)."""
+    schema = Suite.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "edgebench suite"
+    return schema
+

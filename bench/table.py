@@ -1,0 +1,80 @@
+"""Records as tables: a flat pandas frame (one row per cell) and the terminal leaderboard."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import pandas as pd
+
+from bench.record import Record
+
+#: The terminal table's metric columns: (header, metric, scale, format).
+COLUMNS: list[tuple[str, str, float, str]] = [
+    ("size KB", "model_size", 1 / 1024, "{:.1f}"),
+    ("arena KB", "arena_used", 1 / 1024, "{:.1f}"),
+    ("min arena KB", "arena_min", 1 / 1024, "{:.1f}"),
+    ("p50 ms", "latency_p50", 1, "{:.4f}"),
+    ("accuracy", "accuracy", 1, "{:.3f}"),
+    ("Δacc", "accuracy_delta", 1, "{:+.3f}"),
+    ("MAE °C", "mae", 1, "{:.3f}"),
+    ("ΔMAE", "mae_delta", 1, "{:+.3f}"),
+    ("AUC", "auc", 1, "{:.3f}"),
+    ("F1", "f1", 1, "{:.3f}"),
+]
+
+
+def frame(records: list[Record]) -> pd.DataFrame:
+    """One row per record: ids, status, error, ``<metric>`` values, ``<metric>__unit`` and
+    ``<metric>__method`` columns, and ``check:<name>`` pass/fail columns."""
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        row: dict[str, Any] = {"suite": r.suite, "run_id": r.run_id, "cell_id": r.cell_id,
+                               "model": r.model, "variant": r.variant, "device": r.device,
+                               "runner": r.runner, "status": r.status,
+                               "error_kind": (r.error or {}).get("kind"),
+                               "error": (r.error or {}).get("message"),
+                               "artifact_sha256": r.artifact_sha256}
+        for name, m in r.metrics.items():
+            row[name], row[f"{name}__unit"], row[f"{name}__method"] = m.value, m.unit, m.method
+        for name, c in r.constraints.items():
+            row[f"check:{name}"] = c.passed
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _checks(r: Record) -> str:
+    results = [c.passed for c in r.constraints.values() if c.passed is not None]
+    if not results:
+        return ""
+    failed = [n for n, c in r.constraints.items() if c.passed is False]
+    return f"{sum(results)}/{len(results)}" + (f" ✗ {','.join(failed)}" if failed else "")
+
+
+def render(records: list[Record], width: int = 60) -> str:
+    """The terminal leaderboard: one row per cell, key metrics with units, status and why."""
+    if not records:
+        return "(no records)"
+    used = [c for c in COLUMNS if any(c[1] in r.metrics for r in records)]
+    header = ["cell", "status", *[c[0] for c in used], "checks", "note"]
+    rows = []
+    for r in records:
+        cells = [r.cell_id, r.status]
+        for _, name, scale, fmt in used:
+            m = r.metrics.get(name)
+            cells.append("" if m is None else fmt.format(m.value * scale))
+        note = "" if r.error is None else f"{r.error['kind']}: {r.error['message']}"
+        note = textwrap.shorten(" ".join(note.split()), width=width, placeholder="…")
+        rows.append([*cells, _checks(r), note])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    numeric = {i for i, h in enumerate(header) if h not in ("cell", "status", "checks", "note")}
+
+    def line(values: list[str]) -> str:
+        return "  ".join(str(v).rjust(w) if i in numeric else str(v).ljust(w)
+                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    counts = pd.Series([r.status for r in records]).value_counts()
+    out.append("")
+    out.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" — {len(records)} cells")
+    return "\n".join(out)

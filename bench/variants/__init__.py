@@ -1,0 +1,1 @@
+"""Compression steps. A variant is a list of steps applied in order."""

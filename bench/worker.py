@@ -1,0 +1,107 @@
+"""Run a step that may crash or hang (native TF, LiteRT, TFLite Micro code) in a subprocess.
+
+``call("module:function", payload, timeout_s)`` starts ``python -m bench.worker``, which calls
+``function(**payload)`` and writes its JSON result. A segfault, abort, hang or Python exception
+in the child becomes a :class:`WorkerError` in the parent with a clear message; the parent
+process is never at risk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+CHILD_ENV = {
+    "TF_USE_LEGACY_KERAS": "1",  # tf-keras is the Keras of the build/convert steps
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+class WorkerError(Exception):
+    """A worker that did not return a result.
+
+    ``kind``: ``error`` (the step raised; ``type`` names the exception), ``crashed`` (killed by
+    a signal or exited without a result), ``timeout``."""
+
+    def __init__(self, kind: str, message: str, *, type: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.type, self.detail = kind, type, detail
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def call(ref: str, payload: dict[str, Any], timeout_s: float, *, label: str = "") -> Any:
+    """Call ``ref`` with ``payload`` in a fresh subprocess; return its JSON-able result."""
+    label = label or ref
+    with tempfile.TemporaryDirectory(prefix="edgebench-worker-") as tmp:
+        req, resp, err = Path(tmp, "request.json"), Path(tmp, "result.json"), Path(tmp, "stderr")
+        req.write_text(json.dumps({"ref": ref, "payload": payload}))
+        env = {**os.environ, **CHILD_ENV}
+        with err.open("wb") as err_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.worker", str(req), str(resp)],
+                stdin=subprocess.DEVNULL, stdout=err_file, stderr=err_file, env=env,
+                start_new_session=True,  # its own process group, so a timeout kills it all
+            )
+            started = time.monotonic()
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise WorkerError("timeout", f"{label}: no result after {timeout_s:g} s "
+                                  f"(timeout_s); the step was killed",
+                                  detail=_tail(err.read_text(errors="replace"))) from None
+        stderr = err.read_text(errors="replace")
+        if resp.exists():
+            result = json.loads(resp.read_text())
+            if result["ok"]:
+                return result["value"]
+            e = result["error"]
+            raise WorkerError("error", e["message"], type=e["type"], detail=e["traceback"])
+        elapsed = time.monotonic() - started
+        if proc.returncode < 0:
+            how = f"crashed with {_signal_name(proc.returncode)}"
+        else:
+            how = f"exited with status {proc.returncode} without a result"
+        raise WorkerError("crashed", f"{label}: the worker process {how} after {elapsed:.1f} s. "
+                          f"Last output:\n{_tail(stderr)}", detail=stderr[-4000:])
+
+
+def _child(request_path: str, result_path: str) -> None:
+    from bench.registry import load_ref
+
+    request = json.loads(Path(request_path).read_text())
+    try:
+        value = load_ref(request["ref"])(**request["payload"])
+        result: dict[str, Any] = {"ok": True, "value": value}
+    except Exception as e:  # the step's own failure: report it, keep the type and traceback
+        result = {"ok": False, "error": {"type": type(e).__name__, "message": str(e) or
+                                         type(e).__name__, "traceback": traceback.format_exc()}}
+    tmp = Path(result_path + ".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.rename(result_path)
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2])
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: native libraries sometimes crash while unloading

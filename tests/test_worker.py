@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import worker
+
+
+@pytest.fixture(autouse=True)
+def _targets_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+
+
+def test_returns_the_value() -> None:
+    assert worker.call("worker_targets:add", {"a": 2, "b": 3}, timeout_s=60) == 5
+
+
+def test_exception_keeps_type_and_message() -> None:
+    with pytest.raises(worker.WorkerError) as e:
+        worker.call("worker_targets:fail", {"message": "converter says no"}, timeout_s=60)
+    assert e.value.kind == "error"
+    assert e.value.type == "RuntimeError"
+    assert "converter says no" in str(e.value)
+    assert "Traceback" in e.value.detail
+
+
+@pytest.mark.parametrize(("target", "signal_name"), [("segfault", "SIGSEGV"),
+                                                     ("abort", "SIGABRT")])
+def test_crash_becomes_a_clear_error(target: str, signal_name: str) -> None:
+    with pytest.raises(worker.WorkerError) as e:
+        worker.call(f"worker_targets:{target}", {}, timeout_s=60, label="convert x")
+    assert e.value.kind == "crashed"
+    assert signal_name in str(e.value)
+    assert str(e.value).startswith("convert x:")
+    if target == "segfault":
+        assert "about to dereference NULL" in str(e.value)  # the last output is kept
+
+
+def test_exit_without_result() -> None:
+    with pytest.raises(worker.WorkerError, match="exited with status 3"):
+        worker.call("worker_targets:exit_quietly", {}, timeout_s=60)
+
+
+def test_hang_is_killed_at_the_timeout() -> None:
+    started = time.monotonic()
+    with pytest.raises(worker.WorkerError) as e:
+        worker.call("worker_targets:hang", {"seconds": 60}, timeout_s=2)
+    assert e.value.kind == "timeout"
+    assert "2 s" in str(e.value)
+    assert time.monotonic() - started < 30

@@ -1,0 +1,32 @@
+"""Functions the worker tests call in a subprocess: a result, an exception, a crash, a hang."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def fail(message: str) -> None:
+    raise RuntimeError(message)
+
+
+def segfault() -> None:
+    print("about to dereference NULL", flush=True)
+    ctypes.string_at(0)
+
+
+def abort() -> None:
+    os.abort()
+
+
+def hang(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def exit_quietly() -> None:
+    os._exit(3)
