@@ -1,0 +1,44 @@
+"""Shared fixtures: an isolated cache and result store per test, tiny real .tflite models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MLPERF_MODELS = SHARED / "models" / "mlperf_tiny"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own cache (tests that share one ask for ``shared_cache``)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real float32 .tflite of a small Dense model (4 → 8 → 3 softmax), batch 1."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    fn = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([1, 4], tf.float32))
+    data = tf.lite.TFLiteConverter.from_concrete_functions([fn], model).convert()
+    path = tmp_path_factory.mktemp("models") / "tiny.tflite"
+    path.write_bytes(data)
+    return path
+
+
+def mlperf_model(name: str) -> Path:
+    path = MLPERF_MODELS / name
+    if not path.exists():
+        pytest.skip(f"MLPerf Tiny reference models not found at {MLPERF_MODELS}")
+    return path
