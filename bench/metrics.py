@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from bench.datasets.base import Dataset
+
+log = logging.getLogger(__name__)
 
 Method = Literal["measured", "tflm", "board", "estimated", "build"]
 
@@ -59,3 +68,97 @@ class Metric:
 def metric(name: str, value: float, method: Method, unit: str | None = None) -> Metric:
     """A :class:`Metric` with the unit registered for ``name`` unless one is given."""
     return Metric(float(value), UNITS.get(name, "") if unit is None else unit, method)
+
+
+# --- task metrics -------------------------------------------------------------------------------
+
+def _threshold_max_f1(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold (``score >= t`` is anomalous) maximising F1; ties → the smallest."""
+    from sklearn.metrics import precision_recall_curve
+
+    if not labels.any():
+        log.warning("validation split has no anomalous window: F1 is undefined, the threshold "
+                     "falls back to the largest validation score")
+        return float(scores.max())
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    best = f1 == f1.max()
+    return float(thresholds[best].min())  # thresholds ascend; take the smallest tie
+
+
+def reconstruction_scores(x: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Per-window mean squared error between an autoencoder's ``output`` and its input ``x``."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    out = np.asarray(output, dtype=np.float64).reshape(len(x), -1)
+    if out.shape != x.shape:
+        raise ValueError(f"autoencoder output has {out.shape[1]} values per window, "
+                         f"its input {x.shape[1]}")
+    return ((out - x) ** 2).mean(axis=1)
+
+
+def task_metrics(dataset: Dataset, predict: Callable[[np.ndarray], np.ndarray],
+                 method: Method) -> dict[str, Metric]:
+    """Task metrics of ``predict`` on the **test** split of ``dataset``.
+
+    ``predict`` maps float32 inputs ``(n, ...)`` in the data set's float domain to float
+    (dequantized) outputs ``(n, ...)``.
+
+    * classification: ``accuracy``, ``f1_macro`` (argmax of the outputs; a single output column
+      is a sigmoid probability, positive at ≥ 0.5).
+    * regression: ``mae``, ``rmse`` over all target values.
+    * anomaly: the score of a window is the mean squared error between the output and the input.
+      The ``threshold`` is chosen on the **validation** split (``predict`` runs on it too): the
+      score value maximising F1 when windows scoring ``>= threshold`` are called anomalous; ties
+      go to the smallest such value (no anomalous validation window → its largest score). On
+      test: ``auc`` (ROC AUC of the raw scores), ``precision``, ``recall``, ``f1`` at that
+      threshold, and ``threshold`` itself.
+    """
+    from sklearn import metrics as skm
+
+    x, y = dataset.split("test")
+    if len(x) == 0:
+        raise ValueError("the test split is empty: no task metrics")
+    out = np.asarray(predict(x.astype(np.float32, copy=False)))
+    if len(out) != len(x):
+        raise ValueError(f"predict returned {len(out)} outputs for {len(x)} test inputs")
+
+    if dataset.task == "classification":
+        out2 = out.reshape(len(out), -1)
+        pred = (out2[:, 0] >= 0.5).astype(int) if out2.shape[1] == 1 else out2.argmax(axis=1)
+        y_true = np.asarray(y).reshape(-1).astype(int)
+        return {"accuracy": metric("accuracy", skm.accuracy_score(y_true, pred), method),
+                "f1_macro": metric("f1_macro", skm.f1_score(y_true, pred, average="macro",
+                                                            zero_division=0), method)}
+    if dataset.task == "regression":
+        y_true = np.asarray(y, dtype=np.float64).reshape(-1)
+        y_pred = np.asarray(out, dtype=np.float64).reshape(-1)
+        if y_pred.shape != y_true.shape:
+            raise ValueError(f"regression output has {y_pred.size} values for {y_true.size} "
+                             "targets")
+        mse = skm.mean_squared_error(y_true, y_pred)
+        return {"mae": metric("mae", skm.mean_absolute_error(y_true, y_pred), method),
+                "rmse": metric("rmse", np.sqrt(mse), method)}
+    if dataset.task == "anomaly":
+        x_val, y_val = dataset.split("validation")
+        val_scores = reconstruction_scores(x_val, predict(x_val.astype(np.float32, copy=False)))
+        threshold = _threshold_max_f1(np.asarray(y_val).reshape(-1).astype(int), val_scores)
+        scores = reconstruction_scores(x, out)
+        y_true = np.asarray(y).reshape(-1).astype(int)
+        pred = (scores >= threshold).astype(int)
+        if len(np.unique(y_true)) < 2:
+            log.warning("test split has a single class: ROC AUC is undefined (NaN)")
+            auc = float("nan")
+        else:
+            auc = skm.roc_auc_score(y_true, scores)
+        return {
+            "auc": metric("auc", auc, method),
+            "precision": metric("precision", skm.precision_score(y_true, pred, zero_division=0),
+                                method),
+            "recall": metric("recall", skm.recall_score(y_true, pred, zero_division=0), method),
+            "f1": metric("f1", skm.f1_score(y_true, pred, zero_division=0), method),
+            "threshold": metric("threshold", threshold, method),
+        }
+    raise ValueError(f"unknown task {dataset.task!r}; expected classification, regression or "
+                     "anomaly")

@@ -161,13 +161,12 @@ class Session:
         dataset_ready = build.dataset_key is None or self.cache.dataset(build.dataset_key).exists()
         if path.exists() and info.exists() and dataset_ready:
             return path, {**(self.cache.read_json(info) or {}), "cached": True}
-        label = f"build {build.model.id}/{build.variant.id}"
         try:
             facts = worker.call("bench.build:build_artifact", build.payload(self.cache),
-                                self.suite.settings.timeout_s, label=label)
+                                self.suite.settings.timeout_s)
         except worker.WorkerError as e:
             kind = "build" if e.kind == "error" else e.kind
-            raise CellFailure(kind, f"{label} failed: {e}") from None
+            raise CellFailure(kind, f"build: {e}") from None
         return path, {**facts, "cached": False}
 
     @staticmethod
@@ -206,13 +205,13 @@ class Session:
             cached = self.cache.read_json(self.cache.evaluation(eval_key))
             details["evaluation_cached"] = cached is not None
             if cached is None:
-                cached = self._phase(runner.evaluate, request, f"evaluate {cell.id}")
+                cached = self._phase(runner.evaluate, request, "evaluate")
                 if "skipped" not in cached:
                     self.cache.write_json(self.cache.evaluation(eval_key), cached)
             if "skipped" in cached:
                 raise CellFailure("unsupported", cached["skipped"])
             metrics.update({k: Metric.from_json(v) for k, v in cached["metrics"].items()})
-            measured = self._phase(runner.measure, request, f"measure {cell.id}")
+            measured = self._phase(runner.measure, request, "measure")
             if "skipped" in measured:
                 raise CellFailure("unsupported", measured["skipped"])
             metrics.update({k: Metric.from_json(v) for k, v in measured["metrics"].items()})
@@ -228,7 +227,7 @@ class Session:
         try:
             return worker.call("bench.runners.phase:run_phase",
                                {"ref": ref, "request": request.to_json()},
-                               self.suite.settings.timeout_s, label=label)
+                               self.suite.settings.timeout_s)
         except worker.WorkerError as e:
             kind = "runtime" if e.kind == "error" else e.kind
             raise CellFailure(kind, f"{label}: {e}") from None

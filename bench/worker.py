@@ -48,9 +48,8 @@ def _tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def call(ref: str, payload: dict[str, Any], timeout_s: float, *, label: str = "") -> Any:
+def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
     """Call ``ref`` with ``payload`` in a fresh subprocess; return its JSON-able result."""
-    label = label or ref
     with tempfile.TemporaryDirectory(prefix="edgebench-worker-") as tmp:
         req, resp, err = Path(tmp, "request.json"), Path(tmp, "result.json"), Path(tmp, "stderr")
         req.write_text(json.dumps({"ref": ref, "payload": payload}))
@@ -67,8 +66,8 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float, *, label: str = ""
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                raise WorkerError("timeout", f"{label}: no result after {timeout_s:g} s "
-                                  f"(timeout_s); the step was killed",
+                raise WorkerError("timeout", f"no result after {timeout_s:g} s (timeout_s); "
+                                  "the worker was killed",
                                   detail=_tail(err.read_text(errors="replace"))) from None
         stderr = err.read_text(errors="replace")
         if resp.exists():
@@ -82,8 +81,8 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float, *, label: str = ""
             how = f"crashed with {_signal_name(proc.returncode)}"
         else:
             how = f"exited with status {proc.returncode} without a result"
-        raise WorkerError("crashed", f"{label}: the worker process {how} after {elapsed:.1f} s. "
-                          f"Last output:\n{_tail(stderr)}", detail=stderr[-4000:])
+        raise WorkerError("crashed", f"worker {how} after {elapsed:.1f} s; last output:\n"
+                          f"{_tail(stderr)}", detail=stderr[-4000:])
 
 
 def _child(request_path: str, result_path: str) -> None:

@@ -30,6 +30,9 @@ def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(3, activation="softmax")])
+    for layer in model.layers:  # non-zero biases: the converter drops all-zero ones
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, bias + 0.1])
     fn = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([1, 4], tf.float32))
     data = tf.lite.TFLiteConverter.from_concrete_functions([fn], model).convert()
     path = tmp_path_factory.mktemp("models") / "tiny.tflite"

@@ -30,10 +30,9 @@ def test_exception_keeps_type_and_message() -> None:
                                                      ("abort", "SIGABRT")])
 def test_crash_becomes_a_clear_error(target: str, signal_name: str) -> None:
     with pytest.raises(worker.WorkerError) as e:
-        worker.call(f"worker_targets:{target}", {}, timeout_s=60, label="convert x")
+        worker.call(f"worker_targets:{target}", {}, timeout_s=60)
     assert e.value.kind == "crashed"
     assert signal_name in str(e.value)
-    assert str(e.value).startswith("convert x:")
     if target == "segfault":
         assert "about to dereference NULL" in str(e.value)  # the last output is kept
 

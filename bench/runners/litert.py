@@ -1,0 +1,136 @@
+"""Host runner: the LiteRT interpreter (``ai-edge-litert``), single-threaded.
+
+Device option ``runtime: tflite-runtime`` selects the legacy ``tflite_runtime`` package instead;
+when it cannot be imported (its last release predates numpy 2) the cell is skipped.
+Interpreters are imported inside functions so that importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+
+from bench.metrics import task_metrics
+from bench.runners.base import MetricMap, Runner, RunnerSkip, RunRequest
+from bench.runners.io import (
+    IOSpec,
+    batch_predict,
+    latency_stats,
+    load_artifact,
+    sample_inputs,
+    timed_invokes,
+)
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("litert", "tflite-runtime")
+
+
+def versions() -> dict[str, str]:
+    """Installed interpreter packages (part of the evaluate cache key)."""
+    out: dict[str, str] = {}
+    for dist in ("ai-edge-litert", "tflite-runtime"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[dist] = version(dist)
+    return out
+
+
+def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
+    """Skip reason when ``runtime: tflite-runtime`` is asked for and not installed."""
+    import importlib.util
+
+    if options.get("runtime") == "tflite-runtime" and importlib.util.find_spec(
+            "tflite_runtime") is None:
+        return "tflite-runtime is not installed (its last release, 2.14, predates numpy 2)"
+    return None
+
+
+def _interpreter_class(options: dict[str, Any]) -> Any:
+    runtime = options.get("runtime", "litert")
+    if runtime in ("litert", "ai-edge-litert"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    if runtime == "tflite-runtime":
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except (ImportError, AttributeError) as exc:
+            raise RunnerSkip(f"tflite-runtime cannot be imported: {exc}") from exc
+        return Interpreter
+    raise ValueError(f"unknown host runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+
+
+class LiteRTModel:
+    """An allocated interpreter with its first input/output specs; batch 1 per invoke."""
+
+    def __init__(self, model: bytes, options: dict[str, Any] | None = None,
+                 source: str = "model") -> None:
+        options = options or {}
+        cls = _interpreter_class(options)
+        try:
+            self.interpreter = cls(model_content=model,
+                                   num_threads=int(options.get("num_threads", 1)))
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise RuntimeError(f"LiteRT cannot load {source}: {exc}") from exc
+        self.inputs = self.interpreter.get_input_details()
+        self.outputs = self.interpreter.get_output_details()
+        self.in_specs = [IOSpec.from_details(d) for d in self.inputs]
+        self.out_specs = [IOSpec.from_details(d) for d in self.outputs]
+
+    def set_inputs(self, raw: list[np.ndarray]) -> None:
+        for detail, x in zip(self.inputs, raw, strict=True):
+            self.interpreter.set_tensor(detail["index"], x)
+
+    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
+        """Raw outputs for one set of raw inputs (variables reset first when ``reset``)."""
+        if reset:
+            self.interpreter.reset_all_variables()
+        self.set_inputs(raw)
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(d["index"]) for d in self.outputs]
+
+
+def _open(request: RunRequest) -> tuple[LiteRTModel, bytes]:
+    data = load_artifact(request.artifact)
+    return LiteRTModel(data, request.options, str(request.artifact)), data
+
+
+def evaluate(request: RunRequest) -> MetricMap:
+    """Task metrics on the test split through LiteRT (method ``measured``); none without data."""
+    if request.dataset is None:
+        return {}
+    from bench.datasets.base import Dataset
+    from bench.tflite_info import inspect
+
+    model, data = _open(request)
+    if len(model.in_specs) != 1:
+        raise ValueError(f"a data set feeds one model input; this model has "
+                         f"{len(model.in_specs)}")
+    reset = inspect(data, str(request.artifact)).has_variables
+    predict = batch_predict(lambda x: model.run([x], reset)[0], model.in_specs[0],
+                            model.out_specs[0])
+    return task_metrics(Dataset.load(request.dataset), predict, "measured")
+
+
+def measure(request: RunRequest) -> MetricMap:
+    """Latency of ``invoke()`` on this host: the input is set once (first test sample or a
+    seeded generated input), ``warmup`` untimed invokes, then ``repeats`` timed ones."""
+    model, _ = _open(request)
+    model.set_inputs(sample_inputs(request.dataset, model.in_specs, 1, request.seed)[0])
+    durations = timed_invokes(model.interpreter.invoke, request.warmup, request.repeats)
+    return latency_stats(durations, "measured")
+
+
+LITERT = Runner(
+    name="litert",
+    evaluate="bench.runners.litert:evaluate",
+    measure="bench.runners.litert:measure",
+    unsupported=unsupported,
+    versions=versions,
+    description="LiteRT interpreter on the host, one thread (tflite-runtime on request)",
+)

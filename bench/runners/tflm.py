@@ -1,0 +1,293 @@
+"""TFLite Micro runner: the reference kernels through the ``tflite-micro`` Python interpreter.
+
+``evaluate`` (method ``tflm``) gives the arena RAM a microcontroller build needs, task metrics
+through TFLite Micro and its agreement with LiteRT; ``measure`` gives the host's time for the
+reference kernels. A too-small arena makes interpreter creation raise ``RuntimeError``; the
+smallest arena is still searched in subprocess probes, since native code may also abort.
+Arena figures come from the Python interpreter's recording allocator, whose bookkeeping lives in
+the arena; a firmware build with the plain allocator may need a few hundred bytes less.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.metrics import metric, task_metrics
+from bench.runners.base import MetricMap, Runner, RunnerSkip, RunRequest
+from bench.runners.io import (
+    AGREEMENT_SAMPLES,
+    IOSpec,
+    batch_predict,
+    captured_fds,
+    generated_inputs,
+    latency_stats,
+    load_artifact,
+    output_max_diff,
+    sample_inputs,
+    timed_invokes,
+)
+from bench.tflite_info import ModelInfo, inspect
+
+log = logging.getLogger(__name__)
+
+FP16_REASON = ("TFLite Micro has no float16 DEQUANTIZE kernel: float16-weight models fail to "
+               "prepare")
+ARENA_START = 256 * 1024
+ARENA_MAX = 64 * 1024 * 1024
+ARENA_GROWTH = 4
+GRANULE = 16  # arena_min resolution (TFLite Micro aligns arena buffers to 16 bytes)
+PROBE_TIMEOUT_S = 120.0
+_SHORTAGE = re.compile(r"(?i)failed to (allocate|resize)|missing: \d+|too small")
+_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+
+
+class TFLMError(RuntimeError):
+    """TFLite Micro could not prepare or run a model; the message quotes its log."""
+
+    def __init__(self, message: str, log_text: str = "") -> None:
+        super().__init__(message)
+        self.log_text = log_text
+
+    @property
+    def arena_shortage(self) -> bool:
+        """Whether TFLite Micro's log says the arena was too small."""
+        return bool(_SHORTAGE.search(self.log_text))
+
+
+def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
+    """Skip reason for models TFLite Micro cannot run: float16 tensors (no DEQUANTIZE kernel)."""
+    try:
+        info = inspect(tflite)
+    except ValueError:
+        return None  # a corrupt artifact is a failure, reported by the phase itself
+    return FP16_REASON if info.has_float16 else None
+
+
+def versions() -> dict[str, str]:
+    """TFLite Micro, and LiteRT (the reference of ``output_max_diff``)."""
+    out: dict[str, str] = {}
+    for dist in ("tflite-micro", "ai-edge-litert"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[dist] = version(dist)
+    return out
+
+
+def _log_excerpt(text: str, lines: int = 6) -> str:
+    kept = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " | ".join(kept[-lines:]) or "no log"
+
+
+class TFLMModel:
+    """A TFLite Micro interpreter with a fixed arena; one sample (batch 1) per invoke."""
+
+    def __init__(self, model: bytes, info: ModelInfo, arena_size: int,
+                 source: str = "model") -> None:
+        from tflite_micro import runtime
+
+        self.arena_size, self.info, self.log = arena_size, info, ""
+        with captured_fds() as captured:
+            try:
+                self.interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+                error: Exception | None = None
+            except (RuntimeError, ValueError) as exc:
+                error = exc
+        self.log = captured[0]
+        if error is not None:
+            raise TFLMError(f"TFLite Micro cannot prepare {source} with a {arena_size}-byte "
+                            f"arena: {error}: {_log_excerpt(self.log)}", self.log) from error
+        self.in_specs = [IOSpec.from_details(self.interpreter.get_input_details(i))
+                         for i in range(len(info.inputs))]
+        self.out_specs = [IOSpec.from_details(self.interpreter.get_output_details(i))
+                          for i in range(len(info.outputs))]
+
+    def set_inputs(self, raw: list[np.ndarray]) -> None:
+        for i, x in enumerate(raw):
+            self.interpreter.set_input(x, i)
+
+    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
+        """Raw outputs for one set of raw inputs (state reset first when ``reset``)."""
+        if reset:
+            self.interpreter.reset()
+        self.set_inputs(raw)
+        self.interpreter.invoke()
+        return [np.array(self.interpreter.get_output(i)) for i in range(len(self.out_specs))]
+
+    def arena_used(self) -> int:
+        """The arena total ``print_allocations()`` reports (call after an invoke)."""
+        with captured_fds() as captured:
+            self.interpreter.print_allocations()
+        found = _TOTAL.search(captured[0])
+        if found is None:
+            raise TFLMError(f"no arena total in print_allocations(): {_log_excerpt(captured[0])}")
+        return int(found.group(1))
+
+
+def open_model(model: bytes, info: ModelInfo, source: str = "model",
+               arena_size: int = ARENA_START) -> TFLMModel:
+    """An interpreter with a generous arena: ×4 from ``arena_size`` up to 64 MiB on shortage."""
+    while True:
+        try:
+            return TFLMModel(model, info, arena_size, source)
+        except TFLMError as exc:
+            if not exc.arena_shortage or arena_size * ARENA_GROWTH > ARENA_MAX:
+                raise
+            arena_size *= ARENA_GROWTH
+
+
+def _probe_inputs(specs: list[IOSpec], seed: int) -> list[np.ndarray]:
+    return [generated_inputs(spec, 1, seed + k)[0] for k, spec in enumerate(specs)]
+
+
+def _digest(outputs: list[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for out in outputs:
+        h.update(np.ascontiguousarray(out).tobytes())
+    return h.hexdigest()
+
+
+def probe(artifact: Path, arena_size: int, seed: int = 0, timeout: float = PROBE_TIMEOUT_S
+          ) -> str | None:
+    """Allocate and invoke ``artifact`` with exactly ``arena_size`` bytes in a subprocess.
+
+    Returns the digest of the raw outputs on a seeded generated input, or None when the
+    probe failed (exception, abort, or timeout).
+    """
+    code = "import sys; from bench.runners.tflm import _probe_main; sys.exit(_probe_main())"
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, str(artifact), str(arena_size),
+                               str(seed)], capture_output=True, text=True, timeout=timeout,
+                              env=env, check=False)
+    except subprocess.TimeoutExpired:
+        log.warning("TFLM probe with a %d-byte arena timed out", arena_size)
+        return None
+    found = re.search(r"^PROBE-OK ([0-9a-f]{64})$", proc.stdout, re.MULTILINE)
+    log.debug("TFLM probe arena=%d rc=%d ok=%s", arena_size, proc.returncode, bool(found))
+    return found.group(1) if proc.returncode == 0 and found else None
+
+
+def _probe_main() -> int:
+    """Subprocess entry of :func:`probe`: ``argv = [artifact, arena_size, seed]``."""
+    artifact, arena_size, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    data = load_artifact(artifact)
+    try:
+        model = TFLMModel(data, inspect(data, str(artifact)), arena_size, str(artifact))
+        outputs = model.run(_probe_inputs(model.in_specs, seed))
+    except (TFLMError, RuntimeError) as exc:
+        sys.stdout.write(f"PROBE-FAILED {exc}\n")
+        return 3
+    sys.stdout.write(f"PROBE-OK {_digest(outputs)}\n")  # the protocol line probe() parses
+    return 0
+
+
+def find_arena_min(artifact: Path, used: int, known_ok: int, expected: str, seed: int = 0
+                   ) -> tuple[int, int]:
+    """Smallest arena (multiple of 16 B) whose probe allocates and reproduces ``expected``.
+
+    The printed total ``used`` leaves out temporary allocations made while preparing (they
+    live between head and tail): the minimum is ``used`` when the planned activations leave room
+    for them, a little more otherwise. So probe ``used`` and ``used - 16`` first; if ``used``
+    fails, widen the bracket above it ×4 from +1 KiB, then bisect.
+    Returns ``(arena_min, probes)``.
+    """
+    probes = 0
+
+    def ok(size: int) -> bool:
+        nonlocal probes
+        probes += 1
+        return probe(artifact, size, seed) == expected
+
+    lo = -(-used // GRANULE) * GRANULE  # the printed total, rounded up to the granule
+    if ok(lo):  # temporary allocations fit in the planned head: the total may be the minimum
+        lo, hi = (0, lo - GRANULE) if ok(lo - GRANULE) else (lo - GRANULE, lo)
+    else:
+        step, hi = 1024, known_ok
+        while lo + step < known_ok:
+            if ok(lo + step):
+                hi = lo + step
+                break
+            lo, step = lo + step, step * ARENA_GROWTH
+    while hi - lo > GRANULE:
+        mid = (lo + hi) // 2 // GRANULE * GRANULE
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    log.info("arena_min of %s: %d B (printed total %d B, %d probes)", artifact, hi, used, probes)
+    return hi, probes
+
+
+def _check(data: bytes, request: RunRequest) -> ModelInfo:
+    info = inspect(data, str(request.artifact))
+    if info.has_float16:
+        raise RunnerSkip(FP16_REASON)
+    return info
+
+
+def evaluate(request: RunRequest) -> MetricMap:
+    """Arena (``arena_used`` printed by the recording allocator, ``arena_min`` from probes),
+    task metrics on the test split through TFLite Micro, and ``output_max_diff`` against LiteRT
+    on the first test samples (or generated inputs): quantized steps for integer outputs."""
+    from bench.runners.litert import LiteRTModel
+
+    data = load_artifact(request.artifact)
+    info = _check(data, request)
+    source = str(request.artifact)
+    model = open_model(data, info, source)
+    reset = info.has_variables
+
+    reference = _digest(model.run(_probe_inputs(model.in_specs, request.seed), reset))
+    used = model.arena_used()
+    arena_min, _ = find_arena_min(request.artifact, used, model.arena_size, reference,
+                                  request.seed)
+    out: MetricMap = {"arena_used": metric("arena_used", used, "tflm"),
+                      "arena_min": metric("arena_min", arena_min, "tflm")}
+
+    inputs = sample_inputs(request.dataset, model.in_specs, AGREEMENT_SAMPLES, request.seed)
+    tflm_outputs = [model.run(x, reset) for x in inputs]
+    lite = LiteRTModel(data, {}, source)
+    lite_outputs = [lite.run(x, reset) for x in inputs]
+    out["output_max_diff"] = output_max_diff(
+        [o for outs in tflm_outputs for o in outs], [o for outs in lite_outputs for o in outs],
+        model.out_specs[0], "tflm")
+
+    if request.dataset is not None:
+        from bench.datasets.base import Dataset
+
+        predict = batch_predict(lambda x: model.run([x], reset)[0], model.in_specs[0],
+                                model.out_specs[0])
+        out.update(task_metrics(Dataset.load(request.dataset), predict, "tflm"))
+    return out
+
+
+def measure(request: RunRequest) -> MetricMap:
+    """Latency of ``invoke()`` of TFLite Micro's reference kernels **on this host** (method
+    ``tflm``): the host's time for the portable kernels, not a board's."""
+    data = load_artifact(request.artifact)
+    model = open_model(data, _check(data, request), str(request.artifact))
+    model.set_inputs(sample_inputs(request.dataset, model.in_specs, 1, request.seed)[0])
+    durations = timed_invokes(model.interpreter.invoke, request.warmup, request.repeats)
+    return latency_stats(durations, "tflm")
+
+
+TFLM = Runner(
+    name="tflm",
+    evaluate="bench.runners.tflm:evaluate",
+    measure="bench.runners.tflm:measure",
+    unsupported=unsupported,
+    versions=versions,
+    description="TFLite Micro reference kernels on the host: arena RAM, accuracy, agreement",
+)
