@@ -172,13 +172,15 @@ def _check_plugins(suite: Suite) -> list[tuple[str, str]]:
             return None
 
     for i, m in enumerate(suite.models):
-        if m.builder is not None and (b := lookup(registry.models, m.builder, f"models[{i}].builder")):
+        b = None if m.builder is None else lookup(registry.models, m.builder,
+                                                  f"models[{i}].builder")
+        if b is not None:
             problems += _check_params(b, m.params, f"models[{i}].params")
         if m.dataset is not None:
             ds = lookup(registry.datasets, m.dataset.name, f"models[{i}].dataset.name")
             if ds is not None:
                 problems += _check_params(ds, m.dataset.params, f"models[{i}].dataset.params")
-            if ds is not None and m.builder and b and ds.task not in b.tasks:
+            if ds is not None and b is not None and ds.task not in b.tasks:
                 problems.append((f"models[{i}].dataset.name",
                                  f"{m.builder} builds {'/'.join(b.tasks)} models but "
                                  f"{m.dataset.name} is a {ds.task} data set"))
