@@ -174,3 +174,67 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, tiny_tflite: Path
     assert len(cells) == 8 and len(set(cells)) == 8
     shown = cli("show", "--results", str(results)).stdout
     assert "m3/fp32@tflm-reference" in shown and "8 ok" in shown
+
+
+@pytest.mark.slow
+def test_hvac_lstm_int8_runs_in_tflm_and_int16x8_fails_with_the_reason(tmp_path: Path) -> None:
+    suite_file = write_suite(tmp_path, {
+        "name": "hvac",
+        "models": [{"id": "hvac", "builder": "hvac_lstm",
+                    "dataset": {"name": "hvac_building", "params": {"window_stride": 60}},
+                    "train": {"epochs": 2}}],
+        "variants": [{"id": "int8", "steps": [{"quantize": {"mode": "int8"}}]},
+                     {"id": "int16x8", "steps": [{"quantize": {"mode": "int16x8"}}]}],
+        "devices": ["tflm-reference", "host-tflite-runtime"],
+        "constraints": {"mae": {"max": 5.0}},
+        "settings": {"repeats": 3, "warmup": 1},
+    })
+    run = run_suite(load_suite(suite_file), tmp_path / "results", devices_dirs=[DEVICES])
+    records = {r.cell_id: r for r in run.records()}
+    int8 = records["hvac/int8@tflm-reference"]
+    assert int8.status == "ok", int8.error
+    assert 10_000 < int8.value("model_size") < 25_000
+    assert 2_000 < int8.value("arena_used") < 16_000
+    assert int8.metrics["mae"].unit == "°C" and int8.value("rmse") >= int8.value("mae")
+    assert int8.constraints["mae"].passed is (int8.value("mae") <= 5.0)
+    for device in ("tflm-reference", "host-tflite-runtime"):
+        failed = records[f"hvac/int16x8@{device}"]
+        assert failed.status == "failed" and failed.error["kind"] == "build"
+        assert "16x8" in failed.error["message"] and "LSTM" in failed.error["message"]
+    legacy = records["hvac/int8@host-tflite-runtime"]
+    assert legacy.status in ("ok", "skipped")
+    if legacy.status == "skipped":
+        assert "tflite-runtime" in legacy.error["message"]
+
+
+def test_keras_file_model_with_dataset_and_exports(tmp_path: Path) -> None:
+    import os as _os
+
+    _os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((27,)), keras.layers.Dense(16, "relu"),
+                              keras.layers.Dense(5, "softmax")])
+    model.save(tmp_path / "mine.keras")
+    suite_file = write_suite(tmp_path, {
+        "name": "files",
+        "models": [{"id": "mine", "path": "mine.keras",
+                    "dataset": {"name": "har_synthetic", "params": {"samples": 500}}}],
+        "devices": ["host-litert"],
+        "settings": {"repeats": 5, "warmup": 1},
+    })
+    results = str(tmp_path / "results")
+    cli("run", str(suite_file), "--results", results, "-q", "--devices-dir", str(DEVICES))
+    rows = cli("results", "--results", results, "--format", "json").stdout.splitlines()
+    record = json.loads(rows[0])
+    assert record["cell_id"] == "mine/fp32@host-litert" and record["status"] == "ok"
+    # untrained, so its biases are all zero and the converter drops them: weights only
+    assert record["metrics"]["params"]["value"] == 27 * 16 + 16 * 5
+    assert 0.0 <= record["metrics"]["accuracy"]["value"] <= 1.0  # untrained: any accuracy
+    csv = cli("results", "--results", results, "--format", "csv").stdout.splitlines()
+    header = csv[0].split(",")
+    assert {"cell_id", "status", "accuracy", "accuracy__unit", "latency_p50__method"} <= set(header)
+    assert len(csv) == 2
+    schema = json.loads(cli("schema", "suite").stdout)
+    assert "models" in schema["properties"]
