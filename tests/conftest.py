@@ -1,4 +1,6 @@
-"""Shared fixtures: an isolated cache and result store per test, tiny real .tflite models."""
+"""Shared fixtures: an isolated cache per test and a tiny real .tflite model.
+
+(MLPerf Tiny reference models from ../shared: ``tests.tflite_models.mlperf_model``.)"""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-MLPERF_MODELS = SHARED / "models" / "mlperf_tiny"
 
 
 @pytest.fixture(autouse=True)
@@ -39,9 +39,3 @@ def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.write_bytes(data)
     return path
 
-
-def mlperf_model(name: str) -> Path:
-    path = MLPERF_MODELS / name
-    if not path.exists():
-        pytest.skip(f"MLPerf Tiny reference models not found at {MLPERF_MODELS}")
-    return path

@@ -25,7 +25,8 @@ class Dataset:
 
     ``y_*``: class indices (classification), float targets (regression), or 0/1 anomaly labels
     per window (anomaly; the autoencoder's training target is its input).
-    ``info`` holds JSON-serialisable facts for the record (classes, feature names, recipe notes).
+    ``info`` holds JSON-serialisable facts for the record (feature names, recipe notes); for
+    classification, ``info["classes"]`` is the class count or the list of class names.
     """
 
     task: Task

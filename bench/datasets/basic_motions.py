@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.datasets.base import Dataset, DatasetPlugin
-from bench.datasets.har import standardise, stratified_indices
+from bench.datasets.splits import standardise, stratified_indices
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.datasets.base import Dataset, DatasetPlugin
+from bench.datasets.splits import standardise, stratified_indices
 
 log = logging.getLogger(__name__)
 
@@ -33,31 +34,6 @@ class HarParams(BaseModel):
     #: Distance of each class mean from the origin, in noise standard deviations. The default
     #: gives an MLP roughly 94–97 % test accuracy with 27 features and 5 classes.
     separation: float = Field(3.25, gt=0.0)
-
-
-def stratified_indices(
-    y: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Shuffled index arrays, one per fraction, each holding that share of every class."""
-    if abs(sum(fractions) - 1.0) > 1e-9:
-        raise ValueError(f"split fractions must sum to 1, got {fractions}")
-    parts: list[list[np.ndarray]] = [[] for _ in fractions]
-    for label in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == label))
-        cuts = np.round(np.cumsum(fractions)[:-1] * len(idx)).astype(int)
-        for part, chunk in zip(parts, np.split(idx, cuts), strict=True):
-            part.append(chunk)
-    return [rng.permutation(np.concatenate(p)) for p in parts]
-
-
-def standardise(
-    train: np.ndarray, *others: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """Scale every array by the per-feature mean/std of ``train`` (constant features → std 1)."""
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return tuple(((a - mean) / std).astype(np.float32) for a in (train, *others))
 
 
 def class_directions(classes: int, features: int, rng: np.random.Generator) -> np.ndarray:
