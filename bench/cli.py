@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     except (LookupError, FileNotFoundError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are recorded; `edgebench run SUITE --resume` "
+              "completes the run", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

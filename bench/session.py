@@ -7,6 +7,7 @@ on. Records are appended as cells finish, so an interrupted run resumes from its
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import platform
 import subprocess
@@ -35,6 +36,17 @@ log = logging.getLogger(__name__)
 RUNTIME_LIBRARIES = ("edgebench", "tensorflow-cpu", "tf-keras", "ai-edge-litert", "tflite-micro",
                      "numpy")
 DELTA_METRICS = [name for task in TASK_METRICS.values() for name in task]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A built .tflite: its bytes, hash, build facts and size metrics (read once per build)."""
+
+    path: Path
+    data: bytes
+    sha256: str
+    facts: dict[str, Any]
+    metrics: dict[str, Metric]
 
 
 class CellFailure(Exception):
@@ -133,8 +145,7 @@ class Session:
             started = _now()
             try:
                 build = plan_build(models[model_id], variants[variant_id])
-                artifact, facts = self._artifact(build)
-                base = self._artifact_metrics(artifact)
+                artifact = self._artifact(build)
             except CellFailure as e:
                 for cell in group:
                     yield self._record(run_id, cell, "failed", started, error=e)
@@ -146,58 +157,57 @@ class Session:
                 continue
             for cell in group:
                 try:
-                    yield self._run_cell(run_id, cell, build, artifact, facts, base)
+                    yield self._run_cell(run_id, cell, build, artifact)
                 except Exception as e:  # a harness bug in one cell must not end the suite
                     log.exception("cell %s", cell.id)
-                    yield self._record(run_id, cell, "failed", started, metrics=base,
+                    yield self._record(run_id, cell, "failed", started, metrics=artifact.metrics,
                                        error=CellFailure("internal", f"{type(e).__name__}: {e}"))
 
     # --- build -----------------------------------------------------------------------------
 
-    def _artifact(self, build: BuildPlan) -> tuple[Path, dict[str, Any]]:
-        """The cached artifact, built in a worker on a miss."""
+    def _artifact(self, build: BuildPlan) -> Artifact:
+        """The cached artifact (built in a worker on a miss) with its size metrics."""
+        from bench import tflite_info
+
         path, info = self.cache.artifact(build.artifact_key), self.cache.artifact_info(
             build.artifact_key)
         dataset_ready = build.dataset_key is None or self.cache.dataset(build.dataset_key).exists()
         if path.exists() and info.exists() and dataset_ready:
-            return path, {**(self.cache.read_json(info) or {}), "cached": True}
-        try:
-            facts = worker.call("bench.build:build_artifact", build.payload(self.cache),
-                                self.suite.settings.timeout_s)
-        except worker.WorkerError as e:
-            kind = "build" if e.kind == "error" else e.kind
-            raise CellFailure(kind, f"build: {e}") from None
-        return path, {**facts, "cached": False}
-
-    @staticmethod
-    def _artifact_metrics(path: Path) -> dict[str, Metric]:
-        from bench import tflite_info
-
+            facts = {**(self.cache.read_json(info) or {}), "cached": True}
+        else:
+            try:
+                facts = worker.call("bench.build:build_artifact", build.payload(self.cache),
+                                    self.suite.settings.timeout_s)
+            except worker.WorkerError as e:
+                kind = "build" if e.kind == "error" else e.kind
+                raise CellFailure(kind, f"build: {e}") from None
+            facts["cached"] = False
         data = path.read_bytes()
-        info = tflite_info.inspect(data)  # raises ValueError on a corrupt file
-        return {"model_size": metric("model_size", len(data), "measured"),
-                "model_size_gzip": metric("model_size_gzip", tflite_info.gzip_size(data),
-                                          "measured"),
-                "params": metric("params", info.params, "measured")}
+        params = tflite_info.inspect(data, str(path)).params  # ValueError when corrupt
+        metrics = {"model_size": metric("model_size", len(data), "measured"),
+                   "model_size_gzip": metric("model_size_gzip", tflite_info.gzip_size(data),
+                                             "measured"),
+                   "params": metric("params", params, "measured")}
+        return Artifact(path, data, hashlib.sha256(data).hexdigest(), facts, metrics)
 
     # --- run one cell ----------------------------------------------------------------------
 
-    def _run_cell(self, run_id: str, cell: Cell, build: BuildPlan, artifact: Path,
-                  facts: dict[str, Any], base: dict[str, Metric]) -> Record:
+    def _run_cell(self, run_id: str, cell: Cell, build: BuildPlan,
+                  artifact: Artifact) -> Record:
         device = self.devices[cell.device]
         runner = registry.runners.get(device.runner)
         started = _now()
-        metrics = dict(base)
-        details = {"build": facts, "dataset": build.model.dataset and
+        metrics = dict(artifact.metrics)
+        sha = artifact.sha256
+        details = {"build": artifact.facts, "dataset": build.model.dataset and
                    build.model.dataset.model_dump(mode="json"), "options": device.options}
-        sha = sha256_file(artifact)
-        reason = runner.unsupported(artifact.read_bytes(), device.options)
+        reason = runner.unsupported(artifact.data, device.options)
         if reason:
             return self._record(run_id, cell, "skipped", started, metrics=metrics, sha=sha,
                                 details=details, error=CellFailure("unsupported", reason))
         dataset = None if build.dataset_key is None else self.cache.dataset(build.dataset_key)
         settings = self.suite.settings
-        request = RunRequest(artifact=artifact, dataset=dataset, options=device.options,
+        request = RunRequest(artifact=artifact.path, dataset=dataset, options=device.options,
                              warmup=settings.warmup, repeats=settings.repeats)
         eval_key = key({"artifact": sha, "runner": runner.name, "versions": runner.versions(),
                         "dataset": build.dataset_key, "options": device.options})

@@ -48,6 +48,16 @@ def _tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, get SIGKILL when the parent dies (a killed run)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
     """Call ``ref`` with ``payload`` in a fresh subprocess; return its JSON-able result."""
     with tempfile.TemporaryDirectory(prefix="edgebench-worker-") as tmp:
@@ -59,13 +69,16 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
                 [sys.executable, "-m", "bench.worker", str(req), str(resp)],
                 stdin=subprocess.DEVNULL, stdout=err_file, stderr=err_file, env=env,
                 start_new_session=True,  # its own process group, so a timeout kills it all
+                preexec_fn=_die_with_parent,
             )
             started = time.monotonic()
             try:
                 proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
+            except BaseException as e:  # timeout, Ctrl-C, …: never leave the child running
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+                if not isinstance(e, subprocess.TimeoutExpired):
+                    raise
                 raise WorkerError("timeout", f"no result after {timeout_s:g} s (timeout_s); "
                                   "the worker was killed",
                                   detail=_tail(err.read_text(errors="replace"))) from None

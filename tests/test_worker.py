@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -49,3 +53,26 @@ def test_hang_is_killed_at_the_timeout() -> None:
     assert e.value.kind == "timeout"
     assert "2 s" in str(e.value)
     assert time.monotonic() - started < 30
+
+
+def test_worker_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    code = ("from bench import worker; worker.call('worker_targets:hang', "
+            f"{{'seconds': 120, 'pid_file': {str(pid_file)!r}}}, timeout_s=300)")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the worker outlived its killed parent")

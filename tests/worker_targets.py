@@ -24,7 +24,10 @@ def abort() -> None:
     os.abort()
 
 
-def hang(seconds: float) -> None:
+def hang(seconds: float, pid_file: str | None = None) -> None:
+    if pid_file:
+        with open(pid_file, "w") as f:
+            f.write(str(os.getpid()))
     time.sleep(seconds)
 
 
