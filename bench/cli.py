@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -93,17 +94,25 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Modules that add sub-commands: each has ``register(subparsers) -> None`` and sets ``func`` on
+#: its parsers (``func(args) -> int`` exit status). Imported when the parser is built, so keep
+#: their top level light (no TensorFlow).
+COMMAND_MODULES: list[str] = []
+
+
+def with_results(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--results", default="results", help="result store (default: results)")
+
+
+def with_devices(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--devices-dir", type=Path, action="append",
+                    help="extra folder of device files (repeatable)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgebench", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True)
-
-    def with_results(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--results", default="results", help="result store (default: results)")
-
-    def with_devices(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--devices-dir", type=Path, action="append",
-                        help="extra folder of device files (repeatable)")
 
     sp = sub.add_parser("run", help="run a suite and print its table")
     sp.add_argument("suite", type=Path)
@@ -135,6 +144,8 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("schema", help="JSON Schema of a file format")
     sp.add_argument("kind", choices=["suite"])
     sp.set_defaults(func=cmd_schema)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return p
 
 

@@ -208,6 +208,7 @@ class Session:
         dataset = None if build.dataset_key is None else self.cache.dataset(build.dataset_key)
         settings = self.suite.settings
         request = RunRequest(artifact=artifact.path, dataset=dataset, options=device.options,
+                             device=device.model_dump(mode="json"),
                              warmup=settings.warmup, repeats=settings.repeats)
         eval_key = key({"artifact": sha, "runner": runner.name, "versions": runner.versions(),
                         "dataset": build.dataset_key, "options": device.options})

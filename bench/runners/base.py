@@ -27,6 +27,7 @@ class RunRequest:
     artifact: Path
     dataset: Path | None  # a saved bench.datasets.base.Dataset (.npz) or None: generated inputs
     options: dict[str, Any] = field(default_factory=dict)  # the device's connection options
+    device: dict[str, Any] = field(default_factory=dict)  # the whole device file, as data
     warmup: int = 10
     repeats: int = 200
     seed: int = 0
@@ -34,15 +35,15 @@ class RunRequest:
     def to_json(self) -> dict[str, Any]:
         return {"artifact": str(self.artifact),
                 "dataset": None if self.dataset is None else str(self.dataset),
-                "options": self.options, "warmup": self.warmup, "repeats": self.repeats,
-                "seed": self.seed}
+                "options": self.options, "device": self.device, "warmup": self.warmup,
+                "repeats": self.repeats, "seed": self.seed}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRequest:
         return cls(artifact=Path(data["artifact"]),
                    dataset=None if data["dataset"] is None else Path(data["dataset"]),
-                   options=data["options"], warmup=data["warmup"], repeats=data["repeats"],
-                   seed=data["seed"])
+                   options=data["options"], device=data.get("device", {}),
+                   warmup=data["warmup"], repeats=data["repeats"], seed=data["seed"])
 
 
 class RunnerSkip(Exception):
