@@ -98,17 +98,23 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
     if model.path is not None:
         return training.load_keras_file(model.path), {"source": str(model.path)}
     if saved.exists():
-        return training.load_keras_file(saved), {"cached": True}
+        return training.load_keras_file(saved), {"cached": True, "untrained": data is None}
     builder = registry.models.get(model.builder)
     params = builder.params.model_validate(model.params)
     started = time.monotonic()
-    keras_model = training.train(builder, params, data, model.train)
-    seconds = time.monotonic() - started
+    if data is None:
+        keras_model = training.build_untrained(builder, params, model.train.seed)
+        facts = {"cached": False, "untrained": True,
+                 "note": "no data set: seeded random weights, so size, arena and latency are "
+                         "meaningful and there are no task metrics"}
+    else:
+        keras_model = training.train(builder, params, data, model.train)
+        facts = {"cached": False, "train_seconds": round(time.monotonic() - started, 2)}
     saved.parent.mkdir(parents=True, exist_ok=True)
     tmp = saved.with_name(".model.tmp.keras")
     keras_model.save(tmp)
     tmp.replace(saved)
-    return keras_model, {"cached": False, "train_seconds": round(seconds, 2)}
+    return keras_model, facts
 
 
 def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[str, str | None],

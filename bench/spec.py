@@ -176,6 +176,9 @@ def _check_plugins(suite: Suite) -> list[tuple[str, str]]:
                                                   f"models[{i}].builder")
         if b is not None:
             problems += _check_params(b, m.params, f"models[{i}].params")
+            if m.dataset is None and b.default_io is None:
+                problems.append((f"models[{i}].dataset", f"builder {m.builder!r} needs a data "
+                                 "set (it has no default input shape)"))
         if m.dataset is not None:
             ds = lookup(registry.datasets, m.dataset.name, f"models[{i}].dataset.name")
             if ds is not None:

@@ -238,3 +238,37 @@ def test_keras_file_model_with_dataset_and_exports(tmp_path: Path) -> None:
     assert len(csv) == 2
     schema = json.loads(cli("schema", "suite").stdout)
     assert "models" in schema["properties"]
+
+
+def test_builder_without_dataset_is_built_untrained(tmp_path: Path) -> None:
+    suite_file = write_suite(tmp_path, {
+        "name": "untrained",
+        "models": [{"id": "ae", "builder": "volume_autoencoder"}],
+        "variants": [{"id": "fp32"}, {"id": "int8", "steps": [{"quantize": {
+            "mode": "int8", "calibration": {"samples": 20}}}]}],
+        "devices": ["tflm-reference"],
+        "settings": {"repeats": 3, "warmup": 1},
+    })
+    run = run_suite(load_suite(suite_file), tmp_path / "results", devices_dirs=[DEVICES])
+    records = {r.cell_id: r for r in run.records()}
+    int8 = records["ae/int8@tflm-reference"]
+    assert int8.status == "ok", int8.error
+    assert int8.details["build"]["model"]["untrained"] is True
+    assert int8.details["build"]["steps"]["calibration"]["split"] == "generated"
+    assert int8.value("arena_used") > 0 and "auc" not in int8.metrics
+    assert int8.value("params") == 10 * 4 + 4 * 10  # random weights, zero biases dropped
+
+
+def test_builder_without_default_shape_needs_a_dataset(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.models.base import ModelBuilder
+    from bench.registry import models
+    from bench.spec import SpecError
+
+    monkeypatch.setitem(models._entries, "shapeless", ModelBuilder(  # noqa: SLF001 - test only
+        name="shapeless", build=lambda p, s, o: None, tasks=("classification",)))
+    suite_file = write_suite(tmp_path, {"name": "s", "models": [{"id": "m", "builder":
+                                                                 "shapeless"}],
+                                        "devices": ["host-litert"]})
+    with pytest.raises(SpecError, match=r"models\[0\].dataset: builder 'shapeless' needs a data"):
+        load_suite(suite_file)

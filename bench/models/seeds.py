@@ -98,13 +98,16 @@ def build_autoencoder(
 HAR_MLP = ModelBuilder(
     name="har_mlp", build=build_mlp, tasks=("classification",), params=MlpParams,
     description="MLP classifier: Dense 128 relu → Dense 64 relu → softmax.",
+    default_io=lambda params: ((27,), 5),  # 27 features, 5 activity classes
 )
 HVAC_LSTM = ModelBuilder(
     name="hvac_lstm", build=build_lstm, tasks=("regression",), params=LstmParams,
     description="Stacked LSTM regressor: LSTM 32 (sequences) → LSTM 16 → Dense 1.",
+    default_io=lambda params: ((60, 14), 1),  # 60 steps × 14 features → temperature
 )
 VOLUME_AUTOENCODER = ModelBuilder(
     name="volume_autoencoder", build=build_autoencoder, tasks=("anomaly",),
     params=AutoencoderParams,
     description="Dense autoencoder: Dense 4 relu → Dense input-size sigmoid.",
+    default_io=lambda params: ((10,), 10),  # windows of 10 readings
 )

@@ -117,6 +117,18 @@ def build_for(builder: ModelBuilder, params: Any, dataset: Dataset) -> Any:
                          outputs_for(dataset))
 
 
+def build_untrained(builder: ModelBuilder, params: Any, seed: int) -> Any:
+    """The builder's model with seeded random weights, shaped by its ``default_io``."""
+    if builder.default_io is None:
+        raise ValueError(f"model builder {builder.name!r} needs a data set to know its input "
+                         "shape and outputs")
+    keras = import_keras()
+    keras.utils.set_random_seed(seed)
+    resolved = _resolve_params(builder, params)
+    input_shape, outputs = builder.default_io(resolved)
+    return builder.build(resolved, tuple(input_shape), outputs)
+
+
 def train(builder: ModelBuilder, params: Any, dataset: Dataset, spec: TrainSpec) -> Any:
     """Build, compile by task and fit a model; returns the trained tf-keras model.
 

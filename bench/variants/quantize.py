@@ -103,6 +103,19 @@ def representative_data(
     return generate, len(x)
 
 
+def generated_data(input_shape: tuple[int, ...], samples: int, seed: int
+                   ) -> tuple[Callable[[], Iterator[list[np.ndarray]]], int]:
+    """Seeded standard-normal calibration inputs, for models without a data set (untrained
+    reference architectures: the quantization ranges are then nominal)."""
+    x = np.random.default_rng(seed).standard_normal((samples, *input_shape)).astype(np.float32)
+
+    def generate() -> Iterator[list[np.ndarray]]:
+        for i in range(samples):
+            yield [x[i: i + 1]]
+
+    return generate, samples
+
+
 def convert(
     model: Any,
     input_shape: tuple[int, ...],
@@ -169,11 +182,14 @@ def apply(state: BuildState, params: QuantizeParams) -> None:
     representative = None
     if params.mode in CALIBRATED_MODES:
         if state.dataset is None:
-            raise StepError(f"quantize mode {params.mode} needs calibration data, but this model "
-                            "has no data set")
-        representative, count = representative_data(state.dataset, params.calibration)
-        state.info["calibration"] = {"split": params.calibration.split, "samples": count,
-                                     "selection": params.calibration.selection}
+            representative, count = generated_data(input_shape, params.calibration.samples,
+                                                   state.seed)
+            state.info["calibration"] = {"split": "generated", "samples": count,
+                                         "selection": "standard normal inputs (no data set)"}
+        else:
+            representative, count = representative_data(state.dataset, params.calibration)
+            state.info["calibration"] = {"split": params.calibration.split, "samples": count,
+                                         "selection": params.calibration.selection}
     state.tflite = convert(state.keras_model, input_shape, params.mode, representative)
     state.info["quantize"] = params.mode
 
