@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,14 @@ class BuildPlan:
     dataset_key: str | None
     model_key: str
     artifact_key: str
+    refs: dict[str, Any] = field(default_factory=dict)  # other models the steps use
 
     def payload(self, cache: Cache) -> dict[str, Any]:
         return {"model": self.model.model_dump(mode="json"),
                 "variant": self.variant.model_dump(mode="json"),
                 "keys": {"dataset": self.dataset_key, "model": self.model_key,
                          "artifact": self.artifact_key},
-                "cache_root": str(cache.root)}
+                "refs": self.refs, "cache_root": str(cache.root)}
 
 
 def dataset_key(model: ModelEntry) -> str | None:
@@ -49,7 +50,16 @@ def dataset_key(model: ModelEntry) -> str | None:
                 "versions": versions(("edgebench", "numpy", "aeon", "scikit-learn"))})
 
 
-def plan_build(model: ModelEntry, variant: VariantEntry) -> BuildPlan:
+def model_refs(variant: VariantEntry) -> list[str]:
+    """Ids of other model entries the variant's steps use (e.g. a distillation teacher)."""
+    refs = []
+    for name, params in variant.step_list():
+        fields = getattr(registry.variant_steps.get(name).params, "model_refs", ())
+        refs += [params[f] for f in fields if f in params]
+    return refs
+
+
+def _model_key(model: ModelEntry) -> str:
     dkey = dataset_key(model)
     if model.path is not None:
         if not model.path.is_file():
@@ -63,14 +73,29 @@ def plan_build(model: ModelEntry, variant: VariantEntry) -> BuildPlan:
                             mode="json"),
                         "dataset": dkey, "train": model.train.model_dump(mode="json"),
                         "versions": versions()}
-    mkey = key(model_recipe)
+    return key(model_recipe)
+
+
+def plan_build(model: ModelEntry, variant: VariantEntry,
+               others: dict[str, ModelEntry] | None = None) -> BuildPlan:
+    """Cache keys of one build; ``others`` are the suite's model entries (for steps that use
+    another model, whose key then becomes part of this artifact's key)."""
+    dkey, mkey = dataset_key(model), _model_key(model)
+    refs = {}
+    for ref in model_refs(variant):
+        if others is None or ref not in others:
+            raise ValueError(f"variant {variant.id!r} uses model {ref!r}, not in this suite")
+        refs[ref] = {"model": others[ref].model_dump(mode="json"),
+                     "keys": {"dataset": dataset_key(others[ref]),
+                              "model": _model_key(others[ref])}}
     steps = []
     for name, params in variant.step_list():
         step = registry.variant_steps.get(name)
         steps.append([name, step.version,
                       step.params.model_validate(params).model_dump(mode="json")])
-    akey = key({"model": mkey, "steps": steps, "versions": versions()})
-    return BuildPlan(model, variant, dkey, mkey, akey)
+    akey = key({"model": mkey, "steps": steps, "versions": versions(),
+                "uses": {r: v["keys"]["model"] for r, v in refs.items()}})
+    return BuildPlan(model, variant, dkey, mkey, akey, refs)
 
 
 # --- worker side -----------------------------------------------------------------------------
@@ -117,8 +142,18 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
     return keras_model, facts
 
 
+def _loaded_model(entry: ModelEntry, keys: dict[str, Any], cache: Cache) -> Any:
+    """The trained Keras model of an entry (trained and cached on a miss)."""
+    from bench.datasets.base import Dataset
+
+    data = None
+    if entry.dataset is not None:
+        data = Dataset.load(ensure_dataset(entry, keys["dataset"], cache))
+    return _trained_model(entry, keys["model"], data, cache)[0]
+
+
 def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[str, str | None],
-                   cache_root: str) -> dict[str, Any]:
+                   cache_root: str, refs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Worker entry: build one artifact into the cache and return its build facts."""
     from bench.datasets.base import Dataset
     from bench.variants.base import BuildState
@@ -136,6 +171,15 @@ def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[st
         keras_model, facts["model"] = _trained_model(entry, keys["model"], data, cache)
         state = BuildState(keras_model=keras_model, tflite=None, dataset=data,
                            seed=entry.train.seed)
+    refs = refs or {}
+
+    def other_model(ref: str) -> Any:
+        if ref not in refs:
+            raise ValueError(f"model {ref!r} was not planned for this build")
+        return _loaded_model(ModelEntry.model_validate(refs[ref]["model"]), refs[ref]["keys"],
+                             cache)
+
+    state.other_model = other_model
     for name, params in var.step_list():
         step = registry.variant_steps.get(name)
         step.apply(state, step.params.model_validate(params))

@@ -1,12 +1,14 @@
-"""The suite's deployment checks (and the device's memory fit) evaluated on one cell's metrics."""
+"""The suite's deployment checks (and the device's memory fit) evaluated on one cell's metrics,
+and the deployment validation table of a record (``| Metric | Target | Achieved | Status |``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from bench.devices import Device
 from bench.metrics import TASK_METRICS, UNITS, Metric
-from bench.record import ConstraintResult
+from bench.record import ConstraintResult, Record
 from bench.spec import Constraint
 
 #: Constraint names that read a metric in another unit: name → (metric, divisor).
@@ -14,13 +16,29 @@ ALIASES: dict[str, tuple[str, float]] = {
     "flash_kb": ("model_size", 1024.0),
     "ram_kb": ("arena_used", 1024.0),
     "latency_ms": ("latency_p50", 1.0),
+    "realtime": ("latency_p50", 1.0),  # {rate_hz: R}: latency_p50 ≤ 1000 / R ms
+    "energy_uj": ("energy_uj", 1.0),  # µJ per inference
 }
+#: Unit of a constraint's value (after the alias's divisor); other names use ``UNITS``.
+CONSTRAINT_UNITS = {"flash_kb": "KB", "ram_kb": "KB", "latency_ms": "ms", "realtime": "ms",
+                    "energy_uj": "µJ", "fits_flash": "KB", "fits_ram": "KB"}
 HIGHER_IS_BETTER = {name: better for task in TASK_METRICS.values()
                     for name, better in task.items()}
 
 
 def known_names() -> list[str]:
     return sorted({*ALIASES, *UNITS})
+
+
+def rule_problems(name: str, rule: Constraint) -> list[str]:
+    """What is wrong with constraint ``name`` beyond its own fields (for the suite validator)."""
+    rate = getattr(rule, "rate_hz", None)
+    if name == "realtime" and rate is None:
+        return ["`realtime` needs `rate_hz` (the sensor rate; passes when latency_p50 ≤ "
+                "1000 / rate_hz ms)"]
+    if rate is not None and name != "realtime":
+        return [f"`rate_hz` only applies to the `realtime` constraint, not to {name!r}"]
+    return []
 
 
 def _fmt(x: float) -> str:
@@ -30,21 +48,29 @@ def _fmt(x: float) -> str:
 def check(name: str, rule: Constraint, metrics: dict[str, Metric],
           reference: Callable[[str], dict[str, Metric] | None]) -> ConstraintResult:
     """Evaluate one constraint. ``reference(variant_id)`` gives that variant's metrics for the
-    same model and device (or None when it has none)."""
+    same model and device (or None when it has none). ``rate_hz`` (the ``realtime`` check)
+    bounds the value by ``1000 / rate_hz`` ms."""
     metric_name, divisor = ALIASES.get(name, (name, 1.0))
     m = metrics.get(metric_name)
     value = None if m is None else m.value / divisor
-    limits, passed = [], None if value is None else True
+    limits: list[str] = []
+    passed: bool | None = None if value is None else True
+    bounds: list[tuple[str, float, Callable[[float, float], bool]]] = []
     if rule.max is not None:
-        limits.append(f"≤ {_fmt(rule.max)}")
-        passed = passed and value <= rule.max if value is not None else None
+        bounds.append((f"≤ {_fmt(rule.max)}", rule.max, lambda v, b: v <= b))
     if rule.min is not None:
-        limits.append(f"≥ {_fmt(rule.min)}")
-        passed = passed and value >= rule.min if value is not None else None
+        bounds.append((f"≥ {_fmt(rule.min)}", rule.min, lambda v, b: v >= b))
+    rate = getattr(rule, "rate_hz", None)
+    if rate is not None:
+        bounds.append((f"≤ {_fmt(1000.0 / rate)} ms ({_fmt(rate)} Hz)", 1000.0 / rate,
+                       lambda v, b: v <= b))
+    for label, bound, ok in bounds:
+        limits.append(label)
+        if value is not None:
+            passed = bool(passed) and ok(value, bound)
     if rule.min_delta_vs is not None and rule.max_loss is not None:
         limits.append(f"loss vs {rule.min_delta_vs} ≤ {_fmt(rule.max_loss)}")
-        ref_metrics = reference(rule.min_delta_vs) or {}
-        ref = ref_metrics.get(metric_name)
+        ref = (reference(rule.min_delta_vs) or {}).get(metric_name)
         if value is None or ref is None:
             passed = None
         else:
@@ -68,3 +94,49 @@ def device_fit(device: Device, metrics: dict[str, Metric]) -> dict[str, Constrai
             value=None if m is None else m.value / 1024,
             passed=None if m is None else m.value <= capacity_kb * 1024)
     return out
+
+
+# --- the deployment validation table -----------------------------------------------------------
+
+def _unit(name: str, result: ConstraintResult) -> str:
+    return CONSTRAINT_UNITS.get(name, UNITS.get(result.metric, ""))
+
+
+def validation_rows(record: Record) -> list[dict[str, Any]]:
+    """One row per constraint of ``record``: metric, target, achieved (with unit and, when the
+    figure is not a measurement on this machine, how it was obtained) and status."""
+    rows = []
+    for name, c in record.constraints.items():
+        unit = _unit(name, c)
+        target = c.limit if not unit or unit in c.limit else f"{c.limit} {unit}"
+        if c.value is None:
+            achieved = f"— (no {c.metric})"
+        else:
+            achieved = f"{_fmt(c.value)} {unit}".rstrip()
+            method = getattr(record.metrics.get(c.metric), "method", "measured")
+            if method not in ("measured", "build"):
+                achieved += f" ({method})"
+        status = {True: "✓ pass", False: "✗ FAIL", None: "– n/a"}[c.passed]
+        rows.append({"metric": name, "target": target, "achieved": achieved, "status": status,
+                     "passed": c.passed})
+    return rows
+
+
+def render_validation(record: Record) -> str:
+    """The deployment validation table of one record, as a markdown table whose columns are
+    padded so it also reads well in a terminal."""
+    header = ["Metric", "Target", "Achieved", "Status"]
+    body = [[r["metric"], r["target"], r["achieved"], r["status"]]
+            for r in validation_rows(record)]
+    if not body:
+        return f"{record.cell_id}: no deployment checks"
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    passed = sum(r["passed"] is True for r in validation_rows(record))
+    applicable = sum(r["passed"] is not None for r in validation_rows(record))
+    title = f"{record.cell_id} — {passed}/{applicable} checks passed"
+    return "\n".join([title, "", line(header), rule, *(line(row) for row in body)])

@@ -1,4 +1,13 @@
-"""Device files (``devices/<id>.yaml``): load, validate, find; which runner serves a device."""
+"""Device files (``devices/<id>.yaml``): load, validate, find, list; which runner serves a device.
+
+Required in every file: ``id`` (= the file name), ``core`` (a core of :data:`bench.cores.CORES`),
+``runtime`` (a name of :data:`RUNTIMES`) and ``connection``. Boards (every core but ``host``)
+must also state ``clock_mhz`` and ``memory.flash_kb`` / ``memory.ram_kb``: the estimator and the
+fit checks need them. A ``host`` device is the machine running edgebench, measured rather than
+estimated, so its clock and memory are optional (when given, the fit checks still apply).
+``power`` is optional everywhere; without ``power.active_mw`` there is no energy figure.
+Sources for the figures go in YAML comments, not in fields.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +16,31 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bench.cores import get_core
 from bench.spec import ID_PATTERN, SpecError, pydantic_problems, read_yaml
 
 #: Which runner serves each connection kind.
 RUNNER_FOR_KIND = {"host": "litert", "tflm": "tflm", "serial": "serial", "estimate": "estimate"}
+
+#: Inference stacks a device may run (``runtime``). The names from ``tflm`` to ``hls4ml`` are the
+#: ``stack`` names of the MLPerf Tiny results the estimator is calibrated on.
+RUNTIMES: dict[str, str] = {
+    "tflm": "TensorFlow Lite Micro (CMSIS-NN kernels on Arm cores), interpreter + arena",
+    "x-cube-ai": "STMicroelectronics X-CUBE-AI / ST Edge AI, C code generated per model",
+    "microtvm": "Apache TVM microTVM, ahead-of-time compiled",
+    "plumerai": "Plumerai Inference Engine",
+    "bosch-hale": "Bosch Hardware-Aware Lowering Engine (HALE)",
+    "onnc": "Skymizer ONNC compiler",
+    "leip": "Latent AI LEIP compiler (application processors)",
+    "syntiant": "Syntiant NDP SDK (neural decision processors)",
+    "hls4ml": "hls4ml (FPGA)",
+    "esp-nn": "TensorFlow Lite Micro with Espressif's ESP-NN kernels (esp-tflite-micro)",
+    "litert": "LiteRT (TensorFlow Lite) interpreter on an application processor",
+    "tflite-runtime": "the legacy tflite-runtime interpreter package",
+    "other": "any other stack (no runtime-specific estimate coefficients)",
+}
 
 
 class Strict(BaseModel):
@@ -20,15 +48,15 @@ class Strict(BaseModel):
 
 
 class Memory(Strict):
-    flash_kb: float | None = Field(None, gt=0)
-    ram_kb: float | None = Field(None, gt=0)
+    flash_kb: float | None = Field(None, gt=0, description="flash for the model + code, KB")
+    ram_kb: float | None = Field(None, gt=0, description="on-chip RAM, KB")
 
 
 class Power(Strict):
-    active_mw: float | None = Field(None, gt=0)
-    sleep_mw: float | None = Field(None, ge=0)
-    voltage_v: float | None = Field(None, gt=0)
-    battery_mah: float | None = Field(None, gt=0)
+    active_mw: float | None = Field(None, gt=0, description="typical power while inferring, mW")
+    sleep_mw: float | None = Field(None, ge=0, description="power asleep between inferences, mW")
+    voltage_v: float | None = Field(None, gt=0, description="supply voltage of these figures, V")
+    battery_mah: float | None = Field(None, gt=0, description="battery capacity, mAh")
 
 
 class Connection(BaseModel):
@@ -38,16 +66,38 @@ class Connection(BaseModel):
     kind: Literal["host", "tflm", "serial", "estimate"]
 
 
+def _closest(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r}{hint} (known: {', '.join(known)})"
+
+
 class Device(Strict):
     id: str = Field(pattern=ID_PATTERN)
     name: str = ""
-    core: str
-    clock_mhz: float | None = Field(None, gt=0)
+    core: str = Field(description="`edgebench devices cores` lists the names")
+    clock_mhz: float | None = Field(None, gt=0, description="required unless core is `host`")
     memory: Memory = Field(default_factory=Memory)
     power: Power | None = None
-    runtime: str
+    runtime: str = Field(description="inference stack; `edgebench devices runtimes`")
     connection: Connection
     source: Path | None = Field(None, exclude=True)
+
+    @field_validator("core")
+    @classmethod
+    def _known_core(cls, core: str) -> str:
+        try:
+            get_core(core)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+        return core
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, runtime: str) -> str:
+        if runtime not in RUNTIMES:
+            raise ValueError(_closest("runtime", runtime, list(RUNTIMES)))
+        return runtime
 
     @property
     def runner(self) -> str:
@@ -57,21 +107,69 @@ class Device(Strict):
     def options(self) -> dict[str, Any]:
         return self.connection.model_dump(exclude={"kind"})
 
+    @property
+    def is_host(self) -> bool:
+        return self.core == "host"
 
-def load_device(path: Path | str) -> Device:
-    path = Path(path)
-    data = read_yaml(path)
+
+def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rules pydantic cannot express per field: what a board (not ``core: host``) must state."""
+    core = data.get("core")
+    kind = data["connection"].get("kind") if isinstance(data.get("connection"), dict) else None
+    if core == "host":
+        if kind == "estimate":
+            return [("connection.kind", "a `core: host` device is measured, not estimated; "
+                                        "give the board's core to estimate it")]
+        return []
+    if not isinstance(core, str):
+        return []  # pydantic reports the missing or mistyped core
+    why = "required for a board (every core but `host`)"
+    problems = []
+    if data.get("clock_mhz") is None:
+        problems.append(("clock_mhz", f"Field required: {why}"))
+    memory = data.get("memory")
+    if memory is None:
+        problems.append(("memory", f"Field required: {why} (flash_kb and ram_kb)"))
+    elif isinstance(memory, dict):
+        problems += [(f"memory.{key}", f"Field required: {why}")
+                     for key in ("flash_kb", "ram_kb") if memory.get(key) is None]
+    return problems
+
+
+def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[str, str]]]:
+    """Validate a parsed device file: the device (None when invalid) and every problem found."""
     if not isinstance(data, dict):
-        raise SpecError(path, [("", "a device file is a mapping with `id`, `core`, …")])
+        return None, [("", "a device file is a mapping with `id`, `core`, `runtime`, …")]
+    problems: list[tuple[str, str]] = []
+    device = None
     try:
         device = Device.model_validate(data)
     except ValidationError as e:
-        raise SpecError(path, pydantic_problems(e)) from None
-    if device.id != path.stem:
-        raise SpecError(path, [("id", f"{device.id!r} does not match the file name "
-                                      f"{path.name!r} (expected id: {path.stem})")])
+        problems += pydantic_problems(e)
+    problems += _board_problems(data)
+    device_id = data.get("id")
+    if isinstance(device_id, str) and device_id != path.stem:
+        problems.append(("id", f"{device_id!r} does not match the file name {path.name!r} "
+                               f"(expected id: {path.stem})"))
+    return (None if problems else device), problems
+
+
+def load_device(path: Path | str) -> Device:
+    """Parse and validate a device file; :class:`SpecError` lists every problem."""
+    path = Path(path)
+    device, problems = device_problems(read_yaml(path), path)
+    if device is None:
+        raise SpecError(path, problems)
     device.source = path.resolve()
     return device
+
+
+def device_schema() -> dict[str, Any]:
+    """JSON Schema of a device file (the board-only requirements are in the descriptions)."""
+    schema = Device.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "edgebench device"
+    return schema
 
 
 def search_dirs(extra: list[Path] | None = None, suite_file: Path | None = None) -> list[Path]:
@@ -88,6 +186,26 @@ def search_dirs(extra: list[Path] | None = None, suite_file: Path | None = None)
         if d.resolve() not in [u.resolve() for u in unique]:
             unique.append(d)
     return unique
+
+
+def device_files(dirs: list[Path]) -> list[Path]:
+    """Every ``*.yaml`` in ``dirs``, sorted by id; an id found twice keeps its first folder."""
+    found: dict[str, Path] = {}
+    for d in dirs:
+        for path in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+            found.setdefault(path.stem, path)
+    return [found[k] for k in sorted(found)]
+
+
+def list_devices(dirs: list[Path]) -> tuple[list[Device], list[SpecError]]:
+    """Load every device file in ``dirs``: the valid devices and the errors of the others."""
+    devices, errors = [], []
+    for path in device_files(dirs):
+        try:
+            devices.append(load_device(path))
+        except SpecError as e:
+            errors.append(e)
+    return devices, errors
 
 
 def find_device(device_id: str, dirs: list[Path]) -> Device:

@@ -110,7 +110,11 @@ for _name, _ref in {
 }.items():
     datasets.register(_name, _ref)
 
-variant_steps.register("quantize", "bench.variants.quantize:QUANTIZE")
+for _name, _ref in {
+    "quantize": "bench.variants.quantize:QUANTIZE",
+    "distill": "bench.variants.distill:DISTILL",
+}.items():
+    variant_steps.register(_name, _ref)
 
 for _name, _ref in {
     "litert": "bench.runners.litert:LITERT",

@@ -144,7 +144,7 @@ class Session:
             group = list(group)
             started = _now()
             try:
-                build = plan_build(models[model_id], variants[variant_id])
+                build = plan_build(models[model_id], variants[variant_id], models)
                 artifact = self._artifact(build)
             except CellFailure as e:
                 for cell in group:

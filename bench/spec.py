@@ -187,11 +187,18 @@ def _check_plugins(suite: Suite) -> list[tuple[str, str]]:
                 problems.append((f"models[{i}].dataset.name",
                                  f"{m.builder} builds {'/'.join(b.tasks)} models but "
                                  f"{m.dataset.name} is a {ds.task} data set"))
+    model_ids = [m.id for m in suite.models]
     for i, v in enumerate(suite.variants):
         for j, (name, params) in enumerate(v.step_list()):
             loc = f"variants[{i}].steps[{j}]"
             if step := lookup(registry.variant_steps, name, loc):
                 problems += _check_params(step, params, f"{loc}.{name}")
+                for ref in getattr(step.params, "model_refs", ()):
+                    if ref in params and params[ref] not in model_ids:
+                        close = difflib.get_close_matches(str(params[ref]), model_ids, n=1)
+                        hint = f"; did you mean {close[0]!r}?" if close else ""
+                        problems.append((f"{loc}.{name}.{ref}", f"no model {params[ref]!r} in "
+                                         f"this suite{hint} (models: {', '.join(model_ids)})"))
     return problems
 
 

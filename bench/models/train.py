@@ -83,7 +83,7 @@ def outputs_for(dataset: Dataset) -> int:
     raise ValueError(f"unknown task {dataset.task!r}")
 
 
-def _targets(dataset: Dataset, split: str, outputs: int) -> np.ndarray:
+def targets(dataset: Dataset, split: str, outputs: int) -> np.ndarray:
     x, y = dataset.split(split)
     if dataset.task == "anomaly":
         return x.reshape(len(x), outputs)
@@ -141,8 +141,8 @@ def train(builder: ModelBuilder, params: Any, dataset: Dataset, spec: TrainSpec)
     keras.utils.set_random_seed(spec.seed)
     model = build_for(builder, params, dataset)
     outputs = outputs_for(dataset)
-    y_train = _targets(dataset, "train", outputs)
-    y_val = _targets(dataset, "validation", outputs)
+    y_train = targets(dataset, "train", outputs)
+    y_val = targets(dataset, "validation", outputs)
     if dataset.task == "classification":
         loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     else:

@@ -32,6 +32,9 @@ class BuildState:
     dataset: Dataset | None
     seed: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    #: The trained Keras model of another entry of the suite, by id (for steps whose params
+    #: name one in ``model_refs``, e.g. distill's teacher).
+    other_model: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True)
