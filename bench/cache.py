@@ -17,7 +17,7 @@ from typing import Any
 
 #: Libraries whose version changes what a build produces.
 BUILD_LIBRARIES = ("edgebench", "tensorflow-cpu", "tensorflow", "tf-keras", "numpy", "aeon",
-                   "scikit-learn")
+                   "scikit-learn", "tensorflow-model-optimization", "ai-edge-quantizer")
 
 
 @cache

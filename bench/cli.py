@@ -97,7 +97,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 #: Modules that add sub-commands: each has ``register(subparsers) -> None`` and sets ``func`` on
 #: its parsers (``func(args) -> int`` exit status). Imported when the parser is built, so keep
 #: their top level light (no TensorFlow).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["bench.commands.devices", "bench.commands.export"]
 
 
 def with_results(sp: argparse.ArgumentParser) -> None:

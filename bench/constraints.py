@@ -126,8 +126,8 @@ def render_validation(record: Record) -> str:
     """The deployment validation table of one record, as a markdown table whose columns are
     padded so it also reads well in a terminal."""
     header = ["Metric", "Target", "Achieved", "Status"]
-    body = [[r["metric"], r["target"], r["achieved"], r["status"]]
-            for r in validation_rows(record)]
+    rows = validation_rows(record)
+    body = [[r["metric"], r["target"], r["achieved"], r["status"]] for r in rows]
     if not body:
         return f"{record.cell_id}: no deployment checks"
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
@@ -136,7 +136,7 @@ def render_validation(record: Record) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    passed = sum(r["passed"] is True for r in validation_rows(record))
-    applicable = sum(r["passed"] is not None for r in validation_rows(record))
+    passed = sum(r["passed"] is True for r in rows)
+    applicable = sum(r["passed"] is not None for r in rows)
     title = f"{record.cell_id} — {passed}/{applicable} checks passed"
     return "\n".join([title, "", line(header), rule, *(line(row) for row in body)])

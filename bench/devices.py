@@ -123,15 +123,15 @@ def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         return []
     if not isinstance(core, str):
         return []  # pydantic reports the missing or mistyped core
-    why = "required for a board (every core but `host`)"
+    why = "every device but `core: host` states it"
     problems = []
     if data.get("clock_mhz") is None:
-        problems.append(("clock_mhz", f"Field required: {why}"))
+        problems.append(("clock_mhz", f"Field required ({why})"))
     memory = data.get("memory")
     if memory is None:
-        problems.append(("memory", f"Field required: {why} (flash_kb and ram_kb)"))
+        problems.append(("memory", f"Field required: flash_kb and ram_kb ({why})"))
     elif isinstance(memory, dict):
-        problems += [(f"memory.{key}", f"Field required: {why}")
+        problems += [(f"memory.{key}", f"Field required ({why})")
                      for key in ("flash_kb", "ram_kb") if memory.get(key) is None]
     return problems
 
@@ -167,6 +167,7 @@ def load_device(path: Path | str) -> Device:
 def device_schema() -> dict[str, Any]:
     """JSON Schema of a device file (the board-only requirements are in the descriptions)."""
     schema = Device.model_json_schema()
+    schema["properties"].pop("source", None)  # set by the loader, not written in files
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "edgebench device"
     return schema

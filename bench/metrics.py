@@ -39,6 +39,10 @@ UNITS: dict[str, str] = {
     "f1": "",
     "threshold": "",
     "output_max_diff": "",
+    "sparsity": "",
+    "energy_uj": "µJ",
+    "avg_power_mw": "mW",
+    "battery_days": "d",
 }
 
 #: Task metrics per task, and whether larger is better.

@@ -99,6 +99,10 @@ for _name, _ref in {
     "har_mlp": "bench.models.seeds:HAR_MLP",
     "hvac_lstm": "bench.models.seeds:HVAC_LSTM",
     "volume_autoencoder": "bench.models.seeds:VOLUME_AUTOENCODER",
+    "ds_cnn_kws": "bench.models.mlperf_tiny:DS_CNN_KWS",
+    "mobilenet_v1_025_vww": "bench.models.mlperf_tiny:MOBILENET_V1_025_VWW",
+    "resnet8_ic": "bench.models.mlperf_tiny:RESNET8_IC",
+    "fc_autoencoder_ad": "bench.models.mlperf_tiny:FC_AUTOENCODER_AD",
 }.items():
     models.register(_name, _ref)
 
@@ -113,6 +117,10 @@ for _name, _ref in {
 for _name, _ref in {
     "quantize": "bench.variants.quantize:QUANTIZE",
     "distill": "bench.variants.distill:DISTILL",
+    "prune": "bench.variants.prune:PRUNE",
+    "qat": "bench.variants.qat:QAT",
+    "int4": "bench.variants.int4:INT4",
+    "cluster": "bench.variants.cluster:CLUSTER",
 }.items():
     variant_steps.register(_name, _ref)
 

@@ -24,6 +24,7 @@ from bench.build import BuildPlan, plan_build
 from bench.cache import Cache, key, package_version, sha256_file, versions
 from bench.constraints import check, device_fit
 from bench.devices import Device, find_device, search_dirs
+from bench.energy import energy_metrics
 from bench.matrix import Cell, plan
 from bench.metrics import TASK_METRICS, Metric, metric
 from bench.record import Record
@@ -168,6 +169,7 @@ class Session:
     def _artifact(self, build: BuildPlan) -> Artifact:
         """The cached artifact (built in a worker on a miss) with its size metrics."""
         from bench import tflite_info
+        from bench.variants.prune import tflite_sparsity
 
         path, info = self.cache.artifact(build.artifact_key), self.cache.artifact_info(
             build.artifact_key)
@@ -187,7 +189,8 @@ class Session:
         metrics = {"model_size": metric("model_size", len(data), "measured"),
                    "model_size_gzip": metric("model_size_gzip", tflite_info.gzip_size(data),
                                              "measured"),
-                   "params": metric("params", params, "measured")}
+                   "params": metric("params", params, "measured"),
+                   "sparsity": metric("sparsity", tflite_sparsity(data), "measured")}
         return Artifact(path, data, hashlib.sha256(data).hexdigest(), facts, metrics)
 
     # --- run one cell ----------------------------------------------------------------------
@@ -226,6 +229,7 @@ class Session:
             if "skipped" in measured:
                 raise CellFailure("unsupported", measured["skipped"])
             metrics.update({k: Metric.from_json(v) for k, v in measured["metrics"].items()})
+            metrics.update(energy_metrics(device, metrics, settings.inferences_per_s))
         except CellFailure as e:
             status = "skipped" if e.kind == "unsupported" else "failed"
             return self._record(run_id, cell, status, started, metrics=metrics, sha=sha,

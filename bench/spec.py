@@ -76,10 +76,13 @@ class Constraint(Strict):
     min: float | None = None
     min_delta_vs: str | None = None
     max_loss: float | None = None
+    rate_hz: float | None = Field(None, gt=0)  # `realtime` only: latency_p50 ≤ 1000 / rate_hz
 
     def model_post_init(self, _context: Any) -> None:
-        if self.max is None and self.min is None and self.max_loss is None:
-            raise ValueError("a constraint needs `max`, `min`, or `min_delta_vs` with `max_loss`")
+        if (self.max is None and self.min is None and self.max_loss is None
+                and self.rate_hz is None):
+            raise ValueError("a constraint needs `max`, `min`, `rate_hz` (realtime), or "
+                             "`min_delta_vs` with `max_loss`")
         if (self.min_delta_vs is None) != (self.max_loss is None):
             raise ValueError("`min_delta_vs` and `max_loss` go together")
 
@@ -89,6 +92,8 @@ class Settings(Strict):
     repeats: int = Field(200, ge=1)
     timeout_s: float = Field(600, gt=0)
     reference_variant: str = "fp32"
+    #: workload rate for average power and battery life on devices with power figures
+    inferences_per_s: float | None = Field(None, gt=0)
 
 
 class MatrixRule(Strict):
@@ -223,6 +228,10 @@ def _check_constraints(suite: Suite) -> list[tuple[str, str]]:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append((f"constraints.{name}", f"unknown metric {name!r}{hint} "
                                                     f"(known: {', '.join(known)})"))
+    from bench.constraints import rule_problems
+
+    for name, rule in suite.constraints.items():
+        problems += [(f"constraints.{name}", msg) for msg in rule_problems(name, rule)]
     variant_ids = {v.id for v in suite.variants}
     for name, rule in suite.constraints.items():
         if rule.min_delta_vs is not None and rule.min_delta_vs not in variant_ids:

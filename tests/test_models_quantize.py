@@ -138,9 +138,10 @@ def test_quantize_step_errors(mlp):
     with pytest.raises(StepError, match="already a .tflite file"):
         QUANTIZE.apply(BuildState(keras_model=None, tflite=b"TFL3", dataset=None),
                        QuantizeParams(mode="int8"))
-    with pytest.raises(StepError, match="calibration data"):
-        QUANTIZE.apply(BuildState(keras_model=mlp, tflite=None, dataset=None),
-                       QuantizeParams(mode="int16x8"))
+    generated = BuildState(keras_model=mlp, tflite=None, dataset=None)  # no data set
+    QUANTIZE.apply(generated, QuantizeParams(mode="int8", calibration={"samples": 10}))
+    assert generated.info["calibration"]["split"] == "generated"
+    assert generated.info["calibration"]["samples"] == 10
     state = BuildState(keras_model=mlp, tflite=None, dataset=None)
     QUANTIZE.apply(state, QuantizeParams(mode="dynamic_int8"))  # needs no data
     assert state.tflite

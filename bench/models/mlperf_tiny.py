@@ -11,6 +11,13 @@ converted to int8, the parameter and MAC counts equal the reference models'. Bat
 normalisation folds into the preceding convolution or dense layer on conversion; dropout
 vanishes.
 
+Every builder ends with :func:`settle`, a data-dependent start on standard-normal inputs: batch
+norm statistics and the biases of layers no batch norm follows are set so that activations keep
+their scale. An untrained model then converts like a trained one: the int8 ranges are sane
+(without it the untrained VWW model's activations shrink to ~1e-6, and TFLite Micro aborts in
+SOFTMAX's prepare) and no bias is all zero (the converter drops all-zero biases). Training
+overwrites the statistics; the kernels keep the reference's initialisers.
+
 Shapes: the ``input_shape`` and ``classes`` parameters (defaults = the reference) shape the model
 when a suite gives no data set — ``default_io`` hands them to ``build`` and the model is built
 untrained (seeded random weights: right for size, arena and latency, not for accuracy). With a
@@ -22,12 +29,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.models.base import ModelBuilder
 from bench.models.train import import_keras
 
 Shape = tuple[int, ...]
+SETTLE_SAMPLES = 32
+SETTLE_SEED = 0
 
 
 def _check(input_shape: Shape, outputs: int, rank: int, name: str) -> Shape:
@@ -49,11 +59,47 @@ def _bn_relu(keras: Any, x: Any) -> Any:
     return keras.layers.Activation("relu")(x)
 
 
-def _classifier_head(keras: Any, x: Any, outputs: int) -> Any:
-    """Average pool over the whole feature map → flatten → Dense softmax (as the references)."""
+def _classifier_head(keras: Any, x: Any, outputs: int, **dense: Any) -> Any:
+    """Average pool over the whole feature map → flatten → Dense → softmax (as the references;
+    the softmax is its own layer so that :func:`settle` can centre the logits)."""
     x = keras.layers.AveragePooling2D(pool_size=tuple(int(d) for d in x.shape[1:3]))(x)
     x = keras.layers.Flatten()(x)
-    return keras.layers.Dense(outputs, activation="softmax", name="probabilities")(x)
+    x = keras.layers.Dense(outputs, name="logits", **dense)(x)
+    return keras.layers.Activation("softmax", name="probabilities")(x)
+
+
+def settle(model: Any, centre: tuple[str, ...] = (), samples: int = SETTLE_SAMPLES,
+           seed: int = SETTLE_SEED) -> Any:
+    """Data-dependent start of a fresh model, on ``samples`` standard-normal inputs.
+
+    Each batch-norm layer's moving mean and variance become those of its input (one forward
+    pass in training mode with momentum 0 and dropout off), then each layer named in ``centre``
+    (conv or dense layers no batch norm follows) gets the bias that centres its output. Other
+    weights are untouched. Returns ``model``.
+    """
+    keras = import_keras()
+    x = np.random.default_rng(seed).standard_normal(
+        (samples, *model.input_shape[1:])).astype(np.float32)
+    norms = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
+    drops = [la for la in model.layers if isinstance(la, keras.layers.Dropout)]
+    saved = [la.momentum for la in norms], [la.rate for la in drops]
+    try:
+        for la in norms:
+            la.momentum = 0.0
+        for la in drops:
+            la.rate = 0.0
+        model(x, training=True)
+    finally:
+        for la, momentum in zip(norms, saved[0], strict=True):
+            la.momentum = momentum
+        for la, rate in zip(drops, saved[1], strict=True):
+            la.rate = rate
+    for name in centre:
+        layer = model.get_layer(name)
+        out = np.asarray(keras.Model(model.inputs, layer.output)(x, training=False))
+        mean = out.reshape(-1, out.shape[-1]).mean(axis=0)
+        layer.bias.assign(layer.bias.numpy() - mean.astype(np.float32))
+    return model
 
 
 # --- keyword spotting: DS-CNN ------------------------------------------------------------------
@@ -85,7 +131,8 @@ def build_ds_cnn(params: DsCnnParams, input_shape: Shape, outputs: int) -> Any:
         x = layers.Conv2D(params.filters, (1, 1), padding="same", kernel_regularizer=reg)(x)
         x = _bn_relu(keras, x)
     x = layers.Dropout(0.4)(x)
-    return keras.Model(inputs, _classifier_head(keras, x, outputs), name="ds_cnn_kws")
+    model = keras.Model(inputs, _classifier_head(keras, x, outputs), name="ds_cnn_kws")
+    return settle(model, centre=("logits",))
 
 
 # --- visual wake words: MobileNetV1 ------------------------------------------------------------
@@ -129,7 +176,8 @@ def build_mobilenet_v1(params: MobileNetV1Params, input_shape: Shape, outputs: i
         x = layers.Conv2D(width(filters), 1, padding="same", kernel_initializer=init,
                           kernel_regularizer=reg)(x)
         x = _bn_relu(keras, x)
-    return keras.Model(inputs, _classifier_head(keras, x, outputs), name="mobilenet_v1_025_vww")
+    model = keras.Model(inputs, _classifier_head(keras, x, outputs), name="mobilenet_v1_025_vww")
+    return settle(model, centre=("logits",))
 
 
 # --- image classification: ResNet-8 ------------------------------------------------------------
@@ -152,8 +200,8 @@ def build_resnet8(params: ResNet8Params, input_shape: Shape, outputs: int) -> An
     keras = import_keras()
     layers, reg = keras.layers, _regularizer(keras, params.weight_decay)
 
-    def conv(filters: int, kernel: int, stride: int, x: Any) -> Any:
-        return layers.Conv2D(filters, kernel, strides=stride, padding="same",
+    def conv(filters: int, kernel: int, stride: int, x: Any, name: str | None = None) -> Any:
+        return layers.Conv2D(filters, kernel, strides=stride, padding="same", name=name,
                              kernel_initializer="he_normal", kernel_regularizer=reg)(x)
 
     inputs = keras.Input(shape=shape, name="image")
@@ -163,13 +211,11 @@ def build_resnet8(params: ResNet8Params, input_shape: Shape, outputs: int) -> An
         y = _bn_relu(keras, conv(filters, 3, stride, x))
         y = layers.BatchNormalization()(conv(filters, 3, 1, y))
         if stack > 0:  # match the halved map and doubled width on the identity path
-            x = conv(filters, 1, stride, x)
+            x = conv(filters, 1, stride, x, name=f"shortcut{stack}")
         x = layers.Activation("relu")(layers.add([x, y]))
-    x = layers.AveragePooling2D(pool_size=tuple(int(d) for d in x.shape[1:3]))(x)
-    x = layers.Flatten()(x)
-    outputs_ = layers.Dense(outputs, activation="softmax", kernel_initializer="he_normal",
-                            name="probabilities")(x)
-    return keras.Model(inputs, outputs_, name="resnet8_ic")
+    head = _classifier_head(keras, x, outputs, kernel_initializer="he_normal")
+    model = keras.Model(inputs, head, name="resnet8_ic")
+    return settle(model, centre=("shortcut1", "shortcut2", "logits"))
 
 
 # --- anomaly detection: FC autoencoder ---------------------------------------------------------
@@ -199,7 +245,8 @@ def build_fc_autoencoder(params: FcAutoencoderParams, input_shape: Shape, output
     for units in widths:
         x = _bn_relu(keras, keras.layers.Dense(units)(x))
     x = keras.layers.Dense(outputs, name="reconstruction")(x)
-    return keras.Model(inputs, x, name="fc_autoencoder_ad")
+    model = keras.Model(inputs, x, name="fc_autoencoder_ad")
+    return settle(model, centre=("reconstruction",))
 
 
 def _classifier_io(params: Any) -> tuple[Shape, int]:

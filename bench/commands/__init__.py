@@ -1,0 +1,1 @@
+"""CLI sub-command modules listed in ``bench.cli.COMMAND_MODULES``; each has ``register(sub)``."""

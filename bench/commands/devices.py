@@ -1,0 +1,157 @@
+"""``edgebench devices list | show ID | validate FILE... | cores | runtimes | schema``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.devices import (
+    RUNTIMES,
+    Device,
+    device_files,
+    device_schema,
+    find_device,
+    list_devices,
+    load_device,
+    search_dirs,
+)
+from bench.spec import SpecError
+
+
+def _table(header: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return ""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _ints(value: Any) -> Any:
+    """Integral floats as ints (``120`` rather than ``120.0``), recursively."""
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _shown_path(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    devices, errors = list_devices(search_dirs(args.devices_dir))
+    header = ["id", "name", "core", "clock MHz", "flash KB", "RAM KB", "active mW", "runtime",
+              "connection", "file"]
+    rows = [[d.id, d.name, d.core, _num(d.clock_mhz), _num(d.memory.flash_kb),
+             _num(d.memory.ram_kb), _num(d.power.active_mw if d.power else None), d.runtime,
+             d.connection.kind, _shown_path(d.source)] for d in devices]
+    print(_table(header, rows, numeric={3, 4, 5, 6}) if rows else "(no device files found)")
+    for e in errors:
+        print(f"invalid device file\n{e}", file=sys.stderr)
+    return 2 if errors else 0
+
+
+def _device_yaml(device: Device) -> str:
+    data: dict[str, Any] = _ints(device.model_dump(mode="json", exclude_none=True))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from bench.cores import get_core
+
+    target = Path(args.device)
+    if target.suffix in (".yaml", ".yml") or target.is_file():
+        device = load_device(target)
+    else:
+        device = find_device(args.device, search_dirs(args.devices_dir))
+    core = get_core(device.core)
+    print(f"# {device.source}")
+    print(_device_yaml(device))
+    print(f"# core {core.name}: {core.description}")
+    print(f"# runtime {device.runtime}: {RUNTIMES[device.runtime]}")
+    print(f"# runner: {device.runner}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    files: list[Path] = []
+    for given in args.files:
+        files += device_files([given]) if given.is_dir() else [given]
+    failed = 0
+    for path in files:
+        try:
+            load_device(path)
+        except SpecError as e:
+            failed += 1
+            print(e, file=sys.stderr)
+        else:
+            print(f"{path}: ok")
+    if failed:
+        print(f"{failed} of {len(files)} device files invalid", file=sys.stderr)
+    if not files:
+        print("error: no device files (*.yaml) in " + ", ".join(map(str, args.files)),
+              file=sys.stderr)
+    return 2 if failed or not files else 0
+
+
+def cmd_cores(args: argparse.Namespace) -> int:
+    from bench.cores import CORES
+
+    rows = [[c.name, c.family, c.description] for c in CORES.values()]
+    print(_table(["core", "family", "description"], rows))
+    return 0
+
+
+def cmd_runtimes(args: argparse.Namespace) -> int:
+    print(_table(["runtime", "description"], [[k, v] for k, v in RUNTIMES.items()]))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(device_schema(), indent=2))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``edgebench devices …`` to the CLI."""
+    p = sub.add_parser("devices", help="device files: list, show, validate; cores and runtimes")
+    dsub = p.add_subparsers(dest="devices_command", required=True)
+
+    def devices_dir(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--devices-dir", type=Path, action="append",
+                        help="extra folder of device files (repeatable; searched first)")
+
+    sp = dsub.add_parser("list", help="every device file found, one row each")
+    devices_dir(sp)
+    sp.set_defaults(func=cmd_list)
+    sp = dsub.add_parser("show", help="one validated device (by id or file)")
+    sp.add_argument("device", help="device id or path to a device file")
+    devices_dir(sp)
+    sp.set_defaults(func=cmd_show)
+    sp = dsub.add_parser("validate", help="check device files (exit 2 if any is invalid)")
+    sp.add_argument("files", nargs="+", type=Path, help="device files or folders of them")
+    sp.set_defaults(func=cmd_validate)
+    sp = dsub.add_parser("cores", help="the processor cores a device file may name")
+    sp.set_defaults(func=cmd_cores)
+    sp = dsub.add_parser("runtimes", help="the inference runtimes a device file may name")
+    sp.set_defaults(func=cmd_runtimes)
+    sp = dsub.add_parser("schema", help="JSON Schema of a device file")
+    sp.set_defaults(func=cmd_schema)
