@@ -67,8 +67,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     from bench import table
 
     run = _run_or_latest(args)
+    records = run.records()
+    if args.checks:
+        from bench.constraints import render_validation
+
+        chosen = [r for r in records if r.cell_id == args.checks]
+        if not chosen:
+            raise LookupError(f"no cell {args.checks!r} in run {run.suite}/{run.run_id}")
+        print(render_validation(chosen[0]))
+        return 0
     print(f"{run.suite}/{run.run_id}")
-    print(table.render(run.records(), width=args.width))
+    print(table.render(records, width=args.width))
     return 0
 
 
@@ -131,6 +140,8 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("show", help="terminal leaderboard of a run (default: the latest)")
     sp.add_argument("run", nargs="?", help="run id, id prefix or suite/run_id")
     sp.add_argument("--width", type=int, default=60, help="width of the note column")
+    sp.add_argument("--checks", metavar="CELL",
+                    help="print one cell's deployment validation table instead")
     with_results(sp)
     sp.set_defaults(func=cmd_show)
 

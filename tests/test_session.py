@@ -222,6 +222,7 @@ def test_keras_file_model_with_dataset_and_exports(tmp_path: Path) -> None:
         "models": [{"id": "mine", "path": "mine.keras",
                     "dataset": {"name": "har_synthetic", "params": {"samples": 500}}}],
         "devices": ["host-litert"],
+        "constraints": {"flash_kb": {"max": 1}, "realtime": {"rate_hz": 50}},
         "settings": {"repeats": 5, "warmup": 1},
     })
     results = str(tmp_path / "results")
@@ -236,6 +237,9 @@ def test_keras_file_model_with_dataset_and_exports(tmp_path: Path) -> None:
     header = csv[0].split(",")
     assert {"cell_id", "status", "accuracy", "accuracy__unit", "latency_p50__method"} <= set(header)
     assert len(csv) == 2
+    checks = cli("show", "--results", results, "--checks", "mine/fp32@host-litert").stdout
+    assert "| flash_kb" in checks and "✗ FAIL" in checks  # 2 KB model > 1 KB
+    assert "≤ 20 ms (50 Hz)" in checks and "✓ pass" in checks
     schema = json.loads(cli("schema", "suite").stdout)
     assert "models" in schema["properties"]
 
