@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench import registry
 from bench.cache import Cache, key, sha256_file, versions, write_atomic
 from bench.spec import ModelEntry, VariantEntry
@@ -32,6 +34,11 @@ class BuildPlan:
     artifact_key: str
     refs: dict[str, Any] = field(default_factory=dict)  # other models the steps use
 
+    @property
+    def suffix(self) -> str:
+        """``.c`` for classical (scikit-learn) baselines, else ``.tflite``."""
+        return ".c" if is_classical(self.model) else ".tflite"
+
     def payload(self, cache: Cache) -> dict[str, Any]:
         return {"model": self.model.model_dump(mode="json"),
                 "variant": self.variant.model_dump(mode="json"),
@@ -48,6 +55,10 @@ def dataset_key(model: ModelEntry) -> str | None:
     return key({"dataset": plugin.name, "version": plugin.version, "params": params,
                 "seed": model.dataset.seed,
                 "versions": versions(("edgebench", "numpy", "aeon", "scikit-learn"))})
+
+
+def is_classical(model: ModelEntry) -> bool:
+    return model.builder is not None and registry.models.get(model.builder).framework == "sklearn"
 
 
 def model_refs(variant: VariantEntry) -> list[str]:
@@ -164,6 +175,8 @@ def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[st
     data = None
     if entry.dataset is not None:
         data = Dataset.load(ensure_dataset(entry, keys["dataset"], cache))
+    if is_classical(entry):
+        return _build_c(entry, var, data, keys["artifact"], cache)
     facts: dict[str, Any] = {}
     if entry.path is not None and entry.path.suffix == ".tflite":
         state = BuildState(keras_model=None, tflite=entry.path.read_bytes(), dataset=data)
@@ -189,4 +202,28 @@ def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[st
     write_atomic(cache.artifact(keys["artifact"]), state.tflite)
     facts["steps"] = state.info
     cache.write_json(cache.artifact_info(keys["artifact"]), facts)
+    return facts
+
+
+def _build_c(entry: ModelEntry, var: VariantEntry, data: Any, akey: str,
+             cache: Cache) -> dict[str, Any]:
+    """A classical baseline: fit with scikit-learn, emit C, measure its compiled size."""
+    from bench.models import classical
+    from bench.variants.base import StepError
+
+    if var.steps:
+        raise StepError(f"{entry.builder} is a scikit-learn model deployed as C; variant "
+                        f"{var.id!r} has compression steps, which apply to Keras models only")
+    builder = registry.models.get(entry.builder)
+    started = time.monotonic()
+    fitted = classical.fit(builder, builder.params.model_validate(entry.params), data,
+                           entry.train.seed)
+    source, params = classical.to_c(fitted, int(np.prod(data.input_shape)))
+    facts = {"model": {"cached": False, "train_seconds": round(time.monotonic() - started, 2)},
+             "artifact": "C source (predict(const float *x, float *out))",
+             "params": params, "compiled_size": classical.compiled_size(source),
+             "size_note": "model_size = .text + .rodata + .data of the C compiled with gcc -Os "
+                          "for this host", "steps": {}}
+    write_atomic(cache.artifact(akey, ".c"), source.encode())
+    cache.write_json(cache.artifact_info(akey), facts)
     return facts

@@ -62,8 +62,8 @@ class Cache:
     def model_dir(self, k: str) -> Path:
         return self.root / "models" / k
 
-    def artifact(self, k: str) -> Path:
-        return self.root / "artifacts" / f"{k}.tflite"
+    def artifact(self, k: str, suffix: str = ".tflite") -> Path:
+        return self.root / "artifacts" / f"{k}{suffix}"
 
     def artifact_info(self, k: str) -> Path:
         return self.root / "artifacts" / f"{k}.json"

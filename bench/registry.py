@@ -103,6 +103,8 @@ for _name, _ref in {
     "mobilenet_v1_025_vww": "bench.models.mlperf_tiny:MOBILENET_V1_025_VWW",
     "resnet8_ic": "bench.models.mlperf_tiny:RESNET8_IC",
     "fc_autoencoder_ad": "bench.models.mlperf_tiny:FC_AUTOENCODER_AD",
+    "linear_regression": "bench.models.classical:LINEAR_REGRESSION",
+    "random_forest": "bench.models.classical:RANDOM_FOREST",
 }.items():
     models.register(_name, _ref)
 
@@ -127,5 +129,6 @@ for _name, _ref in {
 for _name, _ref in {
     "litert": "bench.runners.litert:LITERT",
     "tflm": "bench.runners.tflm:TFLM",
+    "native": "bench.runners.native:NATIVE",
 }.items():
     runners.register(_name, _ref)

@@ -48,6 +48,7 @@ class Artifact:
     sha256: str
     facts: dict[str, Any]
     metrics: dict[str, Metric]
+    kind: str = "tflite"  # or "c": a classical baseline's generated C
 
 
 class CellFailure(Exception):
@@ -171,8 +172,8 @@ class Session:
         from bench import tflite_info
         from bench.variants.prune import tflite_sparsity
 
-        path, info = self.cache.artifact(build.artifact_key), self.cache.artifact_info(
-            build.artifact_key)
+        path = self.cache.artifact(build.artifact_key, build.suffix)
+        info = self.cache.artifact_info(build.artifact_key)
         dataset_ready = build.dataset_key is None or self.cache.dataset(build.dataset_key).exists()
         if path.exists() and info.exists() and dataset_ready:
             facts = {**(self.cache.read_json(info) or {}), "cached": True}
@@ -185,26 +186,38 @@ class Session:
                 raise CellFailure(kind, f"build: {e}") from None
             facts["cached"] = False
         data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        if build.suffix == ".c":  # a classical baseline: sizes were measured by the build
+            metrics = {"model_size": metric("model_size", facts["compiled_size"], "measured"),
+                       "params": metric("params", facts["params"], "measured")}
+            return Artifact(path, data, sha, facts, metrics, kind="c")
         params = tflite_info.inspect(data, str(path)).params  # ValueError when corrupt
         metrics = {"model_size": metric("model_size", len(data), "measured"),
                    "model_size_gzip": metric("model_size_gzip", tflite_info.gzip_size(data),
                                              "measured"),
                    "params": metric("params", params, "measured"),
                    "sparsity": metric("sparsity", tflite_sparsity(data), "measured")}
-        return Artifact(path, data, hashlib.sha256(data).hexdigest(), facts, metrics)
+        return Artifact(path, data, sha, facts, metrics)
 
     # --- run one cell ----------------------------------------------------------------------
 
     def _run_cell(self, run_id: str, cell: Cell, build: BuildPlan,
                   artifact: Artifact) -> Record:
         device = self.devices[cell.device]
-        runner = registry.runners.get(device.runner)
         started = _now()
         metrics = dict(artifact.metrics)
         sha = artifact.sha256
         details = {"build": artifact.facts, "dataset": build.model.dataset and
                    build.model.dataset.model_dump(mode="json"), "options": device.options}
-        reason = runner.unsupported(artifact.data, device.options)
+        if artifact.kind == "c":
+            runner = registry.runners.get("native")
+            reason = None if device.connection.kind == "host" else (
+                f"{build.model.builder} is a scikit-learn model deployed as C: it runs on the "
+                f"host only, not in {device.runtime}")
+        else:
+            runner = registry.runners.get(device.runner)
+            reason = runner.unsupported(artifact.data, device.options)
+        details["runner"] = runner.name
         if reason:
             return self._record(run_id, cell, "skipped", started, metrics=metrics, sha=sha,
                                 details=details, error=CellFailure("unsupported", reason))
@@ -274,7 +287,8 @@ class Session:
             constraints.update(device_fit(device, metrics))
         return Record(
             suite=self.suite.name, run_id=run_id, cell_id=cell.id, model=cell.model,
-            variant=cell.variant, device=cell.device, runner=device.runner, status=status,
+            variant=cell.variant, device=cell.device,
+            runner=(details or {}).get("runner", device.runner), status=status,
             artifact_sha256=sha, metrics=metrics, constraints=constraints,
             error=None if error is None else {"kind": error.kind, "message": str(error)},
             details=details or {},

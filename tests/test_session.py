@@ -276,3 +276,31 @@ def test_builder_without_default_shape_needs_a_dataset(tmp_path: Path,
                                         "devices": ["host-litert"]})
     with pytest.raises(SpecError, match=r"models\[0\].dataset: builder 'shapeless' needs a data"):
         load_suite(suite_file)
+
+
+@pytest.mark.slow
+def test_classical_baselines_as_c(tmp_path: Path) -> None:
+    hvac = {"name": "hvac_building", "params": {"window_stride": 60}}
+    suite_file = write_suite(tmp_path, {
+        "name": "classical",
+        "models": [{"id": "linreg", "builder": "linear_regression", "dataset": hvac},
+                   {"id": "forest", "builder": "random_forest", "dataset": hvac,
+                    "params": {"n_estimators": 10, "max_depth": 6}}],
+        "variants": [{"id": "fp32"}, {"id": "int8", "steps": [{"quantize": {"mode": "int8"}}]}],
+        "devices": ["host-litert", "tflm-reference"],
+        "constraints": {"flash_kb": {"max": 512}},
+        "settings": {"repeats": 20, "warmup": 2},
+    })
+    run = run_suite(load_suite(suite_file), tmp_path / "results", devices_dirs=[DEVICES])
+    records = {r.cell_id: r for r in run.records()}
+    for model in ("linreg", "forest"):
+        host = records[f"{model}/fp32@host-litert"]
+        assert host.status == "ok", host.error
+        assert host.runner == "native" and host.metrics["latency_p50"].method == "measured"
+        assert 0 < host.value("mae") < 5.0 and host.value("rmse") >= host.value("mae")
+        assert host.value("model_size") > 0 and "gcc -Os" in host.details["build"]["size_note"]
+        micro = records[f"{model}/fp32@tflm-reference"]
+        assert micro.status == "skipped" and "host only" in micro.error["message"]
+        assert records[f"{model}/int8@host-litert"].status == "failed"
+    # 60 steps × 14 features = 840 weights + 1 bias
+    assert records["linreg/fp32@host-litert"].value("params") == 841

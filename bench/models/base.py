@@ -28,3 +28,4 @@ class ModelBuilder:
     version: str = "1"
     description: str = ""
     default_io: Callable[[Any], tuple[tuple[int, ...], int]] | None = None
+    framework: str = "keras"  # or "sklearn": trained with scikit-learn, deployed as C
