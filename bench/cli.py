@@ -78,6 +78,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(f"{run.suite}/{run.run_id}")
     print(table.render(records, width=args.width))
+    manifest = run.manifest()
+    if manifest.get("report"):
+        print(table.render_report(records, manifest["report"],
+                                  manifest.get("reference_variant", "fp32")))
     return 0
 
 
@@ -106,7 +110,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 #: Modules that add sub-commands: each has ``register(subparsers) -> None`` and sets ``func`` on
 #: its parsers (``func(args) -> int`` exit status). Imported when the parser is built, so keep
 #: their top level light (no TensorFlow).
-COMMAND_MODULES: list[str] = ["bench.commands.devices", "bench.commands.export"]
+COMMAND_MODULES: list[str] = ["bench.commands.devices", "bench.commands.export",
+                              "bench.commands.stream"]
 
 
 def with_results(sp: argparse.ArgumentParser) -> None:

@@ -117,7 +117,9 @@ class Session:
             run = self.store.create(self.suite.name, {
                 "suite_file": str(self.suite.source) if self.suite.source else None,
                 "suite_sha256": sha256_file(self.suite.source) if self.suite.source else None,
-                "cells": [c.id for c in self.cells], "started": _now()})
+                "cells": [c.id for c in self.cells], "started": _now(),
+                "reference_variant": self.suite.settings.reference_variant,
+                "report": [t.model_dump(mode="json") for t in self.suite.report]})
         else:
             run.repair_tail()
             if self.suite.source and run.manifest().get("suite_sha256") != sha256_file(

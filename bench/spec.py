@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench import registry
+from bench.metrics import UNITS
 from bench.models.train import TrainSpec
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -104,6 +105,23 @@ class MatrixRule(Strict):
     device: str = "*"
 
 
+#: Report columns computed from two records: this cell against the reference variant.
+DERIVED_COLUMNS = {"size_reduction": "model_size", "gzip_reduction": "model_size_gzip",
+                   "checks": ""}
+
+
+class ReportTable(Strict):
+    """A comparison table ``edgebench show`` prints: the cells matching ``rows`` (in that
+    order) on ``device`` (or every device), with ``columns`` — metric names, ``<metric>_delta``,
+    ``size_reduction`` / ``gzip_reduction`` (reference variant's size ÷ this size) or
+    ``checks``."""
+
+    title: str
+    rows: list[MatrixRule] = Field(min_length=1)
+    device: str | None = None
+    columns: list[str] = Field(min_length=1)
+
+
 class Suite(Strict):
     name: str = Field(pattern=ID_PATTERN)
     description: str = ""
@@ -114,6 +132,7 @@ class Suite(Strict):
     settings: Settings = Field(default_factory=Settings)
     include: list[MatrixRule] = Field(default_factory=list)
     exclude: list[MatrixRule] = Field(default_factory=list)
+    report: list[ReportTable] = Field(default_factory=list)
     source: Path | None = Field(None, exclude=True)
 
 
@@ -232,6 +251,12 @@ def _check_constraints(suite: Suite) -> list[tuple[str, str]]:
 
     for name, rule in suite.constraints.items():
         problems += [(f"constraints.{name}", msg) for msg in rule_problems(name, rule)]
+    for i, table in enumerate(suite.report):
+        for j, column in enumerate(table.columns):
+            base = column.removesuffix("_delta")
+            if column not in DERIVED_COLUMNS and base not in UNITS:
+                problems.append((f"report[{i}].columns[{j}]", f"unknown column {column!r} "
+                                 f"(metrics, <metric>_delta, {', '.join(DERIVED_COLUMNS)})"))
     variant_ids = {v.id for v in suite.variants}
     for name, rule in suite.constraints.items():
         if rule.min_delta_vs is not None and rule.min_delta_vs not in variant_ids:

@@ -51,6 +51,66 @@ def _checks(r: Record) -> str:
     return f"{sum(results)}/{len(results)}" + (f" ✗ {','.join(failed)}" if failed else "")
 
 
+def _align(header: list[str], rows: list[list[str]], left: int) -> list[str]:
+    """Rows as text: the first ``left`` columns left-aligned, the rest right-aligned."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(str(v).ljust(w) if i < left else str(v).rjust(w)
+                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _fmt_value(value: float, unit: str) -> str:
+    if unit == "B":
+        return f"{value / 1024:.1f} KB"
+    text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return f"{text} {unit}".strip()
+
+
+def report_cell(r: Record, column: str, ref: Record | None) -> str:
+    """One report cell: a metric with its unit, a ratio against the reference, or checks."""
+    if column == "checks":
+        return _checks(r)
+    if column in ("size_reduction", "gzip_reduction"):
+        name = "model_size" if column == "size_reduction" else "model_size_gzip"
+        if ref is None or name not in r.metrics or name not in ref.metrics:
+            return ""
+        return f"{ref.metrics[name].value / r.metrics[name].value:.2f}×"
+    m = r.metrics.get(column)
+    if m is None:
+        return ""
+    if column.endswith("_delta"):
+        return f"{m.value:+.4f}"
+    return _fmt_value(m.value, m.unit)
+
+
+def render_report(records: list[Record], tables: list[dict[str, Any]],
+                  reference_variant: str = "fp32") -> str:
+    """A suite's report tables (``report:`` in the suite, kept in the run's manifest)."""
+    from fnmatch import fnmatchcase
+
+    ok = {(r.model, r.variant, r.device): r for r in records if r.status == "ok"}
+    out = []
+    for table in tables:
+        chosen: list[Record] = []
+        for rule in table["rows"]:
+            for r in records:
+                if (fnmatchcase(r.model, rule.get("model", "*"))
+                        and fnmatchcase(r.variant, rule.get("variant", "*"))
+                        and fnmatchcase(r.device, rule.get("device") or table.get("device")
+                                        or "*")
+                        and r not in chosen):
+                    chosen.append(r)
+        header = ["cell", "status", *table["columns"]]
+        rows = [[r.cell_id, r.status,
+                 *(report_cell(r, c, ok.get((r.model, reference_variant, r.device)))
+                   for c in table["columns"])] for r in chosen]
+        out += ["", table["title"], *(_align(header, rows, 2) if rows else ["(no cells)"])]
+    return "\n".join(out)
+
+
 def render(records: list[Record], width: int = 60) -> str:
     """The terminal leaderboard: one row per cell, key metrics with units, status and why."""
     if not records:

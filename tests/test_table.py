@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from bench.metrics import Metric
+from bench.record import ConstraintResult, Record
+from bench.table import render, render_report
+
+
+def rec(variant: str, size: float, acc: float, status: str = "ok") -> Record:
+    return Record(suite="s", run_id="r", cell_id=f"m/{variant}@d", model="m", variant=variant,
+                  device="d", runner="litert", status=status,
+                  metrics={"model_size": Metric(size, "B", "measured"),
+                           "accuracy": Metric(acc, "", "measured")},
+                  constraints={"flash_kb": ConstraintResult("model_size", "≤ 20", size / 1024,
+                                                            size / 1024 <= 20)})
+
+
+def test_report_ratios_units_and_checks() -> None:
+    records = [rec("fp32", 51200, 0.95), rec("int8", 20480, 0.94), rec("int4", 10240, 0.9)]
+    text = render_report(records, [{"title": "Quantization", "rows": [{"variant": "fp32"},
+                                                                      {"variant": "int*"}],
+                                    "device": "d",
+                                    "columns": ["model_size", "size_reduction", "checks"]}])
+    lines = text.splitlines()
+    assert "Quantization" in lines
+    int8 = next(line for line in lines if line.startswith("m/int8@d"))
+    assert "20.0 KB" in int8 and "2.50×" in int8 and "1/1" in int8
+    fp32 = next(line for line in lines if line.startswith("m/fp32@d"))
+    assert "1.00×" in fp32 and "✗ flash_kb" in fp32
+    # rows follow the rules' order: fp32 first, then int4/int8 in run order
+    order = [line.split()[0] for line in lines if line.startswith("m/")]
+    assert order == ["m/fp32@d", "m/int8@d", "m/int4@d"]
+
+
+def test_report_without_matching_cells() -> None:
+    text = render_report([rec("fp32", 1, 1)], [{"title": "T", "rows": [{"model": "x"}],
+                                                "columns": ["accuracy"]}])
+    assert "(no cells)" in text
+
+
+def test_leaderboard_counts_statuses() -> None:
+    text = render([rec("fp32", 2048, 0.9), rec("fp16", 1024, 0.9, "skipped")])
+    assert text.endswith("1 ok, 1 skipped — 2 cells")
+    assert "2.0" in text  # size in KB
