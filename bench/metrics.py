@@ -76,7 +76,7 @@ def metric(name: str, value: float, method: Method, unit: str | None = None) -> 
 
 # --- task metrics -------------------------------------------------------------------------------
 
-def _threshold_max_f1(labels: np.ndarray, scores: np.ndarray) -> float:
+def threshold_max_f1(labels: np.ndarray, scores: np.ndarray) -> float:
     """The score threshold (``score >= t`` is anomalous) maximising F1; ties → the smallest."""
     from sklearn.metrics import precision_recall_curve
 
@@ -147,7 +147,7 @@ def task_metrics(dataset: Dataset, predict: Callable[[np.ndarray], np.ndarray],
     if dataset.task == "anomaly":
         x_val, y_val = dataset.split("validation")
         val_scores = reconstruction_scores(x_val, predict(x_val.astype(np.float32, copy=False)))
-        threshold = _threshold_max_f1(np.asarray(y_val).reshape(-1).astype(int), val_scores)
+        threshold = threshold_max_f1(np.asarray(y_val).reshape(-1).astype(int), val_scores)
         scores = reconstruction_scores(x, out)
         y_true = np.asarray(y).reshape(-1).astype(int)
         pred = (scores >= threshold).astype(int)
