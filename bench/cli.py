@@ -37,7 +37,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         session.on_record = progress
         run = session.run(resume=args.resume)
     print(f"run {run.suite}/{run.run_id} → {run.records_path}")
-    print(table.render(run.records()))
+    records = run.records()
+    print(table.render(records))
+    if suite.report:
+        print(table.render_report(records, [t.model_dump(mode="json") for t in suite.report],
+                                  suite.settings.reference_variant))
     return 0
 
 

@@ -65,7 +65,10 @@ def _align(header: list[str], rows: list[list[str]], left: int) -> list[str]:
 def _fmt_value(value: float, unit: str) -> str:
     if unit == "B":
         return f"{value / 1024:.1f} KB"
-    text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    if value == int(value) and abs(value) >= 1000:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
     return f"{text} {unit}".strip()
 
 
@@ -99,8 +102,7 @@ def render_report(records: list[Record], tables: list[dict[str, Any]],
             for r in records:
                 if (fnmatchcase(r.model, rule.get("model", "*"))
                         and fnmatchcase(r.variant, rule.get("variant", "*"))
-                        and fnmatchcase(r.device, rule.get("device") or table.get("device")
-                                        or "*")
+                        and fnmatchcase(r.device, table.get("device") or rule.get("device", "*"))
                         and r not in chosen):
                     chosen.append(r)
         header = ["cell", "status", *table["columns"]]

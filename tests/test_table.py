@@ -41,3 +41,12 @@ def test_leaderboard_counts_statuses() -> None:
     text = render([rec("fp32", 2048, 0.9), rec("fp16", 1024, 0.9, "skipped")])
     assert text.endswith("1 ok, 1 skipped — 2 cells")
     assert "2.0" in text  # size in KB
+
+
+def test_report_device_filter_and_large_counts() -> None:
+    a, b = rec("fp32", 51200, 0.95), rec("fp32", 51200, 0.95)
+    b.device, b.cell_id = "other", "m/fp32@other"
+    a.metrics["params"] = Metric(40710.0, "", "measured")
+    text = render_report([a, b], [{"title": "T", "rows": [{"model": "m", "device": "*"}],
+                                   "device": "d", "columns": ["params"]}])
+    assert "m/fp32@other" not in text and "40,710" in text
