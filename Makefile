@@ -24,6 +24,7 @@ test: setup           ## all tests, slow end-to-end ones included
 bench: setup          ## benchmarks that print figures (harness overhead, cold/warm wall time)
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/quickstart_wall.py
+	$(BIN)/python benchmarks/estimator_error.py
 
 lint: setup
 	$(BIN)/ruff check bench tests benchmarks

@@ -130,5 +130,6 @@ for _name, _ref in {
     "litert": "bench.runners.litert:LITERT",
     "tflm": "bench.runners.tflm:TFLM",
     "native": "bench.runners.native:NATIVE",
+    "estimate": "bench.runners.estimate:ESTIMATE",
 }.items():
     runners.register(_name, _ref)

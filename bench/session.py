@@ -220,6 +220,10 @@ class Session:
             runner = registry.runners.get(device.runner)
             reason = runner.unsupported(artifact.data, device.options)
         details["runner"] = runner.name
+        if runner.name == "estimate":
+            from bench.runners.estimate import provenance
+
+            details["estimate"] = provenance(device.model_dump(mode="json"), device.options)
         if reason:
             return self._record(run_id, cell, "skipped", started, metrics=metrics, sha=sha,
                                 details=details, error=CellFailure("unsupported", reason))

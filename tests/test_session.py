@@ -304,3 +304,29 @@ def test_classical_baselines_as_c(tmp_path: Path) -> None:
         assert records[f"{model}/int8@host-litert"].status == "failed"
     # 60 steps × 14 features = 840 weights + 1 bias
     assert records["linreg/fp32@host-litert"].value("params") == 841
+
+
+def test_mixed_suite_says_how_each_figure_was_obtained(tmp_path: Path) -> None:
+    suite_file = write_suite(tmp_path, {
+        "name": "mixed",
+        "models": [{"id": "ae", "builder": "volume_autoencoder"}],
+        "variants": [{"id": "int8", "steps": [{"quantize": {"mode": "int8",
+                                                             "calibration": {"samples": 20}}}]}],
+        "devices": ["host-litert", "tflm-reference", "nucleo-l4r5zi"],
+        "constraints": {"energy_uj": {"max": 1000}},
+        "settings": {"repeats": 3, "warmup": 1, "inferences_per_s": 10},
+    })
+    run = run_suite(load_suite(suite_file), tmp_path / "results", devices_dirs=[DEVICES])
+    records = {r.device: r for r in run.records()}
+    assert {r.status for r in records.values()} == {"ok"}, [r.error for r in records.values()]
+    assert records["host-litert"].metrics["latency_p50"].method == "measured"
+    assert records["tflm-reference"].metrics["latency_p50"].method == "tflm"
+    board = records["nucleo-l4r5zi"]
+    assert board.runner == "estimate"
+    assert board.metrics["latency_p50"].method == "estimated"
+    assert board.metrics["energy_uj"].method == "estimated"
+    assert board.metrics["arena_used"].method == "tflm"  # from the TFLite Micro run
+    assert board.constraints["energy_uj"].passed is True
+    assert board.details["estimate"]["core"] == "cortex-m4f"
+    assert board.details["estimate"]["core_calibrated"] is True
+    assert "energy_uj" not in records["host-litert"].metrics  # no power figures for the host

@@ -79,6 +79,8 @@ class Analysis:
     variable_bytes: int  # persistent variable tensors (e.g. LSTM state)
     input_bytes: int
     output_bytes: int
+    tensors: int = 0  # tensors in all subgraphs
+    conv_channels: int = 0  # output channels of conv and depthwise ops (per-channel quant data)
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -105,7 +107,8 @@ class Analysis:
                 "ops_by_class": self.ops_by_class(), "dtype": self.dtype,
                 "peak_activation_bytes": self.peak_activation_bytes,
                 "variable_bytes": self.variable_bytes, "input_bytes": self.input_bytes,
-                "output_bytes": self.output_bytes}
+                "output_bytes": self.output_bytes, "tensors": self.tensors,
+                "conv_channels": self.conv_channels}
 
     def to_json(self) -> dict[str, Any]:
         return {**self.totals(), "warnings": list(self.warnings),
@@ -245,11 +248,12 @@ def _analyse(data: bytes) -> Analysis:
                 for b in range(model.BuffersLength())]
 
     ops: list[OpInfo] = []
-    params, peak, variables, in_bytes, out_bytes = 0, 0, 0, 0, 0
+    params, peak, variables, in_bytes, out_bytes, tensors, channels = 0, 0, 0, 0, 0, 0, 0
     warnings: list[str] = []
     for gi in range(model.SubgraphsLength()):
         sub = model.Subgraphs(gi)
         g = _Graph(sub, has_data, dtype_names)
+        tensors += len(g.shapes)
         params += sum(_numel(g.shapes[t]) for t in range(len(g.shapes)) if g.const[t])
         variables += sum(g.nbytes(t) for t in range(len(g.shapes)) if g.variable[t])
         order: list[tuple[list[int], list[int]]] = []
@@ -268,6 +272,8 @@ def _analyse(data: bytes) -> Analysis:
                 input_bytes=sum(g.nbytes(t) for t in acts if not g.variable[t]),
                 output_bytes=sum(g.nbytes(t) for t in outs if t >= 0),
                 output_elements=sum(_numel(g.shapes[t]) for t in outs if t >= 0)))
+            if ops[-1].op_class in ("conv", "depthwise") and outs and g.shapes[outs[0]]:
+                channels += g.shapes[outs[0]][-1]
             if name.startswith("CUSTOM:") or name in ("WHILE", "IF", "CALL_ONCE"):
                 warnings.append(f"{name}: cost of this operator is not modelled (counted once, "
                                 f"as its outputs)")
@@ -282,6 +288,7 @@ def _analyse(data: bytes) -> Analysis:
                         f"are counted once per inference")
     return Analysis(size=len(data), params=params, ops=tuple(ops), peak_activation_bytes=peak,
                     variable_bytes=variables, input_bytes=in_bytes, output_bytes=out_bytes,
+                    tensors=tensors, conv_channels=channels,
                     warnings=tuple(dict.fromkeys(warnings)))
 
 

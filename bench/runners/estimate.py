@@ -1,0 +1,70 @@
+"""The ``estimate`` runner: boards the harness cannot reach, from the analytic cost model.
+
+``evaluate`` is TFLite Micro's on the same artifact (task metrics and arena: integer kernels
+compute the same results on the board); ``measure`` gives the estimated ``latency_p50`` (ms)
+and, when the device file states its active power, ``energy_uj`` (µJ), both with method
+``estimated``. The coefficient table is the packaged one unless the device's connection names
+another (``connection: {kind: estimate, coefficients: path/to/table.json}``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bench.metrics import metric
+from bench.runners import tflm
+from bench.runners.base import MetricMap, Runner, RunRequest
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(request: RunRequest) -> MetricMap:
+    """TFLite Micro's evaluation of the artifact (method ``tflm``)."""
+    return tflm.evaluate(request)
+
+
+def _estimate(request: RunRequest) -> Any:
+    from bench.estimate.analysis import analyse
+    from bench.estimate.model import Target, estimate, load_coefficients
+    from bench.runners.io import load_artifact
+
+    data = load_artifact(request.artifact)
+    table = load_coefficients(request.options.get("coefficients"))
+    return estimate(analyse(data, str(request.artifact)), Target.from_device(request.device),
+                    table, model_name=str(request.artifact))
+
+
+def measure(request: RunRequest) -> MetricMap:
+    """Estimated latency (and energy when the device has power), method ``estimated``."""
+    result = _estimate(request)
+    for warning in result.details["warnings"]:
+        log.warning("%s on %s: %s", request.artifact.name, request.device.get("id"), warning)
+    out: MetricMap = {"latency_p50": metric("latency_p50", result.latency_ms, "estimated")}
+    if result.energy_uj is not None:
+        out["energy_uj"] = metric("energy_uj", result.energy_uj, "estimated", unit="µJ")
+    return out
+
+
+def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a record's ``details["estimate"]`` should say: the table used, its fit date and data
+    hash, whether the device's core and runtime were calibrated, and the coefficients."""
+    from bench.estimate.model import Target, load_coefficients
+
+    table = load_coefficients((options or {}).get("coefficients"))
+    target = Target.from_device(device)
+    return {**table.provenance(), "method": "estimated", "core": target.core,
+            "core_calibrated": table.knows("core", target.core), "runtime": target.runtime,
+            "runtime_calibrated": table.knows("runtime", target.runtime),
+            "clock_mhz": target.clock_mhz, "active_mw": target.active_mw}
+
+
+ESTIMATE = Runner(
+    name="estimate",
+    evaluate="bench.runners.estimate:evaluate",
+    measure="bench.runners.estimate:measure",
+    unsupported=tflm.unsupported,
+    versions=tflm.versions,
+    description="analytic latency/energy estimate for a board (MLPerf Tiny-calibrated); "
+                "accuracy and arena from TFLite Micro",
+)
