@@ -115,7 +115,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 #: its parsers (``func(args) -> int`` exit status). Imported when the parser is built, so keep
 #: their top level light (no TensorFlow).
 COMMAND_MODULES: list[str] = ["bench.commands.devices", "bench.commands.export",
-                              "bench.commands.stream", "bench.estimate.commands"]
+                              "bench.commands.stream", "bench.estimate.commands",
+                              "bench.commands.board"]
 
 
 def with_results(sp: argparse.ArgumentParser) -> None:

@@ -232,7 +232,8 @@ class Session:
         request = RunRequest(artifact=artifact.path, dataset=dataset, options=device.options,
                              device=device.model_dump(mode="json"),
                              warmup=settings.warmup, repeats=settings.repeats)
-        eval_key = key({"artifact": sha, "runner": runner.name, "versions": runner.versions(),
+        eval_key = key({"artifact": sha, "evaluate": runner.evaluate,
+                        "versions": runner.versions(),
                         "dataset": build.dataset_key, "options": device.options})
         try:
             cached = self.cache.read_json(self.cache.evaluation(eval_key))

@@ -19,11 +19,6 @@ from bench.runners.base import MetricMap, Runner, RunRequest
 log = logging.getLogger(__name__)
 
 
-def evaluate(request: RunRequest) -> MetricMap:
-    """TFLite Micro's evaluation of the artifact (method ``tflm``)."""
-    return tflm.evaluate(request)
-
-
 def _estimate(request: RunRequest) -> Any:
     from bench.estimate.analysis import analyse
     from bench.estimate.model import Target, estimate, load_coefficients
@@ -61,7 +56,7 @@ def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) ->
 
 ESTIMATE = Runner(
     name="estimate",
-    evaluate="bench.runners.estimate:evaluate",
+    evaluate="bench.runners.tflm:evaluate",  # shared with (and cached as) TFLite Micro's
     measure="bench.runners.estimate:measure",
     unsupported=tflm.unsupported,
     versions=tflm.versions,

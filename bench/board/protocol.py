@@ -1,0 +1,120 @@
+"""MLPerf Tiny / EEMBC serial protocol: framing and parsing shared by the runner and the board.
+
+Host → device: ASCII tokens terminated by ``%`` (80-character device buffer). Device → host:
+lines ending ``\\r\\n``; every response ends with ``m-ready``; errors start with ``e-``.
+See ``shared/protocol/mlperf-tiny-serial.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+#: The device's command buffer (characters, ``%`` included).
+COMMAND_BUFFER = 80
+#: Bytes per ``db <hex>%`` chunk, so each command stays under the buffer.
+CHUNK_BYTES = 31
+#: The input buffer maximum of the reference firmware (96*96*3).
+MAX_INPUT_BYTES = 96 * 96 * 3
+#: Longest device line the host accepts (an ``m-results`` line of a large output fits).
+MAX_LINE = 65536
+READY = "m-ready"
+PROFILE = "ULPMark for tinyML Firmware V0.0.1"
+BOOT_PERFORMANCE = "m-timestamp-mode-performance"
+BOOT_ENERGY = "m-timestamp-mode-energy"
+INIT_DONE = "m-init-done"
+#: Lines only a (re)booting device prints.
+BOOT_MARKERS = (BOOT_PERFORMANCE, BOOT_ENERGY, INIT_DONE)
+
+_LAP = re.compile(r"^m-lap-us-(\d+)$")
+_RESULTS = re.compile(r"^m-results-\[(.*)\]$")
+_BRACKET = re.compile(r"^m-(?:name-dut|model|profile)-\[(.*)\]$")
+
+
+class ProtocolError(ValueError):
+    """A line the protocol does not allow where it appeared."""
+
+
+def command(text: str) -> bytes:
+    """The bytes of one command (``%`` appended); :class:`ProtocolError` when too long."""
+    data = f"{text}%".encode("ascii")
+    if len(data) > COMMAND_BUFFER:
+        raise ProtocolError(f"command of {len(data)} characters exceeds the device's "
+                            f"{COMMAND_BUFFER}-character buffer: {text[:40]}…")
+    return data
+
+
+def load_commands(data: bytes, chunk: int = CHUNK_BYTES) -> list[str]:
+    """``db load N`` followed by ``db <hex>`` chunks of at most ``chunk`` bytes."""
+    if not data:
+        raise ProtocolError("an input must have at least one byte")
+    return [f"db load {len(data)}"] + [f"db {data[i:i + chunk].hex()}"
+                                       for i in range(0, len(data), chunk)]
+
+
+def lap_us(line: str) -> int | None:
+    """The microseconds of an ``m-lap-us-N`` line, else None."""
+    found = _LAP.match(line)
+    return int(found.group(1)) if found else None
+
+
+def results(line: str) -> list[float] | None:
+    """The values of an ``m-results-[v0,v1,…]`` line, else None."""
+    found = _RESULTS.match(line)
+    if found is None:
+        return None
+    body = found.group(1).strip()
+    try:
+        return [float(v) for v in body.split(",")] if body else []
+    except ValueError as exc:
+        raise ProtocolError(f"unparsable results line: {line[:80]}") from exc
+
+
+def bracketed(line: str) -> str | None:
+    """The text inside ``m-name-dut-[…]``, ``m-model-[…]`` or ``m-profile-[…]``."""
+    found = _BRACKET.match(line)
+    return found.group(1) if found else None
+
+
+def format_results(values: Sequence[float]) -> str:
+    """``m-results-[…]`` with three decimals, as the reference firmware prints them."""
+    return "m-results-[" + ",".join(f"{v:0.3f}" for v in values) + "]"
+
+
+def is_garbage(line: str) -> bool:
+    """Whether a line is not protocol text (wrong baud rate, noise): non-printable characters
+    or no ``m-``/``e-`` prefix on a line of mostly symbols."""
+    if not line:
+        return False
+    bad = sum(1 for ch in line if not (32 <= ord(ch) < 127))
+    return bad > 0 or not (line.startswith(("m-", "e-")) or line[:1].isalnum())
+
+
+class LineSplitter:
+    """Reassembles device lines from arbitrary reads: splits on ``\\n``, drops ``\\r`` and
+    ``\\0``; :class:`ProtocolError` when a line grows beyond ``max_line``."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[str]:
+        """Complete lines in ``data`` (plus what was buffered); empty lines are skipped."""
+        self._buf += data.replace(b"\0", b"").replace(b"\r", b"")
+        *complete, rest = bytes(self._buf).split(b"\n")
+        self._buf = bytearray(rest)
+        if len(self._buf) > self.max_line:
+            head = bytes(self._buf[:60]).decode("latin-1")
+            raise ProtocolError(f"overlong line (> {self.max_line} characters without a line "
+                                f"end): {head!r}…")
+        lines = [ln.decode("latin-1").strip() for ln in complete]
+        too_long = [ln for ln in lines if len(ln) > self.max_line]
+        if too_long:
+            raise ProtocolError(f"overlong line ({len(too_long[0])} characters): "
+                                f"{too_long[0][:60]!r}…")
+        return [ln for ln in lines if ln]
+
+    @property
+    def pending(self) -> str:
+        """The incomplete line buffered so far (for error messages)."""
+        return bytes(self._buf[:80]).decode("latin-1")

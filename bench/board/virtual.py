@@ -1,0 +1,293 @@
+"""A virtual board: MLPerf Tiny performance-mode firmware on a pseudo-terminal or loopback TCP.
+
+It answers the protocol's commands (``name``, ``profile``, ``timestamp``, ``db load``/``db``,
+``db print``, ``infer N W``, ``results``; errors as ``e-[…]``) and runs the model in TFLite
+Micro. ``m-lap-us`` comes from the host clock, or from a simulated clock that advances by the
+estimator's latency of the model on a device. ``fault`` makes it misbehave, for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import select
+import socket
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bench.board import protocol as p
+
+log = logging.getLogger(__name__)
+
+Clock = Literal["host", "simulated"]
+FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong")
+RESET_ON_INFER = 2  # the ``reset`` fault reboots the board on this ``infer`` command
+
+
+def simulated_latency_us(model: bytes, device: dict[str, Any]) -> float:
+    """The estimator's latency of ``model`` on ``device`` (a device file as a dict), in µs."""
+    from bench.estimate.analysis import analyse
+    from bench.estimate.model import Target, estimate
+
+    return estimate(analyse(model), Target.from_device(device)).latency_ms * 1e3
+
+
+class Board:
+    """The firmware's command interpreter: one command in, response lines out."""
+
+    def __init__(self, model_path: Path, *, device: dict[str, Any] | None = None,
+                 clock: Clock = "host", fault: str | None = None,
+                 name: str = "edgebench-virtual-board", model_id: str | None = None) -> None:
+        from bench.runners.io import IOSpec, load_artifact
+        from bench.runners.tflm import open_model
+        from bench.tflite_info import inspect
+
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+        data = load_artifact(model_path)
+        info = inspect(data, str(model_path))
+        if len(info.inputs) != 1:
+            raise ValueError(f"{model_path}: the protocol loads one input; the model has "
+                             f"{len(info.inputs)}")
+        self.model = open_model(data, info, str(model_path))
+        self.reset_state = info.has_variables
+        self.in_spec: IOSpec = self.model.in_specs[0]
+        self.input_bytes = int(np.prod(self.in_spec.shape)) * self.in_spec.dtype.itemsize
+        self.name, self.model_id = name, model_id or Path(model_path).stem
+        self.fault, self.clock = fault, clock
+        self.latency_us: float | None = None
+        if clock == "simulated":
+            if device is None:
+                raise ValueError("a simulated clock needs a device (--device ID)")
+            self.latency_us = simulated_latency_us(data, device)
+        self._t0_ns = time.perf_counter_ns()
+        self.sim_us = 0.0
+        self.infers = 0
+        self.expected = 0
+        self.buffer = bytearray()
+        self.last_results = p.format_results([])
+
+    # --- clock and model ---------------------------------------------------------------------
+
+    def now_us(self) -> int:
+        if self.latency_us is not None:
+            return int(round(self.sim_us))
+        return (time.perf_counter_ns() - self._t0_ns) // 1000
+
+    def _invoke(self, raw: np.ndarray, times: int) -> list[np.ndarray]:
+        outputs: list[np.ndarray] = []
+        for _ in range(times):
+            outputs = self.model.run([raw], self.reset_state)
+            if self.latency_us is not None:
+                self.sim_us += self.latency_us
+        return outputs
+
+    def boot(self) -> list[str]:
+        """The boot banner (and a reset of the loaded input)."""
+        self.buffer, self.expected = bytearray(), 0
+        return [p.BOOT_PERFORMANCE, f"m-lap-us-{self.now_us()}", p.INIT_DONE, p.READY]
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def handle(self, text: str) -> list[str]:
+        """The response lines to one command (without its ``%``), ``m-ready`` included."""
+        tokens = text.split()
+        if not tokens:
+            return [p.READY]
+        handler: Callable[[list[str]], list[str]] | None = {
+            "name": lambda a: [f"m-name-dut-[{self.name}]"],
+            "profile": lambda a: [f"m-profile-[{p.PROFILE}]", f"m-model-[{self.model_id}]"],
+            "timestamp": lambda a: [f"m-lap-us-{self.now_us()}"],
+            "db": self._db,
+            "infer": self._infer,
+            "results": lambda a: [self.last_results],
+        }.get(tokens[0])
+        if handler is None:
+            return [f"e-[Unknown command: {tokens[0]}]", p.READY]
+        if tokens[0] == "infer" and self.fault == "reset":
+            self.infers += 1
+            if self.infers == RESET_ON_INFER:
+                return self.boot()
+        return handler(tokens[1:]) + [p.READY]
+
+    def _db(self, args: list[str]) -> list[str]:
+        if not args:
+            return ["e-[Command 'db' requires a subcommand or hex data]"]
+        if args[0] == "load":
+            if len(args) < 2:
+                return ["e-[Command 'db load' requires the # of bytes]"]
+            try:
+                n = int(args[1])
+            except ValueError:
+                return ["e-[Command 'db load' requires the # of bytes]"]
+            if n <= 0:
+                return ["e-[Command 'db load' must be >0 bytes]"]
+            if n > p.MAX_INPUT_BYTES:
+                return [f"e-[Command 'db load' exceeds buffer maximum of {p.MAX_INPUT_BYTES} "
+                        "bytes]"]
+            self.buffer, self.expected = bytearray(), n
+            return [f"m-[Expecting {n} bytes]"]
+        if args[0] == "print":
+            return [f"m-buffer-{'-'.join(f'{b:02x}' for b in self.buffer[i:i + 8])}"
+                    for i in range(0, len(self.buffer), 8)]
+        digits = args[0]
+        if len(digits) % 2:
+            return ["e-[Insufficent number of hex digits]"]
+        bad = next((c for c in digits if c not in "0123456789abcdefABCDEF"), None)
+        if bad is not None:
+            return [f"e-[Invalid hex digit '{bad}']"]
+        room = max(self.expected - len(self.buffer), 0)
+        self.buffer += bytes.fromhex(digits)[:room]
+        if self.expected and len(self.buffer) >= self.expected:
+            self.expected = 0
+            return ["m-load-done"]
+        return []
+
+    def _infer(self, args: list[str]) -> list[str]:
+        try:
+            n = int(args[0]) if args else 1
+            w = int(args[1]) if len(args) > 1 else 10
+        except ValueError:
+            return ["e-[Inference iterations must be >0]"]
+        if n <= 0:
+            return ["e-[Inference iterations must be >0]"]
+        if w < 0:
+            return ["e-[Inference warmup must be >=0]"]
+        if self.fault == "error":
+            return ["e-[Inference failed: injected fault]"]
+        if len(self.buffer) != self.input_bytes:
+            return [f"e-[Input buffer holds {len(self.buffer)} bytes; the model expects "
+                    f"{self.input_bytes}]"]
+        raw = np.frombuffer(bytes(self.buffer), self.in_spec.dtype).reshape(self.in_spec.shape)
+        lines = [f"m-warmup-start-{w}"]
+        self._invoke(raw, w)
+        lines += ["m-warmup-done", f"m-infer-start-{n}", f"m-lap-us-{self.now_us()}"]
+        outputs = self._invoke(raw, n)
+        lines += [f"m-lap-us-{self.now_us()}", "m-infer-done"]
+        from bench.runners.io import dequantize
+
+        values = np.concatenate([dequantize(o, spec).reshape(-1)
+                                 for o, spec in zip(outputs, self.model.out_specs, strict=True)])
+        self.last_results = p.format_results(values.tolist())
+        if self.fault == "overlong":
+            return ["m-results-[" + "0.000," * (p.MAX_LINE // 6 + 10)]
+        return lines + [self.last_results]
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+
+class Link:
+    """A byte pipe to the host: ``read(timeout)`` (b"" on timeout) and ``write``."""
+
+    address = ""
+
+    def read(self, timeout: float) -> bytes:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class PtyLink(Link):
+    """The master side of a raw-mode pseudo-terminal; ``address`` is the slave's path."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # the slave stays open: reads never fail between host sessions
+        tty.setraw(self.master)
+        self.address = os.ttyname(self.slave)
+
+    def read(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        return os.read(self.master, 4096) if ready else b""
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.master, view):]
+
+
+class TcpLink(Link):
+    """A loopback TCP port (pyserial ``socket://``), one host connection at a time."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.address = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        self.conn: socket.socket | None = None
+        self.on_connect: Callable[[], None] = lambda: None
+
+    def read(self, timeout: float) -> bytes:
+        if self.conn is None:
+            ready, _, _ = select.select([self.server], [], [], timeout)
+            if not ready:
+                return b""
+            self.conn, _ = self.server.accept()
+            self.on_connect()
+            return b""
+        ready, _, _ = select.select([self.conn], [], [], timeout)
+        if not ready:
+            return b""
+        data = self.conn.recv(4096)
+        if not data:
+            self.conn.close()
+            self.conn = None
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.sendall(data)
+            except OSError:
+                self.conn = None
+
+
+def _send(link: Link, board: Board, lines: list[str], rng: random.Random) -> None:
+    if board.fault == "silence":
+        return
+    if board.fault == "garbage":  # what a wrong baud rate looks like
+        for line in lines:
+            link.write(bytes(rng.randrange(0x80, 0x100) for _ in line) + b"\r\n")
+        return
+    data = b"".join(f"{line}\r\n".encode() for line in lines)
+    if board.fault != "split":
+        link.write(data)
+        return
+    i = 0
+    while i < len(data):  # fragments of 1-5 bytes, stray NULs and CRs, short pauses
+        step = rng.randint(1, 5)
+        extra = rng.choice([b"", b"", b"\0", b"\r"])
+        link.write(data[i:i + step] + extra)
+        i += step
+        time.sleep(rng.choice([0, 0, 0.001]))
+
+
+def serve(board: Board, link: Link, announce: Callable[[str], None],
+          stop: Callable[[], bool] = lambda: False) -> None:
+    """Run ``board`` on ``link`` until ``stop()``: boot banner, then one command per ``%``.
+
+    Characters beyond the 80-character command buffer are dropped, as the firmware does.
+    """
+    rng = random.Random(0)
+    if isinstance(link, TcpLink):
+        link.on_connect = lambda: _send(link, board, board.boot(), rng)
+    else:
+        _send(link, board, board.boot(), rng)
+    announce(link.address)
+    cmd = bytearray()
+    while not stop():
+        data = link.read(0.2)
+        for byte in data:
+            if byte == ord("%"):
+                text = cmd.decode("ascii", errors="replace").strip()
+                cmd.clear()
+                log.debug("command %r", text)
+                _send(link, board, board.handle(text), rng)
+            elif byte not in b"\r\n" and len(cmd) < p.COMMAND_BUFFER - 1:
+                cmd.append(byte)

@@ -1,0 +1,305 @@
+"""Serial runner: boards flashed with MLPerf Tiny firmware, over the EEMBC serial protocol.
+
+The model runs on the board (it was flashed with it); the artifact only gives the input tensor's
+shape, dtype and quantization, so inputs are sent as the board expects them. Connection options
+(device file ``connection:``): ``port`` (a path or a pyserial URL such as ``socket://host:port``)
+or ``usb: "VID:PID"``; ``baud`` (115200); ``timeout_s`` (5, per response); ``min_window_s`` (10,
+the shortest timed window); ``min_inferences`` (10); ``windows`` (5); ``model`` (expected
+``m-model`` id); ``name`` (expected ``m-name-dut``).
+
+``measure`` (method ``board``): five ``infer N W`` windows on five inputs, N chosen so a window
+lasts ``min_window_s``; latency per window = (t1 − t0) / N; ``latency_p50`` is 1000 / the median
+throughput. ``evaluate`` (method ``board``): every test-split input with ``infer 1 0``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+
+from bench.board import protocol as p
+from bench.metrics import task_metrics
+from bench.runners.base import MetricMap, Runner, RunRequest
+from bench.runners.io import IOSpec, as_batch1, latency_stats, quantize, sample_inputs
+from bench.tflite_info import inspect
+
+log = logging.getLogger(__name__)
+
+_READ_POLL_S = 0.05
+_CALIBRATION_ROUNDS = 8
+_US_WRAP = 2 ** 32  # firmware timestamps are 32-bit microseconds
+
+
+class BoardError(RuntimeError):
+    """The board could not be reached or misbehaved; names the port and the last lines."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """The serial connection options of a device file."""
+
+    port: str
+    baud: int = 115200
+    timeout_s: float = 5.0
+    min_window_s: float = 10.0
+    min_inferences: int = 10
+    windows: int = 5
+    model: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_request(cls, options: dict[str, Any]) -> Options:
+        def pick(key: str, default: Any, cast: Any) -> Any:
+            return cast(options[key]) if options.get(key) is not None else default
+
+        return cls(port=resolve_port(options), baud=pick("baud", 115200, int),
+                   timeout_s=pick("timeout_s", 5.0, float),
+                   min_window_s=pick("min_window_s", 10.0, float),
+                   min_inferences=pick("min_inferences", 10, int),
+                   windows=pick("windows", 5, int), model=pick("model", None, str),
+                   name=pick("name", None, str))
+
+
+def resolve_port(options: dict[str, Any]) -> str:
+    """The port from ``port`` (path or URL) or ``usb: "VID:PID"`` via the attached ports."""
+    if options.get("port"):
+        return str(options["port"])
+    usb = options.get("usb")
+    if not usb:
+        raise BoardError("a serial device needs `port` (a path or pyserial URL) or "
+                         "`usb: \"VID:PID\"` in its connection")
+    from serial.tools import list_ports
+
+    try:
+        vid, pid = (int(x, 16) for x in str(usb).split(":"))
+    except ValueError as exc:
+        raise BoardError(f"usb {usb!r} is not VID:PID in hexadecimal (e.g. 0483:374b)") from exc
+    ports = list(list_ports.comports())
+    for info in ports:
+        if info.vid == vid and info.pid == pid:
+            return str(info.device)
+    seen = ", ".join(f"{i.device} ({i.vid or 0:04x}:{i.pid or 0:04x})" for i in ports) or "none"
+    raise BoardError(f"no serial port with USB id {usb} (attached: {seen})")
+
+
+class BoardLink:
+    """One open serial connection speaking the protocol; every wait has a deadline."""
+
+    def __init__(self, opts: Options) -> None:
+        import serial
+
+        self.opts, self.port = opts, opts.port
+        self.last: deque[str] = deque(maxlen=8)
+        self.splitter = p.LineSplitter()
+        kwargs: dict[str, Any] = {"baudrate": opts.baud, "timeout": _READ_POLL_S,
+                                  "write_timeout": opts.timeout_s}
+        if "://" not in opts.port:
+            kwargs["exclusive"] = True  # a port another process holds fails now, not later
+        try:
+            self.serial = serial.serial_for_url(opts.port, **kwargs)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            busy = " (port busy: another process holds it)" if "lock" in str(exc) else ""
+            raise BoardError(f"{opts.port}: cannot open the port{busy}: {exc}") from exc
+        self.serial.reset_input_buffer()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.serial.close()
+
+    def fail(self, what: str) -> BoardError:
+        lines = " | ".join(self.last) or "nothing"
+        pending = self.splitter.pending
+        tail = f"; unterminated: {pending!r}" if pending else ""
+        return BoardError(f"{self.port}: {what}; last lines received: {lines}{tail}")
+
+    def command(self, text: str, timeout: float | None = None,
+                booting: bool = False) -> list[str]:
+        """Send ``text%`` and return the response lines up to ``m-ready`` (excluded).
+
+        Raises :class:`BoardError` on an ``e-`` line, a boot banner (unless ``booting``: then
+        the banner and its ``m-ready`` are skipped), garbage, an overlong line or no ``m-ready``
+        within ``timeout`` (default ``timeout_s``).
+        """
+        import serial
+
+        try:
+            data = p.command(text)
+        except p.ProtocolError as exc:
+            raise self.fail(str(exc)) from exc
+        log.debug("%s ← %s", self.port, data)
+        try:
+            self.serial.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise self.fail(f"cannot write `{text}%`: {exc}") from exc
+        deadline = time.monotonic() + (self.opts.timeout_s if timeout is None else timeout)
+        lines: list[str] = []
+        in_banner = False
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.serial.read(max(1, self.serial.in_waiting))
+                new = self.splitter.feed(chunk)
+            except p.ProtocolError as exc:
+                raise self.fail(f"after `{text}%`: {exc}") from exc
+            except (serial.SerialException, OSError) as exc:
+                raise self.fail(f"read failed after `{text}%`: {exc}") from exc
+            for line in new:
+                self.last.append(line[:120])
+                if p.is_garbage(line):
+                    raise self.fail(f"unreadable bytes after `{text}%` (wrong baud rate? "
+                                    f"expected {self.opts.baud})")
+                if line in p.BOOT_MARKERS:
+                    if not booting:
+                        raise self.fail(f"the board reset during `{text}%` (boot banner "
+                                        f"{line!r})")
+                    in_banner = True
+                    continue
+                if line.startswith("e-"):
+                    raise self.fail(f"`{text}%` failed: {line}")
+                if line == p.READY:
+                    if in_banner:
+                        in_banner = False
+                        continue
+                    return lines
+                lines.append(line)
+        waited = self.opts.timeout_s if timeout is None else timeout
+        raise self.fail(f"no m-ready within {waited:.1f} s after `{text}%`")
+
+    def handshake(self) -> tuple[str, str]:
+        """``name%`` and ``profile%``: the board's name and model id (checked when expected)."""
+        name = next((v for v in map(p.bracketed, self.command("name", booting=True)) if v),
+                    None)
+        if name is None:
+            raise self.fail("no m-name-dut-[…] reply to `name%`")
+        model = ""
+        for line in self.command("profile"):
+            if line.startswith("m-model-"):
+                model = p.bracketed(line) or ""
+        if self.opts.name is not None and name != self.opts.name:
+            raise self.fail(f"board name {name!r}, expected {self.opts.name!r}")
+        if self.opts.model is not None and model != self.opts.model:
+            raise self.fail(f"board runs model {model!r}, the suite expects "
+                            f"{self.opts.model!r}")
+        log.info("%s: board %r running model %r", self.port, name, model)
+        return name, model
+
+    def load(self, data: bytes) -> None:
+        """Send one input: ``db load N`` and ``db <hex>`` chunks; expects ``m-load-done``."""
+        done = False
+        for cmd in p.load_commands(data):
+            done = "m-load-done" in self.command(cmd) or done
+        if not done:
+            raise self.fail(f"no m-load-done after loading {len(data)} bytes")
+
+    def infer(self, n: int, warmup: int, timeout: float) -> tuple[int, list[float]]:
+        """``infer N W``: the timed window in µs (between the two ``m-lap-us``) and results."""
+        lines = self.command(f"infer {n} {warmup}", timeout=timeout)
+        laps = [t for t in map(p.lap_us, lines) if t is not None]
+        found = [r for r in map(p.results, lines) if r is not None]
+        if len(laps) != 2 or not found:
+            raise self.fail(f"`infer {n} {warmup}%` gave {len(laps)} m-lap-us lines and "
+                            f"{len(found)} m-results lines (expected 2 and 1)")
+        return (laps[1] - laps[0]) % _US_WRAP, found[-1]
+
+
+@contextlib.contextmanager
+def connect(options: dict[str, Any]) -> Iterator[BoardLink]:
+    """An open, handshaken :class:`BoardLink` for a device's connection options."""
+    link = BoardLink(Options.from_request(options))
+    try:
+        link.handshake()
+        yield link
+    finally:
+        link.close()
+
+
+def input_spec(request: RunRequest) -> IOSpec:
+    """The artifact's single input tensor (what the board's firmware expects)."""
+    info = inspect(request.artifact.read_bytes(), str(request.artifact))
+    if len(info.inputs) != 1:
+        raise ValueError(f"the serial protocol loads one input; {request.artifact} has "
+                         f"{len(info.inputs)}")
+    t = info.inputs[0]
+    return IOSpec(tuple(t.shape), np.dtype(t.dtype), t.scale, t.zero_point)
+
+
+def measure(request: RunRequest) -> MetricMap:
+    """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it."""
+    spec = input_spec(request)
+    with connect(request.options) as link:
+        opts = link.opts
+        inputs = sample_inputs(request.dataset, [spec], opts.windows, request.seed)
+        warmup = max(request.warmup, 0)
+        n, wall_per_inf = max(opts.min_inferences, 1), None
+        link.load(inputs[0][0].tobytes())
+        for _ in range(_CALIBRATION_ROUNDS):  # raise N until a window lasts min_window_s
+            timeout = opts.timeout_s + (3 * (n + warmup) * wall_per_inf if wall_per_inf
+                                        else max(3 * opts.min_window_s, opts.timeout_s))
+            started = time.monotonic()
+            window_us, _ = link.infer(n, warmup, timeout)
+            wall_per_inf = (time.monotonic() - started) / (n + warmup)
+            if window_us >= opts.min_window_s * 1e6:
+                break
+            grow = opts.min_window_s * 1e6 / window_us * 1.05 if window_us else 100.0
+            n = math.ceil(n * min(grow, 100.0))
+        else:
+            raise link.fail(f"a window of {n} inferences still lasts under "
+                            f"{opts.min_window_s} s")
+        log.info("%s: %d inferences per window", link.port, n)
+        per_inf_ns: list[float] = []
+        for i in range(opts.windows):
+            link.load(inputs[i % len(inputs)][0].tobytes())
+            timeout = opts.timeout_s + 3 * (n + warmup) * wall_per_inf
+            window_us, _ = link.infer(n, warmup, timeout)
+            per_inf_ns.append(window_us * 1e3 / n)
+            log.info("%s: window %d: %d µs / %d = %.4f ms", link.port, i, window_us, n,
+                     per_inf_ns[-1] / 1e6)
+    # p50 of the per-window latencies = 1000 / the median throughput (windows are few and odd)
+    return latency_stats(per_inf_ns, "board")  # type: ignore[arg-type]
+
+
+def evaluate(request: RunRequest) -> MetricMap:
+    """Task metrics from the board's ``m-results`` on every test input (method ``board``);
+    nothing without a data set."""
+    if request.dataset is None:
+        log.info("no data set: the serial runner has no task metrics to evaluate")
+        return {}
+    from bench.datasets.base import Dataset
+
+    spec = input_spec(request)
+    with connect(request.options) as link:
+        timeout = link.opts.timeout_s
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            rows = []
+            for sample in quantize(x, spec):
+                link.load(as_batch1(sample, spec).tobytes())
+                rows.append(np.asarray(link.infer(1, 0, timeout)[1], np.float32))
+            return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+
+        return task_metrics(Dataset.load(request.dataset), predict, "board")
+
+
+def versions() -> dict[str, str]:
+    """pyserial's version (the board's firmware is checked by name and model id)."""
+    with contextlib.suppress(PackageNotFoundError):
+        return {"pyserial": version("pyserial")}
+    return {}
+
+
+SERIAL = Runner(
+    name="serial",
+    evaluate="bench.runners.serial:evaluate",
+    measure="bench.runners.serial:measure",
+    versions=versions,
+    description="a board with MLPerf Tiny firmware over its serial port (EEMBC protocol): "
+                "latency from the board's timestamps, accuracy from its results",
+)
