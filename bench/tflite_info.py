@@ -9,10 +9,14 @@ from __future__ import annotations
 import gzip
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 TFLITE_IDENTIFIER = b"TFL3"
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -152,9 +156,15 @@ def inspect(data: bytes, source: str = "data") -> ModelInfo:
     ``params`` counts the elements of every constant tensor (a tensor whose buffer holds data:
     weights, biases, and small constants such as a RESHAPE's shape), over all subgraphs.
     """
+    return parse_guarded(_parse, data, source)
+
+
+def parse_guarded(parse: Callable[[bytes], T], data: bytes, source: str) -> T:
+    """``parse(data)`` after the file-identifier check; any failure of a corrupt or truncated
+    flatbuffer becomes one clear :class:`ValueError` naming ``source``."""
     check_identifier(data, source)
     try:
-        return _parse(bytes(data))
+        return parse(bytes(data))
     except ValueError as exc:
         raise ValueError(f"{source} is not a valid .tflite flatbuffer: {exc}") from exc
     except Exception as exc:  # truncated or corrupt tables surface as struct/index errors

@@ -260,12 +260,13 @@ def _send(link: Link, board: Board, lines: list[str], rng: random.Random) -> Non
         link.write(data)
         return
     i = 0
-    while i < len(data):  # fragments of 1-5 bytes, stray NULs and CRs, short pauses
-        step = rng.randint(1, 5)
+    while i < len(data):  # fragments of 1-24 bytes, stray NULs and CRs, short pauses
+        step = rng.randint(1, 24)
         extra = rng.choice([b"", b"", b"\0", b"\r"])
         link.write(data[i:i + step] + extra)
         i += step
-        time.sleep(rng.choice([0, 0, 0.001]))
+        if rng.random() < 0.05:
+            time.sleep(0.001)
 
 
 def serve(board: Board, link: Link, announce: Callable[[str], None],

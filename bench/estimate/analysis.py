@@ -17,7 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.tflite_info import _enum_names, _schema, check_identifier
+from bench.tflite_info import _enum_names, _schema, parse_guarded
 
 OP_CLASSES = ("conv", "depthwise", "fc", "elementwise", "other")
 
@@ -214,14 +214,7 @@ def _peak_live(ops: list[tuple[list[int], list[int]]], g: _Graph, inputs: list[i
 
 def analyse(data: bytes, source: str = "data") -> Analysis:
     """The per-operator table of a .tflite flatbuffer; :class:`ValueError` when it is not one."""
-    check_identifier(data, source)
-    try:
-        return _analyse(bytes(data))
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from exc
-    except Exception as exc:  # truncated or corrupt tables surface as struct/index errors
-        raise ValueError(f"{source} is not a valid .tflite flatbuffer: "
-                         f"{type(exc).__name__}: {exc}") from exc
+    return parse_guarded(_analyse, data, source)
 
 
 def _opcode_names(model: Any, s: Any) -> list[str]:

@@ -171,6 +171,9 @@ class BoardLink:
                     return lines
                 lines.append(line)
         waited = self.opts.timeout_s if timeout is None else timeout
+        if p.is_garbage(self.splitter.pending):
+            raise self.fail(f"unreadable bytes and no m-ready within {waited:.1f} s after "
+                            f"`{text}%` (wrong baud rate? expected {self.opts.baud})")
         raise self.fail(f"no m-ready within {waited:.1f} s after `{text}%`")
 
     def handshake(self) -> tuple[str, str]:
