@@ -131,5 +131,6 @@ for _name, _ref in {
     "tflm": "bench.runners.tflm:TFLM",
     "native": "bench.runners.native:NATIVE",
     "estimate": "bench.runners.estimate:ESTIMATE",
+    "serial": "bench.runners.serial:SERIAL",
 }.items():
     runners.register(_name, _ref)

@@ -229,12 +229,15 @@ class Session:
                                 details=details, error=CellFailure("unsupported", reason))
         dataset = None if build.dataset_key is None else self.cache.dataset(build.dataset_key)
         settings = self.suite.settings
-        request = RunRequest(artifact=artifact.path, dataset=dataset, options=device.options,
+        options = device.options
+        if settings.min_window_s is not None and device.connection.kind == "serial":
+            options = {"min_window_s": settings.min_window_s, **options}
+        request = RunRequest(artifact=artifact.path, dataset=dataset, options=options,
                              device=device.model_dump(mode="json"),
                              warmup=settings.warmup, repeats=settings.repeats)
         eval_key = key({"artifact": sha, "evaluate": runner.evaluate,
                         "versions": runner.versions(),
-                        "dataset": build.dataset_key, "options": device.options})
+                        "dataset": build.dataset_key, "options": options})
         try:
             cached = self.cache.read_json(self.cache.evaluation(eval_key))
             details["evaluation_cached"] = cached is not None

@@ -95,6 +95,9 @@ class Settings(Strict):
     reference_variant: str = "fp32"
     #: workload rate for average power and battery life on devices with power figures
     inferences_per_s: float | None = Field(None, gt=0)
+    #: attached boards: shortest performance window (MLPerf Tiny requires 10 s); a device's own
+    #: ``connection.min_window_s`` takes precedence
+    min_window_s: float | None = Field(None, gt=0)
 
 
 class MatrixRule(Strict):

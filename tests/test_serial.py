@@ -1,0 +1,258 @@
+"""The serial runner against the virtual board on real pseudo-terminals (and loopback TCP)."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+import yaml
+
+from bench.board import protocol as p
+from bench.board.virtual import simulated_latency_us
+from bench.datasets.base import Dataset
+from bench.devices import load_device
+from bench.runners.base import RunRequest
+from bench.runners.serial import BoardError, evaluate, measure
+from tests.conftest import ROOT
+from tests.tflite_models import mlperf_model
+
+DEVICE = ROOT / "devices" / "mcu-256kb-80mhz.yaml"
+FAST = {"timeout_s": 2.0, "min_window_s": 0.05}
+
+StartBoard = Callable[..., str]
+
+
+@pytest.fixture
+def ad01() -> Path:
+    return mlperf_model("ad01_int8.tflite")
+
+
+@pytest.fixture
+def device() -> dict:
+    return load_device(DEVICE).model_dump(mode="json")
+
+
+@pytest.fixture
+def start_board() -> Iterator[StartBoard]:
+    """Start ``edgebench board serve`` in a subprocess; returns the port it prints."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(model: Path, *args: str) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.cli", "board", "serve", str(model), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        procs.append(proc)
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline() if ready else ""
+        if not line.startswith("port: "):
+            proc.kill()
+            raise AssertionError(f"board did not start: {line!r} {proc.stderr.read()}")
+        return line.split(" ", 1)[1].strip()
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def request(artifact: Path, port: str, device: dict | None = None, dataset: Path | None = None,
+            **options: object) -> RunRequest:
+    return RunRequest(artifact=artifact, dataset=dataset, options={"port": port, **FAST, **options},
+                      device=device or {}, warmup=2)
+
+
+def anomaly_dataset(tmp_path: Path, n: int = 6) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3 * n, 640)).astype(np.float32)
+    y = np.zeros(3 * n, np.int64)
+    y[1::3] = 1
+    x[y == 1] *= 3.0  # anomalies: louder windows
+    path = tmp_path / "ad.npz"
+    Dataset("anomaly", x[:n], y[:n], x[n:2 * n], y[n:2 * n], x[2 * n:], y[2 * n:]).save(path)
+    return path
+
+
+# --- protocol ------------------------------------------------------------------------------------
+
+
+def test_line_splitter_reassembles_split_lines_and_drops_nul_cr() -> None:
+    s = p.LineSplitter(max_line=100)
+    assert s.feed(b"m-lap-u") == []
+    assert s.feed(b"s-12\0\r\r\nm-re") == ["m-lap-us-12"]
+    assert s.feed(b"ady\r\n\r\n") == ["m-ready"]
+    with pytest.raises(p.ProtocolError, match="overlong"):
+        s.feed(b"x" * 101)
+
+
+def test_load_commands_fit_the_device_buffer() -> None:
+    cmds = p.load_commands(bytes(range(200)))
+    assert cmds[0] == "db load 200" and len(cmds) == 1 + 7
+    assert all(len(p.command(c)) <= p.COMMAND_BUFFER for c in cmds)
+    assert bytes.fromhex("".join(c[3:] for c in cmds[1:])) == bytes(range(200))
+
+
+def test_board_answers_every_command_and_its_errors(ad01: Path) -> None:
+    from bench.board.virtual import Board
+
+    board = Board(ad01, model_id="ad01")
+    banner = board.boot()
+    assert banner[0] == p.BOOT_PERFORMANCE and p.lap_us(banner[1]) is not None
+    assert banner[2:] == [p.INIT_DONE, "m-ready"]
+    assert board.handle("name") == ["m-name-dut-[edgebench-virtual-board]", "m-ready"]
+    assert board.handle("profile")[1:] == ["m-model-[ad01]", "m-ready"]
+    assert board.handle("frobnicate 3") == ["e-[Unknown command: frobnicate]", "m-ready"]
+    assert board.handle("db load")[0] == "e-[Command 'db load' requires the # of bytes]"
+    assert board.handle("db load 0")[0] == "e-[Command 'db load' must be >0 bytes]"
+    assert "exceeds buffer maximum" in board.handle(f"db load {p.MAX_INPUT_BYTES + 1}")[0]
+    assert board.handle("db load 640") == ["m-[Expecting 640 bytes]", "m-ready"]
+    assert board.handle("db abc") == ["e-[Insufficent number of hex digits]", "m-ready"]
+    assert board.handle("db zz") == ["e-[Invalid hex digit 'z']", "m-ready"]
+    for cmd in p.load_commands(bytes(640))[1:-1]:
+        assert board.handle(cmd[:3] + cmd[3:].upper()) == ["m-ready"]  # any case
+    assert board.handle(p.load_commands(bytes(640))[-1]) == ["m-load-done", "m-ready"]
+    assert board.handle("db print")[0] == "m-buffer-00-00-00-00-00-00-00-00"
+    assert board.handle("infer 0 1")[0] == "e-[Inference iterations must be >0]"
+    assert board.handle("infer 1 -1")[0] == "e-[Inference warmup must be >=0]"
+    lines = board.handle("infer 3")
+    assert lines[:3] == ["m-warmup-start-10", "m-warmup-done", "m-infer-start-3"]
+    t0, t1 = p.lap_us(lines[3]), p.lap_us(lines[4])
+    assert t0 is not None and t1 is not None and t1 >= t0
+    assert lines[5] == "m-infer-done" and lines[-1] == "m-ready"
+    values = p.results(lines[6])
+    assert values is not None and len(values) == 640
+    assert board.handle("results") == [lines[6], "m-ready"]
+
+
+# --- the core path -------------------------------------------------------------------------------
+
+
+def test_measure_with_simulated_clock_reports_the_simulated_latency(
+        start_board: StartBoard, ad01: Path, device: dict) -> None:
+    port = start_board(ad01, "--device", str(DEVICE), "--clock", "simulated",
+                       "--model-id", "ad01")
+    fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+    assert os.isatty(fd)  # a real terminal, not a pipe
+    os.close(fd)
+    out = measure(request(ad01, port, device, model="ad01"))
+    expected_ms = simulated_latency_us(ad01.read_bytes(), device) / 1e3
+    assert out["latency_p50"].method == "board" and out["latency_n"].value == 5
+    assert out["latency_p50"].value == pytest.approx(expected_ms, rel=0.01)
+
+
+def test_evaluate_gives_the_task_metrics_of_the_boards_results(
+        start_board: StartBoard, ad01: Path, tmp_path: Path) -> None:
+    from bench.metrics import task_metrics
+    from bench.runners.io import batch_predict
+    from bench.runners.tflm import open_model
+    from bench.tflite_info import inspect
+
+    dataset = anomaly_dataset(tmp_path)
+    port = start_board(ad01)
+    out = evaluate(request(ad01, port, dataset=dataset))
+    assert set(out) >= {"auc", "precision", "recall", "f1", "threshold"}
+    assert {m.method for m in out.values()} == {"board"}
+    # the same through TFLite Micro in this process, outputs printed with three decimals
+    data = ad01.read_bytes()
+    model = open_model(data, inspect(data))
+    run = batch_predict(lambda x: model.run([x])[0], model.in_specs[0], model.out_specs[0])
+    ref = task_metrics(Dataset.load(dataset),
+                       lambda x: np.vectorize(lambda v: float(f"{v:0.3f}"))(run(x)), "tflm")
+    assert out["auc"].value == pytest.approx(ref["auc"].value, abs=1e-9)
+
+
+def test_tcp_link_and_model_id_check(start_board: StartBoard, ad01: Path) -> None:
+    url = start_board(ad01, "--link", "tcp", "--model-id", "ad01")
+    assert url.startswith("socket://127.0.0.1:")
+    assert measure(request(ad01, url, min_window_s=0.01))["latency_p50"].value > 0
+    with pytest.raises(BoardError, match=r"runs model 'ad01', the suite expects 'kws01'"):
+        measure(request(ad01, url, model="kws01"))
+
+
+def test_split_lines_with_stray_nul_and_cr_are_tolerated(
+        start_board: StartBoard, ad01: Path, device: dict) -> None:
+    port = start_board(ad01, "--device", str(DEVICE), "--clock", "simulated", "--fault", "split")
+    out = measure(request(ad01, port, device, windows=3))
+    expected_ms = simulated_latency_us(ad01.read_bytes(), device) / 1e3
+    assert out["latency_p50"].value == pytest.approx(expected_ms, rel=0.01)
+
+
+# --- faults --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("garbage", r"unreadable bytes after `name%` \(wrong baud rate\? expected 115200\)"),
+    ("silence", r"no m-ready within 1\.0 s after `name%`"),
+    ("error", r"`infer \d+ 2%` failed: e-\[Inference failed: injected fault\]"),
+    ("reset", r"the board reset during `infer \d+ 2%` \(boot banner 'm-timestamp-mode-perf"),
+    ("overlong", r"overlong line"),
+])
+def test_fault_ends_in_a_clear_error(start_board: StartBoard, ad01: Path, fault: str,
+                                     message: str) -> None:
+    port = start_board(ad01, "--fault", fault)
+    started = time.monotonic()
+    with pytest.raises(BoardError, match=message) as err:
+        measure(request(ad01, port, timeout_s=1.0))
+    assert time.monotonic() - started < 10
+    assert str(err.value).startswith(f"{port}: ") and "last lines received" in str(err.value)
+
+
+def test_no_such_port_and_busy_port(start_board: StartBoard, ad01: Path) -> None:
+    with pytest.raises(BoardError, match=r"/dev/no-such-tty: cannot open the port"):
+        measure(request(ad01, "/dev/no-such-tty"))
+    port = start_board(ad01)
+    with serial.Serial(port, exclusive=True), \
+            pytest.raises(BoardError, match=r"port busy"):
+        measure(request(ad01, port))
+
+
+def test_usb_id_not_attached_names_the_id(ad01: Path) -> None:
+    req = RunRequest(artifact=ad01, dataset=None, options={"usb": "0483:374b"})
+    with pytest.raises(BoardError, match=r"no serial port with USB id 0483:374b"):
+        measure(req)
+
+
+# --- a suite end to end --------------------------------------------------------------------------
+
+
+def test_suite_end_to_end_on_the_virtual_board(start_board: StartBoard, ad01: Path,
+                                               tmp_path: Path, device: dict,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.registry
+    from bench.session import run_suite
+    from bench.spec import load_suite
+
+    monkeypatch.setitem(bench.registry.runners._entries, "serial",
+                        "bench.runners.serial:SERIAL")
+    port = start_board(ad01, "--device", str(DEVICE), "--clock", "simulated",
+                       "--model-id", "ad01")
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    board = {**yaml.safe_load(DEVICE.read_text()), "id": "virtual-board",
+             "connection": {"kind": "serial", "port": port, "model": "ad01", **FAST}}
+    (devices / "virtual-board.yaml").write_text(yaml.safe_dump(board))
+    bad = {**board, "id": "dead-board",
+           "connection": {"kind": "serial", "port": str(tmp_path / "nope"), **FAST}}
+    (devices / "dead-board.yaml").write_text(yaml.safe_dump(bad))
+    suite_file = tmp_path / "board.yaml"
+    suite_file.write_text(yaml.safe_dump({
+        "name": "board", "models": [{"id": "ad01", "path": str(ad01)}],
+        "devices": ["virtual-board", "dead-board"], "settings": {"repeats": 5, "warmup": 1}}))
+    run = run_suite(load_suite(suite_file), tmp_path / "results", devices_dirs=[devices])
+    records = {r.cell_id.split("@")[1]: r for r in run.records()}
+    ok, dead = records["virtual-board"], records["dead-board"]
+    assert ok.status == "ok", ok
+    expected_ms = simulated_latency_us(ad01.read_bytes(), device) / 1e3
+    assert ok.value("latency_p50") == pytest.approx(expected_ms, rel=0.01)
+    assert dead.status == "failed" and "cannot open the port" in str(dead.error)
