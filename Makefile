@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test bench lint
+.PHONY: setup run test bench lint leaderboard chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgebench needs Python 3.11 (found %d.%d)" % sys.version_info[:2]'
@@ -15,16 +15,27 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Debian's Chromium for the leaderboard's browser test (driven by Playwright; nothing is
+# downloaded at run time). Installed with apt-get when missing.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
 run: setup            ## run the quickstart suite and print its leaderboard table
 	$(BIN)/edgebench run suites/quickstart.yaml
 
-test: setup           ## all tests, slow end-to-end ones included
+test: setup chromium  ## all tests, slow end-to-end ones included
 	$(BIN)/pytest
 
 bench: setup          ## benchmarks that print figures (harness overhead, cold/warm wall time)
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/quickstart_wall.py
 	$(BIN)/python benchmarks/estimator_error.py
+	$(BIN)/python benchmarks/leaderboard_load.py
+
+leaderboard: setup    ## the Streamlit leaderboard over results/
+	$(BIN)/edgebench leaderboard
 
 lint: setup
-	$(BIN)/ruff check bench tests benchmarks
+	$(BIN)/ruff check bench tests benchmarks leaderboard

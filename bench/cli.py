@@ -116,7 +116,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 #: their top level light (no TensorFlow).
 COMMAND_MODULES: list[str] = ["bench.commands.devices", "bench.commands.export",
                               "bench.commands.stream", "bench.estimate.commands",
-                              "bench.commands.board"]
+                              "bench.commands.board", "bench.commands.leaderboard"]
 
 
 def with_results(sp: argparse.ArgumentParser) -> None:

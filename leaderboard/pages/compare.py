@@ -1,0 +1,41 @@
+"""Compare: two runs side by side, regressions highlighted."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from leaderboard import data
+from leaderboard.pages import common
+
+st.title("Compare")
+df = common.load()
+runs = data.options(df, "run") if not df.empty else []
+if not common.empty_store(df) and len(runs) < 2:
+    st.info("Comparing needs two runs.")
+elif runs:
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("run A (baseline)", runs, index=len(runs) - 2, key="run_a")
+    b = c2.selectbox("run B", runs, index=len(runs) - 1, key="run_b")
+    present = [m for m in data.metric_names(df) if m in data.KEY_METRICS]
+    metrics = st.multiselect("metrics", present,
+                             default=[m for m in ["model_size", "latency_p50", "accuracy", "mae"]
+                                      if m in present], key="metrics")
+    tol = st.slider("tolerance for cost metrics (%)", 0, 100, 5, key="tol") / 100
+    table = data.compare_runs(df, a, b, metrics, tol)
+    n = int(table["regressed"].sum()) if not table.empty else 0
+    (st.error if n else st.success)(f"{n} regressions in {len(table)} cells ({a} → {b})")
+    flags = [c for c in table.columns if c.startswith("regressed:")]
+    shown = table.drop(columns=flags)
+
+    def highlight(row: pd.Series) -> list[str]:
+        styles = []
+        for col in shown.columns:
+            name = col.rsplit(" ", 1)[0]
+            bad = bool(table.loc[row.name, f"regressed:{name}"]) if f"regressed:{name}" in \
+                table.columns and col.endswith(" B") else False
+            styles.append("background-color: #f8d7da" if bad or (
+                col == "cell" and table.loc[row.name, "regressed"]) else "")
+        return styles
+
+    st.dataframe(shown.style.apply(highlight, axis=1), hide_index=True)

@@ -1,0 +1,162 @@
+"""The leaderboard's data layer over a small hand-written store (no training)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench import store as store_mod
+from bench.metrics import metric
+from bench.record import ConstraintResult, Record
+from leaderboard import data
+
+RUN_A = "demo/20260101T000000Z-aaaa"
+RUN_B = "demo/20260102T000000Z-bbbb"
+
+
+def _record(run_id: str, model: str, variant: str, device: str, *, status: str = "ok",
+            size: float = 50_000, arena: float | None = 4096, latency: float = 1.0,
+            accuracy: float | None = 0.9, estimated: bool = False,
+            error: dict[str, str] | None = None, passed: bool | None = True) -> Record:
+    how = "estimated" if estimated else "measured"
+    metrics = {"model_size": metric("model_size", size, "measured")}
+    if status == "ok":
+        metrics["latency_p50"] = metric("latency_p50", latency, how)
+        if arena is not None:
+            metrics["arena_used"] = metric("arena_used", arena, "tflm" if not estimated else how)
+        if accuracy is not None:
+            metrics["accuracy"] = metric("accuracy", accuracy, "measured")
+        if estimated:
+            metrics["energy_uj"] = metric("energy_uj", latency * 40, "estimated")
+    return Record(suite="demo", run_id=run_id, cell_id=f"{model}/{variant}@{device}", model=model,
+                  variant=variant, device=device,
+                  runner="estimate" if estimated else "litert", status=status,  # type: ignore[arg-type]
+                  error=error, metrics=metrics,
+                  constraints={"flash_kb": ConstraintResult("model_size", "≤ 512", size / 1024,
+                                                            passed)},
+                  provenance={"git_commit": "abc123", "host": {"node": "testhost"}})
+
+
+def make_store(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two runs of suite ``demo``: run B regresses kws/int8's latency and accuracy."""
+    ids = iter([RUN_A.split("/")[1], RUN_B.split("/")[1]])
+    monkeypatch.setattr(store_mod, "new_run_id", lambda: next(ids))
+    st = store_mod.Store(root)
+    for run_id, int8_latency, int8_acc in ((RUN_A.split("/")[1], 0.5, 0.90),
+                                           (RUN_B.split("/")[1], 0.9, 0.85)):
+        run = st.create("demo", {"reference_variant": "fp32"})
+        for rec in [
+            _record(run_id, "kws", "fp32", "host-litert", size=100_000, latency=1.0,
+                    accuracy=0.9123),
+            _record(run_id, "kws", "int8", "host-litert", size=30_000, latency=int8_latency,
+                    accuracy=int8_acc),
+            _record(run_id, "kws", "fp32", "nucleo-l4r5zi", size=100_000, arena=70_000,
+                    latency=170.0, accuracy=0.9123, estimated=True),
+            _record(run_id, "kws", "int8", "nucleo-l4r5zi", size=30_000, arena=24_000,
+                    latency=80.0, accuracy=int8_acc, estimated=True),
+            _record(run_id, "big", "fp32", "nucleo-l4r5zi", size=3_000_000, arena=800_000,
+                    latency=900.0, accuracy=0.95, estimated=True, passed=False),
+            _record(run_id, "kws", "fp16", "tflm-reference", status="skipped",
+                    error={"kind": "unsupported", "message": "no float16 DEQUANTIZE kernel"}),
+        ]:
+            run.append(rec)
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return make_store(tmp_path / "results", monkeypatch)
+
+
+@pytest.fixture
+def df(store: Path) -> pd.DataFrame:
+    return data.load_frame(store)
+
+
+def test_load_frame_derived_columns(df: pd.DataFrame) -> None:
+    assert len(df) == 12
+    assert set(df["run"]) == {RUN_A, RUN_B}
+    row = df[(df["run"] == RUN_B) & (df["cell_id"] == "kws/int8@host-litert")].iloc[0]
+    assert row["Δaccuracy"] == pytest.approx(0.85 - 0.9123)
+    assert row["size_ratio"] == pytest.approx(100_000 / 30_000)
+    assert row["method"] == "measured"
+    assert df[df["device"] == "nucleo-l4r5zi"]["method"].eq("estimated").all()
+    assert df[df["model"] == "big"]["checks"].iloc[0].startswith("✗ 0/1")
+    assert df[df["variant"] == "fp32"]["Δaccuracy"].dropna().eq(0).all()
+
+
+def test_filters_and_display_table(df: pd.DataFrame) -> None:
+    shown = data.apply_filters(df, {"run": [RUN_A], "method": ["estimated"], "model": []})
+    assert set(shown["cell_id"]) == {"kws/fp32@nucleo-l4r5zi", "kws/int8@nucleo-l4r5zi",
+                                     "big/fp32@nucleo-l4r5zi"}
+    table = data.display_table(shown)
+    assert "model_size [KB]" in table.columns and "latency_p50 [ms]" in table.columns
+    assert "Δaccuracy vs fp32" in table.columns
+    big = table[table["cell_id"] == "big/fp32@nucleo-l4r5zi"].iloc[0]
+    assert big["model_size [KB]"] == pytest.approx(3_000_000 / 1024)
+    assert data.options(df, "status") == ["ok", "skipped"]
+
+
+def test_store_signature_changes_with_the_store(store: Path, df: pd.DataFrame) -> None:
+    before = data.store_signature(store)
+    path = store / RUN_B / "records.jsonl"
+    path.write_text(path.read_text() + path.read_text().splitlines()[0] + "\n")
+    os.utime(path, ns=(1, 1))
+    assert data.store_signature(store) != before
+    assert len(data.load_frame(store)) == 13
+
+
+def test_pareto_front() -> None:
+    pts = pd.DataFrame({"lat": [1, 2, 3, 4, 2.5], "acc": [0.8, 0.9, 0.85, 0.95, 0.9]})
+    front = data.pareto_front(pts, "lat", "acc", higher_better=True)
+    assert front["lat"].tolist() == [1, 2, 4]
+    low = data.pareto_front(pts.rename(columns={"acc": "mae"}), "lat", "mae", False)
+    assert low["lat"].tolist() == [1]
+
+
+def test_fit_table(df: pd.DataFrame) -> None:
+    fit = data.fit_table(df[df["run"] == RUN_A], 2048, 640).set_index(["model", "variant"])
+    assert bool(fit.loc[("kws", "int8"), "fits"]) and not bool(fit.loc[("big", "fp32"), "fits"])
+    assert fit.loc[("big", "fp32"), "fits_flash"] is False
+    host = data.fit_table(df, None, None)
+    assert host["fits"].all()
+
+
+def test_compare_runs_flags_regressions(df: pd.DataFrame) -> None:
+    table = data.compare_runs(df, RUN_A, RUN_B, ["latency_p50", "accuracy", "model_size"])
+    bad = set(table[table["regressed"]]["cell"])
+    assert bad == {"kws/int8@host-litert", "kws/int8@nucleo-l4r5zi"}
+    row = table[table["cell"] == "kws/int8@host-litert"].iloc[0]
+    assert row["regressed:latency_p50"] and row["regressed:accuracy"]
+    assert not row["regressed:model_size"]
+
+
+def test_device_table_reads_capacities() -> None:
+    devs = data.device_table().set_index("device")
+    assert devs.loc["nucleo-l4r5zi", "flash_kb"] == 2048
+    assert devs.loc["nucleo-l4r5zi", "ram_kb"] == 640
+
+
+def test_advisor_branches(df: pd.DataFrame) -> None:
+    devs = data.device_table()
+    fast = data.advise(df, devs, data.Requirements(model="kws", latency_budget_ms=50))
+    assert fast.recommendation == "edge"
+    assert set(fast.cells[fast.cells["meets_all"]]["device"]) == {"host-litert"}
+    assert fast.steps[0][1] == "yes"
+    big = data.advise(df, devs, data.Requirements(model="big", privacy_critical=True))
+    assert big.recommendation == "hybrid" and "privacy" in big.summary
+    assert "none of 1" in big.steps[-1][2]
+    cloud = data.advise(df, devs, data.Requirements(model="big", latency_budget_ms=2000))
+    assert cloud.recommendation == "cloud"
+    relaxed = data.advise(df, devs, data.Requirements(model="kws", latency_budget_ms=500))
+    assert relaxed.recommendation == "hybrid"
+
+
+def test_battery_days() -> None:
+    dev = pd.Series({"battery_mah": 1000.0, "voltage_v": 3.0, "sleep_mw": 0.0})
+    # 1000 mAh × 3 V = 10,800 J; 100 µJ × 10 Hz = 1 mW → 10.8e6 s = 125 days
+    assert data.battery_days(100.0, 10.0, dev) == pytest.approx(125.0)
+    assert data.battery_days(float("nan"), 10.0, dev) is None
