@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 RUNTIME_LIBRARIES = ("edgebench", "tensorflow-cpu", "tf-keras", "ai-edge-litert", "tflite-micro",
                      "numpy")
 DELTA_METRICS = [name for task in TASK_METRICS.values() for name in task]
+#: Times one cell in-process (``run_cells(measure=...)``): latency metrics, or None.
+MeasureHook = Callable[[Cell, RunRequest], "dict[str, Metric] | None"]
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,7 @@ class Session:
         """Run every cell (or, with ``resume``, those the latest run of this suite lacks)."""
         run = self.store.latest(self.suite.name) if resume else None
         if run is None:
-            run = self.store.create(self.suite.name, {
-                "suite_file": str(self.suite.source) if self.suite.source else None,
-                "suite_sha256": sha256_file(self.suite.source) if self.suite.source else None,
-                "cells": [c.id for c in self.cells], "started": _now(),
-                "reference_variant": self.suite.settings.reference_variant,
-                "report": [t.model_dump(mode="json") for t in self.suite.report]})
+            run = self.start_run()
         else:
             run.repair_tail()
             if self.suite.source and run.manifest().get("suite_sha256") != sha256_file(
@@ -133,15 +130,34 @@ class Session:
                 self._ok_metrics[(r.model, r.variant, r.device)] = r.metrics
         todo = [c for c in self.cells if c.id not in done]
         log.info("run %s: %d cells, %d to do", run.run_id, len(self.cells), len(todo))
-        for record in self._records(run.run_id, todo):
+        for _ in self.run_cells(run, todo):
+            pass
+        return run
+
+    def start_run(self, cells: list[Cell] | None = None) -> Run:
+        """Create a new run folder of this suite whose manifest lists ``cells`` (default: all)."""
+        return self.store.create(self.suite.name, {
+            "suite_file": str(self.suite.source) if self.suite.source else None,
+            "suite_sha256": sha256_file(self.suite.source) if self.suite.source else None,
+            "cells": [c.id for c in (self.cells if cells is None else cells)], "started": _now(),
+            "reference_variant": self.suite.settings.reference_variant,
+            "report": [t.model_dump(mode="json") for t in self.suite.report]})
+
+    def run_cells(self, run: Run, cells: list[Cell],
+                  measure: MeasureHook | None = None) -> Iterator[Record]:
+        """Run ``cells`` into ``run``, yielding each record once appended. ``measure``, when
+        given, may time a cell in-process instead of the runner's measure phase: it gets the
+        cell and its run request and returns latency metrics, or None to use the runner."""
+        for record in self._records(run.run_id, cells, measure):
             run.append(record)
             if record.status == "ok":
                 self._ok_metrics[(record.model, record.variant, record.device)] = record.metrics
             if self.on_record:
                 self.on_record(record)
-        return run
+            yield record
 
-    def _records(self, run_id: str, cells: list[Cell]) -> Iterator[Record]:
+    def _records(self, run_id: str, cells: list[Cell],
+                 measure: MeasureHook | None = None) -> Iterator[Record]:
         models = {m.id: m for m in self.suite.models}
         variants = {v.id: v for v in self.suite.variants}
         for (model_id, variant_id), group in groupby(cells, key=lambda c: (c.model, c.variant)):
@@ -161,7 +177,7 @@ class Session:
                 continue
             for cell in group:
                 try:
-                    yield self._run_cell(run_id, cell, build, artifact)
+                    yield self._run_cell(run_id, cell, build, artifact, measure)
                 except Exception as e:  # a harness bug in one cell must not end the suite
                     log.exception("cell %s", cell.id)
                     yield self._record(run_id, cell, "failed", started, metrics=artifact.metrics,
@@ -204,7 +220,7 @@ class Session:
     # --- run one cell ----------------------------------------------------------------------
 
     def _run_cell(self, run_id: str, cell: Cell, build: BuildPlan,
-                  artifact: Artifact) -> Record:
+                  artifact: Artifact, measure: MeasureHook | None = None) -> Record:
         device = self.devices[cell.device]
         started = _now()
         metrics = dict(artifact.metrics)
@@ -248,10 +264,15 @@ class Session:
             if "skipped" in cached:
                 raise CellFailure("unsupported", cached["skipped"])
             metrics.update({k: Metric.from_json(v) for k, v in cached["metrics"].items()})
-            measured = self._phase(runner.measure, request, "measure")
-            if "skipped" in measured:
-                raise CellFailure("unsupported", measured["skipped"])
-            metrics.update({k: Metric.from_json(v) for k, v in measured["metrics"].items()})
+            timed = None if measure is None else measure(cell, request)
+            if timed is not None:
+                metrics.update(timed)
+                details["measured_by"] = "in-process"
+            else:
+                measured = self._phase(runner.measure, request, "measure")
+                if "skipped" in measured:
+                    raise CellFailure("unsupported", measured["skipped"])
+                metrics.update({k: Metric.from_json(v) for k, v in measured["metrics"].items()})
             metrics.update(energy_metrics(device, metrics, settings.inferences_per_s))
         except CellFailure as e:
             status = "skipped" if e.kind == "unsupported" else "failed"

@@ -1,0 +1,183 @@
+"""pytest front door: ``pytest suites/quickstart.yaml`` runs each cell as a test item.
+
+A thin layer over :class:`bench.session.Session`. Suite files named on the command line (or
+found under a directory named there) are collected, one item per cell named by its cell id
+(``model/variant@device``), so ``-k``, ``-x`` and ``--lf`` select cells. Each item runs its cell
+through the session into one run folder per suite per pytest session (builds are cached by the
+harness, so the second cell of a build is cheap). Cells on a host LiteRT device are timed
+in-process through pytest-benchmark's ``benchmark`` fixture (pedantic mode, warmup and rounds
+from the suite settings) and that timing is the record's latency; the record's other metrics go
+into ``extra_info``. A failed cell or a failed constraint fails the item with the validation
+table; a skipped cell is a pytest skip with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bench.constraints import render_validation
+from bench.matrix import Cell
+from bench.metrics import Metric
+from bench.record import Record
+from bench.runners.base import RunRequest
+from bench.session import CellFailure, Session
+from bench.spec import SpecError, load_suite
+from bench.store import Run, Store
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("edgebench", "edgebench suites")
+    group.addoption("--edgebench-results", default="results", metavar="DIR",
+                    help="result store for the records of collected suites (default: results)")
+    group.addoption("--edgebench-devices-dir", action="append", default=None, metavar="DIR",
+                    help="extra folder of device files (repeatable)")
+
+
+def _named_on_command_line(config: pytest.Config, path: Path) -> bool:
+    """True when ``path`` or one of its folders was given as an argument (not via testpaths)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    base = config.invocation_params.dir
+    for arg in config.args:
+        target = (base / arg.split("::", 1)[0]).resolve()
+        if path == target or target in path.parents:
+            return True
+    return False
+
+
+def _is_suite(path: Path) -> bool:
+    """A YAML mapping with ``models`` and ``devices`` (other YAML is left alone)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "models" in data and "devices" in data
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in SUFFIXES:
+        return None
+    if not _named_on_command_line(parent.config, file_path.resolve()) or not _is_suite(file_path):
+        return None
+    return SuiteFile.from_parent(parent, path=file_path)
+
+
+class SuiteFile(pytest.File):
+    """A suite file: one :class:`CellItem` per cell; owns the session and its run folder."""
+
+    session_: Session
+    _run: Run | None = None
+
+    def collect(self) -> Iterator[CellItem]:
+        config = self.config
+        dirs = config.getoption("edgebench_devices_dir")
+        try:
+            suite = load_suite(self.path)
+            self.session_ = Session(suite, Store(config.getoption("edgebench_results")),
+                                    devices_dirs=[Path(d) for d in dirs] if dirs else None)
+        except SpecError as e:
+            raise self.CollectError(f"invalid edgebench suite\n{e}") from None
+        for cell in self.session_.cells:
+            yield CellItem.from_parent(self, name=cell.id, cell=cell)
+
+    def run_for(self) -> Run:
+        """This pytest session's run folder of the suite, created at the first cell; its
+        manifest lists the cells selected in this session."""
+        if self._run is None:
+            selected = [i.cell for i in self.session.items
+                        if isinstance(i, CellItem) and i.parent is self]
+            self._run = self.session_.start_run(selected or None)
+            log.info("edgebench: %s → %s", self.path, self._run.path)
+        return self._run
+
+    def run_cell(self, cell: Cell, measure: Callable[[Cell, RunRequest],
+                                                     dict[str, Metric] | None] | None) -> Record:
+        records = list(self.session_.run_cells(self.run_for(), [cell], measure))
+        return records[-1]
+
+
+def _host_timed(session: Session, cell: Cell) -> bool:
+    """A cell on a host device running LiteRT: timed through pytest-benchmark."""
+    device = session.devices[cell.device]
+    return device.connection.kind == "host" and device.runner == "litert"
+
+
+def _benchmark_measure(benchmark: Any) -> Callable[[Cell, RunRequest], dict[str, Metric] | None]:
+    """A session measure hook timing ``invoke()`` in-process with ``benchmark.pedantic``."""
+
+    def measure(cell: Cell, request: RunRequest) -> dict[str, Metric] | None:
+        if request.artifact.suffix != ".tflite":
+            return None  # a classical baseline: the native runner times it
+        from bench.runners.io import latency_stats, load_artifact, sample_inputs
+        from bench.runners.litert import LiteRTModel
+
+        try:
+            model = LiteRTModel(load_artifact(request.artifact), request.options,
+                                str(request.artifact))
+            model.set_inputs(sample_inputs(request.dataset, model.in_specs, 1, request.seed)[0])
+            benchmark.pedantic(model.interpreter.invoke, rounds=request.repeats,
+                               warmup_rounds=request.warmup, iterations=1)
+        except (RuntimeError, ValueError) as e:
+            raise CellFailure("runtime", f"measure: {e}") from None
+        stats = getattr(benchmark, "stats", None)
+        if stats is None:  # --benchmark-disable (or xdist): let the runner time it
+            return None
+        return latency_stats([round(s * 1e9) for s in stats.stats.data], "measured")
+
+    return measure
+
+
+def _extra_info(record: Record) -> dict[str, Any]:
+    info: dict[str, Any] = {"cell": record.cell_id, "run_id": record.run_id,
+                            "status": record.status}
+    info.update({name: m.value for name, m in record.metrics.items()})
+    info["units"] = {name: m.unit for name, m in record.metrics.items()}
+    info["methods"] = {name: m.method for name, m in record.metrics.items()}
+    return info
+
+
+class CellItem(pytest.Function):
+    """One cell of a suite; host LiteRT cells take the ``benchmark`` fixture."""
+
+    def __init__(self, *, cell: Cell, **kwargs: Any) -> None:
+        parent: SuiteFile = kwargs["parent"]
+        self.cell = cell
+        if _host_timed(parent.session_, cell):
+            def run(benchmark: Any) -> None:
+                self.check(parent.run_cell(cell, _benchmark_measure(benchmark)), benchmark)
+        else:
+            def run() -> None:
+                self.check(parent.run_cell(cell, None), None)
+        run.__name__ = run.__qualname__ = cell.id
+        super().__init__(callobj=run, **kwargs)
+        if _host_timed(parent.session_, cell):  # a failed or skipped cell is not timed
+            self.add_marker(pytest.mark.filterwarnings(
+                "ignore:Benchmark fixture was not used"))
+
+    def check(self, record: Record, benchmark: Any) -> None:
+        """Skip, fail or pass the item from the cell's record."""
+        if benchmark is not None and getattr(benchmark, "stats", None) is not None:
+            benchmark.extra_info.update(_extra_info(record))
+        if record.status == "skipped":
+            pytest.skip(f"{record.cell_id}: {(record.error or {}).get('message', 'skipped')}")
+        if record.status == "failed":
+            error = record.error or {}
+            pytest.fail(f"{record.cell_id} failed ({error.get('kind', '?')}): "
+                        f"{error.get('message', '')}", pytrace=False)
+        failed = [name for name, c in record.constraints.items() if c.passed is False]
+        if failed:
+            pytest.fail(f"{record.cell_id}: constraint failed: {', '.join(failed)}\n\n"
+                        f"{render_validation(record)}", pytrace=False)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, self.cell.id

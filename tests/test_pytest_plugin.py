@@ -1,0 +1,135 @@
+"""The pytest plugin, run for real through ``pytester``: suite files collected as cell items."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytest_plugins = ["pytester"]
+
+DEVICES = ROOT / "devices"
+FAST = {"repeats": 5, "warmup": 1}
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One build cache for the module: cells built by one test are cheap in the next."""
+    return tmp_path_factory.mktemp("edgebench-cache")
+
+
+@pytest.fixture
+def bench(pytester: pytest.Pytester, module_cache: Path,
+          monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(module_cache))
+    return pytester
+
+
+def write_suite(pytester: pytest.Pytester, name: str, data: dict) -> Path:
+    path = pytester.path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, **data}))
+    return path
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(*args, f"--edgebench-devices-dir={DEVICES}",
+                              "--edgebench-results=results")
+
+
+def tiny_suite(pytester: pytest.Pytester, tiny: Path, name: str = "tiny", **extra: object) -> Path:
+    return write_suite(pytester, name, {
+        "models": [{"id": "a", "path": str(tiny)}, {"id": "b", "path": str(tiny)}],
+        "devices": ["host-litert", "tflm-reference"], "settings": FAST, **extra})
+
+
+def test_items_are_cells_and_other_yaml_is_ignored(bench: pytest.Pytester,
+                                                   tiny_tflite: Path) -> None:
+    tiny_suite(bench, tiny_tflite)
+    (bench.path / "other.yaml").write_text("models: 1\n")  # a mapping, but no devices
+    (bench.path / "list.yml").write_text("- 1\n- 2\n")
+    result = run(bench, ".", "--collect-only", "-q")
+    result.assert_outcomes()
+    assert result.ret == 0
+    assert sorted(line for line in result.outlines if "::" in line) == [
+        "tiny.yaml::a/fp32@host-litert", "tiny.yaml::a/fp32@tflm-reference",
+        "tiny.yaml::b/fp32@host-litert", "tiny.yaml::b/fp32@tflm-reference"]
+
+
+def test_testpaths_run_does_not_collect_suites(bench: pytest.Pytester,
+                                               tiny_tflite: Path) -> None:
+    tiny_suite(bench, tiny_tflite)
+    bench.makeini("[pytest]\ntestpaths = .\n")
+    bench.makepyfile(test_plain="def test_ok():\n    pass\n")
+    result = run(bench)
+    result.assert_outcomes(passed=1)
+
+
+def test_k_selection_runs_only_those_cells_into_one_run(bench: pytest.Pytester,
+                                                        tiny_tflite: Path) -> None:
+    tiny_suite(bench, tiny_tflite)
+    result = run(bench, "tiny.yaml", "-k", "tflm and b/")
+    result.assert_outcomes(passed=1, deselected=3)
+    runs = list((bench.path / "results" / "tiny").iterdir())
+    assert len(runs) == 1
+    records = [json.loads(x) for x in (runs[0] / "records.jsonl").read_text().splitlines()]
+    assert [r["cell_id"] for r in records] == ["b/fp32@tflm-reference"]
+    assert records[0]["status"] == "ok" and records[0]["metrics"]["arena_used"]["value"] > 0
+    assert json.loads((runs[0] / "run.json").read_text())["cells"] == ["b/fp32@tflm-reference"]
+
+
+def test_host_cells_are_benchmarks_with_extra_info(bench: pytest.Pytester,
+                                                   tiny_tflite: Path) -> None:
+    tiny_suite(bench, tiny_tflite)
+    result = run(bench, "tiny.yaml", "--benchmark-json=out.json")
+    result.assert_outcomes(passed=4)
+    benchmarks = json.loads((bench.path / "out.json").read_text())["benchmarks"]
+    assert sorted(b["name"] for b in benchmarks) == ["a/fp32@host-litert", "b/fp32@host-litert"]
+    one = next(b for b in benchmarks if b["name"] == "a/fp32@host-litert")
+    assert one["stats"]["rounds"] == FAST["repeats"]
+    info = one["extra_info"]
+    assert info["cell"] == "a/fp32@host-litert" and info["status"] == "ok"
+    assert info["model_size"] == tiny_tflite.stat().st_size and info["units"]["model_size"] == "B"
+    (run_dir,) = (bench.path / "results" / "tiny").iterdir()
+    records = {r["cell_id"]: r for r in map(json.loads,
+                                            (run_dir / "records.jsonl").read_text().splitlines())}
+    assert len(records) == 4
+    host = records["a/fp32@host-litert"]
+    assert host["details"]["measured_by"] == "in-process"  # the record's latency is that timing
+    assert host["metrics"]["latency_p50"]["value"] == pytest.approx(
+        one["stats"]["median"] * 1000, rel=1e-3)  # ms vs s
+    assert "measured_by" not in records["a/fp32@tflm-reference"]["details"]
+
+
+def test_failing_constraint_fails_with_the_table_and_lf_reruns_it(
+        bench: pytest.Pytester, tiny_tflite: Path) -> None:
+    tiny_suite(bench, tiny_tflite, constraints={"ram_kb": {"max": 0.01}})  # tflm cells only
+    result = run(bench, "tiny.yaml")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*a/fp32@tflm-reference: constraint failed: ram_kb*",
+                                 "*| Metric *| Target *| Achieved *| Status *|",
+                                 "*| ram_kb *| ≤ 0.01 KB *| * KB *| ✗ FAIL *|"])
+    rerun = run(bench, "tiny.yaml", "--lf", "-x")
+    rerun.assert_outcomes(failed=1, deselected=2)  # the last failures only; -x stops at one
+    assert len(list((bench.path / "results" / "tiny").iterdir())) == 2  # a run per session
+
+
+def test_fp16_in_tflm_is_a_skip_with_the_reason(bench: pytest.Pytester) -> None:
+    write_suite(bench, "ae", {
+        "models": [{"id": "ae", "builder": "volume_autoencoder"}],
+        "variants": [{"id": "fp32"}, {"id": "fp16", "steps": [{"quantize": {"mode": "fp16"}}]}],
+        "devices": ["tflm-reference"], "settings": FAST})
+    result = run(bench, "ae.yaml", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*ae/fp16@tflm-reference: *TFLite Micro*"])
+
+
+def test_invalid_suite_is_a_collection_error_naming_the_field(bench: pytest.Pytester) -> None:
+    write_suite(bench, "bad", {"models": [{"id": "m", "path": "x.tflite"}],
+                               "devices": ["host-litrt"]})
+    result = run(bench, "bad.yaml")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*devices[[]0[]]: unknown device 'host-litrt'*"])
