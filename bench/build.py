@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +148,7 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
         keras_model = training.train(builder, params, data, model.train)
         facts = {"cached": False, "train_seconds": round(time.monotonic() - started, 2)}
     saved.parent.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_name(".model.tmp.keras")
+    tmp = saved.with_name(f".model.{os.getpid()}.tmp.keras")  # concurrent builders
     keras_model.save(tmp)
     tmp.replace(saved)
     return keras_model, facts

@@ -28,7 +28,7 @@ from bench.record import Record
 from bench.runners.base import RunRequest
 from bench.session import CellFailure, Session
 from bench.spec import SpecError, load_suite
-from bench.store import Run, Store
+from bench.store import Run, Store, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="result store for the records of collected suites (default: results)")
     group.addoption("--edgebench-devices-dir", action="append", default=None, metavar="DIR",
                     help="extra folder of device files (repeatable)")
+
+
+RUN_ID = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One run id per pytest session, shared by pytest-xdist workers (one run folder per suite)."""
+    workerinput = getattr(config, "workerinput", None)
+    config.stash[RUN_ID] = (workerinput or {}).get("edgebench_run_id") or new_run_id()
+
+
+def _names_suites(config: pytest.Config) -> bool:
+    """True when a command-line argument is a YAML file or a folder (which may hold suites)."""
+    base = config.invocation_params.dir
+    for arg in config.invocation_params.args:
+        if arg.startswith("-"):
+            continue
+        path = base / arg.split("::", 1)[0]
+        if path.suffix in SUFFIXES or path.is_dir():
+            return True
+    return False
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist (controller side): hand the session's run id to each worker."""
+    node.workerinput["edgebench_run_id"] = node.config.stash[RUN_ID]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``-n`` (no explicit ``--dist``, or ``--dist loadgroup``), deal suite cells by board
+    and by model (:mod:`bench.pytest_xdist`)."""
+    explicit = any(a.startswith(("--dist", "-d")) for a in config.invocation_params.args)
+    dist = config.getoption("dist")
+    if not _names_suites(config) or not (dist == "loadgroup" or (dist == "load" and not explicit)):
+        return None
+    from bench.pytest_xdist import CellScheduling
+
+    return CellScheduling(config, log)
 
 
 def _named_on_command_line(config: pytest.Config, path: Path) -> bool:
@@ -96,7 +136,8 @@ class SuiteFile(pytest.File):
         if self._run is None:
             selected = [i.cell for i in self.session.items
                         if isinstance(i, CellItem) and i.parent is self]
-            self._run = self.session_.start_run(selected or None)
+            self._run = self.session_.start_run(selected or None,
+                                                run_id=self.config.stash[RUN_ID])
             log.info("edgebench: %s → %s", self.path, self._run.path)
         return self._run
 

@@ -134,9 +134,10 @@ class Session:
             pass
         return run
 
-    def start_run(self, cells: list[Cell] | None = None) -> Run:
-        """Create a new run folder of this suite whose manifest lists ``cells`` (default: all)."""
-        return self.store.create(self.suite.name, {
+    def start_run(self, cells: list[Cell] | None = None, run_id: str | None = None) -> Run:
+        """Create a new run folder of this suite whose manifest lists ``cells`` (default: all);
+        ``run_id`` joins a run shared by several processes (see :meth:`Store.create`)."""
+        return self.store.create(self.suite.name, run_id=run_id, manifest={
             "suite_file": str(self.suite.source) if self.suite.source else None,
             "suite_sha256": sha256_file(self.suite.source) if self.suite.source else None,
             "cells": [c.id for c in (self.cells if cells is None else cells)], "started": _now(),

@@ -87,12 +87,16 @@ class Store:
     def __init__(self, root: Path | str = "results") -> None:
         self.root = Path(root)
 
-    def create(self, suite: str, manifest: dict[str, Any]) -> Run:
-        run_id = new_run_id()
+    def create(self, suite: str, manifest: dict[str, Any], run_id: str | None = None) -> Run:
+        """A new run folder; with ``run_id``, the run several processes share (pytest-xdist
+        workers): the first creates it, the others join it and append to the same records."""
+        shared = run_id is not None
+        run_id = run_id or new_run_id()
         path = self.root / suite / run_id
-        path.mkdir(parents=True, exist_ok=False)
-        write_atomic(path / MANIFEST, json.dumps({"suite": suite, "run_id": run_id, **manifest},
-                                                 indent=1).encode())
+        path.mkdir(parents=True, exist_ok=shared)
+        if not (path / MANIFEST).exists():
+            write_atomic(path / MANIFEST, json.dumps(
+                {"suite": suite, "run_id": run_id, **manifest}, indent=1).encode())
         (path / RECORDS).touch()
         return Run(suite, run_id, path)
 

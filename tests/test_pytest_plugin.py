@@ -133,3 +133,72 @@ def test_invalid_suite_is_a_collection_error_naming_the_field(bench: pytest.Pyte
     result = run(bench, "bad.yaml")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*devices[[]0[]]: unknown device 'host-litrt'*"])
+
+
+def test_benchmark_compare_fails_on_a_regression(bench: pytest.Pytester,
+                                                 tiny_tflite: Path) -> None:
+    tiny_suite(bench, tiny_tflite, devices=["host-litert"])
+    first = run(bench, "tiny.yaml", "--benchmark-autosave")
+    first.assert_outcomes(passed=2)
+    (saved,) = (bench.path / ".benchmarks").rglob("0001_*.json")
+    data = json.loads(saved.read_text())
+    assert sorted(b["name"] for b in data["benchmarks"]) == ["a/fp32@host-litert",
+                                                            "b/fp32@host-litert"]
+
+    def rescale(factor: float) -> None:  # make the saved run look faster or slower
+        for b in data["benchmarks"]:
+            b["stats"] = {k: v * factor if k in ("min", "max", "mean", "median") else v
+                          for k, v in b["stats"].items()}
+        saved.write_text(json.dumps(data))
+
+    rescale(1000.0)  # saved run 1000× slower: this run is no regression
+    ok = run(bench, "tiny.yaml", "--benchmark-compare=0001",
+             "--benchmark-compare-fail=median:10%")
+    assert ok.ret == 0, ok.stdout.str()
+    rescale(1e-6)  # saved run now far faster: this run has regressed
+    regressed = run(bench, "tiny.yaml", "--benchmark-compare=0001",
+                    "--benchmark-compare-fail=median:10%")
+    assert regressed.ret != 0
+    said = pytest.LineMatcher(regressed.outlines + regressed.errlines)  # its logger: stderr
+    said.fnmatch_lines(["*Performance has regressed*", "*a/fp32@host-litert*median*"])
+
+
+def test_xdist_runs_cells_in_parallel_into_one_run(bench: pytest.Pytester,
+                                                   tiny_tflite: Path) -> None:
+    pytest.importorskip("xdist")
+    tiny_suite(bench, tiny_tflite)
+    result = run(bench, "tiny.yaml", "-n", "2", "-v")
+    result.assert_outcomes(passed=4)
+    workers: dict[str, set[str]] = {}  # model → workers that ran its cells
+    for line in result.outlines:
+        if "PASSED" in line and "tiny.yaml::" in line:
+            worker = line.split("]", 1)[0].lstrip("[")
+            model = line.split("tiny.yaml::", 1)[1].split("/", 1)[0]
+            workers.setdefault(model, set()).add(worker)
+    assert set(workers) == {"a", "b"} and all(len(w) == 1 for w in workers.values())
+    (run_dir,) = (bench.path / "results" / "tiny").iterdir()  # the workers share one run
+    records = [json.loads(x) for x in (run_dir / "records.jsonl").read_text().splitlines()]
+    assert sorted(r["cell_id"] for r in records) == [
+        "a/fp32@host-litert", "a/fp32@tflm-reference",
+        "b/fp32@host-litert", "b/fp32@tflm-reference"]
+    assert {r["status"] for r in records} == {"ok"}
+    assert len(json.loads((run_dir / "run.json").read_text())["cells"]) == 4
+
+
+def test_xdist_scheduling_keeps_a_board_and_a_model_on_one_worker(
+        pytester: pytest.Pytester) -> None:
+    scheduling = pytest.importorskip("bench.pytest_xdist")
+    devices = pytester.mkdir("boards")
+    board = {**yaml.safe_load((DEVICES / "mcu-256kb-80mhz.yaml").read_text()),
+             "id": "bench-board", "connection": {"kind": "serial", "port": "/dev/ttyACM7"}}
+    (devices / "bench-board.yaml").write_text(yaml.safe_dump(board))
+    config = pytester.parseconfigure(f"--edgebench-devices-dir={devices}")
+    config.option.tx = ["popen", "popen"]  # what -n 2 becomes
+    scope = scheduling.CellScheduling(config)._split_scope
+    assert scope("s.yaml::a/fp32@bench-board") == scope("s.yaml::b/int8@bench-board") \
+        == "board:/dev/ttyACM7"  # one port, one worker, whatever the model
+    assert scope("s.yaml::a/fp32@host-litert") == scope("s.yaml::a/int8@tflm-reference") \
+        == "s.yaml::a"  # a model's cells share its build and its reference
+    assert scope("s.yaml::b/fp32@host-litert") == "s.yaml::b"
+    assert scope("s.yaml::a/fp32@no-such-device") == "s.yaml::a"
+    assert scope("tests/test_x.py::test_y") == "tests/test_x.py::test_y"

@@ -28,6 +28,18 @@ def test_roundtrip_and_order(tmp_path: Path) -> None:
     assert run.manifest()["cells"] == ["a", "b"]
 
 
+def test_a_shared_run_id_joins_one_run_and_a_new_one_never_does(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    first = store.create("s", {"cells": ["a", "b"], "by": 1}, run_id="20261122T000000Z-abcd")
+    first.append(record("a"))
+    second = store.create("s", {"cells": ["a", "b"], "by": 2}, run_id="20261122T000000Z-abcd")
+    second.append(record("b"))  # another process (an xdist worker) joins the same run
+    assert second == first and [r.cell_id for r in first.records()] == ["a", "b"]
+    assert first.manifest()["by"] == 1  # the first writer's manifest stands
+    fresh = store.create("s", {"cells": []})
+    assert fresh.run_id != first.run_id and fresh.records() == []
+
+
 def test_torn_final_line_is_skipped_then_repaired(tmp_path: Path) -> None:
     run = Store(tmp_path).create("s", {})
     run.append(record("a"))
