@@ -120,7 +120,7 @@ def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         if kind == "estimate":
             return [("connection.kind", "a `core: host` device is measured, not estimated; "
                                         "give the board's core to estimate it")]
-        return []
+        return _stream_problems(data["connection"]) if kind == "host" else []
     if not isinstance(core, str):
         return []  # pydantic reports the missing or mistyped core
     why = "every device but `core: host` states it"
@@ -134,6 +134,17 @@ def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         problems += [(f"memory.{key}", f"Field required ({why})")
                      for key in ("flash_kb", "ram_kb") if memory.get(key) is None]
     return problems
+
+
+def _stream_problems(connection: dict[str, Any]) -> list[tuple[str, str]]:
+    """``stream_period_s`` (host runner option): seconds between readings, a positive number."""
+    period = connection.get("stream_period_s")
+    if period is None:
+        return []
+    if isinstance(period, bool) or not isinstance(period, int | float) or not period > 0:
+        return [("connection.stream_period_s", f"expected the seconds between readings, a "
+                                               f"positive number (got {period!r})")]
+    return []
 
 
 def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[str, str]]]:

@@ -43,6 +43,18 @@ UNITS: dict[str, str] = {
     "energy_uj": "µJ",
     "avg_power_mw": "mW",
     "battery_days": "d",
+    # streaming replay (host runner option ``stream_period_s``): the test split window by window
+    "stream_latency_p99": "ms",
+    "stream_rtf": "",  # real-time factor: p99 invoke latency / sample period
+    "stream_max_rate_hz": "Hz",  # highest sustainable reading rate: 1 / p99
+    "stream_deadline_misses": "",
+    "stream_alerts": "",
+    "stream_precision": "",
+    "stream_recall": "",
+    "stream_events": "",
+    "stream_events_detected": "",
+    "stream_mae": "°C",
+    "stream_accuracy": "",
 }
 
 #: Task metrics per task, and whether larger is better.

@@ -119,6 +119,12 @@ def test_host_devices_need_no_clock_or_memory_but_are_never_estimated(tmp_path: 
     assert device.options == {"runtime": "litert"}
     found = problems(write(tmp_path, {**host, "connection": {"kind": "estimate"}}))
     assert "measured, not estimated" in found["connection.kind"]
+    streaming = {**host, "connection": {"kind": "host", "stream_period_s": 0.5}}
+    assert load_device(write(tmp_path, streaming)).options == {"stream_period_s": 0.5}
+    for bad in (0, -1, "fast", True):
+        found = problems(write(tmp_path, {**host, "connection": {"kind": "host",
+                                                                  "stream_period_s": bad}}))
+        assert "positive number" in found["connection.stream_period_s"], bad
 
 
 def test_not_a_mapping_and_bad_yaml(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def write_suite(folder: Path, epochs: int = 2) -> Path:
         "variants": [{"id": "fp32"},
                      {"id": "int8", "steps": [{"quantize": {
                          "mode": "int8", "calibration": {"samples": 50}}}]}],
-        "devices": ["host-litert"],
+        "devices": ["host-litert", "host-litert-stream"],
         "settings": {"warmup": 2, "repeats": 20},
     }, sort_keys=False))
     return path
@@ -150,6 +150,25 @@ def test_stream_cli_int8(volume_run: tuple[Path, Path, Path]) -> None:
     assert m["alerts"] == m["true_alerts"] + m["false_alerts"]
     assert 0 < m["events_detected"] <= m["events"]
     assert summary["artifact_sha256"] == record.artifact_sha256
+
+
+@pytest.mark.slow
+def test_stream_period_device_option_adds_stream_metrics_to_the_record(
+        volume_run: tuple[Path, Path, Path]) -> None:
+    _, results, _ = volume_run
+    records = {r.cell_id: r for r in Store(results).latest("vol").records()}
+    plain, streamed = records["vae/int8@host-litert"], records["vae/int8@host-litert-stream"]
+    assert streamed.status == "ok" and not any(n.startswith("stream_") for n in plain.metrics)
+    p99 = streamed.value("stream_latency_p99")
+    assert streamed.value("stream_rtf") == pytest.approx(p99 / 60_000)  # one reading a minute
+    assert streamed.value("stream_max_rate_hz") == pytest.approx(1000 / p99)
+    assert streamed.value("stream_deadline_misses") == 0
+    # the replay alerts at the record's own threshold: the same verdicts as the batch metrics
+    assert streamed.value("stream_precision") == pytest.approx(streamed.value("precision"))
+    assert streamed.value("stream_recall") == pytest.approx(streamed.value("recall"))
+    assert 0 < streamed.value("stream_events_detected") <= streamed.value("stream_events")
+    assert streamed.metrics["stream_max_rate_hz"].unit == "Hz"
+    assert streamed.metrics["stream_rtf"].method == "measured"
 
 
 @pytest.mark.slow

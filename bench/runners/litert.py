@@ -1,7 +1,9 @@
 """Host runner: the LiteRT interpreter (``ai-edge-litert``), single-threaded.
 
 Device option ``runtime: tflite-runtime`` selects the legacy ``tflite_runtime`` package instead;
-when it cannot be imported (its last release predates numpy 2) the cell is skipped.
+when it cannot be imported (its last release predates numpy 2) the cell is skipped. Device option
+``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.stream`): the
+test split window by window at one reading every S seconds, as ``stream_*`` metrics.
 Interpreters are imported inside functions so that importing this module stays light.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -120,10 +123,44 @@ def evaluate(request: RunRequest) -> MetricMap:
 def measure(request: RunRequest) -> MetricMap:
     """Latency of ``invoke()`` on this host: the input is set once (first test sample or a
     seeded generated input), ``warmup`` untimed invokes, then ``repeats`` timed ones."""
-    model, _ = _open(request)
+    model, data = _open(request)
     model.set_inputs(sample_inputs(request.dataset, model.in_specs, 1, request.seed)[0])
     durations = timed_invokes(model.interpreter.invoke, request.warmup, request.repeats)
-    return latency_stats(durations, "measured")
+    metrics = latency_stats(durations, "measured")
+    period = request.options.get("stream_period_s")
+    if period is not None and request.dataset is not None:
+        metrics.update(stream_metrics(data, request, float(period)))
+    return metrics
+
+
+#: ``stream_*`` metric ← the replay's task verdict of the same name.
+STREAM_TASK_METRICS = {"alerts": "stream_alerts", "precision": "stream_precision",
+                       "recall": "stream_recall", "events": "stream_events",
+                       "events_detected": "stream_events_detected", "mae": "stream_mae",
+                       "accuracy": "stream_accuracy"}
+
+
+def stream_metrics(tflite: bytes, request: RunRequest, period_s: float) -> MetricMap:
+    """The streaming replay's figures: per-window latency against the sample period and the
+    task's verdicts over the stream (alerts, precision/recall of alerts, events caught)."""
+    from bench.datasets.base import Dataset
+    from bench.metrics import metric
+    from bench.stream import replay
+
+    summary = replay(tflite, Dataset.load(request.dataset), period_s,
+                     options=request.options, warmup=request.warmup).summary()
+    out = {"stream_latency_p99": metric("stream_latency_p99", summary["latency_ms"]["p99"],
+                                        "measured"),
+           "stream_rtf": metric("stream_rtf", summary["real_time_factor"], "measured"),
+           "stream_deadline_misses": metric("stream_deadline_misses",
+                                            summary["deadline_misses"], "measured")}
+    if math.isfinite(summary["max_rate_hz"]):
+        out["stream_max_rate_hz"] = metric("stream_max_rate_hz", summary["max_rate_hz"],
+                                           "measured")
+    for key, name in STREAM_TASK_METRICS.items():
+        if key in summary["metrics"]:
+            out[name] = metric(name, summary["metrics"][key], "measured")
+    return out
 
 
 LITERT = Runner(
