@@ -255,12 +255,13 @@ class Session:
         eval_key = key({"artifact": sha, "evaluate": runner.evaluate,
                         "versions": runner.versions(),
                         "dataset": build.dataset_key, "options": options})
+        cacheable = runner.cache_evaluate(options)
         try:
-            cached = self.cache.read_json(self.cache.evaluation(eval_key))
+            cached = self.cache.read_json(self.cache.evaluation(eval_key)) if cacheable else None
             details["evaluation_cached"] = cached is not None
             if cached is None:
                 cached = self._phase(runner.evaluate, request, "evaluate")
-                if "skipped" not in cached:
+                if "skipped" not in cached and cacheable:
                     self.cache.write_json(self.cache.evaluation(eval_key), cached)
             if "skipped" in cached:
                 raise CellFailure("unsupported", cached["skipped"])

@@ -256,3 +256,14 @@ def test_suite_end_to_end_on_the_virtual_board(start_board: StartBoard, ad01: Pa
     expected_ms = simulated_latency_us(ad01.read_bytes(), device) / 1e3
     assert ok.value("latency_p50") == pytest.approx(expected_ms, rel=0.01)
     assert dead.status == "failed" and "cannot open the port" in str(dead.error)
+
+    # a board's evaluation is cached only when the device file names its firmware
+    def cached_again(connection: dict) -> list[bool]:
+        (devices / "virtual-board.yaml").write_text(yaml.safe_dump({**board,
+                                                                    "connection": connection}))
+        one = load_suite(suite_file).model_copy(update={"devices": ["virtual-board"]})
+        runs = [run_suite(one, tmp_path / "results", devices_dirs=[devices]) for _ in range(2)]
+        return [r.records()[0].details["evaluation_cached"] for r in runs]
+
+    assert cached_again(board["connection"]) == [False, False]
+    assert cached_again({**board["connection"], "firmware": "ad01-v1.0"}) == [False, True]

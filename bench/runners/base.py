@@ -60,6 +60,9 @@ class Runner:
     measure: str
     unsupported: Callable[[bytes, dict[str, Any]], str | None] = lambda tflite, options: None
     versions: Callable[[], dict[str, str]] = dict  # runtime versions, part of the cache key
+    #: Whether a device's ``evaluate`` results may be cached (by artifact, data set, versions
+    #: and options): not for a board whose firmware the options do not identify.
+    cache_evaluate: Callable[[dict[str, Any]], bool] = lambda options: True
     description: str = ""
 
 

@@ -5,7 +5,9 @@ shape, dtype and quantization, so inputs are sent as the board expects them. Con
 (device file ``connection:``): ``port`` (a path or a pyserial URL such as ``socket://host:port``)
 or ``usb: "VID:PID"``; ``baud`` (115200); ``timeout_s`` (5, per response); ``min_window_s`` (10,
 the shortest timed window); ``min_inferences`` (10); ``windows`` (5); ``model`` (expected
-``m-model`` id); ``name`` (expected ``m-name-dut``).
+``m-model`` id); ``name`` (expected ``m-name-dut``); ``firmware`` (the flashed image's version
+or SHA-256: with it, a board's evaluation is cached like any other, keyed by it; without it the
+harness cannot tell a reflashed board from the last one, so every run asks the board again).
 
 ``measure`` (method ``board``): five ``infer N W`` windows on five inputs, N chosen so a window
 lasts ``min_window_s``; latency per window = (t1 − t0) / N; ``latency_p50`` is 1000 / the median
@@ -303,6 +305,7 @@ SERIAL = Runner(
     evaluate="bench.runners.serial:evaluate",
     measure="bench.runners.serial:measure",
     versions=versions,
+    cache_evaluate=lambda options: bool(options.get("firmware")),
     description="a board with MLPerf Tiny firmware over its serial port (EEMBC protocol): "
                 "latency from the board's timestamps, accuracy from its results",
 )
