@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,6 +113,39 @@ class Device(Strict):
         return self.core == "host"
 
 
+#: Serial link protocols the serial runner speaks.
+SERIAL_PROTOCOLS = ("mlperf-tiny",)
+_SERIAL_POSITIVE = {"baud": int, "timeout_s": float, "min_window_s": float,
+                    "min_inferences": int, "windows": int}
+
+
+def _serial_problems(connection: dict[str, Any]) -> list[tuple[str, str]]:
+    """A serial connection: a port or a USB id, the protocol, positive numbers."""
+    problems = []
+    if not connection.get("port") and not connection.get("usb"):
+        problems.append(("connection.port", "Field required: a serial device gives `port` (a "
+                                            "path or a pyserial URL) or `usb: \"VID:PID\"`"))
+    usb = connection.get("usb")
+    if usb is not None and not re.fullmatch(r"[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}", str(usb)):
+        problems.append(("connection.usb", f"expected \"VID:PID\" in hex, e.g. \"0483:374b\" "
+                                           f"(got {usb!r})"))
+    protocol = connection.get("protocol", "mlperf-tiny")
+    if protocol not in SERIAL_PROTOCOLS:
+        problems.append(("connection.protocol", _closest("protocol", str(protocol),
+                                                         list(SERIAL_PROTOCOLS))))
+    for name, kind in _SERIAL_POSITIVE.items():
+        value = connection.get(name)
+        if value is None:
+            continue
+        ok = not isinstance(value, bool) and isinstance(value, int | float) and value > 0
+        if ok and kind is int:
+            ok = float(value).is_integer()
+        if not ok:
+            what = "a positive whole number" if kind is int else "a positive number"
+            problems.append((f"connection.{name}", f"expected {what} (got {value!r})"))
+    return problems
+
+
 def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     """Rules pydantic cannot express per field: what a board (not ``core: host``) must state."""
     core = data.get("core")
@@ -120,7 +154,7 @@ def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         if kind == "estimate":
             return [("connection.kind", "a `core: host` device is measured, not estimated; "
                                         "give the board's core to estimate it")]
-        return _stream_problems(data["connection"]) if kind == "host" else []
+        return []
     if not isinstance(core, str):
         return []  # pydantic reports the missing or mistyped core
     why = "every device but `core: host` states it"
@@ -147,6 +181,18 @@ def _stream_problems(connection: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def _connection_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The runner options of a connection, checked when the file is read (not mid-run)."""
+    connection = data.get("connection")
+    if not isinstance(connection, dict):
+        return []
+    if connection.get("kind") == "serial":
+        return _serial_problems(connection)
+    if connection.get("kind") == "host":
+        return _stream_problems(connection)
+    return []
+
+
 def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[str, str]]]:
     """Validate a parsed device file: the device (None when invalid) and every problem found."""
     if not isinstance(data, dict):
@@ -157,7 +203,7 @@ def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[st
         device = Device.model_validate(data)
     except ValidationError as e:
         problems += pydantic_problems(e)
-    problems += _board_problems(data)
+    problems += _board_problems(data) + _connection_problems(data)
     device_id = data.get("id")
     if isinstance(device_id, str) and device_id != path.stem:
         problems.append(("id", f"{device_id!r} does not match the file name {path.name!r} "

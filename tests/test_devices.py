@@ -92,6 +92,14 @@ def test_budget_classes_say_so() -> None:
     ({"id": "other-board"}, "id", "does not match the file name 'my-board.yaml'"),
     ({"clock_mhz": None}, "clock_mhz", "every device but `core: host`"),
     ({"memory": {"flash_kb": 1024}}, "memory.ram_kb", "Field required"),
+    ({"connection": {"kind": "serial"}}, "connection.port", "`port` (a path or a pyserial URL)"),
+    ({"connection": {"kind": "serial", "usb": "0483-374b"}}, "connection.usb", '"VID:PID" in hex'),
+    ({"connection": {"kind": "serial", "port": "/dev/ttyACM0", "protocol": "mlperf_tiny"}},
+     "connection.protocol", "did you mean 'mlperf-tiny'?"),
+    ({"connection": {"kind": "serial", "port": "/dev/ttyACM0", "baud": 0}}, "connection.baud",
+     "a positive whole number"),
+    ({"connection": {"kind": "serial", "port": "/dev/ttyACM0", "timeout_s": "5s"}},
+     "connection.timeout_s", "a positive number"),
 ])
 def test_broken_file_names_file_field_and_reason(tmp_path: Path, change: dict, field: str,
                                                  reason: str) -> None:
