@@ -117,6 +117,23 @@ def test_quantize_modes_convert_mlp(mlp, har_small, mode):
     assert (np.float16 in dtypes) == (mode == "fp16")
 
 
+@pytest.mark.parametrize("mode", ["int8", "dynamic_int8"])
+def test_per_channel_dense_false_gives_one_scale_per_weight_tensor(mlp, har_small, mode):
+    def distinct_scales(per_channel: bool) -> list[int]:
+        """Distinct weight scales of each int8 dense weight matrix, smallest first."""
+        state = BuildState(keras_model=mlp, tflite=None, dataset=har_small)
+        QUANTIZE.apply(state, QuantizeParams(mode=mode, calibration={"samples": 20},
+                                             per_channel_dense=per_channel))
+        assert state.info.get("per_channel_dense", True) is per_channel
+        return sorted(np.unique(t["quantization_parameters"]["scales"]).size
+                      for t in interpreter(state.tflite).get_tensor_details()
+                      if t["dtype"] == np.int8 and len(t["shape"]) == 2 and t["shape"][0] > 1)
+
+    units = [5, 64, 128] if mode == "int8" else [64, 128]  # dynamic: small tensors stay float
+    assert distinct_scales(True) == units  # one scale per output channel
+    assert distinct_scales(False) == [1] * len(units)
+
+
 def test_calibration_records_actual_count(mlp, har_small):
     state = BuildState(keras_model=mlp, tflite=None, dataset=har_small)
     QUANTIZE.apply(state, QuantizeParams(mode="int8", calibration={"split": "test",
@@ -154,6 +171,8 @@ def test_quantize_params_validation():
         QuantizeParams.model_validate({"mode": "int8", "calibration": {"split": "dev"}})
     with pytest.raises(ValueError):
         QuantizeParams.model_validate({"mode": "int8", "extra": 1})
+    with pytest.raises(ValueError, match="per_channel_dense applies to integer weights"):
+        QuantizeParams.model_validate({"mode": "fp16", "per_channel_dense": False})
 
 
 def test_converter_reason_trims():
