@@ -134,16 +134,21 @@ def _serial_problems(connection: dict[str, Any]) -> list[tuple[str, str]]:
         problems.append(("connection.protocol", _closest("protocol", str(protocol),
                                                          list(SERIAL_PROTOCOLS))))
     for name, kind in _SERIAL_POSITIVE.items():
-        value = connection.get(name)
-        if value is None:
-            continue
-        ok = not isinstance(value, bool) and isinstance(value, int | float) and value > 0
-        if ok and kind is int:
-            ok = float(value).is_integer()
-        if not ok:
-            what = "a positive whole number" if kind is int else "a positive number"
-            problems.append((f"connection.{name}", f"expected {what} (got {value!r})"))
+        problems += _positive_problems(connection, name, whole=kind is int)
     return problems
+
+
+def _positive_problems(connection: dict[str, Any], name: str, whole: bool = False,
+                       what: str = "") -> list[tuple[str, str]]:
+    """``connection.<name>``, when given, must be a positive (whole) number."""
+    value = connection.get(name)
+    if value is None:
+        return []
+    ok = not isinstance(value, bool) and isinstance(value, int | float) and value > 0
+    if ok and (not whole or float(value).is_integer()):
+        return []
+    number = "a positive whole number" if whole else "a positive number"
+    return [(f"connection.{name}", f"expected {what}{number} (got {value!r})")]
 
 
 def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -170,17 +175,6 @@ def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def _stream_problems(connection: dict[str, Any]) -> list[tuple[str, str]]:
-    """``stream_period_s`` (host runner option): seconds between readings, a positive number."""
-    period = connection.get("stream_period_s")
-    if period is None:
-        return []
-    if isinstance(period, bool) or not isinstance(period, int | float) or not period > 0:
-        return [("connection.stream_period_s", f"expected the seconds between readings, a "
-                                               f"positive number (got {period!r})")]
-    return []
-
-
 def _connection_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     """The runner options of a connection, checked when the file is read (not mid-run)."""
     connection = data.get("connection")
@@ -188,8 +182,9 @@ def _connection_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         return []
     if connection.get("kind") == "serial":
         return _serial_problems(connection)
-    if connection.get("kind") == "host":
-        return _stream_problems(connection)
+    if connection.get("kind") == "host":  # stream_period_s: the host runner's replay option
+        return _positive_problems(connection, "stream_period_s",
+                                  what="the seconds between readings, ")
     return []
 
 

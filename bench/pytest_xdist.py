@@ -15,8 +15,7 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from bench.devices import find_device, search_dirs
-
-SUFFIXES = (".yaml", ".yml")
+from bench.pytest_plugin import SUFFIXES
 
 
 class CellScheduling(LoadScopeScheduling):
