@@ -115,8 +115,9 @@ class Device(Strict):
 
 #: Serial link protocols the serial runner speaks.
 SERIAL_PROTOCOLS = ("mlperf-tiny",)
-_SERIAL_POSITIVE = {"baud": int, "timeout_s": float, "min_window_s": float,
-                    "min_inferences": int, "windows": int}
+#: Numeric serial options → whether they are whole numbers; all must be positive.
+_SERIAL_NUMBERS = {"baud": True, "timeout_s": False, "min_window_s": False,
+                   "min_inferences": True, "windows": True}
 
 
 def _serial_problems(connection: dict[str, Any]) -> list[tuple[str, str]]:
@@ -133,8 +134,8 @@ def _serial_problems(connection: dict[str, Any]) -> list[tuple[str, str]]:
     if protocol not in SERIAL_PROTOCOLS:
         problems.append(("connection.protocol", _closest("protocol", str(protocol),
                                                          list(SERIAL_PROTOCOLS))))
-    for name, kind in _SERIAL_POSITIVE.items():
-        problems += _positive_problems(connection, name, whole=kind is int)
+    for name, whole in _SERIAL_NUMBERS.items():
+        problems += _positive_problems(connection, name, whole)
     return problems
 
 

@@ -49,12 +49,8 @@ UNITS: dict[str, str] = {
     "stream_max_rate_hz": "Hz",  # highest sustainable reading rate: 1 / p99
     "stream_deadline_misses": "",
     "stream_alerts": "",
-    "stream_precision": "",
-    "stream_recall": "",
     "stream_events": "",
     "stream_events_detected": "",
-    "stream_mae": "°C",
-    "stream_accuracy": "",
 }
 
 #: Task metrics per task, and whether larger is better.
