@@ -7,8 +7,9 @@ measurement); ``family`` groups cores whose costs behave alike.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
+
+from bench.errors import unknown
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,4 @@ def get_core(name: str) -> Core:
     """The core called ``name``; a KeyError that names the closest known core."""
     if name in CORES:
         return CORES[name]
-    close = difflib.get_close_matches(name, list(CORES), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise KeyError(f"unknown core {name!r}{hint} (known: {', '.join(CORES)})")
+    raise KeyError(unknown("core", name, CORES))

@@ -6,12 +6,13 @@ not import TensorFlow; third parties add theirs through entry points (``edgebenc
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import logging
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
+
+from bench.errors import unknown
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,7 @@ class UnknownNameError(KeyError):
 
     def __init__(self, kind: str, name: str, known: list[str]) -> None:
         self.kind, self.name, self.known = kind, name, known
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        super().__init__(f"unknown {kind} {name!r}{hint} (known: {', '.join(sorted(known))})")
+        super().__init__(unknown(kind, name, sorted(known)))
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return self.args[0]

@@ -7,23 +7,17 @@ Every problem is reported with the file, the field path and the bad value, e.g.
 
 from __future__ import annotations
 
-import difflib
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from bench import registry
+from bench.errors import SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
 from bench.metrics import UNITS
 from bench.models.train import TrainSpec
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DatasetRef(Strict):
@@ -139,46 +133,6 @@ class Suite(Strict):
     source: Path | None = Field(None, exclude=True)
 
 
-class SpecError(Exception):
-    """A suite or device file that does not validate; lists every problem with its field."""
-
-    def __init__(self, path: Path | str, problems: list[tuple[str, str]]) -> None:
-        self.path, self.problems = str(path), problems
-        lines = [f"{self.path}: {loc}: {msg}" if loc else f"{self.path}: {msg}"
-                 for loc, msg in problems]
-        super().__init__("\n".join(lines))
-
-
-def format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def pydantic_problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
-    problems = []
-    for e in err.errors():
-        loc = format_loc(e["loc"])
-        loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif e["type"] != "value_error" and "input" in e:
-            msg += f" (got {json.dumps(e['input'], default=str)})"
-        problems.append((loc, msg))
-    return problems
-
-
-def read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(path, [("", "no such file")]) from None
-    except yaml.YAMLError as e:
-        raise SpecError(path, [("", f"not valid YAML: {e}")]) from None
-
-
 def _check_params(plugin: Any, params: dict[str, Any], loc: str) -> list[tuple[str, str]]:
     try:
         plugin.params.model_validate(params)
@@ -222,10 +176,9 @@ def _check_plugins(suite: Suite) -> list[tuple[str, str]]:
                 problems += _check_params(step, params, f"{loc}.{name}")
                 for ref in getattr(step.params, "model_refs", ()):
                     if ref in params and params[ref] not in model_ids:
-                        close = difflib.get_close_matches(str(params[ref]), model_ids, n=1)
-                        hint = f"; did you mean {close[0]!r}?" if close else ""
                         problems.append((f"{loc}.{name}.{ref}", f"no model {params[ref]!r} in "
-                                         f"this suite{hint} (models: {', '.join(model_ids)})"))
+                                         f"this suite{hint(params[ref], model_ids)} "
+                                         f"(models: {', '.join(model_ids)})"))
     return problems
 
 
@@ -246,10 +199,7 @@ def _check_constraints(suite: Suite) -> list[tuple[str, str]]:
     known, problems = known_names(), []
     for name in suite.constraints:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append((f"constraints.{name}", f"unknown metric {name!r}{hint} "
-                                                    f"(known: {', '.join(known)})"))
+            problems.append((f"constraints.{name}", unknown("metric", name, known)))
     from bench.constraints import rule_problems
 
     for name, rule in suite.constraints.items():

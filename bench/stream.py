@@ -12,7 +12,6 @@ classification accuracy. :func:`locate` finds a cell's artifact and data set fro
 
 from __future__ import annotations
 
-import difflib
 import gc
 import logging
 import re
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bench.errors import hint
 from bench.metrics import reconstruction_scores, threshold_max_f1
 from bench.runners.io import as_batch1, batch_predict, dequantize, latency_stats, quantize
 
@@ -315,9 +315,7 @@ def locate(suite: Suite, cell_id: str, store: Store, cache: Cache) -> CellSource
     record = records.get(cell_id)
     where = f"run {run.suite}/{run.run_id}"
     if record is None:
-        close = difflib.get_close_matches(cell_id, list(records), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise LookupError(f"no cell {cell_id!r} in {where}{hint} (cells: "
+        raise LookupError(f"no cell {cell_id!r} in {where}{hint(cell_id, records)} (cells: "
                           f"{', '.join(records) or 'none'})")
     if record.status != "ok":
         reason = (record.error or {}).get("message", "no reason recorded")
