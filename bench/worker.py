@@ -1,15 +1,22 @@
 """Run a step that may crash or hang (native TF, LiteRT, TFLite Micro code) in a subprocess.
 
-``call("module:function", payload, timeout_s)`` starts ``python -m bench.worker``, which calls
-``function(**payload)`` and writes its JSON result. A segfault, abort, hang or Python exception
-in the child becomes a :class:`WorkerError` in the parent with a clear message; the parent
-process is never at risk.
+``call("module:function", payload, timeout_s)`` starts ``python -P -m bench.worker``, which
+calls ``function(**payload)`` and writes its JSON result. A segfault, abort, hang or Python
+exception in the child becomes a :class:`WorkerError` in the parent with a clear message; the
+parent process is never at risk.
+
+The child never imports from the working directory (``-P``; an empty ``PYTHONPATH`` entry is
+dropped too), so a ``concurrent.py`` lying where ``edgebench run`` starts cannot shadow the
+standard library. Its exchange folder ``edgebench-worker-<pid>-*`` is removed on return, and
+folders left by a killed run (owner pid gone) are removed by the next call.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +31,8 @@ CHILD_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "PYTHONUNBUFFERED": "1",
 }
+TEMP_PREFIX = "edgebench-worker-"
+_TEMP_OWNER = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-")
 
 
 class WorkerError(Exception):
@@ -58,15 +67,58 @@ def _die_with_parent() -> None:
         pass
 
 
+def python_command(*args: str) -> list[str]:
+    """``python -P …``: this interpreter, not importing from the working directory."""
+    return [sys.executable, "-P", *args]
+
+
+def child_env() -> dict[str, str]:
+    """The parent's environment plus :data:`CHILD_ENV`; ``PYTHONPATH`` without its empty or
+    ``.`` entries (each means the working directory)."""
+    env = {**os.environ, **CHILD_ENV}
+    if "PYTHONPATH" in env:
+        kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p not in ("", ".")]
+        env["PYTHONPATH"] = os.pathsep.join(kept)
+    return env
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temp(root: Path | None = None) -> list[Path]:
+    """Remove this user's ``edgebench-worker-<pid>-*`` folders whose owner process is gone
+    (a run killed with SIGKILL cannot clean up); return them."""
+    root = Path(root or tempfile.gettempdir())
+    removed = []
+    for folder in root.glob(TEMP_PREFIX + "*"):
+        match = _TEMP_OWNER.match(folder.name)
+        try:
+            mine = folder.is_dir() and folder.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if match and mine and not _pid_alive(int(match[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
     """Call ``ref`` with ``payload`` in a fresh subprocess; return its JSON-able result."""
-    with tempfile.TemporaryDirectory(prefix="edgebench-worker-") as tmp:
+    remove_stale_temp()
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         req, resp, err = Path(tmp, "request.json"), Path(tmp, "result.json"), Path(tmp, "stderr")
         req.write_text(json.dumps({"ref": ref, "payload": payload}))
-        env = {**os.environ, **CHILD_ENV}
+        env = child_env()
         with err.open("wb") as err_file:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.worker", str(req), str(resp)],
+                python_command("-m", "bench.worker", str(req), str(resp)),
                 stdin=subprocess.DEVNULL, stdout=err_file, stderr=err_file, env=env,
                 start_new_session=True,  # its own process group, so a timeout kills it all
                 preexec_fn=_die_with_parent,

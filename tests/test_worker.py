@@ -76,3 +76,36 @@ def test_worker_dies_with_a_killed_parent(tmp_path: Path) -> None:
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     raise AssertionError("the worker outlived its killed parent")
+
+
+def test_modules_in_the_working_directory_never_run_in_the_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "shadow-ran"
+    for name in ("concurrent", "json"):  # named like the standard library modules it uses
+        (tmp_path / f"{name}.py").write_text(
+            f"import pathlib\npathlib.Path({str(marker)!r}).write_text({name!r})\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{Path(__file__).parent}{os.pathsep}")  # "" = the cwd
+    assert worker.call("worker_targets:thread_sum", {"values": [1, 2, 3]}, timeout_s=60) == 6
+    assert not marker.exists(), f"{marker.read_text()}.py from the working directory ran"
+
+
+def test_a_killed_run_leaves_no_worker_folder(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    pid_file = tmp_path / "child.pid"
+    code = ("from bench import worker; worker.call('worker_targets:hang', "
+            f"{{'seconds': 120, 'pid_file': {str(pid_file)!r}}}, timeout_s=300)")
+    parent = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(temp)})
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.1)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    left = list(temp.glob("edgebench-worker-*"))
+    assert len(left) == 1  # SIGKILL: nobody could clean up
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    assert worker.call("worker_targets:add", {"a": 1, "b": 1}, timeout_s=60) == 2
+    assert list(temp.glob("edgebench-worker-*")) == []  # the stale folder went, and its own

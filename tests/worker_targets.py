@@ -33,3 +33,11 @@ def hang(seconds: float, pid_file: str | None = None) -> None:
 
 def exit_quietly() -> None:
     os._exit(3)
+
+
+def thread_sum(values: list[int]) -> int:
+    """Sum through a thread pool (imports the standard library's ``concurrent``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        return sum(pool.map(int, values))
