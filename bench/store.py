@@ -1,16 +1,20 @@
 """Append-only result store: ``<root>/<suite>/<run_id>/records.jsonl`` plus ``run.json``.
 
-Each record is one line written with a single ``write`` on an ``O_APPEND`` descriptor and
-fsynced, so a killed run leaves at most one torn final line, which loading skips and resuming
-truncates before appending.
+Each record is one line of strict JSON written with a single ``write`` on an ``O_APPEND``
+descriptor and fsynced, so a killed run leaves at most one torn final line, which resuming
+truncates before appending. Reading goes line by line: a line that is not a valid record (not
+UTF-8, not JSON, wrong field types) is skipped and reported with its file and line number
+(:class:`BadLine`); the rest of the run reads as usual.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +26,63 @@ from bench.record import Record
 log = logging.getLogger(__name__)
 RECORDS = "records.jsonl"
 MANIFEST = "run.json"
+#: A longer line is skipped unread (a record is a few KiB).
+MAX_LINE_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line of ``records.jsonl`` that is not a valid record, and why."""
+
+    path: Path
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RecordsRead:
+    """What reading a run's records gave: the valid records and the skipped lines."""
+
+    records: list[Record]
+    bad_lines: list[BadLine]
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, bytes)`` of a file; bytes is None for a line over MAX_LINE_BYTES."""
+    with path.open("rb") as f:
+        for n in itertools.count(1):
+            raw = f.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES:
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                    raw = f.readline(1 << 20)
+                yield n, None
+            else:
+                yield n, raw
+
+
+def parse_line(raw: bytes) -> Record:
+    """One stored line as a :class:`Record`; ValueError saying why it is not one."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text (byte {e.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("not a record (nested too deeply)") from None
+    try:
+        return Record.from_json(data)
+    except RecursionError:
+        raise ValueError("not a record (nested too deeply)") from None
+    except (TypeError, KeyError, AttributeError) as e:  # a shape the checks did not foresee
+        raise ValueError(f"not a record ({type(e).__name__}: {e})") from None
 
 
 @dataclass(frozen=True)
@@ -35,29 +96,44 @@ class Run:
         return self.path / RECORDS
 
     def manifest(self) -> dict[str, Any]:
+        """The run's ``run.json``, or ``{}`` when it is missing or unreadable."""
         try:
-            return json.loads((self.path / MANIFEST).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            data = json.loads((self.path / MANIFEST).read_bytes())
+        except (OSError, ValueError, RecursionError):  # missing, not UTF-8, not JSON
             return {}
+        return data if isinstance(data, dict) else {}
 
-    def records(self) -> list[Record]:
-        """The run's records, skipping (and logging) a torn or unreadable line."""
-        out = []
+    def read(self) -> RecordsRead:
+        """The run's records and the lines skipped as not valid records (each logged)."""
+        records, bad = [], []
         try:
-            lines = self.records_path.read_text().splitlines()
+            lines = list(_lines(self.records_path))
         except FileNotFoundError:
-            return []
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
+            return RecordsRead([], [])
+        for n, raw in lines:
+            if raw is not None and not raw.strip():
                 continue
             try:
-                out.append(Record.from_json(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, KeyError, ValueError) as e:
-                log.warning("%s:%d: skipping unreadable record (%s)", self.records_path, n, e)
-        return out
+                if raw is None:
+                    raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
+                records.append(parse_line(raw))
+            except ValueError as e:
+                why = str(e)[:300]
+                if raw is not None and not raw.endswith(b"\n"):
+                    why = f"torn final line (a killed run?): {why}"
+                bad.append(BadLine(self.records_path, n, why))
+                log.warning("skipping a stored record: %s", bad[-1])
+        return RecordsRead(records, bad)
+
+    def records(self) -> list[Record]:
+        """The run's valid records; other lines are skipped and logged (see :meth:`read`)."""
+        return self.read().records
 
     def append(self, record: Record) -> None:
-        line = (json.dumps(record.to_json(), ensure_ascii=False, default=str) + "\n").encode()
+        """Append one record as a line of strict JSON (NaN and infinities were removed by
+        :meth:`Record.to_json`)."""
+        line = (json.dumps(record.to_json(), ensure_ascii=False, default=str,
+                           allow_nan=False) + "\n").encode()
         fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)

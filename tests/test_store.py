@@ -57,3 +57,108 @@ def test_newer_schema_is_refused() -> None:
 
     with pytest.raises(ValueError, match="newer"):
         upgrade({"schema": 99})
+
+
+# --- untrusted store files: one bad line never makes a run unreadable ------------------------
+
+BAD_LINES = {  # line content → what the report says
+    b"\xff\xfe\x00 not text\n": "not UTF-8",
+    b'{"suite": "s", "run_id": "r", "cell_id": "t", "met\n': "not JSON",
+}
+
+
+def _valid(cell: str, **changes: object) -> bytes:
+    data = {**record(cell).to_json(), **changes}
+    return (json.dumps(data) + "\n").encode()
+
+
+def _corrupt_run(tmp_path: Path, suite: str = "s", cell: str = "b") -> tuple[Store, Path]:
+    """A run whose records are one good line, five bad ones, a legacy NaN line, a good one."""
+    store = Store(tmp_path / "results")
+    run = store.create(suite, {"cells": ["a", cell]})
+    run.append(record("a"))
+    good = record(cell)
+    good.suite = suite
+    lines = [*BAD_LINES,
+             _valid("m", metrics=[]),
+             _valid("n", status=3),
+             _valid("v", metrics={"model_size": {"value": "fast", "unit": "B",
+                                                 "method": "measured"}}),
+             _valid("nan", metrics={"mae": {"value": float("nan"), "unit": "°C",
+                                            "method": "measured"}}),  # old runs wrote NaN
+             (json.dumps(good.to_json()) + "\n").encode()]
+    with run.records_path.open("ab") as f:
+        f.write(b"".join(lines))
+    return store, run.records_path
+
+
+def test_bad_lines_are_skipped_and_reported_with_file_line_and_reason(tmp_path: Path) -> None:
+    store, path = _corrupt_run(tmp_path)
+    read = store.latest("s").read()
+    assert [r.cell_id for r in read.records] == ["a", "nan", "b"]
+    reasons = {b.line: b.reason for b in read.bad_lines}
+    assert sorted(reasons) == [2, 3, 4, 5, 6]
+    assert "not UTF-8" in reasons[2] and "not JSON" in reasons[3]
+    assert "metrics: expected an object, got list" in reasons[4]
+    assert "status: expected one of ok, failed, skipped, got 3" in reasons[5]
+    assert "metrics.model_size.value: expected a number, got str" in reasons[6]
+    assert str(read.bad_lines[0]).startswith(f"{path}:2: ")
+    legacy = read.records[1]
+    assert "mae" not in legacy.metrics and legacy.details["not_finite"] == {"metrics.mae": "nan"}
+
+
+def test_writes_are_strict_json_without_nan_or_infinity(tmp_path: Path) -> None:
+    import numpy as np
+
+    from bench.record import ConstraintResult
+
+    run = Store(tmp_path).create("s", {})
+    diverged = record("a")
+    diverged.metrics["mae"] = Metric(float("nan"), "°C", "measured")
+    diverged.metrics["energy_uj"] = Metric(float("inf"), "µJ", "estimated")
+    diverged.constraints["mae"] = ConstraintResult("mae", "≤ 1", float("nan"), False)
+    diverged.details["loss"] = [np.float32(0.5), np.float64("-inf")]
+    run.append(diverged)
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} in records.jsonl is not JSON")
+
+    data = json.loads(run.records_path.read_text(), parse_constant=refuse)
+    assert sorted(data["metrics"]) == ["model_size"]  # a metric is a number or left out
+    assert data["constraints"]["mae"]["value"] is None
+    assert data["details"]["loss"] == [0.5, None]
+    assert data["details"]["not_finite"] == {"metrics.mae": "nan", "metrics.energy_uj": "inf",
+                                             "constraints.mae.value": "nan",
+                                             "details.loss[1]": "-inf"}
+    assert run.records()[0].value("mae") is None
+
+
+def test_show_results_resume_and_leaderboard_read_a_corrupt_run(tmp_path: Path,
+                                                                tiny_tflite: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    from bench.session import Session
+    from bench.spec import load_suite
+    from leaderboard.data import load_frame
+    from tests.conftest import ROOT
+
+    suite_file = tmp_path / "tiny.yaml"
+    suite_file.write_text(yaml.safe_dump({"name": "tiny", "devices": ["host-litert"],
+                                          "models": [{"id": "tiny", "path": str(tiny_tflite)}]}))
+    cell = "tiny/fp32@host-litert"
+    store, path = _corrupt_run(tmp_path, suite="tiny", cell=cell)
+    results, edgebench = str(store.root), str(Path(sys.executable).with_name("edgebench"))
+    for args in (["show"], ["results", "--all"], ["results", "--format", "json"]):
+        out = subprocess.run([sys.executable, "-m", "bench", *args, "--results", results],
+                             capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert cell in out.stdout and "Traceback" not in out.stderr
+        assert f"{path}:2: not UTF-8" in out.stderr  # the user is told what was skipped
+    session = Session(load_suite(suite_file), store, devices_dirs=[ROOT / "devices"])
+    resumed = session.run(resume=True)  # the good record of the only cell: nothing to do
+    assert [r.cell_id for r in resumed.records()] == ["a", "nan", cell]
+    frame = load_frame(store.root)
+    assert sorted(frame["cell_id"]) == sorted(["a", "nan", cell])
