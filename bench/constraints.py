@@ -4,12 +4,17 @@ and the deployment validation table of a record (``| Metric | Target | Achieved 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.devices import Device
+from pydantic import Field
+
+from bench import textable
+from bench.errors import Strict
 from bench.metrics import TASK_METRICS, UNITS, Metric
 from bench.record import ConstraintResult, Record
-from bench.spec import Constraint
+
+if TYPE_CHECKING:
+    from bench.devices import Device
 
 #: Constraint names that read a metric in another unit: name → (metric, divisor).
 ALIASES: dict[str, tuple[str, float]] = {
@@ -24,6 +29,25 @@ CONSTRAINT_UNITS = {"flash_kb": "KB", "ram_kb": "KB", "latency_ms": "ms", "realt
                     "energy_uj": "µJ", "fits_flash": "KB", "fits_ram": "KB"}
 HIGHER_IS_BETTER = {name: better for task in TASK_METRICS.values()
                     for name, better in task.items()}
+
+
+class Constraint(Strict):
+    """A limit on one metric: ``max``/``min`` absolute bounds, or a maximum loss against a
+    reference variant (``min_delta_vs`` + ``max_loss``)."""
+
+    max: float | None = None
+    min: float | None = None
+    min_delta_vs: str | None = None
+    max_loss: float | None = None
+    rate_hz: float | None = Field(None, gt=0)  # `realtime` only: latency_p50 ≤ 1000 / rate_hz
+
+    def model_post_init(self, _context: Any) -> None:
+        if (self.max is None and self.min is None and self.max_loss is None
+                and self.rate_hz is None):
+            raise ValueError("a constraint needs `max`, `min`, `rate_hz` (realtime), or "
+                             "`min_delta_vs` with `max_loss`")
+        if (self.min_delta_vs is None) != (self.max_loss is None):
+            raise ValueError("`min_delta_vs` and `max_loss` go together")
 
 
 def known_names() -> list[str]:
@@ -130,13 +154,7 @@ def render_validation(record: Record) -> str:
     body = [[r["metric"], r["target"], r["achieved"], r["status"]] for r in rows]
     if not body:
         return f"{record.cell_id}: no deployment checks"
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     passed = sum(r["passed"] is True for r in rows)
     applicable = sum(r["passed"] is not None for r in rows)
     title = f"{record.cell_id} — {passed}/{applicable} checks passed"
-    return "\n".join([title, "", line(header), rule, *(line(row) for row in body)])
+    return "\n".join([title, "", textable.render(header, body, style="markdown")])

@@ -11,19 +11,15 @@ Sources for the figures go in YAML comments, not in fields.
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bench.connections import option_problems, primary_runner
 from bench.cores import get_core
-from bench.spec import ID_PATTERN, SpecError, pydantic_problems, read_yaml
-
-#: Which runner serves each connection kind.
-RUNNER_FOR_KIND = {"host": "litert", "tflm": "tflm", "serial": "serial", "estimate": "estimate"}
+from bench.errors import ID_PATTERN, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
 
 #: Inference stacks a device may run (``runtime``). The names from ``tflm`` to ``hls4ml`` are the
 #: ``stack`` names of the MLPerf Tiny results the estimator is calibrated on.
@@ -44,10 +40,6 @@ RUNTIMES: dict[str, str] = {
 }
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class Memory(Strict):
     flash_kb: float | None = Field(None, gt=0, description="flash for the model + code, KB")
     ram_kb: float | None = Field(None, gt=0, description="on-chip RAM, KB")
@@ -61,16 +53,11 @@ class Power(Strict):
 
 
 class Connection(BaseModel):
-    """How the harness reaches the device; options beyond ``kind`` go to its runner."""
+    """How the harness reaches the device: ``kind`` names a registered runner's connection
+    kind (``edgebench devices kinds``); the other keys are that runner's options."""
 
     model_config = ConfigDict(extra="allow")
-    kind: Literal["host", "tflm", "serial", "estimate"]
-
-
-def _closest(kind: str, name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}{hint} (known: {', '.join(known)})"
+    kind: str
 
 
 class Device(Strict):
@@ -97,12 +84,14 @@ class Device(Strict):
     @classmethod
     def _known_runtime(cls, runtime: str) -> str:
         if runtime not in RUNTIMES:
-            raise ValueError(_closest("runtime", runtime, list(RUNTIMES)))
+            raise ValueError(unknown("runtime", runtime, RUNTIMES))
         return runtime
 
     @property
     def runner(self) -> str:
-        return RUNNER_FOR_KIND[self.connection.kind]
+        """The name of the runner of this device's .tflite artifacts."""
+        runner = primary_runner(self.connection.kind)
+        return runner.name if runner else ""
 
     @property
     def options(self) -> dict[str, Any]:
@@ -113,53 +102,10 @@ class Device(Strict):
         return self.core == "host"
 
 
-#: Serial link protocols the serial runner speaks.
-SERIAL_PROTOCOLS = ("mlperf-tiny",)
-#: Numeric serial options → whether they are whole numbers; all must be positive.
-_SERIAL_NUMBERS = {"baud": True, "timeout_s": False, "min_window_s": False,
-                   "min_inferences": True, "windows": True}
-
-
-def _serial_problems(connection: dict[str, Any]) -> list[tuple[str, str]]:
-    """A serial connection: a port or a USB id, the protocol, positive numbers."""
-    problems = []
-    if not connection.get("port") and not connection.get("usb"):
-        problems.append(("connection.port", "Field required: a serial device gives `port` (a "
-                                            "path or a pyserial URL) or `usb: \"VID:PID\"`"))
-    usb = connection.get("usb")
-    if usb is not None and not re.fullmatch(r"[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}", str(usb)):
-        problems.append(("connection.usb", f"expected \"VID:PID\" in hex, e.g. \"0483:374b\" "
-                                           f"(got {usb!r})"))
-    protocol = connection.get("protocol", "mlperf-tiny")
-    if protocol not in SERIAL_PROTOCOLS:
-        problems.append(("connection.protocol", _closest("protocol", str(protocol),
-                                                         list(SERIAL_PROTOCOLS))))
-    for name, whole in _SERIAL_NUMBERS.items():
-        problems += _positive_problems(connection, name, whole)
-    return problems
-
-
-def _positive_problems(connection: dict[str, Any], name: str, whole: bool = False,
-                       what: str = "") -> list[tuple[str, str]]:
-    """``connection.<name>``, when given, must be a positive (whole) number."""
-    value = connection.get(name)
-    if value is None:
-        return []
-    ok = not isinstance(value, bool) and isinstance(value, int | float) and value > 0
-    if ok and (not whole or float(value).is_integer()):
-        return []
-    number = "a positive whole number" if whole else "a positive number"
-    return [(f"connection.{name}", f"expected {what}{number} (got {value!r})")]
-
-
 def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     """Rules pydantic cannot express per field: what a board (not ``core: host``) must state."""
     core = data.get("core")
-    kind = data["connection"].get("kind") if isinstance(data.get("connection"), dict) else None
     if core == "host":
-        if kind == "estimate":
-            return [("connection.kind", "a `core: host` device is measured, not estimated; "
-                                        "give the board's core to estimate it")]
         return []
     if not isinstance(core, str):
         return []  # pydantic reports the missing or mistyped core
@@ -177,16 +123,12 @@ def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _connection_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
-    """The runner options of a connection, checked when the file is read (not mid-run)."""
+    """The connection's kind and runner options, checked when the file is read (not mid-run)."""
     connection = data.get("connection")
     if not isinstance(connection, dict):
         return []
-    if connection.get("kind") == "serial":
-        return _serial_problems(connection)
-    if connection.get("kind") == "host":  # stream_period_s: the host runner's replay option
-        return _positive_problems(connection, "stream_period_s",
-                                  what="the seconds between readings, ")
-    return []
+    core = data.get("core")
+    return option_problems(connection, None if not isinstance(core, str) else core == "host")
 
 
 def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[str, str]]]:
@@ -269,8 +211,6 @@ def find_device(device_id: str, dirs: list[Path]) -> Device:
         if candidate.is_file():
             return load_device(candidate)
     known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
-    close = difflib.get_close_matches(device_id, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
     where = ", ".join(str(d) for d in dirs)
-    raise LookupError(f"unknown device {device_id!r}{hint} (known: {', '.join(known) or 'none'}; "
-                      f"searched {where})")
+    raise LookupError(f"unknown device {device_id!r}{hint(device_id, known)} (known: "
+                      f"{', '.join(known) or 'none'}; searched {where})")

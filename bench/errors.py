@@ -12,6 +12,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+#: Ids of suites, models, variants and devices.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
 
 class Strict(BaseModel):
     """A file section whose unknown keys are errors."""

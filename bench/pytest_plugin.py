@@ -21,19 +21,18 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.connections import primary_runner
 from bench.constraints import render_validation
+from bench.errors import SpecError
 from bench.matrix import Cell
 from bench.metrics import Metric
 from bench.record import Record
 from bench.runners.base import RunRequest
 from bench.session import CellFailure, Session
-from bench.spec import SpecError, load_suite
+from bench.spec import SUITE_SUFFIXES, load_suite
 from bench.store import Run, Store, new_run_id
 
 log = logging.getLogger(__name__)
-
-SUFFIXES = (".yaml", ".yml")
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgebench", "edgebench suites")
@@ -59,7 +58,7 @@ def _names_suites(config: pytest.Config) -> bool:
         if arg.startswith("-"):
             continue
         path = base / arg.split("::", 1)[0]
-        if path.suffix in SUFFIXES or path.is_dir():
+        if path.suffix in SUITE_SUFFIXES or path.is_dir():
             return True
     return False
 
@@ -105,7 +104,7 @@ def _is_suite(path: Path) -> bool:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix not in SUFFIXES:
+    if file_path.suffix not in SUITE_SUFFIXES:
         return None
     if not _named_on_command_line(parent.config, file_path.resolve()) or not _is_suite(file_path):
         return None
@@ -148,9 +147,10 @@ class SuiteFile(pytest.File):
 
 
 def _host_timed(session: Session, cell: Cell) -> bool:
-    """A cell on a host device running LiteRT: timed through pytest-benchmark."""
-    device = session.devices[cell.device]
-    return device.connection.kind == "host" and device.runner == "litert"
+    """A cell whose runner measures on this host and can open the model in-process (LiteRT):
+    timed through pytest-benchmark."""
+    runner = primary_runner(session.devices[cell.device].connection.kind)
+    return runner is not None and runner.open_model is not None and runner.method == "measured"
 
 
 def _benchmark_measure(benchmark: Any) -> Callable[[Cell, RunRequest], dict[str, Metric] | None]:
@@ -159,21 +159,22 @@ def _benchmark_measure(benchmark: Any) -> Callable[[Cell, RunRequest], dict[str,
     def measure(cell: Cell, request: RunRequest) -> dict[str, Metric] | None:
         if request.artifact.suffix != ".tflite":
             return None  # a classical baseline: the native runner times it
+        from bench.registry import load_ref
         from bench.runners.io import latency_stats, load_artifact, sample_inputs
-        from bench.runners.litert import LiteRTModel
 
+        runner = primary_runner(request.device["connection"]["kind"])
         try:
-            model = LiteRTModel(load_artifact(request.artifact), request.options,
-                                str(request.artifact))
+            model = load_ref(runner.open_model)(load_artifact(request.artifact), request.options,
+                                                str(request.artifact))
             model.set_inputs(sample_inputs(request.dataset, model.in_specs, 1, request.seed)[0])
-            benchmark.pedantic(model.interpreter.invoke, rounds=request.repeats,
+            benchmark.pedantic(model.invoke, rounds=request.repeats,
                                warmup_rounds=request.warmup, iterations=1)
         except (RuntimeError, ValueError) as e:
             raise CellFailure("runtime", f"measure: {e}") from None
         stats = getattr(benchmark, "stats", None)
         if stats is None:  # --benchmark-disable (or xdist): let the runner time it
             return None
-        return latency_stats([round(s * 1e9) for s in stats.stats.data], "measured")
+        return latency_stats([round(s * 1e9) for s in stats.stats.data], runner.method)
 
     return measure
 

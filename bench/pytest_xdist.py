@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from bench.connections import primary_runner
 from bench.devices import find_device, search_dirs
-from bench.pytest_plugin import SUFFIXES
+from bench.spec import SUITE_SUFFIXES
 
 
 class CellScheduling(LoadScopeScheduling):
@@ -29,7 +30,7 @@ class CellScheduling(LoadScopeScheduling):
 
     def _split_scope(self, nodeid: str) -> str:
         path, sep, cell = nodeid.partition("::")
-        if not sep or Path(path).suffix not in SUFFIXES or "@" not in cell or "/" not in cell:
+        if not sep or Path(path).suffix not in SUITE_SUFFIXES or "@" not in cell or "/" not in cell:
             return nodeid
         model, device = cell.split("/", 1)[0], cell.rsplit("@", 1)[1]
         board = self._board(path, device)
@@ -37,12 +38,11 @@ class CellScheduling(LoadScopeScheduling):
 
     @cache  # noqa: B019 - one scheduler per session; a few (path, device) pairs
     def _board(self, path: str, device_id: str) -> str | None:
-        """The port (or device id) of an attached-board device, None for any other device."""
+        """The resource an exclusive device's cells hold one at a time (a serial port), None
+        for any other device."""
         try:
             device = find_device(device_id, search_dirs(list(self._extra), self._root / path))
         except Exception:  # noqa: BLE001 - the worker reports a bad device; group by model here
             return None
-        if device.connection.kind != "serial":
-            return None
-        extra = device.connection.model_extra or {}
-        return str(extra.get("port") or extra.get("usb") or device.id)
+        runner = primary_runner(device.connection.kind)
+        return None if runner is None else runner.exclusive(device.options)

@@ -19,17 +19,19 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from bench import registry, worker
+from bench import worker
 from bench.build import BuildPlan, plan_build
 from bench.cache import Cache, key, package_version, sha256_file, versions
+from bench.connections import all_runners, runner_for
 from bench.constraints import check, device_fit
 from bench.devices import Device, find_device, search_dirs
 from bench.energy import energy_metrics
+from bench.errors import SpecError
 from bench.matrix import Cell, plan
 from bench.metrics import TASK_METRICS, Metric, metric
 from bench.record import Record
 from bench.runners.base import RunRequest
-from bench.spec import SpecError, Suite
+from bench.spec import Suite
 from bench.store import Run, Store
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ class CellFailure(Exception):
 
 
 def resolve_devices(suite: Suite, dirs: list[Path] | None = None) -> dict[str, Device]:
-    """Load the suite's devices; unknown ids and missing runners are suite errors."""
+    """Load the suite's devices; an unknown id is a suite error."""
     where = search_dirs(dirs, suite.source)
     devices, problems = {}, []
     for i, device_id in enumerate(suite.devices):
@@ -71,10 +73,6 @@ def resolve_devices(suite: Suite, dirs: list[Path] | None = None) -> dict[str, D
         except LookupError as e:
             problems.append((f"devices[{i}]", str(e)))
             continue
-        if device.runner not in registry.runners:
-            problems.append((f"devices[{i}]", f"device {device_id!r} connects by "
-                             f"{device.connection.kind!r}, which needs the {device.runner!r} "
-                             f"runner; known runners: {', '.join(registry.runners.names())}"))
         devices[device_id] = device
     if problems:
         raise SpecError(suite.source or suite.name, problems)
@@ -228,27 +226,26 @@ class Session:
         sha = artifact.sha256
         details = {"build": artifact.facts, "dataset": build.model.dataset and
                    build.model.dataset.model_dump(mode="json"), "options": device.options}
-        if artifact.kind == "c":
-            runner = registry.runners.get("native")
-            reason = None if device.connection.kind == "host" else (
-                f"{build.model.builder} is a scikit-learn model deployed as C: it runs on the "
-                f"host only, not in {device.runtime}")
-        else:
-            runner = registry.runners.get(device.runner)
-            reason = runner.unsupported(artifact.data, device.options)
+        kind = device.connection.kind
+        runner = runner_for(kind, artifact.kind)
+        if runner is None:
+            where = sorted({r.connection_kind for r in all_runners()
+                            if artifact.kind in r.artifacts})
+            return self._record(run_id, cell, "skipped", started, metrics=metrics, sha=sha,
+                                details=details, error=CellFailure("unsupported", (
+                                    f"{build.model.builder or build.model.id} is a "
+                                    f"{artifact.kind!r} artifact: no runner takes it over a "
+                                    f"{kind!r} connection (it runs on {', '.join(where)} "
+                                    f"only)")))
+        reason = runner.unsupported(artifact.data, device.options)
         details["runner"] = runner.name
-        if runner.name == "estimate":
-            from bench.runners.estimate import provenance
-
-            details["estimate"] = provenance(device.model_dump(mode="json"), device.options)
+        details.update(runner.provenance(device.model_dump(mode="json"), device.options))
         if reason:
             return self._record(run_id, cell, "skipped", started, metrics=metrics, sha=sha,
                                 details=details, error=CellFailure("unsupported", reason))
         dataset = None if build.dataset_key is None else self.cache.dataset(build.dataset_key)
         settings = self.suite.settings
-        options = device.options
-        if settings.min_window_s is not None and device.connection.kind == "serial":
-            options = {"min_window_s": settings.min_window_s, **options}
+        options = runner.request_options(device.options, settings)
         request = RunRequest(artifact=artifact.path, dataset=dataset, options=options,
                              device=device.model_dump(mode="json"),
                              warmup=settings.warmup, repeats=settings.repeats)

@@ -13,11 +13,13 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from bench import registry
-from bench.errors import SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
+from bench.constraints import Constraint, known_names, rule_problems
+from bench.errors import ID_PATTERN, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
 from bench.metrics import UNITS
 from bench.models.train import TrainSpec
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+#: File suffixes of suite files (the pytest plugin collects these).
+SUITE_SUFFIXES = (".yaml", ".yml")
 
 
 class DatasetRef(Strict):
@@ -61,25 +63,6 @@ class VariantEntry(Strict):
 
     def step_list(self) -> list[tuple[str, dict[str, Any]]]:
         return [(name, params or {}) for step in self.steps for name, params in step.items()]
-
-
-class Constraint(Strict):
-    """A limit on one metric: ``max``/``min`` absolute bounds, or a maximum loss against a
-    reference variant (``min_delta_vs`` + ``max_loss``)."""
-
-    max: float | None = None
-    min: float | None = None
-    min_delta_vs: str | None = None
-    max_loss: float | None = None
-    rate_hz: float | None = Field(None, gt=0)  # `realtime` only: latency_p50 ≤ 1000 / rate_hz
-
-    def model_post_init(self, _context: Any) -> None:
-        if (self.max is None and self.min is None and self.max_loss is None
-                and self.rate_hz is None):
-            raise ValueError("a constraint needs `max`, `min`, `rate_hz` (realtime), or "
-                             "`min_delta_vs` with `max_loss`")
-        if (self.min_delta_vs is None) != (self.max_loss is None):
-            raise ValueError("`min_delta_vs` and `max_loss` go together")
 
 
 class Settings(Strict):
@@ -194,14 +177,10 @@ def _check_ids(suite: Suite) -> list[tuple[str, str]]:
 
 
 def _check_constraints(suite: Suite) -> list[tuple[str, str]]:
-    from bench.constraints import known_names
-
     known, problems = known_names(), []
     for name in suite.constraints:
         if name not in known:
             problems.append((f"constraints.{name}", unknown("metric", name, known)))
-    from bench.constraints import rule_problems
-
     for name, rule in suite.constraints.items():
         problems += [(f"constraints.{name}", msg) for msg in rule_problems(name, rule)]
     for i, table in enumerate(suite.report):

@@ -18,13 +18,14 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from bench import registry
 from bench.errors import hint
 from bench.metrics import reconstruction_scores, threshold_max_f1
-from bench.runners.io import as_batch1, batch_predict, dequantize, latency_stats, quantize
+from bench.runners.io import IOSpec, as_batch1, batch_predict, dequantize, latency_stats, quantize
 
 if TYPE_CHECKING:
     from bench.cache import Cache
@@ -117,34 +118,39 @@ def _anomaly_metrics(labels: np.ndarray, alerts: np.ndarray) -> dict[str, float]
     }
 
 
-def replay(artifact: bytes, dataset: Dataset, period_s: float = DEFAULT_PERIOD_S, *,
-           options: dict[str, Any] | None = None, warmup: int = WARMUP) -> StreamResult:
-    """Replay the test split of ``dataset`` through ``artifact`` window by window (LiteRT).
+class OpenedModel(Protocol):
+    """What a replay needs of an opened model: LiteRT's and TFLite Micro's both satisfy it."""
 
-    ``period_s`` is the time between readings (one window per reading at stride 1).
-    ``options`` are the host device's runner options (``runtime``, ``num_threads``).
+    in_specs: list[IOSpec]
+    out_specs: list[IOSpec]
+
+    def set_inputs(self, raw: list[np.ndarray]) -> None: ...
+    def invoke(self) -> None: ...
+    def get_outputs(self) -> list[np.ndarray]: ...
+    def reset(self) -> None: ...
+    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]: ...
+
+
+def replay(model: OpenedModel, dataset: Dataset, period_s: float = DEFAULT_PERIOD_S, *,
+           reset: bool = False, warmup: int = WARMUP) -> StreamResult:
+    """Replay the test split of ``dataset`` through an opened ``model`` window by window.
+
+    ``period_s`` is the time between readings (one window per reading at stride 1);
+    ``reset`` clears the model's state before each window (stateful models: LSTMs).
     """
-    from bench.runners.litert import LiteRTModel
-    from bench.tflite_info import inspect
-
     if not period_s > 0:
         raise ValueError(f"the sample period must be positive (got {period_s})")
     x, y = dataset.split("test")
     if len(x) == 0:
         raise ValueError("the test split is empty: nothing to replay")
-    model = LiteRTModel(artifact, options, "the artifact")
     if len(model.in_specs) != 1:
         raise ValueError(f"a data set feeds one model input; this model has "
                          f"{len(model.in_specs)}")
     in_spec, out_spec = model.in_specs[0], model.out_specs[0]
-    reset = inspect(artifact, "the artifact").has_variables
-    interp, in_index = model.interpreter, model.inputs[0]["index"]
-    out_index = model.outputs[0]["index"]
 
-    first = as_batch1(quantize(x[0], in_spec), in_spec)
-    interp.set_tensor(in_index, first)
+    model.set_inputs([as_batch1(quantize(x[0], in_spec), in_spec)])
     for _ in range(warmup):
-        interp.invoke()
+        model.invoke()
     clock = time.perf_counter_ns
     latencies = np.zeros(len(x), dtype=np.int64)
     outputs = []
@@ -153,12 +159,12 @@ def replay(artifact: bytes, dataset: Dataset, period_s: float = DEFAULT_PERIOD_S
     try:
         for i, window in enumerate(x):
             if reset:  # windows are independent: no LSTM state carried over
-                interp.reset_all_variables()
-            interp.set_tensor(in_index, as_batch1(quantize(window, in_spec), in_spec))
+                model.reset()
+            model.set_inputs([as_batch1(quantize(window, in_spec), in_spec)])
             t0 = clock()
-            interp.invoke()
+            model.invoke()
             latencies[i] = clock() - t0
-            outputs.append(dequantize(interp.get_tensor(out_index), out_spec).reshape(-1))
+            outputs.append(dequantize(model.get_outputs()[0], out_spec).reshape(-1))
     finally:
         if gc_enabled:
             gc.enable()
@@ -270,12 +276,20 @@ def plot(result: StreamResult, path: Path, title: str) -> Path:
 
 
 def replay_files(artifact: str, dataset: str, period_s: float, png: str, title: str,
-                 options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Worker target: replay the files, write the PNG, return the summary."""
+                 options: dict[str, Any] | None = None, runner: str = "litert"
+                 ) -> dict[str, Any]:
+    """Worker target: open the artifact with ``runner`` (one with an ``open_model``), replay
+    the data set's test split, write the PNG, return the summary."""
     from bench.datasets.base import Dataset
+    from bench.tflite_info import inspect
 
+    plugin = registry.runners.get(runner)
+    if plugin.open_model is None:
+        raise ValueError(f"the {runner!r} runner cannot open a model for a replay")
     data = Path(artifact).read_bytes()
-    result = replay(data, Dataset.load(Path(dataset)), period_s, options=options)
+    model = registry.load_ref(plugin.open_model)(data, options or {}, artifact)
+    reset = inspect(data, artifact).has_variables
+    result = replay(model, Dataset.load(Path(dataset)), period_s, reset=reset)
     plot(result, Path(png), title)
     return result.summary()
 

@@ -7,7 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.constraints import check, device_fit, known_names, render_validation, rule_problems
+from bench.constraints import (
+    Constraint,
+    check,
+    device_fit,
+    known_names,
+    render_validation,
+    rule_problems,
+)
 from bench.devices import Device
 from bench.energy import (
     battery_days,
@@ -18,12 +25,11 @@ from bench.energy import (
 )
 from bench.metrics import Metric
 from bench.record import ConstraintResult, Record
-from bench.spec import Constraint
 
 
 def rule(**fields: float | str | None) -> SimpleNamespace:
     """A constraint rule with every field (``rate_hz`` included, whether or not
-    ``bench.spec.Constraint`` declares it yet)."""
+    ``bench.constraints.Constraint`` declares it yet)."""
     base = {"max": None, "min": None, "min_delta_vs": None, "max_loss": None, "rate_hz": None}
     return SimpleNamespace(**{**base, **fields})
 

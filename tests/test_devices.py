@@ -88,7 +88,12 @@ def test_budget_classes_say_so() -> None:
     ({"colour": "red"}, "colour", "unknown key"),
     ({"memory": {"flash_kb": 1024, "ram": 256}}, "memory.ram", "unknown key"),
     ({"runtime": "x-cube"}, "runtime", "did you mean 'x-cube-ai'?"),
-    ({"connection": {"kind": "usb"}}, "connection.kind", "'host', 'tflm', 'serial' or 'estimate'"),
+    ({"connection": {"kind": "usb"}}, "connection.kind",
+     "unknown connection kind 'usb' (known: estimate, host, serial, tflm)"),
+    ({"connection": {"kind": "serial", "port": "/dev/ttyACM0", "buad": 9600}},
+     "connection.buad", "did you mean 'baud'?"),
+    ({"connection": {"kind": "estimate", "coefficent": "x.json"}}, "connection.coefficent",
+     "did you mean 'coefficients'?"),
     ({"id": "other-board"}, "id", "does not match the file name 'my-board.yaml'"),
     ({"clock_mhz": None}, "clock_mhz", "every device but `core: host`"),
     ({"memory": {"flash_kb": 1024}}, "memory.ram_kb", "Field required"),
@@ -126,7 +131,7 @@ def test_host_devices_need_no_clock_or_memory_but_are_never_estimated(tmp_path: 
     assert device.is_host and device.clock_mhz is None and device.runner == "litert"
     assert device.options == {"runtime": "litert"}
     found = problems(write(tmp_path, {**host, "connection": {"kind": "estimate"}}))
-    assert "measured, not estimated" in found["connection.kind"]
+    assert "serves boards, not `core: host`" in found["connection.kind"]
     streaming = {**host, "connection": {"kind": "host", "stream_period_s": 0.5}}
     assert load_device(write(tmp_path, streaming)).options == {"stream_period_s": 0.5}
     for bad in (0, -1, "fast", True):
@@ -177,7 +182,7 @@ def test_runtime_and_core_catalogues() -> None:
 # --- CLI -----------------------------------------------------------------------------------------
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench.cli", "devices", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "bench", "devices", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+from bench import registry
 from bench.cache import Cache
 from bench.datasets.base import Dataset
 from bench.metrics import metric
@@ -23,7 +24,7 @@ from bench.stream import _runs, locate, plot, replay, safe_name
 from tests.conftest import ROOT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-EDGEBENCH = [sys.executable, "-m", "bench.cli"]
+EDGEBENCH = [sys.executable, "-m", "bench"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -93,9 +94,13 @@ def _tiny_dataset(task: str, n: int = 40) -> Dataset:
                    info={"window_stride": 2})
 
 
+@pytest.mark.parametrize("runner", ["litert", "tflm"])
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_replay_tiny_model(tiny_tflite: Path, tmp_path: Path, task: str) -> None:
-    result = replay(tiny_tflite.read_bytes(), _tiny_dataset(task), period_s=0.5, warmup=2)
+def test_replay_tiny_model(tiny_tflite: Path, tmp_path: Path, task: str, runner: str) -> None:
+    """The replay works on any runner's opened model (LiteRT and TFLite Micro)."""
+    opened = registry.load_ref(registry.runners.get(runner).open_model)
+    model = opened(tiny_tflite.read_bytes(), {}, str(tiny_tflite))
+    result = replay(model, _tiny_dataset(task), period_s=0.5, warmup=2)
     assert result.latencies_ns.shape == (40,) and (result.latencies_ns > 0).all()
     assert result.outputs.shape == (40, 3) and result.stride == 2
     summary = result.summary()
@@ -108,7 +113,7 @@ def test_replay_tiny_model(tiny_tflite: Path, tmp_path: Path, task: str) -> None
     png = plot(result, tmp_path / "s.png", "tiny")
     assert png.read_bytes()[:8] == PNG_MAGIC
     with pytest.raises(ValueError, match="sample period must be positive"):
-        replay(tiny_tflite.read_bytes(), _tiny_dataset(task), period_s=0)
+        replay(model, _tiny_dataset(task), period_s=0)
 
 
 # --- end to end: a real run, then `edgebench stream` -------------------------------------------

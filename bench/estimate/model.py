@@ -301,12 +301,7 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
 
 def measure_arena(path: str) -> int:
     """TFLite Micro's recorded arena for the model at ``path`` (run in a worker: native code)."""
-    from bench.runners.tflm import _probe_inputs, open_model
-    from bench.tflite_info import inspect
+    from bench.runners.tflm import measure_arena as tflm_arena
 
-    data = Path(path).read_bytes()
-    info = inspect(data, path)
-    model = open_model(data, info, path)
-    model.run(_probe_inputs(model.in_specs, 0), info.has_variables)
-    return model.arena_used()
+    return tflm_arena(Path(path).read_bytes(), path)
 

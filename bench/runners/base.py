@@ -12,11 +12,15 @@ A runner works in two phases, each called in an isolated worker subprocess:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, BeforeValidator
+
+from bench.errors import Strict
 from bench.metrics import Metric
 
 
@@ -50,20 +54,89 @@ class RunnerSkip(Exception):
     """Raised inside a phase when the runtime cannot execute this artifact (cell → skipped)."""
 
 
+class NoOptions(Strict):
+    """A connection kind without options beyond ``kind``."""
+
+
+def positive(whole: bool = False, what: str = "") -> Any:
+    """A field validator: a positive (whole) number; refuses booleans, NaN and infinities."""
+    number = "a positive whole number" if whole else "a positive number"
+
+    def check(value: Any) -> Any:
+        ok = (not isinstance(value, bool) and isinstance(value, int | float)
+              and math.isfinite(value) and value > 0)
+        if not ok or (whole and not float(value).is_integer()):
+            raise ValueError(f"expected {what}{number} (got {value!r})")
+        return int(value) if whole else float(value)
+
+    return BeforeValidator(check)
+
+
+PositiveFloat = Annotated[float, positive()]
+PositiveInt = Annotated[int, positive(whole=True)]
+
+
 @dataclass(frozen=True)
 class Runner:
-    """A registered runner. ``evaluate`` and ``measure`` are ``"module:function"`` references
-    called in a worker as ``fn(request: RunRequest) -> dict[str, Metric]``."""
+    """A registered runner: it serves one connection ``kind`` of device files for the artifact
+    kinds in ``artifacts``. ``evaluate`` and ``measure`` are ``"module:function"`` references
+    called in a worker as ``fn(request: RunRequest) -> dict[str, Metric]``.
+
+    Several runners may serve one kind when they take different artifacts (``litert`` and
+    ``native`` both serve ``host``); a device file's connection options are then checked
+    against each runner's ``options`` model, and each runner reads its own fields.
+    """
 
     name: str
     evaluate: str
     measure: str
+    #: the device-file ``connection.kind`` this runner serves (default: its name)
+    kind: str = ""
+    #: artifact kinds it runs: ``tflite`` (a .tflite file) or ``c`` (generated C)
+    artifacts: tuple[str, ...] = ("tflite",)
+    #: pydantic model of its connection options, with their defaults
+    options: type[BaseModel] = NoOptions
+    #: which devices it serves: ``host`` (``core: host``), ``board`` (any other core), ``any``
+    targets: Literal["host", "board", "any"] = "any"
+    #: how its latency figures are obtained (a :data:`bench.metrics.Method`)
+    method: str = "measured"
+    #: suite ``settings`` fields that fill the same-named option when the device file lacks it
+    suite_settings: tuple[str, ...] = ()
+    #: ``"module:function"`` opening an artifact for streaming replay
+    #: (``fn(data: bytes, options: dict, source: str) -> bench.stream.OpenedModel``), or None
+    open_model: str | None = None
     unsupported: Callable[[bytes, dict[str, Any]], str | None] = lambda tflite, options: None
     versions: Callable[[], dict[str, str]] = dict  # runtime versions, part of the cache key
     #: Whether a device's ``evaluate`` results may be cached (by artifact, data set, versions
     #: and options): not for a board whose firmware the options do not identify.
     cache_evaluate: Callable[[dict[str, Any]], bool] = lambda options: True
+    #: The resource a device's cells hold one at a time (a serial port), or None: cells that
+    #: share one are never run in parallel (pytest-xdist deals them to one worker).
+    exclusive: Callable[[dict[str, Any]], str | None] = lambda options: None
+    #: What a record's ``details`` gain from this runner (``fn(device, options) -> dict``),
+    #: e.g. which calibration an estimate used.
+    provenance: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = (
+        lambda device, options: {})
     description: str = ""
+
+    @property
+    def connection_kind(self) -> str:
+        return self.kind or self.name
+
+    def option_names(self) -> list[str]:
+        return list(self.options.model_fields)
+
+    def parse_options(self, options: dict[str, Any]) -> BaseModel:
+        """This runner's options (defaults filled in) from a connection's options."""
+        fields = self.options.model_fields
+        return self.options.model_validate({k: v for k, v in options.items() if k in fields})
+
+    def request_options(self, device_options: dict[str, Any], settings: Any) -> dict[str, Any]:
+        """The options a run request carries: the device's, plus the suite settings this
+        runner takes where the device file does not set them."""
+        taken = {name: getattr(settings, name) for name in self.suite_settings
+                 if getattr(settings, name, None) is not None}
+        return {**taken, **device_options}
 
 
 MetricMap = dict[str, Metric]

@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pydantic import Field
+
+from bench.errors import Strict
 from bench.metrics import metric
 from bench.runners import tflm
 from bench.runners.base import MetricMap, Runner, RunRequest
@@ -54,10 +57,21 @@ def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) ->
             "clock_mhz": target.clock_mhz, "active_mw": target.active_mw}
 
 
+class EstimateOptions(Strict):
+    """An ``estimate`` connection's options."""
+
+    coefficients: str | None = Field(None, description="a coefficient table (JSON) instead of "
+                                                       "the packaged one")
+
+
 ESTIMATE = Runner(
     name="estimate",
     evaluate="bench.runners.tflm:evaluate",  # shared with (and cached as) TFLite Micro's
     measure="bench.runners.estimate:measure",
+    method="estimated",
+    options=EstimateOptions,
+    targets="board",
+    provenance=lambda device, options: {"estimate": provenance(device, options)},
     unsupported=tflm.unsupported,
     versions=tflm.versions,
     description="analytic latency/energy estimate for a board (MLPerf Tiny-calibrated); "

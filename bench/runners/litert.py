@@ -13,12 +13,21 @@ import contextlib
 import logging
 import math
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from bench.errors import Strict
 from bench.metrics import task_metrics
-from bench.runners.base import MetricMap, Runner, RunnerSkip, RunRequest
+from bench.runners.base import (
+    MetricMap,
+    PositiveInt,
+    Runner,
+    RunnerSkip,
+    RunRequest,
+    positive,
+)
 from bench.runners.io import (
     IOSpec,
     batch_predict,
@@ -31,6 +40,15 @@ from bench.runners.io import (
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("litert", "tflite-runtime")
+
+
+class HostOptions(Strict):
+    """A ``host`` connection's options (device file ``connection:``)."""
+
+    runtime: Literal["litert", "ai-edge-litert", "tflite-runtime"] = "litert"
+    num_threads: PositiveInt = 1
+    stream_period_s: Annotated[float, positive(what="the seconds between readings, ")] | None = (
+        Field(None, description="streaming replay: seconds between readings"))
 
 
 def versions() -> dict[str, str]:
@@ -89,13 +107,28 @@ class LiteRTModel:
         for detail, x in zip(self.inputs, raw, strict=True):
             self.interpreter.set_tensor(detail["index"], x)
 
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def get_outputs(self) -> list[np.ndarray]:
+        return [self.interpreter.get_tensor(d["index"]) for d in self.outputs]
+
+    def reset(self) -> None:
+        """Clear state carried between invokes (LSTM variables)."""
+        self.interpreter.reset_all_variables()
+
     def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
         """Raw outputs for one set of raw inputs (variables reset first when ``reset``)."""
         if reset:
-            self.interpreter.reset_all_variables()
+            self.reset()
         self.set_inputs(raw)
-        self.interpreter.invoke()
-        return [self.interpreter.get_tensor(d["index"]) for d in self.outputs]
+        self.invoke()
+        return self.get_outputs()
+
+
+def open_model(data: bytes, options: dict[str, Any], source: str = "model") -> LiteRTModel:
+    """An allocated interpreter for ``data`` (the runner's ``open_model``: streaming replay)."""
+    return LiteRTModel(data, options, source)
 
 
 def _open(request: RunRequest) -> tuple[LiteRTModel, bytes]:
@@ -144,9 +177,12 @@ def stream_metrics(tflite: bytes, request: RunRequest, period_s: float) -> Metri
     from bench.datasets.base import Dataset
     from bench.metrics import metric
     from bench.stream import replay
+    from bench.tflite_info import inspect
 
-    summary = replay(tflite, Dataset.load(request.dataset), period_s,
-                     options=request.options, warmup=request.warmup).summary()
+    source = str(request.artifact)
+    summary = replay(LiteRTModel(tflite, request.options, source), Dataset.load(request.dataset),
+                     period_s, reset=inspect(tflite, source).has_variables,
+                     warmup=request.warmup).summary()
     out = {"stream_latency_p99": metric("stream_latency_p99", summary["latency_ms"]["p99"],
                                         "measured"),
            "stream_rtf": metric("stream_rtf", summary["real_time_factor"], "measured"),
@@ -165,6 +201,9 @@ LITERT = Runner(
     name="litert",
     evaluate="bench.runners.litert:evaluate",
     measure="bench.runners.litert:measure",
+    kind="host",
+    options=HostOptions,
+    open_model="bench.runners.litert:open_model",
     unsupported=unsupported,
     versions=versions,
     description="LiteRT interpreter on the host, one thread (tflite-runtime on request)",

@@ -71,5 +71,5 @@ def measure(request: RunRequest) -> MetricMap:
 
 
 NATIVE = Runner(name="native", evaluate="bench.runners.native:evaluate",
-                measure="bench.runners.native:measure",
+                measure="bench.runners.native:measure", kind="host", artifacts=("c",),
                 description="generated C (classical baselines) compiled and run on the host")

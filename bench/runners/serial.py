@@ -19,18 +19,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 
 from bench.board import protocol as p
+from bench.errors import Strict, unknown
 from bench.metrics import task_metrics
-from bench.runners.base import MetricMap, Runner, RunRequest
+from bench.runners.base import MetricMap, PositiveFloat, PositiveInt, Runner, RunRequest
 from bench.runners.io import IOSpec, as_batch1, latency_stats, quantize, sample_inputs
 from bench.tflite_info import inspect
 
@@ -45,72 +47,87 @@ class BoardError(RuntimeError):
     """The board could not be reached or misbehaved; names the port and the last lines."""
 
 
-@dataclass(frozen=True)
-class Options:
-    """The serial connection options of a device file."""
+#: Link protocols the serial runner speaks.
+PROTOCOLS = ("mlperf-tiny",)
 
-    port: str
-    baud: int = 115200
-    timeout_s: float = 5.0
-    min_window_s: float = 10.0
-    min_inferences: int = 10
-    windows: int = 5
-    model: str | None = None
-    name: str | None = None
 
+class SerialOptions(Strict):
+    """A serial connection's options (device file ``connection:``), with their defaults."""
+
+    usb: str | None = Field(None, description='USB "VID:PID" of the board, in hex')
+    port: str | None = Field(None, validate_default=True,
+                             description="serial port path or pyserial URL")
+    protocol: str = "mlperf-tiny"
+    baud: PositiveInt = 115200
+    timeout_s: PositiveFloat = 5.0
+    min_window_s: PositiveFloat = 10.0
+    min_inferences: PositiveInt = 10
+    windows: PositiveInt = 5
+    model: str | None = Field(None, description="expected m-model id")
+    name: str | None = Field(None, description="expected m-name-dut")
+    firmware: str | None = Field(None, description="the flashed image's version or SHA-256")
+
+    @field_validator("usb")
     @classmethod
-    def from_request(cls, options: dict[str, Any]) -> Options:
-        def pick(key: str, default: Any, cast: Any) -> Any:
-            return cast(options[key]) if options.get(key) is not None else default
+    def _vid_pid(cls, usb: str | None) -> str | None:
+        if usb is not None and not re.fullmatch(r"[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}", str(usb)):
+            raise ValueError(f'expected "VID:PID" in hex, e.g. "0483:374b" (got {usb!r})')
+        return usb
 
-        return cls(port=resolve_port(options), baud=pick("baud", 115200, int),
-                   timeout_s=pick("timeout_s", 5.0, float),
-                   min_window_s=pick("min_window_s", 10.0, float),
-                   min_inferences=pick("min_inferences", 10, int),
-                   windows=pick("windows", 5, int), model=pick("model", None, str),
-                   name=pick("name", None, str))
+    @field_validator("port")
+    @classmethod
+    def _port_or_usb(cls, port: str | None, info: ValidationInfo) -> str | None:
+        if "usb" not in info.data:  # a malformed usb id: its own error says so
+            return port
+        if not port and not info.data["usb"]:
+            raise ValueError('Field required: a serial device gives `port` (a path or a '
+                             'pyserial URL) or `usb: "VID:PID"`')
+        return port
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, protocol: str) -> str:
+        if protocol not in PROTOCOLS:
+            raise ValueError(unknown("protocol", protocol, PROTOCOLS))
+        return protocol
 
 
-def resolve_port(options: dict[str, Any]) -> str:
+def resolve_port(opts: SerialOptions) -> str:
     """The port from ``port`` (path or URL) or ``usb: "VID:PID"`` via the attached ports."""
-    if options.get("port"):
-        return str(options["port"])
-    usb = options.get("usb")
-    if not usb:
+    if opts.port:
+        return opts.port
+    if not opts.usb:
         raise BoardError("a serial device needs `port` (a path or pyserial URL) or "
                          "`usb: \"VID:PID\"` in its connection")
     from serial.tools import list_ports
 
-    try:
-        vid, pid = (int(x, 16) for x in str(usb).split(":"))
-    except ValueError as exc:
-        raise BoardError(f"usb {usb!r} is not VID:PID in hexadecimal (e.g. 0483:374b)") from exc
+    vid, pid = (int(x, 16) for x in opts.usb.split(":"))
     ports = list(list_ports.comports())
     for info in ports:
         if info.vid == vid and info.pid == pid:
             return str(info.device)
     seen = ", ".join(f"{i.device} ({i.vid or 0:04x}:{i.pid or 0:04x})" for i in ports) or "none"
-    raise BoardError(f"no serial port with USB id {usb} (attached: {seen})")
+    raise BoardError(f"no serial port with USB id {opts.usb} (attached: {seen})")
 
 
 class BoardLink:
     """One open serial connection speaking the protocol; every wait has a deadline."""
 
-    def __init__(self, opts: Options) -> None:
+    def __init__(self, opts: SerialOptions) -> None:
         import serial
 
-        self.opts, self.port = opts, opts.port
+        self.opts, self.port = opts, resolve_port(opts)
         self.last: deque[str] = deque(maxlen=8)
         self.splitter = p.LineSplitter()
         kwargs: dict[str, Any] = {"baudrate": opts.baud, "timeout": _READ_POLL_S,
                                   "write_timeout": opts.timeout_s}
-        if "://" not in opts.port:
+        if "://" not in self.port:
             kwargs["exclusive"] = True  # a port another process holds fails now, not later
         try:
-            self.serial = serial.serial_for_url(opts.port, **kwargs)
+            self.serial = serial.serial_for_url(self.port, **kwargs)
         except (serial.SerialException, OSError, ValueError) as exc:
             busy = " (port busy: another process holds it)" if "lock" in str(exc) else ""
-            raise BoardError(f"{opts.port}: cannot open the port{busy}: {exc}") from exc
+            raise BoardError(f"{self.port}: cannot open the port{busy}: {exc}") from exc
         self.serial.reset_input_buffer()
 
     def close(self) -> None:
@@ -218,7 +235,8 @@ class BoardLink:
 @contextlib.contextmanager
 def connect(options: dict[str, Any]) -> Iterator[BoardLink]:
     """An open, handshaken :class:`BoardLink` for a device's connection options."""
-    link = BoardLink(Options.from_request(options))
+    link = BoardLink(SerialOptions.model_validate(
+        {k: v for k, v in options.items() if k in SerialOptions.model_fields}))
     try:
         link.handshake()
         yield link
@@ -304,8 +322,12 @@ SERIAL = Runner(
     name="serial",
     evaluate="bench.runners.serial:evaluate",
     measure="bench.runners.serial:measure",
+    method="board",
+    options=SerialOptions,
+    suite_settings=("min_window_s",),
     versions=versions,
     cache_evaluate=lambda options: bool(options.get("firmware")),
+    exclusive=lambda options: str(options.get("port") or options.get("usb")),
     description="a board with MLPerf Tiny firmware over its serial port (EEMBC protocol): "
                 "latency from the board's timestamps, accuracy from its results",
 )

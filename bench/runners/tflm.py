@@ -30,7 +30,6 @@ from bench.runners.io import (
     IOSpec,
     batch_predict,
     captured_fds,
-    generated_inputs,
     latency_stats,
     load_artifact,
     output_max_diff,
@@ -115,13 +114,23 @@ class TFLMModel:
         for i, x in enumerate(raw):
             self.interpreter.set_input(x, i)
 
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def get_outputs(self) -> list[np.ndarray]:
+        return [np.array(self.interpreter.get_output(i)) for i in range(len(self.out_specs))]
+
+    def reset(self) -> None:
+        """Clear state carried between invokes (LSTM variables)."""
+        self.interpreter.reset()
+
     def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
         """Raw outputs for one set of raw inputs (state reset first when ``reset``)."""
         if reset:
-            self.interpreter.reset()
+            self.reset()
         self.set_inputs(raw)
-        self.interpreter.invoke()
-        return [np.array(self.interpreter.get_output(i)) for i in range(len(self.out_specs))]
+        self.invoke()
+        return self.get_outputs()
 
     def arena_used(self) -> int:
         """The arena total ``print_allocations()`` reports (call after an invoke)."""
@@ -145,8 +154,18 @@ def open_model(model: bytes, info: ModelInfo, source: str = "model",
             arena_size *= ARENA_GROWTH
 
 
-def _probe_inputs(specs: list[IOSpec], seed: int) -> list[np.ndarray]:
-    return [generated_inputs(spec, 1, seed + k)[0] for k, spec in enumerate(specs)]
+def measure_arena(data: bytes, source: str = "model", seed: int = 0) -> int:
+    """The arena TFLite Micro's recording allocator reports for ``data`` after one invoke on
+    seeded generated inputs (native code: call it in a worker)."""
+    info = inspect(data, source)
+    model = open_model(data, info, source)
+    model.run(sample_inputs(None, model.in_specs, 1, seed)[0], info.has_variables)
+    return model.arena_used()
+
+
+def open_stream_model(data: bytes, options: dict[str, Any], source: str = "model") -> TFLMModel:
+    """An interpreter for ``data`` (the runner's ``open_model``: streaming replay)."""
+    return open_model(data, inspect(data, source), source)
 
 
 def _digest(outputs: list[np.ndarray]) -> str:
@@ -167,8 +186,8 @@ def probe(artifact: Path, arena_size: int, seed: int = 0, timeout: float = PROBE
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
-    try:
-        proc = subprocess.run([sys.executable, "-c", code, str(artifact), str(arena_size),
+    try:  # -P: nothing from the working directory is importable in the probe
+        proc = subprocess.run([sys.executable, "-P", "-c", code, str(artifact), str(arena_size),
                                str(seed)], capture_output=True, text=True, timeout=timeout,
                               env=env, check=False)
     except subprocess.TimeoutExpired:
@@ -185,7 +204,7 @@ def _probe_main() -> int:
     data = load_artifact(artifact)
     try:
         model = TFLMModel(data, inspect(data, str(artifact)), arena_size, str(artifact))
-        outputs = model.run(_probe_inputs(model.in_specs, seed))
+        outputs = model.run(sample_inputs(None, model.in_specs, 1, seed)[0])
     except (TFLMError, RuntimeError) as exc:
         sys.stdout.write(f"PROBE-FAILED {exc}\n")
         return 3
@@ -249,7 +268,8 @@ def evaluate(request: RunRequest) -> MetricMap:
     model = open_model(data, info, source)
     reset = info.has_variables
 
-    reference = _digest(model.run(_probe_inputs(model.in_specs, request.seed), reset))
+    reference = _digest(model.run(sample_inputs(None, model.in_specs, 1, request.seed)[0],
+                                 reset))
     used = model.arena_used()
     arena_min, _ = find_arena_min(request.artifact, used, model.arena_size, reference,
                                   request.seed)
@@ -287,6 +307,8 @@ TFLM = Runner(
     name="tflm",
     evaluate="bench.runners.tflm:evaluate",
     measure="bench.runners.tflm:measure",
+    method="tflm",
+    open_model="bench.runners.tflm:open_stream_model",
     unsupported=unsupported,
     versions=versions,
     description="TFLite Micro reference kernels on the host: arena RAM, accuracy, agreement",
