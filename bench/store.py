@@ -5,6 +5,10 @@ descriptor and fsynced, so a killed run leaves at most one torn final line, whic
 truncates before appending. Reading goes line by line: a line that is not a valid record (not
 UTF-8, not JSON, wrong field types) is skipped and reported with its file and line number
 (:class:`BadLine`); the rest of the run reads as usual.
+
+Writing takes the run folder's lock (:mod:`bench.runlock`): a new or resumed run exclusively, the
+processes joining a shared run id (pytest-xdist workers) shared; another writer is refused with
+the holder's pid and host. Reading takes no lock.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import runlock
 from bench.cache import write_atomic
 from bench.record import Record
 
@@ -131,7 +136,8 @@ class Run:
 
     def append(self, record: Record) -> None:
         """Append one record as a line of strict JSON (NaN and infinities were removed by
-        :meth:`Record.to_json`)."""
+        :meth:`Record.to_json`); takes the run's lock first unless this process holds it."""
+        runlock.acquire(self.path)
         line = (json.dumps(record.to_json(), ensure_ascii=False, default=str,
                            allow_nan=False) + "\n").encode()
         fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -142,7 +148,9 @@ class Run:
             os.close(fd)
 
     def repair_tail(self) -> None:
-        """Drop a torn final line (a run killed mid-write) before appending more."""
+        """Before resuming: take the run's lock (:class:`~bench.runlock.RunLocked` when another
+        process is writing the run), then drop a torn final line (a run killed mid-write)."""
+        runlock.acquire(self.path)
         path = self.records_path
         if not path.exists() or path.stat().st_size == 0:
             return
@@ -154,6 +162,10 @@ class Run:
         with path.open("r+b") as f:
             f.truncate(keep)
 
+    def release(self) -> None:
+        """Give back this process's lock on the run (it also ends with the process)."""
+        runlock.release(self.path)
+
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
@@ -164,12 +176,15 @@ class Store:
         self.root = Path(root)
 
     def create(self, suite: str, manifest: dict[str, Any], run_id: str | None = None) -> Run:
-        """A new run folder; with ``run_id``, the run several processes share (pytest-xdist
-        workers): the first creates it, the others join it and append to the same records."""
+        """A new run folder, locked for this process; with ``run_id``, the run several
+        processes share (pytest-xdist workers): the first creates it, the others join it and
+        append to the same records, each holding the lock shared. Raises
+        :class:`~bench.runlock.RunLocked` when another process writes that run exclusively."""
         shared = run_id is not None
         run_id = run_id or new_run_id()
         path = self.root / suite / run_id
         path.mkdir(parents=True, exist_ok=shared)
+        runlock.acquire(path, "shared" if shared else "exclusive")
         if not (path / MANIFEST).exists():
             write_atomic(path / MANIFEST, json.dumps(
                 {"suite": suite, "run_id": run_id, **manifest}, indent=1).encode())
