@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def timed_run(suite: Path, cache: Path, results: Path) -> float:
     env = {**os.environ, "EDGEBENCH_CACHE": str(cache)}
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "bench.cli", "run", str(suite), "--results",
+    subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results",
                     str(results), "-q"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     return time.monotonic() - started

@@ -47,7 +47,7 @@ def start_board() -> Iterator[StartBoard]:
 
     def start(model: Path, *args: str) -> str:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.cli", "board", "serve", str(model), *args],
+            [sys.executable, "-m", "bench", "board", "serve", str(model), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         procs.append(proc)
         ready, _, _ = select.select([proc.stdout], [], [], 30)

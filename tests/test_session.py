@@ -18,7 +18,7 @@ from bench.spec import load_suite
 from tests.conftest import ROOT
 
 DEVICES = ROOT / "devices"
-EDGEBENCH = [sys.executable, "-m", "bench.cli"]
+EDGEBENCH = [sys.executable, "-m", "bench"]
 
 
 def write_suite(tmp_path: Path, data: dict) -> Path:

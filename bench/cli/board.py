@@ -10,6 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
+from bench.cli.args import add_devices_dir
+
 log = logging.getLogger(__name__)
 
 
@@ -58,8 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve_p.add_argument("model", type=Path, help="the .tflite model the board runs")
     serve_p.add_argument("--device", help="device id or file whose estimated latency drives "
                                           "the simulated clock")
-    serve_p.add_argument("--devices-dir", type=Path, action="append", default=None,
-                         help="extra folder of device files")
+    add_devices_dir(serve_p)
     serve_p.add_argument("--link", choices=["pty", "tcp"], default="pty")
     serve_p.add_argument("--port", type=int, default=0, help="TCP port (default: any free)")
     serve_p.add_argument("--clock", choices=["host", "simulated"], default="host",

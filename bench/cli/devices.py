@@ -6,32 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bench.devices import (
-    RUNTIMES,
-    Device,
-    device_files,
-    device_schema,
-    find_device,
-    list_devices,
-    load_device,
-    search_dirs,
-)
-from bench.spec import SpecError
+from bench import textable
+from bench.cli.args import add_devices_dir, read_device
 
-
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
-    numeric = numeric or set()
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+if TYPE_CHECKING:
+    from bench.devices import Device
 
 
 def _num(x: float | None) -> str:
@@ -57,13 +40,16 @@ def _shown_path(path: Path | None) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from bench.devices import list_devices, search_dirs
+
     devices, errors = list_devices(search_dirs(args.devices_dir))
     header = ["id", "name", "core", "clock MHz", "flash KB", "RAM KB", "active mW", "runtime",
               "connection", "file"]
     rows = [[d.id, d.name, d.core, _num(d.clock_mhz), _num(d.memory.flash_kb),
              _num(d.memory.ram_kb), _num(d.power.active_mw if d.power else None), d.runtime,
              d.connection.kind, _shown_path(d.source)] for d in devices]
-    print(_table(header, rows, numeric={3, 4, 5, 6}) if rows else "(no device files found)")
+    print(textable.render(header, rows, numeric={3, 4, 5, 6}) if rows
+          else "(no device files found)")
     for e in errors:
         print(f"invalid device file\n{e}", file=sys.stderr)
     return 2 if errors else 0
@@ -76,12 +62,9 @@ def _device_yaml(device: Device) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from bench.cores import get_core
+    from bench.devices import RUNTIMES
 
-    target = Path(args.device)
-    if target.suffix in (".yaml", ".yml") or target.is_file():
-        device = load_device(target)
-    else:
-        device = find_device(args.device, search_dirs(args.devices_dir))
+    device = read_device(args.device, args.devices_dir)
     core = get_core(device.core)
     print(f"# {device.source}")
     print(_device_yaml(device))
@@ -92,6 +75,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from bench.devices import device_files, load_device
+    from bench.errors import SpecError
+
     files: list[Path] = []
     for given in args.files:
         files += device_files([given]) if given.is_dir() else [given]
@@ -116,16 +102,20 @@ def cmd_cores(args: argparse.Namespace) -> int:
     from bench.cores import CORES
 
     rows = [[c.name, c.family, c.description] for c in CORES.values()]
-    print(_table(["core", "family", "description"], rows))
+    print(textable.render(["core", "family", "description"], rows))
     return 0
 
 
 def cmd_runtimes(args: argparse.Namespace) -> int:
-    print(_table(["runtime", "description"], [[k, v] for k, v in RUNTIMES.items()]))
+    from bench.devices import RUNTIMES
+
+    print(textable.render(["runtime", "description"], [[k, v] for k, v in RUNTIMES.items()]))
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from bench.devices import device_schema
+
     print(json.dumps(device_schema(), indent=2))
     return 0
 
@@ -135,16 +125,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("devices", help="device files: list, show, validate; cores and runtimes")
     dsub = p.add_subparsers(dest="devices_command", required=True)
 
-    def devices_dir(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--devices-dir", type=Path, action="append",
-                        help="extra folder of device files (repeatable; searched first)")
-
     sp = dsub.add_parser("list", help="every device file found, one row each")
-    devices_dir(sp)
+    add_devices_dir(sp)
     sp.set_defaults(func=cmd_list)
     sp = dsub.add_parser("show", help="one validated device (by id or file)")
     sp.add_argument("device", help="device id or path to a device file")
-    devices_dir(sp)
+    add_devices_dir(sp)
     sp.set_defaults(func=cmd_show)
     sp = dsub.add_parser("validate", help="check device files (exit 2 if any is invalid)")
     sp.add_argument("files", nargs="+", type=Path, help="device files or folders of them")

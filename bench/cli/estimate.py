@@ -1,4 +1,4 @@
-"""``edgebench inspect | estimate | calibrate`` — thin layers over :mod:`bench.estimate`."""
+"""``edgebench inspect | estimate | calibrate``: thin layers over :mod:`bench.estimate`."""
 
 from __future__ import annotations
 
@@ -8,19 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import textable
+from bench.cli.args import add_devices_dir, read_device
+
 BENCHMARKS = ("kws", "vww", "ic", "ad")  # as bench.estimate.calibrate.BENCHMARKS
-
-
-def _device(ref: str, dirs: list[Path] | None) -> Any:
-    """A device by file path (``.yaml``/``.yml`` or an existing file) or by id."""
-    from bench.devices import find_device, load_device, search_dirs
-
-    path = Path(ref)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise FileNotFoundError(f"device file {path} not found")
-        return load_device(path)
-    return find_device(ref, search_dirs(dirs))
 
 
 def _fail(message: str) -> int:
@@ -59,7 +50,7 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
     return int(used), "tflm (recorded arena of the TFLite Micro interpreter)"
 
 
-def _table(result: dict[str, Any]) -> str:
+def _result_table(result: dict[str, Any]) -> str:
     def fmt(value: Any, unit: str = "") -> str:
         if value is None:
             return "–"
@@ -90,15 +81,14 @@ def _table(result: dict[str, Any]) -> str:
             ("time by class", ", ".join(f"{k} {v:.3g} ms"
                                         for k, v in result["breakdown_ms"].items()))]
     rows += [("warning", w) for w in result["warnings"]]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    return textable.render(None, rows)
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from bench.estimate.analysis import analyse
     from bench.estimate.model import EstimateError, Target, estimate, load_coefficients
 
-    device = _device(args.device, args.devices_dir)
+    device = read_device(args.device, args.devices_dir)
     try:
         table = load_coefficients(args.coefficients)
         analysis = analyse(Path(args.model).read_bytes(), str(args.model))
@@ -108,7 +98,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     except (EstimateError, ValueError, KeyError) as e:
         return _fail(str(e.args[0]) if e.args else str(e))
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.format == "json"
-          else _table(result))
+          else _result_table(result))
     return 0
 
 
@@ -153,8 +143,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``inspect``, ``estimate`` and ``calibrate`` to the ``edgebench`` parser."""
-    from bench.cli import with_devices
-
     sp = sub.add_parser("inspect", help="per-operator table of a .tflite model")
     sp.add_argument("model", type=Path)
     sp.add_argument("--format", choices=["table", "json"], default="table")
@@ -171,7 +159,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="measure the arena with TFLite Micro (in a subprocess)")
     sp.add_argument("--timeout", type=float, default=300.0, help=argparse.SUPPRESS)
     sp.add_argument("--format", choices=["json", "table"], default="table")
-    with_devices(sp)
+    add_devices_dir(sp)
     sp.set_defaults(func=cmd_estimate)
 
     sp = sub.add_parser("calibrate", help="fit the estimator's coefficients to published results")

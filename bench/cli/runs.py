@@ -1,21 +1,17 @@
-"""``edgebench run | list | show | results | schema`` — a thin layer over the library."""
+"""``edgebench run | list | show | results | schema``: run a suite, and read its runs back."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.spec import SpecError
+from bench.cli.args import add_devices_dir, add_quiet, add_results
 
-log = logging.getLogger("bench")
-
-
-def _results_dir(args: argparse.Namespace) -> Path:
-    return Path(args.results)
+if TYPE_CHECKING:
+    from bench.store import Run
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -27,7 +23,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.store import Store
 
     suite = load_suite(args.suite)
-    session = Session(suite, Store(_results_dir(args)), devices_dirs=args.devices_dir)
+    session = Session(suite, Store(Path(args.results)), devices_dirs=args.devices_dir)
     with tqdm(total=len(session.cells), unit="cell", file=sys.stderr,
               disable=args.quiet or None) as bar:
         def progress(record):  # noqa: ANN001 - a Record
@@ -57,10 +53,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_or_latest(args: argparse.Namespace):  # noqa: ANN202 - a Run
+def _run_or_latest(args: argparse.Namespace) -> Run:
     from bench.store import Store
 
-    store = Store(_results_dir(args))
+    store = Store(Path(args.results))
     run = store.find(args.run) if args.run else store.latest()
     if run is None:
         raise LookupError(f"no runs under {store.root}; start one with `edgebench run SUITE`")
@@ -93,7 +89,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from bench import table
     from bench.store import Store
 
-    store = Store(_results_dir(args))
+    store = Store(Path(args.results))
     runs = [_run_or_latest(args)] if args.run or not args.all else store.runs()
     records = [r for run in runs for r in run.records()]
     if args.format == "json":
@@ -111,40 +107,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Modules that add sub-commands: each has ``register(subparsers) -> None`` and sets ``func`` on
-#: its parsers (``func(args) -> int`` exit status). Imported when the parser is built, so keep
-#: their top level light (no TensorFlow).
-COMMAND_MODULES: list[str] = ["bench.commands.devices", "bench.commands.export",
-                              "bench.commands.stream", "bench.estimate.commands",
-                              "bench.commands.board", "bench.commands.leaderboard"]
-
-
-def with_results(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--results", default="results", help="result store (default: results)")
-
-
-def with_devices(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--devices-dir", type=Path, action="append",
-                    help="extra folder of device files (repeatable)")
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgebench", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``run``, ``list``, ``show``, ``results`` and ``schema`` to the CLI."""
     sp = sub.add_parser("run", help="run a suite and print its table")
     sp.add_argument("suite", type=Path)
     sp.add_argument("--resume", action="store_true",
                     help="finish the latest run of this suite instead of starting a new one")
-    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    with_results(sp)
-    with_devices(sp)
+    add_quiet(sp)
+    add_results(sp)
+    add_devices_dir(sp)
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("list", help="the cells a suite would run")
     sp.add_argument("suite", type=Path)
-    with_devices(sp)
+    add_devices_dir(sp)
     sp.set_defaults(func=cmd_list)
 
     sp = sub.add_parser("show", help="terminal leaderboard of a run (default: the latest)")
@@ -152,41 +128,16 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--width", type=int, default=60, help="width of the note column")
     sp.add_argument("--checks", metavar="CELL",
                     help="print one cell's deployment validation table instead")
-    with_results(sp)
+    add_results(sp)
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("results", help="export records as CSV (one row per cell) or JSON lines")
     sp.add_argument("run", nargs="?", help="run id (default: the latest)")
     sp.add_argument("--all", action="store_true", help="every run in the store")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
-    with_results(sp)
+    add_results(sp)
     sp.set_defaults(func=cmd_results)
 
     sp = sub.add_parser("schema", help="JSON Schema of a file format")
     sp.add_argument("kind", choices=["suite"])
     sp.set_defaults(func=cmd_schema)
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(sub)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except SpecError as e:
-        print(f"error: invalid file\n{e}", file=sys.stderr)
-        return 2
-    except (LookupError, FileNotFoundError) as e:
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished cells are recorded; `edgebench run SUITE --resume` "
-              "completes the run", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

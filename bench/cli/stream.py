@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.cli.args import add_cache, add_results
+
 #: Record metrics echoed beside the replay's own figures (same artifact, same rules).
 RECORD_METRICS = ("latency_p50", "latency_p99", "threshold", "precision", "recall", "f1", "auc",
                   "mae", "accuracy")
@@ -99,11 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("suite", type=Path, help="the suite file (its latest run is used)")
     sp.add_argument("--cell", required=True, metavar="MODEL/VARIANT@DEVICE",
                     help="an ok cell of that run")
-    sp.add_argument("--results", default="results", help="result store (default: results)")
+    add_results(sp)
     sp.add_argument("--out", type=Path, default=None,
                     help="folder for stream-<cell>.png and .json (default: the run folder)")
     sp.add_argument("--sample-period-s", type=float, default=None, metavar="S",
                     help="seconds between readings (default: 60, a reading a minute)")
-    sp.add_argument("--cache", type=Path, default=None,
-                    help="artifact cache (default: $EDGEBENCH_CACHE or .cache/edgebench)")
+    add_cache(sp)
     sp.set_defaults(func=cmd_stream)

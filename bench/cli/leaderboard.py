@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.cli.args import add_results
+
 APP = Path(__file__).resolve().parents[2] / "leaderboard" / "app.py"
 RESULTS_ENV = "EDGEBENCH_RESULTS"
 
@@ -36,7 +38,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``edgebench leaderboard`` to the CLI."""
     sp = sub.add_parser("leaderboard", help="serve the Streamlit leaderboard over a result store")
-    sp.add_argument("--results", default="results", help="result store (default: results)")
+    add_results(sp)
     sp.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
     sp.add_argument("--browser", action="store_true", help="open a browser window")
     sp.set_defaults(func=cmd_leaderboard)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.cli.args import add_cache, add_results
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from bench.cache import Cache
@@ -38,9 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--out", type=Path, default=Path("."), help="output folder (default: .)")
     sp.add_argument("--name", help="C name of the array (default: from the file or cell)")
     sp.add_argument("--run", help="run id, id prefix or suite/run_id (default: the latest)")
-    sp.add_argument("--results", default="results", help="result store (default: results)")
-    sp.add_argument("--cache", type=Path, default=None,
-                    help="artifact cache (default: $EDGEBENCH_CACHE or .cache/edgebench)")
+    add_results(sp)
+    add_cache(sp)
     sp.add_argument("--arena", type=int, default=None,
                     help="arena bytes for the header comment (default: the tflm record's)")
     sp.set_defaults(func=cmd_export)

@@ -1,1 +1,0 @@
-"""CLI sub-command modules listed in ``bench.cli.COMMAND_MODULES``; each has ``register(sub)``."""
