@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bench.connections import option_problems, primary_runner
 from bench.cores import get_core
-from bench.errors import ID_PATTERN, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
+from bench.errors import Id, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
 
 #: Inference stacks a device may run (``runtime``). The names from ``tflm`` to ``hls4ml`` are the
 #: ``stack`` names of the MLPerf Tiny results the estimator is calibrated on.
@@ -61,7 +61,7 @@ class Connection(BaseModel):
 
 
 class Device(Strict):
-    id: str = Field(pattern=ID_PATTERN)
+    id: Id
     name: str = ""
     core: str = Field(description="`edgebench devices cores` lists the names")
     clock_mhz: float | None = Field(None, gt=0, description="required unless core is `host`")

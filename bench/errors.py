@@ -7,19 +7,23 @@ import difflib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-#: Ids of suites, models, variants and devices.
+#: Ids of suites, models, variants and devices: one path-safe name (they name files).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+MAX_ID = 100
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID)]
 
 
 class Strict(BaseModel):
-    """A file section whose unknown keys are errors."""
+    """A file section whose unknown keys are errors and whose numbers are numbers: no booleans
+    or strings where a number is expected, no NaN or infinities (strict mode: a ``Path`` field
+    takes a string only when it says ``Field(strict=False)``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class SpecError(Exception):
@@ -34,6 +38,8 @@ class SpecError(Exception):
 
 def hint(name: object, known: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``known``, or ``""``."""
+    if len(str(name)) > MAX_ID:
+        return ""
     close = difflib.get_close_matches(str(name), list(known), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -41,7 +47,7 @@ def hint(name: object, known: Iterable[str]) -> str:
 def unknown(kind: str, name: object, known: Iterable[str]) -> str:
     """``unknown <kind> 'x'; did you mean 'y'? (known: a, b)``."""
     known = list(known)
-    return (f"unknown {kind} {str(name)!r}{hint(name, known)} "
+    return (f"unknown {kind} {shorten(name)!r}{hint(name, known)} "
             f"(known: {', '.join(known) or 'none'})")
 
 
@@ -58,20 +64,116 @@ def pydantic_problems(err: ValidationError, prefix: str = "") -> list[tuple[str,
     for e in err.errors():
         loc = format_loc(e["loc"])
         loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = shorten(e["msg"].removeprefix("Value error, "), 4 * MAX_ECHO)
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] != "value_error" and "input" in e:
-            msg += f" (got {json.dumps(e['input'], default=str)})"
+            msg += f" (got {shorten(json.dumps(e['input'], default=str))})"
         problems.append((loc, msg))
     return problems
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file safely; a missing or malformed file is a :class:`SpecError`."""
+#: Bounds on a YAML file (suites and device files are a few KB).
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+#: How much of an offending input an error message quotes.
+MAX_ECHO = 200
+
+
+def shorten(text: object, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+class _YAMLLimit(yaml.YAMLError):
+    def __init__(self, message: str, mark: Any = None) -> None:
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        super().__init__(message + where)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a nesting limit (its composer recurses per level)."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _YAMLLimit(f"nested deeper than {MAX_DEPTH} levels",
+                                 self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], open_: set[int]) -> int:
+    """Nodes in the document once every alias is expanded (an alias repeats its anchor)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in open_:
+        raise _YAMLLimit("an alias refers to the node that contains it", node.start_mark)
+    open_.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo, open_) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, open_) + _expanded_size(v, memo, open_)
+                       for k, v in node.value)
+    else:
+        size = 1
+    open_.discard(key)
+    memo[key] = size
+    return size
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError(path, [("", "expected UTF-8 text, found a UTF-16 byte-order mark "
+                                    "(save the file as UTF-8)")])
     try:
-        return yaml.safe_load(path.read_text())
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise SpecError(path, [("", f"expected UTF-8 text: byte 0x{raw[e.start]:02x} at line "
+                                    f"{line} is not UTF-8")]) from None
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse one YAML document safely and boundedly: no tags that build objects, at most
+    :data:`MAX_DEPTH` levels and :data:`MAX_NODES` nodes with aliases expanded."""
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {}, set())
+        if size > MAX_NODES:
+            raise _YAMLLimit(f"the document expands to {size:,} nodes through its aliases "
+                             f"(limit {MAX_NODES:,})")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: Path) -> Any:
+    """Read and parse a YAML file (UTF-8, at most :data:`MAX_FILE_BYTES`); a missing, oversized
+    or malformed file is a :class:`SpecError` that quotes little of it."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise SpecError(path, [("", "no such file")]) from None
+    except OSError as e:
+        raise SpecError(path, [("", f"cannot read the file: {e.strerror or e}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(path, [("", f"larger than {MAX_FILE_BYTES // 1024} KB: not a suite or "
+                                    "device file")])
+    try:
+        return parse_yaml(_decode(path, raw))
     except yaml.YAMLError as e:
-        raise SpecError(path, [("", f"not valid YAML: {e}")]) from None
+        raise SpecError(path, [("", f"not valid YAML: {shorten(e, 4 * MAX_ECHO)}")]) from None
+    except RecursionError:
+        raise SpecError(path, [("", "not valid YAML: nested too deeply")]) from None

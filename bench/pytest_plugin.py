@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bench.connections import primary_runner
 from bench.constraints import render_validation
-from bench.errors import SpecError
+from bench.errors import SpecError, read_yaml
 from bench.matrix import Cell
 from bench.metrics import Metric
 from bench.record import Record
@@ -97,8 +96,8 @@ def _named_on_command_line(config: pytest.Config, path: Path) -> bool:
 def _is_suite(path: Path) -> bool:
     """A YAML mapping with ``models`` and ``devices`` (other YAML is left alone)."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = read_yaml(path)
+    except SpecError:
         return False
     return isinstance(data, dict) and "models" in data and "devices" in data
 

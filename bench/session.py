@@ -103,6 +103,12 @@ class Session:
     def __post_init__(self) -> None:
         self.devices = resolve_devices(self.suite, self.devices_dirs)
         self.cells = plan(self.suite)
+        if not self.cells:
+            raise SpecError(self.suite.source or self.suite.name, [(
+                "include" if self.suite.include else "exclude",
+                f"no cell left to run: the include/exclude rules remove all "
+                f"{len(self.suite.models)} × {len(self.suite.variants)} × "
+                f"{len(self.suite.devices)} combinations of models × variants × devices")])
         self._host = {"node": platform.node(), "platform": platform.platform(),
                       "machine": platform.machine(), "python": platform.python_version()}
         self._commit = _git_commit()

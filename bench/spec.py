@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from bench import registry
 from bench.constraints import Constraint, known_names, rule_problems
-from bench.errors import ID_PATTERN, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
+from bench.errors import Id, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
 from bench.metrics import UNITS
 from bench.models.train import TrainSpec
 
@@ -31,17 +31,22 @@ class DatasetRef(Strict):
 class ModelEntry(Strict):
     """A model: a registered builder trained on a data set, or a saved file benchmarked as is."""
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: Id
     builder: str | None = None
-    path: Path | None = None
+    path: Path | None = Field(None, strict=False)
     params: dict[str, Any] = Field(default_factory=dict)
     dataset: DatasetRef | None = None
     train: TrainSpec = Field(default_factory=TrainSpec)
+    #: load a `.h5`/`.keras` file even if it holds code that runs when loaded (Lambda layers,
+    #: custom objects); only for a file whose source you trust. The record notes it.
+    trust_code: bool = Field(False, strict=True)
 
     def model_post_init(self, _context: Any) -> None:
         if (self.builder is None) == (self.path is None):
             raise ValueError("give exactly one of `builder` (a registered name) or `path` "
                              "(a .keras/.h5/.tflite file)")
+        if self.trust_code and self.path is None:
+            raise ValueError("`trust_code` applies to a model file (`path`), not a builder")
         if self.path is not None and self.path.suffix not in {".keras", ".h5", ".tflite"}:
             raise ValueError(f"path {str(self.path)!r}: expected a .keras, .h5 or .tflite file")
 
@@ -49,7 +54,7 @@ class ModelEntry(Strict):
 class VariantEntry(Strict):
     """A compression variant: steps applied in order, each ``{step_name: {params}}``."""
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: Id
     steps: list[dict[str, dict[str, Any] | None]] = Field(default_factory=list)
 
     @field_validator("steps")
@@ -98,16 +103,16 @@ class ReportTable(Strict):
 
     title: str
     rows: list[MatrixRule] = Field(min_length=1)
-    device: str | None = None
+    device: Id | None = None
     columns: list[str] = Field(min_length=1)
 
 
 class Suite(Strict):
-    name: str = Field(pattern=ID_PATTERN)
+    name: Id
     description: str = ""
     models: list[ModelEntry] = Field(min_length=1)
     variants: list[VariantEntry] = Field(default_factory=lambda: [VariantEntry(id="fp32")])
-    devices: list[str] = Field(min_length=1)
+    devices: list[Id] = Field(min_length=1)
     constraints: dict[str, Constraint] = Field(default_factory=dict)
     settings: Settings = Field(default_factory=Settings)
     include: list[MatrixRule] = Field(default_factory=list)

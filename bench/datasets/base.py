@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+from bench.errors import Strict
 
 Task = Literal["classification", "regression", "anomaly"]
 SPLITS = ("train", "validation", "test")
 
 
-class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NoParams(Strict):
+    """A plugin without parameters."""
 
 
 @dataclass

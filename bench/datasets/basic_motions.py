@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bench.datasets.base import Dataset, DatasetPlugin
 from bench.datasets.splits import standardise, stratified_indices
+from bench.errors import Strict
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,8 @@ STATISTICS = ("mean", "std", "min", "max", "rms", "mad_diff")
 SOURCE = "aeon BasicMotions (UEA)"
 
 
-class BasicMotionsParams(BaseModel):
+class BasicMotionsParams(Strict):
     """Parameters of ``basic_motions``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     #: Share of aeon's 40 training recordings held out (stratified) as our validation split.
     validation_fraction: float = Field(0.3, gt=0.0, lt=1.0)

@@ -13,20 +13,19 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bench.datasets.base import Dataset, DatasetPlugin
 from bench.datasets.splits import standardise, stratified_indices
+from bench.errors import Strict
 
 log = logging.getLogger(__name__)
 
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 
 
-class HarParams(BaseModel):
+class HarParams(Strict):
     """Parameters of ``har_synthetic``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     features: int = Field(27, ge=1, le=4096)
     classes: int = Field(5, ge=2, le=1000)

@@ -26,9 +26,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bench.datasets.base import Dataset, DatasetPlugin
+from bench.errors import Strict
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,8 @@ FEATURES = (
 )
 
 
-class HvacParams(BaseModel):
+class HvacParams(Strict):
     """Parameters of ``hvac_building``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     days: int = Field(30, ge=2, le=366)
     #: Minutes between the starts of consecutive windows; raise it to train faster.

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bench.datasets.base import Dataset, DatasetPlugin
+from bench.errors import Strict
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,8 @@ SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 THRESHOLD_RULE = "threshold maximising F1 on the validation split"
 
 
-class VolumeParams(BaseModel):
+class VolumeParams(Strict):
     """Parameters of ``volume_anomaly`` (defaults are the published recipe)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     normal: int = Field(10_000, ge=100)
     anomalies: int = Field(100, ge=0)

@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from bench.datasets.base import Dataset
+from bench.errors import Strict
 from bench.models.base import ModelBuilder
 
 
-class LinearParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LinearParams(Strict):
+    """LinearRegression takes no parameters."""
 
 
-class ForestParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ForestParams(Strict):
     n_estimators: int = Field(100, ge=1)
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: int = Field(1, ge=1)

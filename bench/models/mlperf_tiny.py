@@ -30,8 +30,9 @@ import math
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from bench.errors import Strict
 from bench.models.base import ModelBuilder
 from bench.models.train import import_keras
 
@@ -104,12 +105,11 @@ def settle(model: Any, centre: tuple[str, ...] = (), samples: int = SETTLE_SAMPL
 
 # --- keyword spotting: DS-CNN ------------------------------------------------------------------
 
-class DsCnnParams(BaseModel):
+class DsCnnParams(Strict):
     """``ds_cnn_kws``: a (10, 4) stride-2 conv, then ``blocks`` depthwise-separable blocks."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    input_shape: tuple[int, int, int] = (49, 10, 1)  # 49 frames × 10 MFCC, used without data
+    # 49 frames × 10 MFCC, used without data
+    input_shape: tuple[int, int, int] = Field((49, 10, 1), strict=False)
     classes: int = Field(12, ge=2)  # 10 words + silence + unknown, used without data
     filters: int = Field(64, ge=1)
     blocks: int = Field(4, ge=0)
@@ -144,12 +144,10 @@ MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (
 )
 
 
-class MobileNetV1Params(BaseModel):
+class MobileNetV1Params(Strict):
     """``mobilenet_v1_025_vww``: MobileNetV1 with width multiplier ``alpha``."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    input_shape: tuple[int, int, int] = (96, 96, 3)  # used without data
+    input_shape: tuple[int, int, int] = Field((96, 96, 3), strict=False)  # used without data
     classes: int = Field(2, ge=2)  # person / no person, used without data
     alpha: float = Field(0.25, gt=0.0, le=1.0)
     weight_decay: float = Field(1e-4, ge=0.0)
@@ -182,12 +180,11 @@ def build_mobilenet_v1(params: MobileNetV1Params, input_shape: Shape, outputs: i
 
 # --- image classification: ResNet-8 ------------------------------------------------------------
 
-class ResNet8Params(BaseModel):
+class ResNet8Params(Strict):
     """``resnet8_ic``: three residual stacks of ``filters``, 2×, 4× filters."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    input_shape: tuple[int, int, int] = (32, 32, 3)  # CIFAR-10 images, used without data
+    # CIFAR-10 images, used without data
+    input_shape: tuple[int, int, int] = Field((32, 32, 3), strict=False)
     classes: int = Field(10, ge=2)  # used without data
     filters: int = Field(16, ge=1)  # the trained reference model's; its keras_model.py has 26
     weight_decay: float = Field(1e-4, ge=0.0)
@@ -220,12 +217,11 @@ def build_resnet8(params: ResNet8Params, input_shape: Shape, outputs: int) -> An
 
 # --- anomaly detection: FC autoencoder ---------------------------------------------------------
 
-class FcAutoencoderParams(BaseModel):
+class FcAutoencoderParams(Strict):
     """``fc_autoencoder_ad``: ``layers`` × Dense ``hidden`` each side of a ``bottleneck``."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    input_shape: tuple[int] = (640,)  # 5 frames × 128 log-mel bins, used without data
+    # 5 frames × 128 log-mel bins, used without data
+    input_shape: tuple[int] = Field((640,), strict=False)
     hidden: int = Field(128, ge=1)
     bottleneck: int = Field(8, ge=1)
     layers: int = Field(4, ge=1)

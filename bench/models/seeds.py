@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from bench.errors import Strict
 from bench.models.base import ModelBuilder
 from bench.models.train import import_keras
 
@@ -24,10 +25,8 @@ def _check(input_shape: tuple[int, ...], outputs: int, rank: int | None, name: s
         raise ValueError(f"{name}: outputs must be >= 1, got {outputs}")
 
 
-class MlpParams(BaseModel):
+class MlpParams(Strict):
     """Hidden layer widths of ``har_mlp``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     hidden: list[int] = Field(default_factory=lambda: [128, 64], min_length=1)
 
@@ -44,12 +43,10 @@ def build_mlp(params: MlpParams, input_shape: tuple[int, ...], outputs: int) -> 
     return keras.Sequential(layers, name="har_mlp")
 
 
-class LstmParams(BaseModel):
+class LstmParams(Strict):
     """Units of the two stacked LSTM layers of ``hvac_lstm``."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    units: tuple[int, int] = (32, 16)
+    units: tuple[int, int] = Field((32, 16), strict=False)
 
 
 def build_lstm(params: LstmParams, input_shape: tuple[int, ...], outputs: int) -> Any:
@@ -68,10 +65,8 @@ def build_lstm(params: LstmParams, input_shape: tuple[int, ...], outputs: int) -
     )
 
 
-class AutoencoderParams(BaseModel):
+class AutoencoderParams(Strict):
     """Bottleneck width of ``volume_autoencoder``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     bottleneck: int = Field(4, ge=1)
 

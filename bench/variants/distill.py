@@ -16,8 +16,9 @@ import logging
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from bench.errors import Strict
 from bench.models.train import import_keras, import_tf, outputs_for, targets
 from bench.variants.base import BuildState, StepError, VariantStep
 
@@ -25,8 +26,7 @@ log = logging.getLogger(__name__)
 EPS = 1e-7
 
 
-class DistillParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DistillParams(Strict):
     #: Step parameters that name another model entry of the suite (resolved by the harness).
     model_refs: ClassVar[tuple[str, ...]] = ("teacher",)
 

@@ -13,19 +13,18 @@ import warnings
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bench.datasets.base import Dataset
+from bench.errors import Strict
 from bench.models.train import import_keras, outputs_for, targets
 from bench.variants.base import BuildState, StepError
 
 log = logging.getLogger(__name__)
 
 
-class FineTune(BaseModel):
+class FineTune(Strict):
     """Fine-tuning settings common to the retraining steps."""
-
-    model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(2, ge=1)
     batch_size: int = Field(64, ge=1)

@@ -26,8 +26,9 @@ import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from bench.errors import Strict
 from bench.variants.base import BuildState, StepError, VariantStep
 from bench.variants.quantize import (
     Calibration,
@@ -52,10 +53,8 @@ AEQ_NAMED = {"weight_only": "weight_only_wi4_afp32", "dynamic": "dynamic_wi4_afp
 QUANTIZED_DTYPES = {"int8", "uint8", "int16", "int4", "float16"}
 
 
-class Int4Params(BaseModel):
+class Int4Params(Strict):
     """Parameters of the ``int4`` step."""
-
-    model_config = ConfigDict(extra="forbid")
 
     recipe: Recipe = "weight_only"
     #: Weight scales per output channel or per tensor. Default: channelwise for ``weight_only``

@@ -26,9 +26,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from bench.datasets.base import Dataset
+from bench.errors import Strict
 from bench.models.train import import_tf
 from bench.variants.base import BuildState, StepError, VariantStep
 
@@ -41,10 +42,8 @@ MAX_REASON_LINES = 6
 MAX_REASON_CHARS = 800
 
 
-class Calibration(BaseModel):
+class Calibration(Strict):
     """Where the representative data set of a calibrated mode comes from."""
-
-    model_config = ConfigDict(extra="forbid")
 
     split: Literal["train", "validation", "test"] = "validation"
     samples: int = Field(200, ge=1)
@@ -54,10 +53,8 @@ class Calibration(BaseModel):
     selection: Literal["spread", "first"] = "spread"
 
 
-class QuantizeParams(BaseModel):
+class QuantizeParams(Strict):
     """Parameters of the ``quantize`` step."""
-
-    model_config = ConfigDict(extra="forbid")
 
     mode: Mode
     calibration: Calibration = Field(default_factory=Calibration)
