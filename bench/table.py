@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench import textable
 from bench.record import Record
 
 #: The terminal table's metric columns: (header, metric, scale, format).
@@ -49,17 +50,6 @@ def _checks(r: Record) -> str:
         return ""
     failed = [n for n, c in r.constraints.items() if c.passed is False]
     return f"{sum(results)}/{len(results)}" + (f" ✗ {','.join(failed)}" if failed else "")
-
-
-def _align(header: list[str], rows: list[list[str]], left: int) -> list[str]:
-    """Rows as text: the first ``left`` columns left-aligned, the rest right-aligned."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-
-    def line(values: list[str]) -> str:
-        return "  ".join(str(v).ljust(w) if i < left else str(v).rjust(w)
-                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def _fmt_value(value: float, unit: str) -> str:
@@ -109,7 +99,8 @@ def render_report(records: list[Record], tables: list[dict[str, Any]],
         rows = [[r.cell_id, r.status,
                  *(report_cell(r, c, ok.get((r.model, reference_variant, r.device)))
                    for c in table["columns"])] for r in chosen]
-        out += ["", table["title"], *(_align(header, rows, 2) if rows else ["(no cells)"])]
+        body = textable.render(header, rows, numeric=range(2, len(header)))
+        out += ["", table["title"], body if rows else "(no cells)"]
     return "\n".join(out)
 
 
@@ -128,14 +119,8 @@ def render(records: list[Record], width: int = 60) -> str:
         note = "" if r.error is None else f"{r.error['kind']}: {r.error['message']}"
         note = textwrap.shorten(" ".join(note.split()), width=width, placeholder="…")
         rows.append([*cells, _checks(r), note])
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    numeric = {i for i, h in enumerate(header) if h not in ("cell", "status", "checks", "note")}
-
-    def line(values: list[str]) -> str:
-        return "  ".join(str(v).rjust(w) if i in numeric else str(v).ljust(w)
-                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
-
-    out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    numeric = [i for i, h in enumerate(header) if h not in ("cell", "status", "checks", "note")]
+    out = [textable.render(header, rows, numeric)]
     counts = pd.Series([r.status for r in records]).value_counts()
     out.append("")
     out.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" — {len(records)} cells")

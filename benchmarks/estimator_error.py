@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import textable
 from bench.estimate import calibrate as cal
 from bench.estimate.analysis import analyse
 from bench.estimate.model import Target, estimate, load_coefficients
@@ -56,24 +57,25 @@ def main() -> None:
     print(cal.render(summary))
 
     print("\nLeave whole systems out, by system (median absolute % error):\n")
-    print("| system | core | runtime | rows | seen | latency | energy |")
-    print("|---|---|---|---|---|---|---|")
-    for s in summary["leave_systems_out_by_system"]:
-        energy = "–" if pd.isna(s["energy_median_ape"]) else f"{s['energy_median_ape']:.1f} %"
-        print(f"| {s['system']} | {s['core']} | {s['runtime']} | {s['rows']} | "
-              f"{'yes' if s['seen'] else 'no'} | {s['median_ape']:.1f} % | {energy} |")
+    systems = [[s["system"], s["core"], s["runtime"], s["rows"], "yes" if s["seen"] else "no",
+                f"{s['median_ape']:.1f} %",
+                "–" if pd.isna(s["energy_median_ape"]) else f"{s['energy_median_ape']:.1f} %"]
+               for s in summary["leave_systems_out_by_system"]]
+    print(textable.render(["system", "core", "runtime", "rows", "seen", "latency", "energy"],
+                          systems, numeric={3, 5, 6}, style="markdown"))
 
     table = load_coefficients()
     analyses = {b: analyse(path.read_bytes(), str(path)) for b, path in models.items()}
     print(f"\nEstimates with the packaged table (fitted {table.meta.get('fitted')}): "
           f"estimated ms / latest published ms (round)\n")
-    print("| board | core | MHz | runtime | " + " | ".join(FILES) + " |")
-    print("|---|---|---|---|" + "---|" * len(FILES))
+    boards = []
     for board, core, mhz, runtime in BOARDS:
         target = Target(board, core, float(mhz), runtime)
-        cells = [f"{estimate(analyses[b], target, table).latency_ms:.3g} / "
-                 f"{published(rows, board, runtime, b)}" for b in FILES]
-        print(f"| {board} | {core} | {mhz} | {runtime} | " + " | ".join(cells) + " |")
+        boards.append([board, core, mhz, runtime, *(
+            f"{estimate(analyses[b], target, table).latency_ms:.3g} / "
+            f"{published(rows, board, runtime, b)}" for b in FILES)])
+    print(textable.render(["board", "core", "MHz", "runtime", *FILES], boards, numeric={2},
+                          style="markdown"))
 
 
 if __name__ == "__main__":

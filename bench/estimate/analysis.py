@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench import textable
 from bench.tflite_info import _enum_names, _schema, parse_guarded
 
 OP_CLASSES = ("conv", "depthwise", "fc", "elementwise", "other")
@@ -287,14 +288,13 @@ def _analyse(data: bytes) -> Analysis:
 
 def render_table(analysis: Analysis) -> str:
     """The per-layer table ``edgebench inspect`` prints, with totals."""
-    head = f"{'#':>3}  {'op':<24} {'class':<11} {'dtype':<7} {'MACs':>11} {'params':>9} " \
-           f"{'in B':>9} {'out B':>9}"
-    lines = [head, "-" * len(head)]
-    for o in analysis.ops:
-        sg = f"{o.subgraph}:" if analysis.ops[-1].subgraph else ""
-        lines.append(f"{sg}{o.index:>3}  {o.op[:24]:<24} {o.op_class:<11} {o.dtype:<7} "
-                     f"{o.macs:>11,} {o.params:>9,} {o.input_bytes:>9,} {o.output_bytes:>9,}")
-    lines.append("-" * len(head))
+    header = ["#", "op", "class", "dtype", "MACs", "params", "in B", "out B"]
+    multi = analysis.ops[-1].subgraph if analysis.ops else 0
+    rows = [[f"{o.subgraph}:{o.index}" if multi else o.index, o.op[:24], o.op_class, o.dtype,
+             f"{o.macs:,}", f"{o.params:,}", f"{o.input_bytes:,}", f"{o.output_bytes:,}"]
+            for o in analysis.ops]
+    table = textable.render(header, rows, numeric={0, 4, 5, 6, 7})
+    lines = [table, "-" * max(map(len, table.splitlines()))]
     by_class = ", ".join(f"{c} {m:,}" for c, m in analysis.macs_by_class().items() if m)
     lines += [f"total: {len(analysis.ops)} ops, {analysis.macs:,} MACs ({by_class}), "
               f"{analysis.params:,} params, {analysis.size:,} B",

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench import textable
 from bench.cores import CORES
 from bench.estimate.analysis import OP_CLASSES, Analysis
 from bench.estimate.model import (
@@ -367,19 +368,19 @@ def evaluate(csv: Path | str, models: dict[str, Path]) -> dict[str, Any]:
 
 def render(summary: dict[str, Any]) -> str:
     """Both error tables as Markdown (what ``docs/estimator.md`` shows)."""
-    def pct(s: dict[str, Any]) -> str:
-        return "– | –" if s["median"] is None else f"{s['median']:.1f} % | {s['p90']:.1f} %"
+    def pct(s: dict[str, Any]) -> list[str]:
+        return ["–", "–"] if s["median"] is None else [f"{s['median']:.1f} %", f"{s['p90']:.1f} %"]
 
-    lines = ["Leave whole systems out (absolute percentage error):", "",
-             "| held-out systems | systems | rows | latency median | latency p90 | energy rows "
-             "| energy median | energy p90 |", "|---|---|---|---|---|---|---|---|"]
-    for name, s in summary["leave_systems_out"].items():
-        lines.append(f"| {name} | {s['systems']} | {s['latency']['n']} | "
-                     f"{pct(s['latency'])} | {s['energy']['n']} | {pct(s['energy'])} |")
-    lines += ["", "Leave each reference model out (fit on the other three):", "",
-              "| left-out model | rows | latency median | latency p90 | Cortex-M median "
-              "| Cortex-M p90 |", "|---|---|---|---|---|---|"]
-    for name, s in summary["leave_models_out"].items():
-        lines.append(f"| {name} | {s['latency']['n']} | {pct(s['latency'])} | "
-                     f"{pct(s['cortex_m'])} |")
-    return "\n".join(lines)
+    systems = [[name, s["systems"], s["latency"]["n"], *pct(s["latency"]), s["energy"]["n"],
+                *pct(s["energy"])] for name, s in summary["leave_systems_out"].items()]
+    models = [[name, s["latency"]["n"], *pct(s["latency"]), *pct(s["cortex_m"])]
+              for name, s in summary["leave_models_out"].items()]
+    return "\n".join([
+        "Leave whole systems out (absolute percentage error):", "",
+        textable.render(["held-out systems", "systems", "rows", "latency median", "latency p90",
+                         "energy rows", "energy median", "energy p90"], systems,
+                        numeric=range(1, 8), style="markdown"), "",
+        "Leave each reference model out (fit on the other three):", "",
+        textable.render(["left-out model", "rows", "latency median", "latency p90",
+                         "Cortex-M median", "Cortex-M p90"], models, numeric=range(1, 6),
+                        style="markdown")])
