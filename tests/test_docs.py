@@ -88,4 +88,4 @@ def test_every_command_is_documented_and_every_documented_command_exists() -> No
             assert any(re.search(rf"\b{re.escape(s)}\b", line) for line in lines), (
                 f"`edgebench {name} {s}` is missing from README.md")
     named = set(re.findall(r"`edgebench ([a-z][a-z-]*)", README))
-    assert named - set(known) == set(), f"README names commands that do not exist"
+    assert named - set(known) == set(), "README names commands that do not exist"

@@ -150,7 +150,7 @@ def test_show_results_resume_and_leaderboard_read_a_corrupt_run(tmp_path: Path,
                                           "models": [{"id": "tiny", "path": str(tiny_tflite)}]}))
     cell = "tiny/fp32@host-litert"
     store, path = _corrupt_run(tmp_path, suite="tiny", cell=cell)
-    results, edgebench = str(store.root), str(Path(sys.executable).with_name("edgebench"))
+    results = str(store.root)
     for args in (["show"], ["results", "--all"], ["results", "--format", "json"]):
         out = subprocess.run([sys.executable, "-m", "bench", *args, "--results", results],
                              capture_output=True, text=True, cwd=ROOT, timeout=120)
