@@ -78,6 +78,8 @@ def _model_key(model: ModelEntry) -> str:
             raise FileNotFoundError(f"model file {model.path} does not exist")
         model_recipe: dict[str, Any] = {"file_sha256": sha256_file(model.path),
                                         "suffix": model.path.suffix}
+        if model.trust_code:  # a trusted load is another build: an untrusted one is refused
+            model_recipe["trust_code"] = True
     else:
         builder = registry.models.get(model.builder)
         model_recipe = {"builder": builder.name, "version": builder.version,
@@ -133,7 +135,10 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
 
     saved = cache.model_dir(mkey) / "model.keras"
     if model.path is not None:
-        return training.load_keras_file(model.path), {"source": str(model.path)}
+        facts = {"source": str(model.path)}
+        if model.trust_code:
+            facts["trust_code"] = True  # the suite let this file's code run
+        return training.load_keras_file(model.path, trust_code=model.trust_code), facts
     if saved.exists():
         return training.load_keras_file(saved), {"cached": True, "untrained": data is None}
     builder = registry.models.get(model.builder)

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from bench.datasets.base import Dataset
+from bench.errors import Strict
 from bench.models.base import ModelBuilder
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,8 @@ log = logging.getLogger(__name__)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-class TrainSpec(BaseModel):
+class TrainSpec(Strict):
     """How to train a model (a suite's ``train:`` mapping)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -166,19 +165,54 @@ def train(builder: ModelBuilder, params: Any, dataset: Dataset, spec: TrainSpec)
     return model
 
 
-def load_keras_file(path: str | Path) -> Any:
+def refuse_code(path: Path) -> None:
+    """Raise :class:`ModelFileError` naming ``path`` when loading it would run Python code
+    (a ``Lambda`` layer, an object from a module outside Keras) or its architecture cannot be
+    read to tell; see :mod:`bench.models.code_check`."""
+    from bench.models.code_check import UnreadableConfig, code_in_file
+
+    try:
+        found = code_in_file(path)
+    except UnreadableConfig as e:
+        raise ModelFileError(f"cannot load Keras model {path}: its architecture is not "
+                             f"readable ({e})") from None
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise ModelFileError(
+            f"model file {path} holds code that would run when it is loaded: {shown}; "
+            "edgebench does not load it unless the suite sets `trust_code: true` on this model "
+            "(only for a file whose source you trust)")
+
+
+def _safe_mode(enabled: bool) -> Any:
+    """TF-Keras's safe-mode scope, which also covers ``.h5`` loading (a no-op if missing)."""
+    import contextlib
+
+    try:
+        from tf_keras.src.saving.serialization_lib import SafeModeScope
+    except ImportError:
+        return contextlib.nullcontext()
+    return SafeModeScope(enabled)
+
+
+def load_keras_file(path: str | Path, trust_code: bool = False) -> Any:
     """Load a saved ``.keras`` / ``.h5`` model (uncompiled) with tf-keras.
 
-    Raises :class:`ModelFileError` naming ``path`` when it is missing or not loadable.
+    Without ``trust_code`` a file that would run Python code when loaded is refused first
+    (:func:`refuse_code`) and the loader runs in safe mode; with it, Lambda layers load.
+    Raises :class:`ModelFileError` naming ``path`` when it is missing, refused or not loadable.
     """
     p = Path(path)
     if p.suffix.lower() not in KERAS_SUFFIXES:
         raise ModelFileError(f"model file {p}: expected one of {', '.join(KERAS_SUFFIXES)}")
     if not p.is_file():
         raise ModelFileError(f"model file {p} does not exist")
+    if not trust_code:
+        refuse_code(p)
     keras = import_keras()
     try:
-        return keras.models.load_model(p, compile=False)
+        with _safe_mode(not trust_code):
+            return keras.models.load_model(p, compile=False, safe_mode=not trust_code)
     except Exception as exc:  # the loader raises many kinds; keep its reason
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(f"cannot load Keras model {p}: {reason}") from exc
