@@ -7,6 +7,7 @@ cache: data set ``.npz``, trained model, artifact ``.tflite`` with its build fac
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -71,12 +72,47 @@ def model_refs(variant: VariantEntry) -> list[str]:
     return refs
 
 
+#: Largest model file accepted (TinyML models are KiB to a few MiB).
+MAX_MODEL_BYTES = 256 << 20
+#: Where each kind of model file carries its signature: (offsets tried, bytes).
+SIGNATURES = {".h5": ((0, 512, 1024, 2048), b"\x89HDF\r\n\x1a\n"),  # HDF5 superblock
+              ".keras": ((0,), b"PK\x03\x04")}  # a zip archive
+
+
+def judge_model_file(path: Path) -> str:
+    """The SHA-256 of a user's model file, once its size and kind are judged: ValueError naming
+    ``path`` when it is over :data:`MAX_MODEL_BYTES`, lacks its format's signature, or (a
+    ``.tflite``) does not parse. Nothing is hashed whole, read or copied before that."""
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise ValueError(f"model file {path} is {size / 2**20:.0f} MiB; model files up to "
+                         f"{MAX_MODEL_BYTES >> 20} MiB are accepted")
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        from bench import tflite_info
+
+        with path.open("rb") as f:
+            tflite_info.check_identifier(f.read(8), str(path))
+        data = path.read_bytes()
+        tflite_info.inspect(data, str(path))  # ValueError naming the user's file
+        return hashlib.sha256(data).hexdigest()
+    if suffix in SIGNATURES:
+        offsets, signature = SIGNATURES[suffix]
+        with path.open("rb") as f:
+            head = f.read(max(offsets) + len(signature))
+        if not any(head[o:o + len(signature)] == signature for o in offsets):
+            kind = "an HDF5" if suffix == ".h5" else "a zip (.keras)"
+            raise ValueError(f"model file {path} is not {kind} file: it starts with "
+                             f"{head[:8]!r}")
+    return sha256_file(path)
+
+
 def _model_key(model: ModelEntry) -> str:
     dkey = dataset_key(model)
     if model.path is not None:
-        if not model.path.is_file():
-            raise FileNotFoundError(f"model file {model.path} does not exist")
-        model_recipe: dict[str, Any] = {"file_sha256": sha256_file(model.path),
+        model_recipe: dict[str, Any] = {"file_sha256": judge_model_file(model.path),
                                         "suffix": model.path.suffix}
         if model.trust_code:  # a trusted load is another build: an untrusted one is refused
             model_recipe["trust_code"] = True

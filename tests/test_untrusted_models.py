@@ -79,3 +79,27 @@ def test_trust_code_is_a_boolean_for_a_model_file(tmp_path: Path, entry: dict,
         load_suite(suite)
     assert message in str(e.value)
 
+
+def test_bad_model_files_are_judged_before_the_cache_and_named_as_given(tmp_path: Path) -> None:
+    cache = Path(os.environ["EDGEBENCH_CACHE"])
+    files = {"corrupt": ("corrupt.tflite", b"\x10\x00\x00\x00TFL3" + b"\xff" * 64),
+             "junk": ("junk.tflite", bytes(2 << 20)),
+             "junk_h5": ("junk.h5", b"not HDF5 at all" * 100)}
+    for filename, data in files.values():
+        (tmp_path / filename).write_bytes(data)
+    big = tmp_path / "big.tflite"
+    with big.open("wb") as f:  # 300 MiB, sparse: never read
+        f.truncate(300 << 20)
+    models = [{"id": m, "path": str(tmp_path / filename)} for m, (filename, _) in files.items()]
+    suite = _suite(tmp_path, "junk", [*models, {"id": "big", "path": str(big)}])
+    run = run_suite(load_suite(suite), tmp_path / "results", devices_dirs=[DEVICES])
+    errors = {r.model: r.error["message"] for r in run.records()}
+    assert all(r.status == "failed" for r in run.records())
+    assert errors["corrupt"].startswith(f"{tmp_path / 'corrupt.tflite'} is not a valid .tflite")
+    assert f"{tmp_path / 'junk.tflite'} is not a valid .tflite flatbuffer: file identifier" \
+        in errors["junk"]
+    assert f"model file {tmp_path / 'junk.h5'} is not an HDF5 file" in errors["junk_h5"]
+    assert errors["big"] == (f"model file {big} is 300 MiB; model files up to 256 MiB are "
+                             "accepted")
+    assert not any(str(cache) in message for message in errors.values())
+    assert not (cache / "artifacts").exists()  # nothing was copied into the cache
