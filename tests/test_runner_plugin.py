@@ -87,6 +87,8 @@ def test_a_runner_from_an_entry_point_serves_its_connection_kind(tmp_path: Path,
 def test_a_wrong_option_of_a_plugin_runner_names_the_field(tmp_path: Path) -> None:
     site = tmp_path / "site"
     install_distribution(site)
+    kinds = edgebench(tmp_path, site, "devices", "kinds").stdout
+    assert "echo      echo" in kinds and "latency_ms=1.0 label=echo" in kinds
     write_device(tmp_path / "devices", {"kind": "echo", "latncy_ms": 2.5})
     out = edgebench(tmp_path, site, "devices", "validate", "devices/echo-board.yaml")
     assert out.returncode != 0

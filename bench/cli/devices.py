@@ -113,6 +113,22 @@ def cmd_runtimes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option_text(name: str, field: Any) -> str:
+    default = field.get_default(call_default_factory=True)
+    return name if default is None else f"{name}={default}"
+
+
+def cmd_kinds(args: argparse.Namespace) -> int:
+    """Connection kinds with their runners, artifact kinds, options (with defaults), method."""
+    from bench.connections import runners_by_kind
+
+    rows = [[kind, r.name, ", ".join(r.artifacts), r.method,
+             " ".join(_option_text(n, f) for n, f in r.options.model_fields.items()) or "-"]
+            for kind, runners in sorted(runners_by_kind().items()) for r in runners]
+    print(textable.render(["kind", "runner", "artifacts", "method", "options"], rows))
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from bench.devices import device_schema
 
@@ -122,7 +138,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``edgebench devices …`` to the CLI."""
-    p = sub.add_parser("devices", help="device files: list, show, validate; cores and runtimes")
+    p = sub.add_parser("devices", help="device files: list, show, validate; cores, runtimes, connection kinds")
     dsub = p.add_subparsers(dest="devices_command", required=True)
 
     sp = dsub.add_parser("list", help="every device file found, one row each")
@@ -139,5 +155,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_cores)
     sp = dsub.add_parser("runtimes", help="the inference runtimes a device file may name")
     sp.set_defaults(func=cmd_runtimes)
+    sp = dsub.add_parser("kinds", help="the connection kinds (one per registered runner), their "
+                                       "options and defaults")
+    sp.set_defaults(func=cmd_kinds)
     sp = dsub.add_parser("schema", help="JSON Schema of a device file")
     sp.set_defaults(func=cmd_schema)
