@@ -205,6 +205,18 @@ def _loaded_model(entry: ModelEntry, keys: dict[str, Any], cache: Cache) -> Any:
     return _trained_model(entry, keys["model"], data, cache)[0]
 
 
+def check_step_order(variant: VariantEntry) -> None:
+    """:class:`StepError` unless training steps come before the one conversion step (the
+    suite check, repeated for builds that did not come through :func:`bench.spec.load_suite`)."""
+    from bench.variants.base import StepError, order_problems
+
+    phases = [(name, getattr(registry.variant_steps.get(name), "phase", None))
+              for name, _ in variant.step_list()]
+    if problems := order_problems(phases):
+        j, message = problems[0]
+        raise StepError(f"variant {variant.id!r}: steps[{j}]: {message}")
+
+
 def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[str, str | None],
                    cache_root: str, refs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Worker entry: build one artifact into the cache and return its build facts."""
@@ -214,6 +226,7 @@ def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[st
 
     cache = Cache(Path(cache_root))
     entry, var = ModelEntry.model_validate(model), VariantEntry.model_validate(variant)
+    check_step_order(var)
     data = None
     if entry.dataset is not None:
         data = Dataset.load(ensure_dataset(entry, keys["dataset"], cache))

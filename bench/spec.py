@@ -178,6 +178,27 @@ def _check_ids(suite: Suite) -> list[tuple[str, str]]:
             if entry.id in seen:
                 problems.append((f"{field}[{i}].id", f"duplicate id {entry.id!r}"))
             seen.add(entry.id)
+    first: dict[str, int] = {}
+    for i, device in enumerate(suite.devices):  # twice would mean two cells with one id
+        if device in first:
+            problems.append((f"devices[{i}]", f"duplicate device {device!r} (also "
+                             f"devices[{first[device]}])"))
+        first.setdefault(device, i)
+    return problems
+
+
+def _check_step_order(suite: Suite) -> list[tuple[str, str]]:
+    """Training steps before the conversion, one conversion per variant (each step declares
+    its ``phase``); unknown step names are left to :func:`_check_plugins`."""
+    from bench.variants.base import order_problems
+
+    problems = []
+    for i, v in enumerate(suite.variants):
+        phases = []
+        for name, _ in v.step_list():
+            step = registry.variant_steps.get(name) if name in registry.variant_steps else None
+            phases.append((name, getattr(step, "phase", None)))
+        problems += [(f"variants[{i}].steps[{j}]", msg) for j, msg in order_problems(phases)]
     return problems
 
 
@@ -213,7 +234,8 @@ def load_suite(path: Path | str) -> Suite:
         suite = Suite.model_validate(data)
     except ValidationError as e:
         raise SpecError(path, pydantic_problems(e)) from None
-    problems = _check_ids(suite) + _check_plugins(suite) + _check_constraints(suite)
+    problems = (_check_ids(suite) + _check_plugins(suite) + _check_step_order(suite)
+                + _check_constraints(suite))
     if problems:
         raise SpecError(path, problems)
     suite.source = path.resolve()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -37,6 +37,11 @@ class BuildState:
     other_model: Callable[[str], Any] | None = None
 
 
+#: Where a step belongs in a variant: ``train`` steps change the Keras model (they go first),
+#: a ``convert`` step turns it into the ``.tflite`` (one per variant, after every train step).
+Phase = Literal["train", "convert"]
+
+
 @dataclass(frozen=True)
 class VariantStep:
     name: str
@@ -44,3 +49,24 @@ class VariantStep:
     params: type[BaseModel] = NoParams
     version: str = "1"
     description: str = ""
+    #: None: the step declares no phase and may stand anywhere (a third-party step's default)
+    phase: Phase | None = None
+
+
+def order_problems(steps: Sequence[tuple[str, Phase | None]]) -> list[tuple[int, str]]:
+    """``(index, message)`` for each step out of order in a variant's ``(name, phase)`` list:
+    a training step after the conversion (it would never reach the converted model) or a second
+    conversion (it would convert the first one's output, or replace it)."""
+    problems = []
+    converted: tuple[int, str] | None = None
+    for j, (name, phase) in enumerate(steps):
+        if phase == "convert" and converted is not None:
+            problems.append((j, f"a second conversion step {name!r} after {converted[1]!r} "
+                                f"(steps[{converted[0]}]); a variant converts once"))
+        elif phase == "train" and converted is not None:
+            problems.append((j, f"training step {name!r} comes after the conversion step "
+                                f"{converted[1]!r} (steps[{converted[0]}]), so it would not "
+                                "reach the converted model; put training steps first"))
+        elif phase == "convert":
+            converted = (j, name)
+    return problems

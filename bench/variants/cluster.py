@@ -63,6 +63,7 @@ def apply(state: BuildState, params: ClusterParams) -> None:
 CLUSTER = VariantStep(
     name="cluster",
     apply=apply,
+    phase="train",
     params=ClusterParams,
     description="Weight clustering (tfmot, n centroids per layer) with fine-tuning; stripped.",
 )

@@ -102,6 +102,6 @@ def apply(state: BuildState, params: DistillParams) -> None:
 
 
 DISTILL = VariantStep(
-    name="distill", apply=apply, params=DistillParams,
+    name="distill", apply=apply, params=DistillParams, phase="train",
     description="Knowledge distillation from another model of the suite (the teacher).",
 )

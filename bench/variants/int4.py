@@ -183,6 +183,7 @@ def apply(state: BuildState, params: Int4Params) -> None:
 INT4 = VariantStep(
     name="int4",
     apply=apply,
+    phase="convert",
     params=Int4Params,
     description="4-bit weights with ai-edge-quantizer: weight_only, dynamic, or "
                 "static_int8_activations (int8 I/O; the form TFLite Micro runs).",

@@ -232,6 +232,7 @@ def tflite_sparsity(data: bytes) -> float:
 PRUNE = VariantStep(
     name="prune",
     apply=apply,
+    phase="train",
     params=PruneParams,
     description="Magnitude pruning (tfmot, polynomial decay) with fine-tuning; wrappers stripped.",
 )

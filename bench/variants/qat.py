@@ -41,6 +41,7 @@ def apply(state: BuildState, params: QatParams) -> None:
 QAT = VariantStep(
     name="qat",
     apply=apply,
+    phase="train",
     params=QatParams,
     description="Quantization-aware training (tfmot quantize_model) before int8 conversion.",
 )

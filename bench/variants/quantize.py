@@ -216,6 +216,7 @@ def apply(state: BuildState, params: QuantizeParams) -> None:
 QUANTIZE = VariantStep(
     name="quantize",
     apply=apply,
+    phase="convert",
     params=QuantizeParams,
     description="Convert to TFLite: fp32, fp16, dynamic_int8, int8 (int8 I/O) or int16x8.",
 )
