@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench.connections import option_problems, primary_runner
 from bench.cores import get_core
-from bench.errors import Id, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
+from bench.errors import Id, SpecError, Strict, hint, one_of, pydantic_problems, read_yaml
 
 #: Inference stacks a device may run (``runtime``). The names from ``tflm`` to ``hls4ml`` are the
 #: ``stack`` names of the MLPerf Tiny results the estimator is calibrated on.
@@ -67,7 +67,8 @@ class Device(Strict):
     clock_mhz: float | None = Field(None, gt=0, description="required unless core is `host`")
     memory: Memory = Field(default_factory=Memory)
     power: Power | None = None
-    runtime: str = Field(description="inference stack; `edgebench devices runtimes`")
+    runtime: Annotated[str, one_of("runtime", RUNTIMES)] = Field(
+        description="inference stack; `edgebench devices runtimes`")
     connection: Connection
     source: Path | None = Field(None, exclude=True)
 
@@ -79,13 +80,6 @@ class Device(Strict):
         except KeyError as e:
             raise ValueError(e.args[0]) from None
         return core
-
-    @field_validator("runtime")
-    @classmethod
-    def _known_runtime(cls, runtime: str) -> str:
-        if runtime not in RUNTIMES:
-            raise ValueError(unknown("runtime", runtime, RUNTIMES))
-        return runtime
 
     @property
     def runner(self) -> str:

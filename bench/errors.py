@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 
 #: Ids of suites, models, variants and devices: one path-safe name (they name files).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -49,6 +49,18 @@ def unknown(kind: str, name: object, known: Iterable[str]) -> str:
     known = list(known)
     return (f"unknown {kind} {shorten(name)!r}{hint(name, known)} "
             f"(known: {', '.join(known) or 'none'})")
+
+
+def one_of(kind: str, known: Iterable[str]) -> AfterValidator:
+    """A field validator: the value is one of ``known``, else the closest name is suggested."""
+    names = list(known)
+
+    def check(value: str) -> str:
+        if value not in names:
+            raise ValueError(unknown(kind, value, names))
+        return value
+
+    return AfterValidator(check)
 
 
 def format_loc(loc: tuple[Any, ...]) -> str:

@@ -24,13 +24,13 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from bench.board import protocol as p
-from bench.errors import Strict, unknown
+from bench.errors import Strict, one_of
 from bench.metrics import task_metrics
 from bench.runners.base import MetricMap, PositiveFloat, PositiveInt, Runner, RunRequest
 from bench.runners.io import IOSpec, as_batch1, latency_stats, quantize, sample_inputs
@@ -57,7 +57,7 @@ class SerialOptions(Strict):
     usb: str | None = Field(None, description='USB "VID:PID" of the board, in hex')
     port: str | None = Field(None, validate_default=True,
                              description="serial port path or pyserial URL")
-    protocol: str = "mlperf-tiny"
+    protocol: Annotated[str, one_of("protocol", PROTOCOLS)] = "mlperf-tiny"
     baud: PositiveInt = 115200
     timeout_s: PositiveFloat = 5.0
     min_window_s: PositiveFloat = 10.0
@@ -83,13 +83,6 @@ class SerialOptions(Strict):
             raise ValueError('Field required: a serial device gives `port` (a path or a '
                              'pyserial URL) or `usb: "VID:PID"`')
         return port
-
-    @field_validator("protocol")
-    @classmethod
-    def _known_protocol(cls, protocol: str) -> str:
-        if protocol not in PROTOCOLS:
-            raise ValueError(unknown("protocol", protocol, PROTOCOLS))
-        return protocol
 
 
 def resolve_port(opts: SerialOptions) -> str:
