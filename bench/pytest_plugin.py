@@ -1,7 +1,9 @@
-"""pytest front door: ``pytest suites/quickstart.yaml`` runs each cell as a test item.
+"""pytest front door: ``pytest --benchmark`` runs the project's suites, each cell a test item.
 
-A thin layer over :class:`bench.session.Session`. Suite files named on the command line (or
-found under a directory named there) are collected, one item per cell named by its cell id
+A thin layer over :class:`bench.session.Session`. ``--benchmark`` without a path runs the suites
+the project lists (``[tool.edgebench] suites`` in ``pyproject.toml``, :mod:`bench.project`)
+instead of its ``testpaths``; with paths, or without the flag, suite files named on the command
+line (or found under a directory named there) are collected, one item per cell named by its cell id
 (``model/variant@device``), so ``-k``, ``-x`` and ``--lf`` select cells. Each item runs its cell
 through the session into one run folder per suite per pytest session (builds are cached by the
 harness, so the second cell of a build is cheap). Cells on a host LiteRT device are timed
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from bench.cellwork import CellFailure
 from bench.connections import primary_runner
 from bench.constraints import render_validation
 from bench.errors import SpecError, read_yaml
@@ -27,7 +30,7 @@ from bench.matrix import Cell
 from bench.metrics import Metric
 from bench.record import Record
 from bench.runners.base import RunRequest
-from bench.session import CellFailure, Session
+from bench.session import Session
 from bench.spec import SUITE_SUFFIXES, load_suite
 from bench.store import Run, Store, new_run_id
 
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgebench", "edgebench suites")
+    group.addoption("--benchmark", action="store_true", dest="edgebench_benchmark",
+                    help="run suites as benchmarks: those named, else the project's "
+                         "([tool.edgebench] suites in pyproject.toml, default suites/*.yaml)")
     group.addoption("--edgebench-results", default="results", metavar="DIR",
                     help="result store for the records of collected suites (default: results)")
     group.addoption("--edgebench-devices-dir", action="append", default=None, metavar="DIR",
@@ -44,6 +50,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 RUN_ID = pytest.StashKey[str]()
 
 
+def _pyproject(config: pytest.Config) -> Path:
+    """The pyproject.toml that holds the project's ``[tool.edgebench]`` table."""
+    inipath = config.inipath
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return inipath
+    return config.rootpath / "pyproject.toml"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """``--benchmark`` without a path: the project's suites become the command-line paths
+    (so its ``testpaths``, the unit tests, are not collected)."""
+    known = early_config.known_args_namespace
+    if not getattr(known, "edgebench_benchmark", False) or known.file_or_dir:
+        return
+    from bench.project import ProjectConfigError, project_suites
+
+    try:
+        suites = project_suites(_pyproject(early_config))
+    except ProjectConfigError as e:
+        raise pytest.UsageError(f"--benchmark: {e}") from None
+    args.extend(str(path) for path in suites)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """One run id per pytest session, shared by pytest-xdist workers (one run folder per suite)."""
     workerinput = getattr(config, "workerinput", None)
@@ -51,11 +81,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _names_suites(config: pytest.Config) -> bool:
-    """True when a command-line argument is a YAML file or a folder (which may hold suites)."""
+    """True when a command-line path (``--benchmark``'s included) is a YAML file or a folder
+    (which may hold suites)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
     base = config.invocation_params.dir
-    for arg in config.invocation_params.args:
-        if arg.startswith("-"):
-            continue
+    for arg in config.args:
         path = base / arg.split("::", 1)[0]
         if path.suffix in SUITE_SUFFIXES or path.is_dir():
             return True

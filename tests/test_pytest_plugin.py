@@ -68,6 +68,64 @@ def test_testpaths_run_does_not_collect_suites(bench: pytest.Pytester,
     result.assert_outcomes(passed=1)
 
 
+def benchmark_project(pytester: pytest.Pytester, tiny: Path, edgebench: str = "") -> None:
+    """A project laid out like this one: unit tests under ``tests`` (its testpaths), suites
+    under ``suites`` and ``benchmarks``, and ``edgebench`` as its ``[tool.edgebench]`` table."""
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n' + edgebench)
+    pytester.mkdir("tests")
+    (pytester.path / "tests" / "test_unit.py").write_text("def test_unit():\n    pass\n")
+    for folder, name in [("suites", "s1"), ("suites", "s2"), ("benchmarks", "b1")]:
+        (pytester.path / folder).mkdir(exist_ok=True)
+        (pytester.path / folder / f"{name}.yaml").write_text(yaml.safe_dump({
+            "name": name, "models": [{"id": "m", "path": str(tiny)}],
+            "devices": ["host-litert"], "settings": FAST}))
+
+
+def collected(result: pytest.RunResult) -> list[str]:
+    return sorted(line for line in result.outlines if "::" in line)
+
+
+def test_benchmark_runs_the_default_suites_and_plain_pytest_the_unit_tests(
+        bench: pytest.Pytester, tiny_tflite: Path) -> None:
+    benchmark_project(bench, tiny_tflite)
+    plain = run(bench)
+    plain.assert_outcomes(passed=1)
+    plain.stdout.fnmatch_lines(["tests/test_unit.py .*"])
+    assert not (bench.path / "results").exists()  # no suite ran
+    result = run(bench, "--benchmark", "--benchmark-json=out.json")
+    result.assert_outcomes(passed=2)  # suites/*.yaml; not the unit test
+    benchmarks = json.loads((bench.path / "out.json").read_text())["benchmarks"]
+    assert sorted(b["fullname"] for b in benchmarks) == [
+        "suites/s1.yaml::m/fp32@host-litert", "suites/s2.yaml::m/fp32@host-litert"]
+    assert sorted(p.name for p in (bench.path / "results").iterdir()) == ["s1", "s2"]
+
+
+def test_benchmark_takes_the_suites_of_the_project_config_or_the_paths_given(
+        bench: pytest.Pytester, tiny_tflite: Path) -> None:
+    benchmark_project(bench, tiny_tflite,
+                      '[tool.edgebench]\nsuites = ["benchmarks/*.yaml", "suites/s2.yaml"]\n')
+    configured = run(bench, "--benchmark", "--collect-only", "-q")
+    assert collected(configured) == ["benchmarks/b1.yaml::m/fp32@host-litert",
+                                     "suites/s2.yaml::m/fp32@host-litert"]
+    named = run(bench, "--benchmark", "suites/s1.yaml", "--collect-only", "-q")
+    assert collected(named) == ["suites/s1.yaml::m/fp32@host-litert"]
+    assert collected(run(bench, "--collect-only", "-q")) == ["tests/test_unit.py::test_unit"]
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('suites = ["nowhere/*.yaml"]', "*--benchmark: [[]tool.edgebench[]] suites: 'nowhere/*.yaml'"
+                                    " matches no file in *"),
+    ("suites = 3", "*[[]tool.edgebench[]] suites must be a list of glob patterns*not 3*"),
+])
+def test_benchmark_with_a_bad_suites_entry_is_a_usage_error(
+        bench: pytest.Pytester, tiny_tflite: Path, table: str, message: str) -> None:
+    benchmark_project(bench, tiny_tflite, f"[tool.edgebench]\n{table}\n")
+    result = run(bench, "--benchmark")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    run(bench).assert_outcomes(passed=1)  # plain pytest does not read the table
+
+
 def test_k_selection_runs_only_those_cells_into_one_run(bench: pytest.Pytester,
                                                         tiny_tflite: Path) -> None:
     tiny_suite(bench, tiny_tflite)
@@ -183,6 +241,15 @@ def test_xdist_runs_cells_in_parallel_into_one_run(bench: pytest.Pytester,
         "b/fp32@host-litert", "b/fp32@tflm-reference"]
     assert {r["status"] for r in records} == {"ok"}
     assert len(json.loads((run_dir / "run.json").read_text())["cells"]) == 4
+
+
+def test_xdist_deals_the_configured_suites_by_model(bench: pytest.Pytester,
+                                                   tiny_tflite: Path) -> None:
+    pytest.importorskip("xdist")
+    benchmark_project(bench, tiny_tflite)
+    result = run(bench, "--benchmark", "-n", "2", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["scheduling tests via CellScheduling"])
 
 
 def test_xdist_scheduling_keeps_a_board_and_a_model_on_one_worker(
