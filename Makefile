@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test bench lint leaderboard chromium
+.PHONY: setup run test bench lint leaderboard chromium toolchain
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgebench needs Python 3.11 (found %d.%d)" % sys.version_info[:2]'
@@ -22,10 +22,22 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
+# Debian's Arm GNU toolchain (newlib, libstdc++) and QEMU for the emulated boards (the `qemu`
+# runner cross-compiles TFLite Micro firmware and boots it in qemu-system-arm). Installed with
+# apt-get when missing.
+TOOLCHAIN_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib \
+                      qemu-system-arm
+toolchain:
+	@test -x /usr/bin/arm-none-eabi-g++ && test -x /usr/bin/qemu-system-arm \
+	  && test -f /usr/lib/arm-none-eabi/newlib/libc.a \
+	  && test -d /usr/include/newlib/c++ || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(TOOLCHAIN_PACKAGES); }
+
 run: setup            ## run the quickstart suite and print its leaderboard table
 	$(BIN)/edgebench run suites/quickstart.yaml
 
-test: setup chromium  ## all tests, slow end-to-end ones included
+test: setup chromium toolchain  ## all tests, slow end-to-end ones included
 	$(BIN)/pytest
 
 bench: setup          ## benchmarks that print figures (harness overhead, cold/warm wall time)
