@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import platform
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,9 @@ from typing import Literal
 
 LOCK = "run.lock"
 Mode = Literal["exclusive", "shared"]
+
+#: How long a refused writer waits for the holder's note (written just after it takes the lock).
+NOTE_WAIT_S = 2.0
 
 
 class RunLocked(LookupError):
@@ -92,7 +96,11 @@ def acquire(run_path: Path, mode: Mode = "exclusive") -> None:
         fcntl.flock(fd, (fcntl.LOCK_EX if mode == "exclusive" else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RunLocked(Path(run_path), holders(Path(run_path))) from None
+        found, deadline = holders(Path(run_path)), time.monotonic() + NOTE_WAIT_S
+        while not found and time.monotonic() < deadline:  # the holder is writing its note
+            time.sleep(0.05)
+            found = holders(Path(run_path))
+        raise RunLocked(Path(run_path), found) from None
     if mode == "exclusive":
         os.ftruncate(fd, 0)  # earlier holders are gone
     note = {"pid": os.getpid(), "host": platform.node(), "mode": mode,
