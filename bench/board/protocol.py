@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 #: The device's command buffer (characters, ``%`` included).
 COMMAND_BUFFER = 80
 #: Bytes per ``db <hex>%`` chunk, so each command stays under the buffer.
@@ -77,8 +79,35 @@ def bracketed(line: str) -> str | None:
 
 
 def format_results(values: Sequence[float]) -> str:
-    """``m-results-[…]`` with three decimals, as the reference firmware prints them."""
+    """``m-results-[…]`` with ``%0.3f`` (rounded to three decimals), as the IC, VWW and AD
+    reference firmwares print them."""
     return "m-results-[" + ",".join(f"{v:0.3f}" for v in values) + "]"
+
+
+def _c_int(x: np.float32) -> int:
+    """C's ``static_cast<int>`` of a float: truncation toward zero."""
+    return int(x)
+
+
+def _c_rem10(n: int) -> int:
+    """C's ``n % 10``: the remainder takes the sign of ``n``."""
+    return -(-n % 10) if n < 0 else n % 10
+
+
+def _truncated(v: np.float32) -> str:
+    if not np.isfinite(v):
+        return f"{float(v):0.3f}"
+    ten, hundred, thousand = (np.float32(v * np.float32(k)) for k in (10, 100, 1000))
+    return f"0.{_c_int(ten)}{_c_rem10(_c_int(hundred))}{_c_rem10(_c_int(thousand))}"
+
+
+def format_results_truncated(values: Sequence[float]) -> str:
+    """``m-results-[…]`` as the reference KWS firmware's ``th_results`` prints them (for
+    platforms without float formatting): ``"0.%d"`` of ``int(v * 10)``, then ``"%d"`` of
+    ``int(v * 100) % 10`` and of ``int(v * 1000) % 10``, in float32 and C integer arithmetic.
+    For v in [0, 1) that is v truncated to three decimals (each digit from its own product, as
+    there); outside it, the same digits the firmware prints."""
+    return "m-results-[" + ",".join(_truncated(v) for v in np.asarray(values, np.float32)) + "]"
 
 
 def is_garbage(line: str) -> bool:

@@ -2,8 +2,11 @@
 
 It answers the protocol's commands (``name``, ``profile``, ``timestamp``, ``db load``/``db``,
 ``db print``, ``infer N W``, ``results``; errors as ``e-[…]``) and runs the model in TFLite
-Micro. ``m-lap-us`` comes from the host clock, or from a simulated clock that advances by the
-estimator's latency of the model on a device. ``fault`` makes it misbehave, for tests.
+Micro. ``profile`` names the MLPerf Tiny model id of a reference model (by content,
+:mod:`bench.board.reference_models`), else the file's stem; ``m-results`` are printed as that
+model's reference firmware prints them. ``m-lap-us`` comes from the host clock, or from a
+simulated clock that advances by the estimator's latency of the model on a device and paces the
+replies to match (:mod:`bench.board.clock`). ``fault`` makes it misbehave, for tests.
 """
 
 from __future__ import annotations
@@ -22,10 +25,16 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.board import protocol as p
+from bench.board.clock import Clock, HostClock, SimulatedClock
+from bench.board.reference_models import model_id as reference_model_id
+
+#: Model ids whose reference firmware prints truncated digits (the KWS reference's
+#: ``th_results``); the others print ``%0.3f``.
+TRUNCATED_RESULTS = frozenset({"kws01"})
 
 log = logging.getLogger(__name__)
 
-Clock = Literal["host", "simulated"]
+ClockKind = Literal["host", "simulated"]
 FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong")
 RESET_ON_INFER = 2  # the ``reset`` fault reboots the board on this ``infer`` command
 
@@ -42,7 +51,7 @@ class Board:
     """The firmware's command interpreter: one command in, response lines out."""
 
     def __init__(self, model_path: Path, *, device: dict[str, Any] | None = None,
-                 clock: Clock = "host", fault: str | None = None,
+                 clock: ClockKind = "host", fault: str | None = None,
                  name: str = "edgebench-virtual-board", model_id: str | None = None) -> None:
         from bench.runners.io import IOSpec, load_artifact
         from bench.runners.tflm import open_model
@@ -59,34 +68,35 @@ class Board:
         self.reset_state = info.has_variables
         self.in_spec: IOSpec = self.model.in_specs[0]
         self.input_bytes = int(np.prod(self.in_spec.shape)) * self.in_spec.dtype.itemsize
-        self.name, self.model_id = name, model_id or Path(model_path).stem
-        self.fault, self.clock = fault, clock
+        self.name = name
+        self.model_id = model_id or reference_model_id(data, model_path)
+        self.format_results = (p.format_results_truncated if self.model_id in TRUNCATED_RESULTS
+                               else p.format_results)
+        self.fault = fault
         self.latency_us: float | None = None
+        self.clock: Clock = HostClock()
         if clock == "simulated":
             if device is None:
                 raise ValueError("a simulated clock needs a device (--device ID)")
             self.latency_us = simulated_latency_us(data, device)
-        self._t0_ns = time.perf_counter_ns()
-        self.sim_us = 0.0
+            self.clock = SimulatedClock()
         self.infers = 0
         self.expected = 0
         self.buffer = bytearray()
-        self.last_results = p.format_results([])
+        self.last_results = self.format_results([])
 
     # --- clock and model ---------------------------------------------------------------------
 
     def now_us(self) -> int:
-        if self.latency_us is not None:
-            return int(round(self.sim_us))
-        return (time.perf_counter_ns() - self._t0_ns) // 1000
+        return self.clock.now_us()
 
-    def _invoke(self, raw: np.ndarray, times: int) -> list[np.ndarray]:
+    def _invoke(self, raw: np.ndarray, times: int) -> tuple[list[np.ndarray], int]:
+        """Run the model ``times`` times from the clock's last reading; its outputs and the time
+        after (on a simulated clock, ``times`` latencies later, and no sooner in wall time)."""
         outputs: list[np.ndarray] = []
         for _ in range(times):
             outputs = self.model.run([raw], self.reset_state)
-            if self.latency_us is not None:
-                self.sim_us += self.latency_us
-        return outputs
+        return outputs, self.clock.elapse(times * (self.latency_us or 0.0))
 
     def boot(self) -> list[str]:
         """The boot banner (and a reset of the loaded input)."""
@@ -166,15 +176,16 @@ class Board:
                     f"{self.input_bytes}]"]
         raw = np.frombuffer(bytes(self.buffer), self.in_spec.dtype).reshape(self.in_spec.shape)
         lines = [f"m-warmup-start-{w}"]
+        self.now_us()  # the warmup starts now
         self._invoke(raw, w)
         lines += ["m-warmup-done", f"m-infer-start-{n}", f"m-lap-us-{self.now_us()}"]
-        outputs = self._invoke(raw, n)
-        lines += [f"m-lap-us-{self.now_us()}", "m-infer-done"]
+        outputs, end_us = self._invoke(raw, n)
+        lines += [f"m-lap-us-{end_us}", "m-infer-done"]
         from bench.runners.io import dequantize
 
         values = np.concatenate([dequantize(o, spec).reshape(-1)
                                  for o, spec in zip(outputs, self.model.out_specs, strict=True)])
-        self.last_results = p.format_results(values.tolist())
+        self.last_results = self.format_results(values.tolist())
         if self.fault == "overlong":
             return ["m-results-[" + "0.000," * (p.MAX_LINE // 6 + 10)]
         return lines + [self.last_results]

@@ -36,8 +36,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     link = PtyLink() if args.link == "pty" else TcpLink(args.port)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+
+    def stop(*_: object) -> None:  # at once, even in a paced inference window
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
     def announce(address: str) -> None:
         extra = (f", simulated {board.latency_us:.1f} us/inference"
@@ -47,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "Ctrl-C to stop", file=sys.stderr, flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve(board, link, announce, stop=lambda: bool(stopping))
+        serve(board, link, announce)
     return 0
 
 
@@ -64,11 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve_p.add_argument("--link", choices=["pty", "tcp"], default="pty")
     serve_p.add_argument("--port", type=int, default=0, help="TCP port (default: any free)")
     serve_p.add_argument("--clock", choices=["host", "simulated"], default="host",
-                         help="m-lap-us from the host clock or the device's simulated clock")
+                         help="m-lap-us from the host clock or the device's simulated clock "
+                              "(replies paced so wall time never falls behind it)")
     serve_p.add_argument("--fault", choices=["garbage", "silence", "error", "reset", "split",
                                              "overlong"], default=None,
                          help="misbehave on purpose (for tests)")
     serve_p.add_argument("--name", default="edgebench-virtual-board", help="the name%% reply")
     serve_p.add_argument("--model-id", default=None,
-                         help="the m-model reply (default: the model file's stem)")
+                         help="the m-model reply (default: kws01, vww01, ic01, ad01 or strww01 "
+                              "for an MLPerf Tiny reference model, known by its SHA-256; else "
+                              "the model file's stem)")
     serve_p.set_defaults(func=cmd_serve)
