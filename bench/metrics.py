@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Method = Literal["measured", "tflm", "board", "estimated", "build"]
+Method = Literal["measured", "tflm", "board", "estimated", "build", "emulated"]
 
 #: Every metric a record may hold, with its unit ("" for dimensionless figures).
 UNITS: dict[str, str] = {
@@ -51,6 +51,10 @@ UNITS: dict[str, str] = {
     "stream_alerts": "",
     "stream_events": "",
     "stream_events_detected": "",
+    # emulated boards (the ``qemu`` runner): the firmware under QEMU
+    "instructions": "",  # per inference, counted by the firmware's timer under -icount
+    "firmware_flash": "B",  # text + rodata + data of the whole firmware
+    "firmware_ram": "B",  # data + bss (arena included) + stack and heap reservations
 }
 
 #: Task metrics per task, and whether larger is better.

@@ -131,5 +131,6 @@ for _name, _ref in {
     "native": "bench.runners.native:NATIVE",
     "estimate": "bench.runners.estimate:ESTIMATE",
     "serial": "bench.runners.serial:SERIAL",
+    "qemu": "bench.runners.qemu:QEMU",
 }.items():
     runners.register(_name, _ref)

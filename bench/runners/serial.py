@@ -22,7 +22,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
@@ -216,13 +216,19 @@ class BoardLink:
 
     def infer(self, n: int, warmup: int, timeout: float) -> tuple[int, list[float]]:
         """``infer N W``: the timed window in µs (between the two ``m-lap-us``) and results."""
+        window, results, _ = self.infer_lines(n, warmup, timeout)
+        return window, results
+
+    def infer_lines(self, n: int, warmup: int, timeout: float
+                    ) -> tuple[int, list[float], list[str]]:
+        """:meth:`infer` with every line of the response (a firmware may print more)."""
         lines = self.command(f"infer {n} {warmup}", timeout=timeout)
         laps = [t for t in map(p.lap_us, lines) if t is not None]
         found = [r for r in map(p.results, lines) if r is not None]
         if len(laps) != 2 or not found:
             raise self.fail(f"`infer {n} {warmup}%` gave {len(laps)} m-lap-us lines and "
                             f"{len(found)} m-results lines (expected 2 and 1)")
-        return (laps[1] - laps[0]) % _US_WRAP, found[-1]
+        return (laps[1] - laps[0]) % _US_WRAP, found[-1], lines
 
 
 @contextlib.contextmanager
@@ -247,39 +253,61 @@ def input_spec(request: RunRequest) -> IOSpec:
     return IOSpec(tuple(t.shape), np.dtype(t.dtype), t.scale, t.zero_point)
 
 
+def timed_windows(link: BoardLink, inputs: list[list[np.ndarray]], warmup: int,
+                  windows: int, min_window_s: float, min_inferences: int) -> list[float]:
+    """Nanoseconds per inference in ``windows`` ``infer N W`` windows, one input each, N raised
+    until a window lasts ``min_window_s`` on the board's clock (as MLPerf Tiny times it)."""
+    timeout_s = link.opts.timeout_s
+    warmup = max(warmup, 0)
+    n, wall_per_inf = max(min_inferences, 1), None
+    link.load(inputs[0][0].tobytes())
+    for _ in range(_CALIBRATION_ROUNDS):  # raise N until a window lasts min_window_s
+        timeout = timeout_s + (3 * (n + warmup) * wall_per_inf if wall_per_inf
+                               else max(3 * min_window_s, timeout_s))
+        started = time.monotonic()
+        window_us, _ = link.infer(n, warmup, timeout)
+        wall_per_inf = (time.monotonic() - started) / (n + warmup)
+        if window_us >= min_window_s * 1e6:
+            break
+        grow = min_window_s * 1e6 / window_us * 1.05 if window_us else 100.0
+        n = math.ceil(n * min(grow, 100.0))
+    else:
+        raise link.fail(f"a window of {n} inferences still lasts under {min_window_s} s")
+    log.info("%s: %d inferences per window", link.port, n)
+    per_inf_ns: list[float] = []
+    for i in range(windows):
+        link.load(inputs[i % len(inputs)][0].tobytes())
+        timeout = timeout_s + 3 * (n + warmup) * wall_per_inf
+        window_us, _ = link.infer(n, warmup, timeout)
+        per_inf_ns.append(window_us * 1e3 / n)
+        log.info("%s: window %d: %d µs / %d = %.4f ms", link.port, i, window_us, n,
+                 per_inf_ns[-1] / 1e6)
+    return per_inf_ns
+
+
 def measure(request: RunRequest) -> MetricMap:
     """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it."""
     spec = input_spec(request)
     with connect(request.options) as link:
         opts = link.opts
         inputs = sample_inputs(request.dataset, [spec], opts.windows, request.seed)
-        warmup = max(request.warmup, 0)
-        n, wall_per_inf = max(opts.min_inferences, 1), None
-        link.load(inputs[0][0].tobytes())
-        for _ in range(_CALIBRATION_ROUNDS):  # raise N until a window lasts min_window_s
-            timeout = opts.timeout_s + (3 * (n + warmup) * wall_per_inf if wall_per_inf
-                                        else max(3 * opts.min_window_s, opts.timeout_s))
-            started = time.monotonic()
-            window_us, _ = link.infer(n, warmup, timeout)
-            wall_per_inf = (time.monotonic() - started) / (n + warmup)
-            if window_us >= opts.min_window_s * 1e6:
-                break
-            grow = opts.min_window_s * 1e6 / window_us * 1.05 if window_us else 100.0
-            n = math.ceil(n * min(grow, 100.0))
-        else:
-            raise link.fail(f"a window of {n} inferences still lasts under "
-                            f"{opts.min_window_s} s")
-        log.info("%s: %d inferences per window", link.port, n)
-        per_inf_ns: list[float] = []
-        for i in range(opts.windows):
-            link.load(inputs[i % len(inputs)][0].tobytes())
-            timeout = opts.timeout_s + 3 * (n + warmup) * wall_per_inf
-            window_us, _ = link.infer(n, warmup, timeout)
-            per_inf_ns.append(window_us * 1e3 / n)
-            log.info("%s: window %d: %d µs / %d = %.4f ms", link.port, i, window_us, n,
-                     per_inf_ns[-1] / 1e6)
+        per_inf_ns = timed_windows(link, inputs, request.warmup, opts.windows,
+                                   opts.min_window_s, opts.min_inferences)
     # p50 of the per-window latencies = 1000 / the median throughput (windows are few and odd)
     return latency_stats(per_inf_ns, "board")  # type: ignore[arg-type]
+
+
+def board_predict(link: BoardLink, spec: IOSpec) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict(x_float) -> outputs`` on the board: each sample quantized, loaded and run with
+    ``infer 1 0``; the outputs are the board's ``m-results``."""
+    def predict(x: np.ndarray) -> np.ndarray:
+        rows = []
+        for sample in quantize(x, spec):
+            link.load(as_batch1(sample, spec).tobytes())
+            rows.append(np.asarray(link.infer(1, 0, link.opts.timeout_s)[1], np.float32))
+        return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+
+    return predict
 
 
 def evaluate(request: RunRequest) -> MetricMap:
@@ -292,16 +320,7 @@ def evaluate(request: RunRequest) -> MetricMap:
 
     spec = input_spec(request)
     with connect(request.options) as link:
-        timeout = link.opts.timeout_s
-
-        def predict(x: np.ndarray) -> np.ndarray:
-            rows = []
-            for sample in quantize(x, spec):
-                link.load(as_batch1(sample, spec).tobytes())
-                rows.append(np.asarray(link.infer(1, 0, timeout)[1], np.float32))
-            return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
-
-        return task_metrics(Dataset.load(request.dataset), predict, "board")
+        return task_metrics(Dataset.load(request.dataset), board_predict(link, spec), "board")
 
 
 def versions() -> dict[str, str]:

@@ -29,9 +29,10 @@ void put_fixed3(float value) {
     sign = "-";
     v = -v;
   }
-  if (v > 4e15) v = 4e15;
+  if (v > 4e9) v = 4e9; /* newlib-nano prints no 64-bit integers */
   unsigned long long milli = (unsigned long long)(v * 1000.0 + 0.5);
-  snprintf(text, sizeof(text), "%s%llu.%03u", sign, milli / 1000u, (unsigned)(milli % 1000u));
+  snprintf(text, sizeof(text), "%s%lu.%03u", sign, (unsigned long)(milli / 1000u),
+           (unsigned)(milli % 1000u));
   put(text);
 }
 

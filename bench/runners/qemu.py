@@ -1,0 +1,251 @@
+"""The ``qemu`` runner: emulated Cortex-M boards running the real firmware.
+
+For each artifact it builds the firmware a user would flash (TFLite Micro with CMSIS-NN kernels
+for the device's core, the model as a C array, the official MLPerf Tiny API; see
+:mod:`bench.firmware`), boots it under ``qemu-system-arm -icount shift=0`` and drives it over
+the MLPerf Tiny serial protocol with the serial runner's link, as a real board.
+
+Connection options (device file ``connection:``): ``machine`` (the QEMU machine; default: the
+one emulating the device's core), ``timeout_s`` (30, per response, wall clock),
+``min_window_s`` (0.05: a timed window lasts at least this much *virtual* time, 50 M
+instructions), ``windows`` (5) and ``cpi`` (cycles per instruction, instead of the calibrated
+table's).
+
+``evaluate`` (method ``emulated``): ``arena_used`` as TFLite Micro reports it on the 32-bit
+target, ``firmware_flash`` and ``firmware_ram`` from the ELF, task metrics from the firmware's
+outputs on the test split, ``output_max_diff`` of its raw outputs against LiteRT. ``measure``:
+``instructions`` per inference (the firmware's clock under icount: 1 ns per instruction), and
+``latency_*`` derived from them as instructions × cycles per instruction ÷ the device's clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import statistics
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import Field
+
+from bench.errors import Strict, one_of
+from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
+from bench.metrics import metric, task_metrics
+from bench.runners.base import MetricMap, PositiveFloat, PositiveInt, Runner, RunRequest
+from bench.runners.io import AGREEMENT_SAMPLES, IOSpec, latency_stats, output_max_diff
+from bench.runners.tflm import FP16_REASON
+
+log = logging.getLogger(__name__)
+
+METHOD = "emulated"
+NS_PER_INSTRUCTION = 1.0  # -icount shift=0: 2**0 ns of virtual time per instruction
+
+
+class QemuOptions(Strict):
+    """An emulated board's options (device file ``connection:``), with their defaults."""
+
+    machine: Annotated[str, one_of("QEMU machine", MACHINES)] | None = Field(
+        None, description="QEMU machine (default: the one emulating the device's core)")
+    timeout_s: PositiveFloat = 30.0
+    min_window_s: PositiveFloat = Field(0.05, description="virtual seconds per timed window")
+    windows: PositiveInt = 5
+    cpi: PositiveFloat | None = Field(None, description="cycles per instruction (default: the "
+                                                        "calibrated table's)")
+
+
+def options(request: RunRequest) -> QemuOptions:
+    return QemuOptions.model_validate(
+        {k: v for k, v in request.options.items() if k in QemuOptions.model_fields})
+
+
+def machine_name(device: dict[str, Any], opts: dict[str, Any]) -> str:
+    """The QEMU machine of a device: its option, else the one emulating its core."""
+    name = opts.get("machine") or DEFAULT_MACHINE.get(str(device.get("core")))
+    if name is None:
+        known = ", ".join(f"{core} ({m})" for core, m in sorted(DEFAULT_MACHINE.items()))
+        raise ValueError(f"no QEMU machine emulates core {device.get('core')!r}: name one with "
+                         f"`machine` (emulated cores: {known})")
+    return name
+
+
+def firmware(request: RunRequest) -> Any:
+    """The artifact's firmware for the device (built and cached on first use)."""
+    from bench.firmware.build import build_for_device
+    from bench.runners.io import load_artifact
+
+    opts = options(request)
+    machine = MACHINES[machine_name(request.device, request.options)]
+    core = request.device.get("core")
+    if core and core != machine.core:
+        raise ValueError(f"the device's core is {core}, but {machine.name} emulates "
+                         f"{machine.core}")
+    memory = request.device.get("memory") or {}
+    log.debug("firmware for %s on %s (%s)", request.artifact.name, machine.name, opts)
+    return build_for_device(load_artifact(request.artifact), machine.name,
+                            memory.get("flash_kb"), memory.get("ram_kb"), request.artifact.name)
+
+
+@contextlib.contextmanager
+def board(request: RunRequest, built: Any) -> Iterator[Any]:
+    """The firmware booted under QEMU and handshaken over the protocol (a ``BoardLink``).
+
+    A protocol failure while QEMU is gone is reported as QEMU's exit (killed, crashed)."""
+    from bench.firmware.qemu import boot
+    from bench.runners.serial import BoardError, connect
+
+    opts = options(request)
+    with boot(built.elf, MACHINES[built.machine]) as emulator:
+        try:
+            with connect({"port": emulator.port, "timeout_s": opts.timeout_s,
+                          "model": built.model_id}) as link:
+                yield link
+        except BoardError as exc:
+            reason = emulator.exit_reason()
+            if reason is None:
+                raise
+            raise RuntimeError(f"{reason} during the run; {exc}") from None
+
+
+def _raw_outputs(lines: list[str], spec: IOSpec) -> np.ndarray:
+    """The ``m-results-raw-[…]`` values: integers, or float bits in hex."""
+    body = next((ln[len("m-results-raw-["):-1] for ln in lines
+                 if ln.startswith("m-results-raw-[") and ln.endswith("]")), None)
+    if body is None:
+        raise RuntimeError("the firmware printed no m-results-raw line")
+    words = [w for w in body.split(",") if w]
+    if spec.is_integer:
+        return np.asarray([int(w) for w in words], np.int64)
+    return np.asarray([int(w, 16) for w in words], np.uint32).view(np.float32)
+
+
+def _output_spec(data: bytes, source: str) -> IOSpec:
+    from bench.tflite_info import inspect
+
+    t = inspect(data, source).outputs[0]
+    return IOSpec(tuple(t.shape), np.dtype(t.dtype), t.scale, t.zero_point)
+
+
+def evaluate(request: RunRequest) -> MetricMap:
+    """Arena, firmware sizes, agreement with LiteRT and task metrics, from the firmware."""
+    from bench.runners.io import load_artifact, sample_inputs
+    from bench.runners.litert import LiteRTModel
+    from bench.runners.serial import board_predict, input_spec
+
+    built = firmware(request)
+    data = load_artifact(request.artifact)
+    spec, out_spec = input_spec(request), _output_spec(data, str(request.artifact))
+    out: MetricMap = {
+        "arena_used": metric("arena_used", built.arena_used, METHOD),
+        "firmware_flash": metric("firmware_flash", built.flash_used, METHOD),
+        "firmware_ram": metric("firmware_ram", built.ram_used, METHOD)}
+    inputs = sample_inputs(request.dataset, [spec], AGREEMENT_SAMPLES, request.seed)
+    lite = LiteRTModel(data, {}, str(request.artifact))
+    with board(request, built) as link:
+        target = []
+        for (x,) in inputs:
+            link.load(x.tobytes())
+            target.append(_raw_outputs(link.infer_lines(1, 0, link.opts.timeout_s)[2],
+                                       out_spec))
+        reference = [np.asarray(lite.run([x])[0]).reshape(-1) for (x,) in inputs]
+        out["output_max_diff"] = output_max_diff(target, reference, out_spec, METHOD)
+        if request.dataset is not None:
+            from bench.datasets.base import Dataset
+
+            out.update(task_metrics(Dataset.load(request.dataset), board_predict(link, spec),
+                                    METHOD))
+    return out
+
+
+def measure(request: RunRequest) -> MetricMap:
+    """Instructions per inference from ``infer N W`` windows on the firmware's clock, and the
+    latency they imply on the device (instructions × CPI ÷ clock)."""
+    from bench.firmware.cpi import cpi_for
+    from bench.runners.io import sample_inputs
+    from bench.runners.serial import input_spec, timed_windows
+
+    opts = options(request)
+    built = firmware(request)
+    spec = input_spec(request)
+    inputs = sample_inputs(request.dataset, [spec], opts.windows, request.seed)
+    with board(request, built) as link:
+        virtual_ns = timed_windows(link, inputs, request.warmup, opts.windows,
+                                   opts.min_window_s, 1)
+    instructions = [ns / NS_PER_INSTRUCTION for ns in virtual_ns]
+    cpi = opts.cpi or cpi_for(MACHINES[built.machine].core)[0]
+    clock_hz = float(request.device.get("clock_mhz") or 0) * 1e6
+    out: MetricMap = {"instructions": metric("instructions", statistics.median(instructions),
+                                             METHOD)}
+    if clock_hz > 0:
+        out.update(latency_stats([i * cpi / clock_hz * 1e9 for i in instructions], METHOD))
+    return out
+
+
+def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
+    """Skip reasons known before building: float16 tensors, not one input."""
+    from bench.tflite_info import inspect
+
+    try:
+        info = inspect(tflite)
+    except ValueError:
+        return None  # a corrupt artifact is a failure, reported by the phase itself
+    if info.has_float16:
+        return FP16_REASON
+    if len(info.inputs) != 1:
+        return (f"the MLPerf Tiny protocol loads one input; the model has "
+                f"{len(info.inputs)}")
+    return None
+
+
+def versions() -> dict[str, str]:
+    """What the firmware and its evaluation depend on: the pins, compiler, QEMU, LiteRT."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    from bench.firmware.build import templates_digest
+    from bench.firmware.sources import PINS
+
+    out = {pin.name: pin.commit[:12] for pin in PINS}
+    out["firmware"] = templates_digest()
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        with contextlib.suppress(OSError, subprocess.SubprocessError, IndexError):
+            out[tool] = subprocess.run([tool, "--version"], capture_output=True, text=True,
+                                       timeout=10, check=False).stdout.splitlines()[0]
+    with contextlib.suppress(PackageNotFoundError):
+        out["ai-edge-litert"] = version("ai-edge-litert")
+    return out
+
+
+def provenance(device: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    """``details["emulated"]``: the machine, and how latency was derived (the CPI used)."""
+    from bench.firmware.cpi import cpi_for
+
+    try:
+        name = machine_name(device, opts)
+    except ValueError as exc:
+        return {"emulated": {"error": str(exc)}}
+    machine = MACHINES[name]
+    cpi, source = cpi_for(machine.core)
+    if opts.get("cpi"):
+        cpi, source = float(opts["cpi"]), {"calibrated": False, "note": "the device's `cpi`"}
+    return {"emulated": {
+        "machine": name, "core": machine.core, "clock_mhz": device.get("clock_mhz"),
+        "latency": "derived: instructions × cycles per instruction ÷ clock (QEMU is not "
+                   "cycle-accurate: no caches, no wait states)",
+        "cpi": cpi, "cpi_source": source}}
+
+
+QEMU = Runner(
+    name="qemu",
+    evaluate="bench.runners.qemu:evaluate",
+    measure="bench.runners.qemu:measure",
+    method=METHOD,
+    options=QemuOptions,
+    targets="board",
+    unsupported=unsupported,
+    versions=versions,
+    provenance=provenance,
+    description="the real TFLite Micro + CMSIS-NN firmware for the device's core, emulated in "
+                "QEMU over the MLPerf Tiny protocol: instructions (latency via CPI), 32-bit "
+                "arena, firmware flash/RAM, accuracy",
+)
