@@ -93,6 +93,7 @@ models: Registry[Any] = Registry("model builder", "edgebench.models")
 datasets: Registry[Any] = Registry("dataset", "edgebench.datasets")
 variant_steps: Registry[Any] = Registry("variant step", "edgebench.variants")
 runners: Registry[Any] = Registry("runner", "edgebench.runners")
+executors: Registry[Any] = Registry("executor", "edgebench.executors")
 
 for _name, _ref in {
     "har_mlp": "bench.models.seeds:HAR_MLP",
@@ -134,3 +135,5 @@ for _name, _ref in {
     "qemu": "bench.runners.qemu:QEMU",
 }.items():
     runners.register(_name, _ref)
+
+executors.register("local", "bench.executor:LOCAL")

@@ -7,30 +7,23 @@ on. Records are appended as cells finish, so an interrupted run resumes from its
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import platform
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from itertools import groupby
 from pathlib import Path
-from typing import Any
 
-from bench import worker
-from bench.build import BuildPlan, plan_build
-from bench.cache import Cache, key, package_version, sha256_file, versions
-from bench.connections import all_runners, runner_for
+from bench import registry
+from bench.cache import Cache, package_version, sha256_file, versions
+from bench.cellwork import CellWork, MeasureHook, Outcome, now
 from bench.constraints import check, device_fit
 from bench.devices import Device, find_device, search_dirs
-from bench.energy import energy_metrics
 from bench.errors import SpecError
+from bench.executor import Executor
 from bench.matrix import Cell, plan
-from bench.metrics import TASK_METRICS, Metric, metric
+from bench.metrics import TASK_METRICS, Metric
 from bench.record import Record
-from bench.runners.base import RunRequest
 from bench.spec import Suite
 from bench.store import Run, Store
 
@@ -39,28 +32,6 @@ log = logging.getLogger(__name__)
 RUNTIME_LIBRARIES = ("edgebench", "tensorflow-cpu", "tf-keras", "ai-edge-litert", "tflite-micro",
                      "numpy")
 DELTA_METRICS = [name for task in TASK_METRICS.values() for name in task]
-#: Times one cell in-process (``run_cells(measure=...)``): latency metrics, or None.
-MeasureHook = Callable[[Cell, RunRequest], "dict[str, Metric] | None"]
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """A built .tflite: its bytes, hash, build facts and size metrics (read once per build)."""
-
-    path: Path
-    data: bytes
-    sha256: str
-    facts: dict[str, Any]
-    metrics: dict[str, Metric]
-    kind: str = "tflite"  # or "c": a classical baseline's generated C
-
-
-class CellFailure(Exception):
-    """A cell-level failure with the kind of error for the record."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 def resolve_devices(suite: Suite, dirs: list[Path] | None = None) -> dict[str, Device]:
@@ -88,10 +59,6 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 @dataclass
 class Session:
     suite: Suite
@@ -99,6 +66,8 @@ class Session:
     cache: Cache = field(default_factory=Cache)
     devices_dirs: list[Path] | None = None
     on_record: Callable[[Record], None] | None = None
+    #: where cells run: an executor, or the name of a registered one (``local``, ``ray``, …)
+    executor: Executor | str = "local"
 
     def __post_init__(self) -> None:
         self.devices = resolve_devices(self.suite, self.devices_dirs)
@@ -109,8 +78,9 @@ class Session:
                 f"no cell left to run: the include/exclude rules remove all "
                 f"{len(self.suite.models)} × {len(self.suite.variants)} × "
                 f"{len(self.suite.devices)} combinations of models × variants × devices")])
-        self._host = {"node": platform.node(), "platform": platform.platform(),
-                      "machine": platform.machine(), "python": platform.python_version()}
+        if isinstance(self.executor, str):
+            self.executor = registry.executors.get(self.executor)
+        self.work = CellWork(self.suite, self.devices, self.cache)
         self._commit = _git_commit()
         self._ok_metrics: dict[tuple[str, str, str], dict[str, Metric]] = {}
 
@@ -144,7 +114,7 @@ class Session:
         return self.store.create(self.suite.name, run_id=run_id, manifest={
             "suite_file": str(self.suite.source) if self.suite.source else None,
             "suite_sha256": sha256_file(self.suite.source) if self.suite.source else None,
-            "cells": [c.id for c in (self.cells if cells is None else cells)], "started": _now(),
+            "cells": [c.id for c in (self.cells if cells is None else cells)], "started": now(),
             "reference_variant": self.suite.settings.reference_variant,
             "report": [t.model_dump(mode="json") for t in self.suite.report]})
 
@@ -163,138 +133,39 @@ class Session:
 
     def _records(self, run_id: str, cells: list[Cell],
                  measure: MeasureHook | None = None) -> Iterator[Record]:
-        models = {m.id: m for m in self.suite.models}
-        variants = {v.id: v for v in self.suite.variants}
-        for (model_id, variant_id), group in groupby(cells, key=lambda c: (c.model, c.variant)):
-            group = list(group)
-            started = _now()
-            try:
-                build = plan_build(models[model_id], variants[variant_id], models)
-                artifact = self._artifact(build)
-            except CellFailure as e:
-                for cell in group:
-                    yield self._record(run_id, cell, "failed", started, error=e)
-                continue
-            except (OSError, ValueError) as e:
-                for cell in group:
-                    yield self._record(run_id, cell, "failed", started,
-                                       error=CellFailure("artifact", str(e)))
-                continue
-            for cell in group:
-                try:
-                    yield self._run_cell(run_id, cell, build, artifact, measure)
-                except Exception as e:  # a harness bug in one cell must not end the suite
-                    log.exception("cell %s", cell.id)
-                    yield self._record(run_id, cell, "failed", started, metrics=artifact.metrics,
-                                       error=CellFailure("internal", f"{type(e).__name__}: {e}"))
+        """Records of ``cells`` as the executor's outcomes arrive. A cell whose deltas or
+        constraints need another cell of this batch (its reference variant, a
+        ``min_delta_vs`` variant) waits for that cell's record."""
+        batch = {(c.model, c.variant, c.device) for c in cells}
+        waiting: dict[str, Outcome] = {}
+        finished: set[tuple[str, str, str]] = set()
 
-    # --- build -----------------------------------------------------------------------------
+        def ready(outcome: Outcome) -> bool:
+            c = outcome.cell
+            return all(dep in finished or dep not in batch
+                       for dep in ((c.model, v, c.device) for v in self._needs(c)))
 
-    def _artifact(self, build: BuildPlan) -> Artifact:
-        """The cached artifact (built in a worker on a miss) with its size metrics."""
-        from bench import tflite_info
-        from bench.variants.prune import tflite_sparsity
+        for outcome in self.executor.outcomes(self.work, cells, measure):
+            waiting[outcome.cell.id] = outcome
+            progress = True
+            while progress:
+                progress = False
+                for cell_id, pending in list(waiting.items()):
+                    if ready(pending):
+                        del waiting[cell_id]
+                        finished.add((pending.cell.model, pending.cell.variant,
+                                      pending.cell.device))
+                        progress = True
+                        yield self._record(run_id, pending)
+        for pending in waiting.values():  # a dependency the executor never delivered
+            yield self._record(run_id, pending)
 
-        path = self.cache.artifact(build.artifact_key, build.suffix)
-        info = self.cache.artifact_info(build.artifact_key)
-        dataset_ready = build.dataset_key is None or self.cache.dataset(build.dataset_key).exists()
-        if path.exists() and info.exists() and dataset_ready:
-            facts = {**(self.cache.read_json(info) or {}), "cached": True}
-        else:
-            try:
-                facts = worker.call("bench.build:build_artifact", build.payload(self.cache),
-                                    self.suite.settings.timeout_s)
-            except worker.WorkerError as e:
-                kind = "build" if e.kind == "error" else e.kind
-                raise CellFailure(kind, f"build: {e}") from None
-            facts["cached"] = False
-        data = path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        if build.suffix == ".c":  # a classical baseline: sizes were measured by the build
-            metrics = {"model_size": metric("model_size", facts["compiled_size"], "measured"),
-                       "params": metric("params", facts["params"], "measured")}
-            return Artifact(path, data, sha, facts, metrics, kind="c")
-        params = tflite_info.inspect(data, str(path)).params  # ValueError when corrupt
-        metrics = {"model_size": metric("model_size", len(data), "measured"),
-                   "model_size_gzip": metric("model_size_gzip", tflite_info.gzip_size(data),
-                                             "measured"),
-                   "params": metric("params", params, "measured"),
-                   "sparsity": metric("sparsity", tflite_sparsity(data), "measured")}
-        return Artifact(path, data, sha, facts, metrics)
-
-    # --- run one cell ----------------------------------------------------------------------
-
-    def _run_cell(self, run_id: str, cell: Cell, build: BuildPlan,
-                  artifact: Artifact, measure: MeasureHook | None = None) -> Record:
-        device = self.devices[cell.device]
-        started = _now()
-        metrics = dict(artifact.metrics)
-        sha = artifact.sha256
-        details = {"build": artifact.facts, "dataset": build.model.dataset and
-                   build.model.dataset.model_dump(mode="json"), "options": device.options}
-        kind = device.connection.kind
-        runner = runner_for(kind, artifact.kind)
-        if runner is None:
-            where = sorted({r.connection_kind for r in all_runners()
-                            if artifact.kind in r.artifacts})
-            return self._record(run_id, cell, "skipped", started, metrics=metrics, sha=sha,
-                                details=details, error=CellFailure("unsupported", (
-                                    f"{build.model.builder or build.model.id} is a "
-                                    f"{artifact.kind!r} artifact: no runner takes it over a "
-                                    f"{kind!r} connection (it runs on {', '.join(where)} "
-                                    f"only)")))
-        reason = runner.unsupported(artifact.data, device.options)
-        details["runner"] = runner.name
-        details.update(runner.provenance(device.model_dump(mode="json"), device.options))
-        if reason:
-            return self._record(run_id, cell, "skipped", started, metrics=metrics, sha=sha,
-                                details=details, error=CellFailure("unsupported", reason))
-        dataset = None if build.dataset_key is None else self.cache.dataset(build.dataset_key)
-        settings = self.suite.settings
-        options = runner.request_options(device.options, settings)
-        request = RunRequest(artifact=artifact.path, dataset=dataset, options=options,
-                             device=device.model_dump(mode="json"),
-                             warmup=settings.warmup, repeats=settings.repeats)
-        eval_key = key({"artifact": sha, "evaluate": runner.evaluate,
-                        "versions": runner.versions(),
-                        "dataset": build.dataset_key, "options": options})
-        cacheable = runner.cache_evaluate(options)
-        try:
-            cached = self.cache.read_json(self.cache.evaluation(eval_key)) if cacheable else None
-            details["evaluation_cached"] = cached is not None
-            if cached is None:
-                cached = self._phase(runner.evaluate, request, "evaluate")
-                if "skipped" not in cached and cacheable:
-                    self.cache.write_json(self.cache.evaluation(eval_key), cached)
-            if "skipped" in cached:
-                raise CellFailure("unsupported", cached["skipped"])
-            metrics.update({k: Metric.from_json(v) for k, v in cached["metrics"].items()})
-            timed = None if measure is None else measure(cell, request)
-            if timed is not None:
-                metrics.update(timed)
-                details["measured_by"] = "in-process"
-            else:
-                measured = self._phase(runner.measure, request, "measure")
-                if "skipped" in measured:
-                    raise CellFailure("unsupported", measured["skipped"])
-                metrics.update({k: Metric.from_json(v) for k, v in measured["metrics"].items()})
-            metrics.update(energy_metrics(device, metrics, settings.inferences_per_s))
-        except CellFailure as e:
-            status = "skipped" if e.kind == "unsupported" else "failed"
-            return self._record(run_id, cell, status, started, metrics=metrics, sha=sha,
-                                details=details, error=e)
-        self._add_deltas(cell, metrics)
-        return self._record(run_id, cell, "ok", started, metrics=metrics, sha=sha,
-                            details=details)
-
-    def _phase(self, ref: str, request: RunRequest, label: str) -> dict[str, Any]:
-        try:
-            return worker.call("bench.runners.phase:run_phase",
-                               {"ref": ref, "request": request.to_json()},
-                               self.suite.settings.timeout_s)
-        except worker.WorkerError as e:
-            kind = "runtime" if e.kind == "error" else e.kind
-            raise CellFailure(kind, f"{label}: {e}") from None
+    def _needs(self, cell: Cell) -> set[str]:
+        """The other variants (same model and device) this cell's record is computed against."""
+        variants = {self.suite.settings.reference_variant,
+                    *(r.min_delta_vs for r in self.suite.constraints.values() if r.min_delta_vs)}
+        variants.discard(cell.variant)
+        return variants
 
     def _add_deltas(self, cell: Cell, metrics: dict[str, Metric]) -> None:
         """``<task metric>_delta`` against the reference variant of the same model and device."""
@@ -307,14 +178,14 @@ class Session:
                 m = metrics[name]
                 metrics[f"{name}_delta"] = Metric(m.value - ref[name].value, m.unit, m.method)
 
-    def _record(self, run_id: str, cell: Cell, status: str, started: str, *,
-                metrics: dict[str, Metric] | None = None, sha: str | None = None,
-                details: dict[str, Any] | None = None,
-                error: CellFailure | None = None) -> Record:
-        metrics = metrics or {}
+    def _record(self, run_id: str, outcome: Outcome) -> Record:
+        """The record of an outcome: deltas and constraints against the recorded cells."""
+        cell, metrics, status = outcome.cell, dict(outcome.metrics), outcome.status
         device = self.devices[cell.device]
         constraints = {}
         if status == "ok":
+            self._add_deltas(cell, metrics)
+
             def reference(variant: str) -> dict[str, Metric] | None:
                 return self._ok_metrics.get((cell.model, variant, cell.device))
 
@@ -324,21 +195,22 @@ class Session:
         return Record(
             suite=self.suite.name, run_id=run_id, cell_id=cell.id, model=cell.model,
             variant=cell.variant, device=cell.device,
-            runner=(details or {}).get("runner", device.runner), status=status,
-            artifact_sha256=sha, metrics=metrics, constraints=constraints,
-            error=None if error is None else {"kind": error.kind, "message": str(error)},
-            details=details or {},
-            provenance={"versions": versions(RUNTIME_LIBRARIES), "host": self._host,
-                        "git_commit": self._commit, "started": started, "ended": _now(),
-                        "edgebench": package_version("edgebench")},
+            runner=outcome.details.get("runner", device.runner), status=status,
+            artifact_sha256=outcome.sha, metrics=metrics, constraints=constraints,
+            error=outcome.error, details=outcome.details,
+            provenance={"versions": versions(RUNTIME_LIBRARIES), "host": outcome.host,
+                        "git_commit": self._commit, "started": outcome.started,
+                        "ended": outcome.ended, "edgebench": package_version("edgebench")},
         )
 
 
 def run_suite(suite: Suite, results: Path | str = "results", *, resume: bool = False,
               cache: Cache | None = None, devices_dirs: list[Path] | None = None,
-              on_record: Callable[[Record], None] | None = None) -> Run:
+              on_record: Callable[[Record], None] | None = None,
+              executor: Executor | str = "local") -> Run:
     """Library entry point: run ``suite`` into the store at ``results``."""
-    session = Session(suite, Store(results), cache or Cache(), devices_dirs, on_record)
+    session = Session(suite, Store(results), cache or Cache(), devices_dirs, on_record,
+                      executor)
     started = time.monotonic()
     run = session.run(resume=resume)
     log.info("run %s finished in %.1f s", run.run_id, time.monotonic() - started)

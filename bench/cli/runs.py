@@ -23,7 +23,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.store import Store
 
     suite = load_suite(args.suite)
-    session = Session(suite, Store(Path(args.results)), devices_dirs=args.devices_dir)
+    session = Session(suite, Store(Path(args.results)), devices_dirs=args.devices_dir,
+                      executor=args.executor)
     with tqdm(total=len(session.cells), unit="cell", file=sys.stderr,
               disable=args.quiet or None) as bar:
         def progress(record):  # noqa: ANN001 - a Record
@@ -113,6 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("suite", type=Path)
     sp.add_argument("--resume", action="store_true",
                     help="finish the latest run of this suite instead of starting a new one")
+    sp.add_argument("--executor", default="local", metavar="NAME",
+                    help="where cells run: a registered executor (default: local, this machine)")
     add_quiet(sp)
     add_results(sp)
     add_devices_dir(sp)
