@@ -138,7 +138,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``edgebench devices …`` to the CLI."""
-    p = sub.add_parser("devices", help="device files: list, show, validate; cores, runtimes, connection kinds")
+    p = sub.add_parser("devices", help="device files: list, show, validate; cores, runtimes, "
+                                       "connection kinds")
     dsub = p.add_subparsers(dest="devices_command", required=True)
 
     sp = dsub.add_parser("list", help="every device file found, one row each")
