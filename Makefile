@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test bench lint leaderboard chromium toolchain
+.PHONY: setup run test bench fuzz lint leaderboard chromium toolchain
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgebench needs Python 3.11 (found %d.%d)" % sys.version_info[:2]'
@@ -48,6 +48,9 @@ bench: setup          ## benchmarks that print figures (harness overhead, cold/w
 
 leaderboard: setup    ## the Streamlit leaderboard over results/
 	$(BIN)/edgebench leaderboard
+
+fuzz: setup           ## judge the whole fuzz corpus of suite and device files (make test runs a sample)
+	$(BIN)/python tests/fuzz_corpus.py
 
 lint: setup
 	$(BIN)/ruff check bench tests benchmarks leaderboard

@@ -19,7 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bench.connections import option_problems, primary_runner
 from bench.cores import get_core
-from bench.errors import Id, SpecError, Strict, hint, one_of, pydantic_problems, read_yaml
+from bench.errors import (
+    Id,
+    SpecError,
+    Strict,
+    hint,
+    one_of,
+    pydantic_problems,
+    read_yaml,
+    shorten,
+)
 
 #: Inference stacks a device may run (``runtime``). The names from ``tflm`` to ``hls4ml`` are the
 #: ``stack`` names of the MLPerf Tiny results the estimator is calibrated on.
@@ -138,7 +147,8 @@ def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[st
     problems += _board_problems(data) + _connection_problems(data)
     device_id = data.get("id")
     if isinstance(device_id, str) and device_id != path.stem:
-        problems.append(("id", f"{device_id!r} does not match the file name {path.name!r} "
+        problems.append(("id", f"{shorten(device_id)!r} does not match the file name "
+                               f"{path.name!r} "
                                f"(expected id: {path.stem})"))
     return (None if problems else device), problems
 

@@ -106,9 +106,21 @@ class _YAMLLimit(yaml.YAMLError):
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with a nesting limit (its composer recurses per level)."""
+    """PyYAML's safe loader with a nesting limit (its composer recurses per level) that refuses
+    a key given twice in one mapping (PyYAML keeps the last silently)."""
 
     depth = 0
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in seen:
+                        raise _YAMLLimit(f"the key {shorten(key_node.value, 60)!r} is given "
+                                         "twice in one mapping", key_node.start_mark)
+                    seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         self.depth += 1

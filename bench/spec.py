@@ -71,9 +71,9 @@ class VariantEntry(Strict):
 
 
 class Settings(Strict):
-    warmup: int = Field(10, ge=0)
-    repeats: int = Field(200, ge=1)
-    timeout_s: float = Field(600, gt=0)
+    warmup: int = Field(10, ge=0, le=1_000_000)
+    repeats: int = Field(200, ge=1, le=1_000_000)
+    timeout_s: float = Field(600, gt=0, le=7 * 86400, description="per step, at most a week")
     reference_variant: str = "fp32"
     #: workload rate for average power and battery life on devices with power figures
     inferences_per_s: float | None = Field(None, gt=0)
