@@ -227,10 +227,6 @@ def _alarm(signum: int, frame: object) -> None:
 def judge(case: Case, folder: Path) -> tuple[str, str]:
     """``(verdict, detail)``: verdict is ``error`` (a clear error naming the file), ``accepted``,
     ``traceback`` (any other exception, or an error that does not name the file) or ``hang``."""
-    try:
-        from bench.errors import SpecError
-    except ImportError:  # edgebench before bench/errors.py (to measure the "before" figures)
-        from bench.spec import SpecError
     from bench.devices import load_device
     from bench.session import Session
     from bench.spec import load_suite
@@ -251,13 +247,13 @@ def judge(case: Case, folder: Path) -> tuple[str, str]:
         verdict, detail = "accepted", ""
     except Hang:
         verdict, detail = "hang", f"over {HANG_S} s"
-    except (SpecError, LookupError) as e:
+    except Exception as e:  # noqa: BLE001 - what the judge is for
         message = str(e)
+        if type(e).__name__ != "SpecError" and not isinstance(e, LookupError):
+            return "traceback", f"{type(e).__name__}: {message[:200]}"
         clear = str(path) in message or case.kind == "suite" and "devices[" in message
         verdict = "error" if clear and len(message) < 5000 else "traceback"
         detail = message[:200]
-    except BaseException as e:  # noqa: BLE001 - what the judge is for
-        verdict, detail = "traceback", f"{type(e).__name__}: {str(e)[:200]}"
     finally:
         signal.alarm(0)
     return verdict, detail
