@@ -84,6 +84,20 @@ def battery_days(avg_mw: float, battery_mah: float, voltage_v: float) -> float:
     return math.inf if avg_mw == 0 else energy_mwh / avg_mw / 24.0
 
 
+def battery_days_at_rate(energy_uj: float, latency_ms: float, inferences_per_s: float,
+                         sleep_mw: float, battery_mah: float, voltage_v: float) -> float:
+    """Days a battery lasts inferring ``inferences_per_s`` times a second, each inference taking
+    ``latency_ms`` and ``energy_uj`` (so drawing ``energy_uj / latency_ms`` mW), asleep at
+    ``sleep_mw`` the rest of the time: :func:`duty_cycle_power`'s model, then
+    :func:`battery_days`. Raises ValueError when the device cannot keep up with the rate."""
+    _non_negative(energy_uj=energy_uj)
+    if not latency_ms > 0:
+        raise ValueError(f"latency_ms must be > 0, got {latency_ms}")
+    avg = duty_cycle_power(energy_uj / latency_ms, sleep_mw, inferences_per_s=inferences_per_s,
+                           latency_ms=latency_ms)
+    return battery_days(avg, battery_mah, voltage_v)
+
+
 def energy_metrics(device: Device, metrics: dict[str, Metric],
                    inferences_per_s: float | None = None,
                    battery_mah: float | None = None) -> dict[str, Metric]:

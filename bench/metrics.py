@@ -64,6 +64,36 @@ TASK_METRICS: dict[str, dict[str, bool]] = {
     "anomaly": {"auc": True, "precision": True, "recall": True, "f1": True},
 }
 
+#: Whether a larger value of each metric in :data:`UNITS` is better; None for figures that
+#: describe rather than rank (a threshold, a sample count, the alerts a replay raised).
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    "model_size": False, "model_size_gzip": False, "params": False,
+    "arena_used": False, "arena_min": False,
+    "latency_p50": False, "latency_p90": False, "latency_p99": False, "latency_mean": False,
+    "latency_std": False, "latency_n": None,
+    **{name: better for task in TASK_METRICS.values() for name, better in task.items()},
+    "threshold": None, "output_max_diff": False, "sparsity": None,
+    "energy_uj": False, "avg_power_mw": False, "battery_days": True,
+    "stream_latency_p99": False, "stream_rtf": False, "stream_max_rate_hz": True,
+    "stream_deadline_misses": False, "stream_alerts": None, "stream_events": None,
+    "stream_events_detected": True,
+    "instructions": False, "firmware_flash": False, "firmware_ram": False,
+}
+
+#: The suffix of a task metric's difference against the suite's reference variant.
+DELTA_SUFFIX = "_delta"
+
+
+def higher_is_better(name: str) -> bool | None:
+    """Direction of a metric (a ``<metric>_delta`` follows its metric); None when it has none
+    or is unknown."""
+    return HIGHER_IS_BETTER.get(name.removesuffix(DELTA_SUFFIX))
+
+
+def is_task_metric(name: str) -> bool:
+    """Whether ``name`` measures how well a model does its task (accuracy, MAE, AUC, …)."""
+    return any(name in task for task in TASK_METRICS.values())
+
 
 @dataclass(frozen=True)
 class Metric:
