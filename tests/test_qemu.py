@@ -1,0 +1,249 @@
+"""Emulated boards: the real firmware (TFLite Micro + CMSIS-NN for Cortex-M4F, the MLPerf Tiny
+API) built with the Arm toolchain and booted in qemu-system-arm, driven over the protocol.
+
+The third-party sources come from ``../shared/third_party`` (skipped when it is absent). The
+library is built once per test session (for cortex-m4+fp, only the kernels these models use)
+in a folder the xdist workers of one session share.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bench.firmware import FirmwareError
+from bench.firmware.build import Firmware, LinkOverflowError, build_for_device
+from bench.firmware.machines import MACHINES
+from bench.firmware.resolver import MissingOpError
+from bench.runners import qemu
+from bench.runners.base import RunRequest
+from tests.conftest import ROOT
+from tests.tflite_models import build, mlperf_model
+
+THIRD_PARTY = ROOT.parent / "shared" / "third_party"
+DEVICE = yaml.safe_load((ROOT / "devices" / "qemu-cortex-m4f.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def firmware_env(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Path]:
+    """``$EDGEBENCH_THIRD_PARTY`` and a firmware cache shared by this session's workers."""
+    if not THIRD_PARTY.is_dir():
+        pytest.skip(f"third-party sources not found in {THIRD_PARTY}")
+    base = tmp_path_factory.getbasetemp()
+    root = (base if worker_id == "master" else base.parent) / "edgebench-firmware"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEBENCH_THIRD_PARTY", str(THIRD_PARTY))
+        mp.setenv("EDGEBENCH_FIRMWARE_CACHE", str(root))
+        yield root
+
+
+@pytest.fixture(scope="session")
+def ad01(firmware_env: Path) -> Path:
+    return mlperf_model("ad01_int8.tflite")
+
+
+@pytest.fixture(scope="session")
+def ad_firmware(ad01: Path) -> Firmware:
+    memory = DEVICE["memory"]
+    return build_for_device(ad01.read_bytes(), "mps2-an386", memory["flash_kb"],
+                            memory["ram_kb"], "ad01_int8")
+
+
+def request(artifact: Path, dataset: Path | None = None, **options: object) -> RunRequest:
+    return RunRequest(artifact=artifact, dataset=dataset,
+                      options={**DEVICE["connection"], **options}, device=DEVICE, warmup=1)
+
+
+def _qemu_children() -> list[int]:
+    """Pids of qemu-system-arm processes whose parent is this process."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split()
+        except OSError:
+            continue
+        if fields[1] == "(qemu-system-arm)" and int(fields[3]) == os.getpid():
+            found.append(int(fields[0]))
+    return found
+
+
+def test_ad_firmware_boots_and_answers_the_protocol(ad_firmware: Firmware, ad01: Path) -> None:
+    assert ad_firmware.elf.is_file() and (ad_firmware.folder / "Makefile").is_file()
+    assert ad_firmware.ops == ["FULLY_CONNECTED"]
+    with qemu.board(request(ad01), ad_firmware) as link:
+        assert link.command("name") == ["m-name-dut-[unspecified]"]
+        assert link.command("profile") == ["m-profile-[ULPMark for tinyML Firmware V0.0.1]",
+                                           f"m-model-[{ad_firmware.model_id}]"]
+        arena = link.command("arena")
+        link.load(bytes(640))
+        window_us, results, lines = link.infer_lines(3, 1, 30.0)
+    assert arena[0] == f"m-arena-used-{ad_firmware.arena_used}"
+    assert arena[1] == f"m-arena-size-{ad_firmware.arena_size}"
+    assert len(results) == 640 and window_us > 0
+    assert [line for line in lines if line.startswith("m-warmup-start-")] == ["m-warmup-start-1"]
+    assert not _qemu_children()
+
+
+def test_32_bit_arena_differs_from_x86_64(ad_firmware: Firmware, ad01: Path) -> None:
+    from bench.runners.tflm import measure_arena
+
+    x86 = measure_arena(ad01.read_bytes())
+    assert ad_firmware.arena_x86 == x86
+    assert 0 < ad_firmware.arena_used < x86  # 32-bit pointers and CMSIS-NN buffers
+    assert ad_firmware.arena_used <= ad_firmware.arena_size <= ad_firmware.arena_used + 4096
+    sections = ad_firmware.sections
+    assert ad_firmware.flash_used > ad01.stat().st_size  # the model plus the runtime
+    assert ad_firmware.ram_used == sum(sections[s] for s in (".data", ".bss", ".heap",
+                                                             ".stack"))
+    assert sections[".bss"] > ad_firmware.arena_size
+
+
+def test_ad_performance_and_accuracy_windows(ad_firmware: Firmware, ad01: Path) -> None:
+    from bench.runners.io import quantize, sample_inputs
+    from bench.runners.serial import input_spec
+    from bench.runners.tflm import open_model
+    from bench.tflite_info import inspect
+
+    measured = qemu.measure(request(ad01, min_window_s=0.02, windows=3))
+    instructions = measured["instructions"].value
+    assert 3e5 < instructions < 1.2e6  # the trial counted 583,520 (CMSIS-NN, cortex-m4+fp)
+    assert measured["instructions"].method == "emulated"
+    cpi = qemu.provenance(DEVICE, DEVICE["connection"])["emulated"]["cpi"]
+    expected_ms = instructions * cpi / (DEVICE["clock_mhz"] * 1e6) * 1e3
+    assert measured["latency_p50"].value == pytest.approx(expected_ms, rel=0.01)
+
+    evaluated = qemu.evaluate(request(ad01))
+    assert evaluated["arena_used"].value == ad_firmware.arena_used
+    assert evaluated["firmware_flash"].value == ad_firmware.flash_used
+    # LiteRT rounds its fully-connected layers differently from TFLite Micro (a few steps)
+    assert evaluated["output_max_diff"].value <= 3
+
+    # bit-exact with TFLite Micro's x86-64 build on inputs in the model's range
+    data = ad01.read_bytes()
+    spec = input_spec(request(ad01))
+    host = open_model(data, inspect(data))
+    rng = np.random.default_rng(1)
+    inputs = [quantize(rng.normal(0, 1, (1, 640)).astype(np.float32), spec)]
+    inputs += sample_inputs(None, [spec], 2, 0)[0]
+    with qemu.board(request(ad01), ad_firmware) as link:
+        for x in inputs:
+            link.load(x.tobytes())
+            raw = qemu._raw_outputs(link.infer_lines(1, 0, 30.0)[2], host.out_specs[0])
+            np.testing.assert_array_equal(raw, host.run([x])[0].reshape(-1))
+
+
+def test_task_metrics_come_from_the_firmware(firmware_env: Path,
+                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    from bench.datasets.base import Dataset
+    from bench.runners.io import AGREEMENT_SAMPLES, batch_predict, sample_inputs
+    from bench.runners.litert import LiteRTModel
+    from bench.runners.tflm import open_model
+    from bench.tflite_info import inspect
+
+    models = build(tmp_path_factory.getbasetemp() / "tiny-models")
+    out = qemu.evaluate(request(models.dense_int8, models.classification))
+    assert out["accuracy"].method == "emulated"
+    data = models.dense_int8.read_bytes()
+    host = open_model(data, inspect(data))
+    predict = batch_predict(lambda x: host.run([x])[0], host.in_specs[0], host.out_specs[0])
+    x, y = Dataset.load(models.classification).split("test")
+    host_accuracy = float((predict(x).argmax(1) == y).mean())
+    assert out["accuracy"].value == pytest.approx(host_accuracy)  # same kernels' results
+    assert out["accuracy"].value > 0.5
+    # the firmware differs from LiteRT exactly as TFLite Micro's x86-64 build does (its
+    # softmax and requantization round differently from LiteRT's by a few steps)
+    lite = LiteRTModel(data, {}, "dense_int8")
+    inputs = sample_inputs(models.classification, host.in_specs, AGREEMENT_SAMPLES, 0)
+    host_diff = max(float(np.abs(host.run(x)[0].astype(int) - lite.run(x)[0].astype(int)).max())
+                    for x in inputs)
+    assert out["output_max_diff"].value == host_diff
+    assert out["output_max_diff"].unit == "steps"
+
+
+def test_an_op_tflm_lacks_and_a_flash_overflow_fail_their_cells(
+        firmware_env: Path, ad01: Path, ad_firmware: Firmware, tmp_path: Path) -> None:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tensorflow as tf
+
+    from bench.session import run_suite
+    from bench.spec import load_suite
+
+    fn = tf.function(lambda x: tf.nn.gelu(x * 2.0 + 1.0),
+                     input_signature=[tf.TensorSpec([1, 8], tf.float32)])
+    gelu = tmp_path / "gelu.tflite"
+    gelu.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions(
+        [fn.get_concrete_function()]).convert())
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    small = {**DEVICE, "id": "qemu-small-flash", "memory": {"flash_kb": 128, "ram_kb": 640}}
+    (devices / "qemu-small-flash.yaml").write_text(yaml.safe_dump(small))
+    suite_file = tmp_path / "emulated.yaml"
+    suite_file.write_text(yaml.safe_dump({
+        "name": "emulated-failures",
+        "models": [{"id": "gelu", "path": str(gelu)}, {"id": "ad01", "path": str(ad01)}],
+        "variants": [{"id": "as-is"}],
+        "devices": ["qemu-cortex-m4f", "qemu-small-flash"],
+        "settings": {"warmup": 1, "repeats": 5, "timeout_s": 900}}))
+    run = run_suite(load_suite(suite_file), tmp_path / "results",
+                    devices_dirs=[devices, ROOT / "devices"])
+    records = {r.cell_id: r for r in run.records()}
+    missing = records["gelu/as-is@qemu-cortex-m4f"]
+    assert missing.status == "failed"
+    assert "TFLite Micro has no kernel for GELU" in missing.error["message"]
+    overflow = records["ad01/as-is@qemu-small-flash"]
+    assert overflow.status == "failed"
+    found = [int(n) for n in re.findall(r"overflowed by (\d+) bytes",
+                                        overflow.error["message"])]
+    expected = ad_firmware.flash_used - 128 * 1024
+    assert found and found[0] == pytest.approx(expected, abs=2048)
+    ok = records["ad01/as-is@qemu-cortex-m4f"]
+    assert ok.status == "ok", ok.error
+    assert ok.metrics["instructions"].method == "emulated"
+    assert ok.metrics["arena_used"].value == ad_firmware.arena_used
+    assert ok.details["emulated"]["machine"] == "mps2-an386"
+
+
+def test_build_errors_name_their_cause(firmware_env: Path, ad01: Path) -> None:
+    with pytest.raises(MissingOpError, match="GELU"):
+        from bench.firmware.resolver import kernels_for
+        from bench.firmware.sources import sources_dir
+
+        kernels_for(("FULLY_CONNECTED", "GELU"), sources_dir() / "tflite-micro")
+    with pytest.raises(LinkOverflowError) as raised:
+        build_for_device(ad01.read_bytes(), "mps2-an386", 64, 640, "ad01_int8")
+    assert raised.value.region == "FLASH" and raised.value.overflow > 200_000
+    assert isinstance(raised.value, FirmwareError)
+
+
+def test_qemu_killed_mid_run_fails_with_its_reason(ad_firmware: Firmware, ad01: Path) -> None:
+    failure: list[BaseException] = []
+
+    def measure() -> None:
+        try:  # ~5 G instructions a window: QEMU is killed long before it ends
+            qemu.measure(request(ad01, min_window_s=5.0, windows=1, timeout_s=120.0))
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            failure.append(exc)
+
+    thread = threading.Thread(target=measure)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not _qemu_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the run is under way
+    (pid,) = _qemu_children()
+    os.kill(pid, signal.SIGKILL)
+    thread.join(120)
+    assert not thread.is_alive()
+    assert failure and "was killed by SIGKILL during the run" in str(failure[0])
+    assert MACHINES["mps2-an386"].name in str(failure[0])
+    assert not _qemu_children()
+    assert not Path(f"/proc/{pid}").exists()
