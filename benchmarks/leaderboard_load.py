@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.metrics import metric  # noqa: E402
-from bench.record import ConstraintResult, Record  # noqa: E402
-from bench.store import Store  # noqa: E402
-from leaderboard import data  # noqa: E402
+from bench.metrics import metric
+from bench.record import ConstraintResult, Record
+from bench.store import Store
+from leaderboard import data, ranking
 
 N = 10_000
 
@@ -52,8 +49,14 @@ def main() -> None:
                                         "method": ["measured"], "status": ["ok"]})
         table = data.display_table(shown)
         t2 = time.perf_counter()
+        latest = df[df["run"].isin(ranking.latest_runs(df))]
+        board = ranking.style(ranking.board(latest, "accuracy", data.metric_names(latest)))
+        html = board.to_html() if hasattr(board, "to_html") else ""
+        t3 = time.perf_counter()
         print(f"leaderboard: {len(df)} records loaded in {t1 - t0:.2f} s; "
-              f"filtered to {len(table)} rows in {t2 - t1:.3f} s; total {t2 - t0:.2f} s")
+              f"filtered to {len(table)} rows in {t2 - t1:.3f} s; home table of the latest "
+              f"runs ({len(latest)} rows, {len(html) // 1024} KB styled) in {t3 - t2:.2f} s; "
+              f"total {t3 - t0:.2f} s")
 
 
 if __name__ == "__main__":

@@ -1,27 +1,18 @@
-"""The edgebench leaderboard: a Streamlit app over the result store (navigation only).
-
-``edgebench leaderboard [--results DIR]`` runs it; the store is ``$EDGEBENCH_RESULTS``.
-"""
+"""The leaderboard app's entry script (navigation only): ``streamlit run`` this file, as
+:func:`leaderboard.serve` does."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `streamlit run leaderboard/app.py` puts only leaderboard/ there
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
+from leaderboard import PAGES
 
-PAGES = Path(__file__).resolve().parent / "pages"
+HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="edgebench leaderboard", layout="wide")
 st.navigation([
-    st.Page(PAGES / "board.py", title="Leaderboard", default=True),
-    st.Page(PAGES / "tradeoffs.py", title="Trade-offs"),
-    st.Page(PAGES / "devices.py", title="Devices"),
-    st.Page(PAGES / "run_detail.py", title="Run detail"),
-    st.Page(PAGES / "compare.py", title="Compare"),
-    st.Page(PAGES / "advisor.py", title="Deploy advisor"),
+    st.Page(HERE / "pages" / script, title=title, url_path=url_path or None, default=not url_path)
+    for script, title, url_path in PAGES
 ]).run()

@@ -1,21 +1,22 @@
 """The leaderboard's data layer: plain pandas over the result store (no Streamlit here).
 
 Every run of a results folder becomes one flat frame (:func:`bench.table.frame`, one row per
-cell) with a few derived columns: ``run`` (``suite/run_id``), ``method`` (``estimated`` when any
-figure of the cell is estimated, else ``measured``), ``checks`` (passed/total and the failed
-names) and ``Δ<metric>`` deltas against the reference (fp32) variant of the same model, device
-and run. The other functions filter that frame and answer the pages' questions.
+cell) with a few derived columns: ``run`` (``suite/run_id``), ``reference`` (the run's reference
+variant, from its manifest), ``method`` (``estimated`` when any figure of the cell is estimated,
+else ``measured``), ``checks`` (passed/total and the failed names) and ``Δ<task metric>`` /
+``size_ratio`` against the reference variant of the same model, device and run. Metric
+directions and units are the library's (:mod:`bench.metrics`). The other functions filter that
+frame and answer the pages' questions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from bench.metrics import TASK_METRICS
+from bench.metrics import UNITS, higher_is_better, is_task_metric
 from bench.record import Record
 from bench.store import MANIFEST, RECORDS, Store
 from bench.table import frame
@@ -25,11 +26,13 @@ FILTERS = ["suite", "run", "model", "variant", "device", "runner", "status", "me
 #: Metrics the leaderboard shows first, in this order (others follow as found).
 KEY_METRICS = ["model_size", "arena_used", "arena_min", "latency_p50", "energy_uj", "accuracy",
                "f1_macro", "mae", "rmse", "auc", "f1"]
-#: Task metrics and whether larger is better.
-HIGHER_BETTER: dict[str, bool] = {m: hb for task in TASK_METRICS.values() for m, hb in task.items()}
-#: Cost metrics (lower is better): x axes of the trade-off page.
-COSTS = ["latency_p50", "model_size", "arena_used", "energy_uj"]
-REPO = Path(__file__).resolve().parents[1]
+
+
+def default_reference() -> str:
+    """The reference variant a suite gets when it names none (:class:`bench.spec.Settings`)."""
+    from bench.spec import Settings
+
+    return Settings.model_fields["reference_variant"].default
 
 
 def store_signature(root: Path | str) -> tuple[tuple[str, int, int], ...]:
@@ -53,12 +56,23 @@ def metric_names(df: pd.DataFrame) -> list[str]:
     return [m for m in KEY_METRICS if m in names] + [m for m in names if m not in KEY_METRICS]
 
 
+def task_metrics(df: pd.DataFrame) -> list[str]:
+    """Task metrics (accuracy, MAE, …) with at least one value in ``df``."""
+    return [m for m in metric_names(df) if is_task_metric(m) and df[m].notna().any()]
+
+
+def cost_metrics(df: pd.DataFrame) -> list[str]:
+    """Metrics other than task metrics where lower is better (size, memory, latency, energy)
+    with at least one value in ``df``."""
+    return [m for m in metric_names(df) if not is_task_metric(m)
+            and higher_is_better(m) is False and df[m].notna().any()]
+
+
 def unit_of(df: pd.DataFrame, metric: str) -> str:
+    """The unit the records give ``metric``, else the library's (:data:`bench.metrics.UNITS`)."""
     units = df.get(f"{metric}__unit")
-    if units is None:
-        return ""
-    units = units.dropna()
-    return str(units.iloc[0]) if len(units) else ""
+    units = units.dropna() if units is not None else ()
+    return str(units.iloc[0]) if len(units) else UNITS.get(metric, "")
 
 
 def _checks(row: pd.Series, names: list[str]) -> str:
@@ -70,12 +84,17 @@ def _checks(row: pd.Series, names: list[str]) -> str:
     return f"✗ {text} {', '.join(failed)}" if failed else f"✓ {text}"
 
 
-def add_derived(df: pd.DataFrame, reference: str = "fp32") -> pd.DataFrame:
-    """``run``, ``method``, ``checks`` and ``Δ<task metric>`` / ``size_ratio`` vs ``reference``."""
+def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``run``, ``reference``, ``method``, ``checks``, ``Δ<task metric>`` and ``size_ratio``.
+
+    ``references`` maps a run (``suite/run_id``) to its reference variant; a run it does not
+    name gets :func:`default_reference`.
+    """
     df = df.copy()
     if df.empty:
-        return pd.DataFrame(columns=[*ID_COLUMNS, "method", "checks"])
+        return pd.DataFrame(columns=[*ID_COLUMNS, "reference", "method", "checks"])
     df["run"] = df["suite"] + "/" + df["run_id"]
+    df["reference"] = df["run"].map(dict(references or {})).fillna(default_reference())
     method_cols = [c for c in df.columns if c.endswith("__method")]
     estimated = (df[method_cols] == "estimated").any(axis=1) if method_cols else False
     df["method"] = pd.Series(estimated, index=df.index).map({True: "estimated",
@@ -83,25 +102,35 @@ def add_derived(df: pd.DataFrame, reference: str = "fp32") -> pd.DataFrame:
     checks = [c[len("check:"):] for c in df.columns if c.startswith("check:")]
     df["checks"] = df.apply(_checks, axis=1, args=(checks,)) if checks else ""
     keys = ["run", "model", "device"]
-    ref = df[(df["variant"] == reference) & (df["status"] == "ok")].drop_duplicates(keys)
-    metrics = [m for m in HIGHER_BETTER if m in df.columns]
+    ref = df[(df["variant"] == df["reference"]) & (df["status"] == "ok")].drop_duplicates(keys)
+    metrics = [m for m in metric_names(df) if is_task_metric(m)]
     size = ["model_size"] if "model_size" in df.columns else []
     if metrics or size:
-        merged = df[keys].merge(ref[keys + metrics + size], on=keys, how="left",
-                                suffixes=("", "__ref"))
+        merged = df[keys].merge(ref[keys + metrics + size], on=keys, how="left")
         merged.index = df.index
-        ref_cols = {m: merged[m] for m in metrics + size}
         for m in metrics:
-            df[f"Δ{m}"] = df[m] - ref_cols[m]
+            df[f"Δ{m}"] = df[m] - merged[m]
         if size:
-            df["size_ratio"] = ref_cols["model_size"] / df["model_size"]
+            df["size_ratio"] = merged["model_size"] / df["model_size"]
     return df
 
 
-def load_frame(root: Path | str, reference: str = "fp32") -> pd.DataFrame:
+def run_references(store: Store) -> dict[str, str]:
+    """Each run's reference variant, as its manifest records it (runs whose manifest lacks one
+    are left out)."""
+    out = {}
+    for run in store.runs():
+        reference = run.manifest().get("reference_variant")
+        if isinstance(reference, str):
+            out[f"{run.suite}/{run.run_id}"] = reference
+    return out
+
+
+def load_frame(root: Path | str) -> pd.DataFrame:
     """Every record of every run under ``root`` as one frame with the derived columns."""
-    records = [r for run in Store(root).runs() for r in run.records()]
-    return add_derived(frame(records), reference)
+    store = Store(root)
+    records = [r for run in store.runs() for r in run.records()]
+    return add_derived(frame(records), run_references(store))
 
 
 def options(df: pd.DataFrame, column: str) -> list[str]:
@@ -111,7 +140,7 @@ def options(df: pd.DataFrame, column: str) -> list[str]:
     return sorted(str(v) for v in df[column].dropna().unique())
 
 
-def apply_filters(df: pd.DataFrame, filters: dict[str, list[str] | None]) -> pd.DataFrame:
+def apply_filters(df: pd.DataFrame, filters: Mapping[str, list[str] | None]) -> pd.DataFrame:
     """Rows whose value is among the chosen ones, per column; an empty choice keeps all."""
     mask = pd.Series(True, index=df.index)
     for column, chosen in filters.items():
@@ -120,25 +149,41 @@ def apply_filters(df: pd.DataFrame, filters: dict[str, list[str] | None]) -> pd.
     return df[mask]
 
 
+def display_unit(unit: str) -> str:
+    """The unit a figure is shown in: bytes are shown in KB."""
+    return "KB" if unit == "B" else unit
+
+
+def display_values(df: pd.DataFrame, metric: str) -> pd.Series:
+    """A metric's values in its display unit (bytes → KB)."""
+    return df[metric] / 1024 if unit_of(df, metric) == "B" else df[metric]
+
+
 def header(metric: str, unit: str) -> str:
-    """A display column name: bytes are shown in KB."""
-    unit = "KB" if unit == "B" else unit
+    """A display column name with the display unit, e.g. ``model_size [KB]``."""
+    unit = display_unit(unit)
     return f"{metric} [{unit}]" if unit else metric
 
 
+def reference_label(df: pd.DataFrame) -> str:
+    """``vs fp32`` when every row shares one reference variant, else ``vs reference``."""
+    refs = options(df, "reference")
+    return f"vs {refs[0]}" if len(refs) == 1 else "vs reference"
+
+
 def display_table(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """The leaderboard table: ids, status, method, metrics with units (bytes as KB), deltas vs
-    the reference, checks and the error."""
+    """The per-cell table: ids, status, method, metrics with units (bytes as KB), deltas vs the
+    run's reference variant, checks and the error."""
     if metrics is None:
         metrics = [m for m in metric_names(df) if m in KEY_METRICS]
     out = df[[c for c in ["cell_id", "run", "status", "method"] if c in df.columns]].copy()
+    versus = reference_label(df)
     for m in metrics:
         if m not in df.columns:
             continue
-        unit = unit_of(df, m)
-        out[header(m, unit)] = df[m] / 1024 if unit == "B" else df[m]
+        out[header(m, unit_of(df, m))] = display_values(df, m)
         if f"Δ{m}" in df.columns:
-            out[f"Δ{m} vs fp32"] = df[f"Δ{m}"]
+            out[f"Δ{m} {versus}"] = df[f"Δ{m}"]
     if "size_ratio" in df.columns:
         out["size ×smaller"] = df["size_ratio"]
     for c in ["checks", "error"]:
@@ -159,19 +204,23 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, higher_better: bool = True) -
     return pts.loc[keep]
 
 
+DEVICE_COLUMNS = ["device", "name", "core", "runtime", "flash_kb", "ram_kb", "active_mw",
+                  "sleep_mw", "voltage_v", "battery_mah"]
+
+
 def device_table(dirs: list[Path] | None = None) -> pd.DataFrame:
-    """Device files as rows: id, name, core, runtime, flash/RAM capacity, power, battery."""
+    """Device files as rows (id, name, core, runtime, flash/RAM capacity, power, battery), from
+    ``dirs`` and the library's search path (:func:`bench.devices.search_dirs`)."""
     from bench.devices import list_devices, search_dirs
 
-    devices, _ = list_devices(search_dirs([*(dirs or []), REPO / "devices"]))
+    devices, _ = list_devices(search_dirs(dirs))
     rows = [{"device": d.id, "name": d.name, "core": d.core, "runtime": d.runtime,
              "flash_kb": d.memory.flash_kb, "ram_kb": d.memory.ram_kb,
              "active_mw": d.power.active_mw if d.power else None,
              "sleep_mw": d.power.sleep_mw if d.power else None,
              "voltage_v": d.power.voltage_v if d.power else None,
              "battery_mah": d.power.battery_mah if d.power else None} for d in devices]
-    return pd.DataFrame(rows, columns=["device", "name", "core", "runtime", "flash_kb", "ram_kb",
-                                       "active_mw", "sleep_mw", "voltage_v", "battery_mah"])
+    return pd.DataFrame(rows, columns=DEVICE_COLUMNS)
 
 
 def needs(df: pd.DataFrame) -> pd.DataFrame:
@@ -205,16 +254,16 @@ def fit_table(df: pd.DataFrame, flash_kb: float | None, ram_kb: float | None) ->
     return out
 
 
-def lower_is_better(metric: str) -> bool:
-    base = metric.removeprefix("Δ")
-    return not HIGHER_BETTER.get(base, False)
+#: Task metrics regress when they lose more than this, absolutely (0.5 accuracy points).
+TASK_TOLERANCE = 0.005
 
 
 def compare_runs(df: pd.DataFrame, run_a: str, run_b: str, metrics: list[str],
                  tolerance: float = 0.05) -> pd.DataFrame:
     """Cells of two runs side by side (matched on model, variant, device): each metric's
-    value in A and B, the relative change and ``regressed:<metric>`` when B is worse than A by
-    more than ``tolerance`` (relative; absolute 0.005 for task metrics)."""
+    value in A and B, the relative change and ``regressed:<metric>`` when B is worse than A
+    (in the metric's direction) by more than ``tolerance`` (relative; absolute
+    :data:`TASK_TOLERANCE` for task metrics). Metrics without a direction never regress."""
     keys = ["model", "variant", "device"]
     a = df[df["run"] == run_a].drop_duplicates(keys)
     b = df[df["run"] == run_b].drop_duplicates(keys)
@@ -225,139 +274,17 @@ def compare_runs(df: pd.DataFrame, run_a: str, run_b: str, metrics: list[str],
     regressions = []
     for name in metrics:
         va, vb = m[f"{name} A"], m[f"{name} B"]
-        if name in HIGHER_BETTER:
-            worse = (va - vb) > 0.005 if HIGHER_BETTER[name] else (vb - va) > 0.005
-        else:
-            worse = (vb - va) > tolerance * va.abs()
+        higher = higher_is_better(name)
+        loss = (va - vb) if higher else (vb - va)
+        allowed = TASK_TOLERANCE if is_task_metric(name) else tolerance * va.abs()
+        worse = loss > allowed if higher is not None else pd.Series(False, index=m.index)
         m[f"{name} change"] = (vb - va) / va.abs()
-        m[f"regressed:{name}"] = worse.fillna(False)
+        m[f"regressed:{name}"] = worse.fillna(False).astype(bool)
         regressions.append(m[f"regressed:{name}"])
     m["regressed"] = pd.concat(regressions, axis=1).any(axis=1) if regressions else False
     status_changed = (m["status A"] == "ok") & m["status B"].notna() & (m["status B"] != "ok")
     m["regressed"] = m["regressed"] | status_changed
     return m.drop(columns=keys).sort_values("cell").reset_index(drop=True)
-
-
-# --- deploy advisor -----------------------------------------------------------------------------
-
-CLOUD_ROUND_TRIP_MS = 100.0
-
-
-@dataclass
-class Requirements:
-    """What the application needs."""
-
-    model: str
-    latency_budget_ms: float = 100.0
-    privacy_critical: bool = False
-    reliable_connectivity: bool = True
-    high_bandwidth: bool = False
-    sensor_rate_hz: float = 1.0
-    battery_days: float = 0.0  # 0: mains powered, no battery requirement
-
-
-@dataclass
-class Advice:
-    recommendation: str  # "edge" | "cloud" | "hybrid"
-    steps: list[tuple[str, str, str]] = field(default_factory=list)  # question, answer, reason
-    cells: pd.DataFrame = field(default_factory=pd.DataFrame)  # every candidate, with verdicts
-    summary: str = ""
-
-
-def battery_days(energy_uj: Any, rate_hz: float, dev: pd.Series) -> float | None:
-    """Days a battery lasts at ``rate_hz`` inferences per second (sleep power in between)."""
-    mah, volts = dev.get("battery_mah"), dev.get("voltage_v")
-    if pd.isna(energy_uj) or mah is None or volts is None or pd.isna(mah) or pd.isna(volts):
-        return None
-    sleep = dev.get("sleep_mw")
-    watts = energy_uj * 1e-6 * rate_hz + (0 if sleep is None or pd.isna(sleep) else sleep / 1000)
-    return None if watts <= 0 else mah * volts * 3.6 / watts / 86400
-
-
-def candidate_cells(df: pd.DataFrame, devices: pd.DataFrame, req: Requirements) -> pd.DataFrame:
-    """The model's ok cells with each requirement's verdict and ``meets_all``."""
-    cells = df[(df["model"] == req.model) & (df["status"] == "ok")].copy()
-    cells = cells.drop_duplicates(["model", "variant", "device"], keep="last")
-    cap = devices.set_index("device") if not devices.empty else pd.DataFrame()
-    need = needs(df[df["model"] == req.model]).set_index(["model", "variant"])
-    rows = []
-    for _, c in cells.iterrows():
-        dev = cap.loc[c["device"]] if c["device"] in cap.index else pd.Series(dtype=object)
-        lat = c.get("latency_p50")
-        flash, ram = (need.loc[(c["model"], c["variant"])]
-                      if (c["model"], c["variant"]) in need.index else (None, None))
-        period_ms = 1000 / req.sensor_rate_hz if req.sensor_rate_hz > 0 else float("inf")
-        row = {"cell": c["cell_id"], "run": c["run"], "variant": c["variant"],
-               "device": c["device"], "method": c["method"], "latency_p50 [ms]": lat,
-               "flash [KB]": flash, "ram [KB]": ram,
-               "meets latency": bool(pd.notna(lat) and lat <= req.latency_budget_ms),
-               "keeps up with sensor": bool(pd.notna(lat) and lat <= period_ms)}
-        fcap, rcap = dev.get("flash_kb"), dev.get("ram_kb")
-        row["fits flash"] = bool(fcap is None or pd.isna(fcap) or (flash is not None
-                                                                   and flash <= fcap))
-        row["fits RAM"] = bool(rcap is None or pd.isna(rcap) or ram is None or pd.isna(ram)
-                               or ram <= rcap)
-        days = battery_days(c.get("energy_uj"), req.sensor_rate_hz, dev)
-        row["battery days"] = days
-        row["meets battery"] = req.battery_days <= 0 or (days is not None
-                                                         and days >= req.battery_days)
-        checks = ["meets latency", "keeps up with sensor", "fits flash", "fits RAM",
-                  "meets battery"]
-        row["meets_all"] = all(row[k] for k in checks)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def advise(df: pd.DataFrame, devices: pd.DataFrame, req: Requirements) -> Advice:
-    """Walk the edge-versus-cloud decision with the measurements; recommend edge/cloud/hybrid."""
-    cells = candidate_cells(df, devices, req)
-    fitting = cells[cells["meets_all"]] if not cells.empty else cells
-    steps: list[tuple[str, str, str]] = []
-    edge_reasons = []
-    fast = req.latency_budget_ms < CLOUD_ROUND_TRIP_MS
-    steps.append(("Latency under 100 ms needed?", "yes" if fast else "no",
-                  f"budget {req.latency_budget_ms:g} ms: a cloud round trip alone is about "
-                  f"{CLOUD_ROUND_TRIP_MS:g} ms, so inference must run on the device" if fast else
-                  f"budget {req.latency_budget_ms:g} ms leaves room for a cloud round trip"))
-    if fast:
-        edge_reasons.append("latency")
-    steps.append(("Privacy-critical data?", "yes" if req.privacy_critical else "no",
-                  "raw data must not leave the device" if req.privacy_critical
-                  else "data may be sent off the device"))
-    if req.privacy_critical:
-        edge_reasons.append("privacy")
-    steps.append(("High-bandwidth data?", "yes" if req.high_bandwidth else "no",
-                  f"streaming raw data at {req.sensor_rate_hz:g} Hz is costly: process it locally"
-                  if req.high_bandwidth else "uploading the data is affordable"))
-    if req.high_bandwidth:
-        edge_reasons.append("bandwidth")
-    steps.append(("Reliable connectivity?", "yes" if req.reliable_connectivity else "no",
-                  "the cloud is reachable when needed" if req.reliable_connectivity
-                  else "the device must work offline"))
-    if not req.reliable_connectivity:
-        edge_reasons.append("connectivity")
-    too_big = fitting.empty
-    n = len(cells)
-    why_big = ("no record of this model" if n == 0 else
-               f"none of {n} measured cells meets every requirement (flash, RAM, latency, "
-               "sensor rate, battery)" if too_big else
-               f"{len(fitting)} of {n} cells meet every requirement")
-    steps.append(("Model bigger than the device?", "yes" if too_big else "no", why_big))
-    if edge_reasons and not too_big:
-        rec = "edge"
-        summary = f"edge: needed for {', '.join(edge_reasons)}, and {why_big}"
-    elif edge_reasons:
-        rec = "hybrid"
-        summary = (f"hybrid: {', '.join(edge_reasons)} call for the edge but {why_big}; run a "
-                   "smaller model or pre-filtering on the device and the full model in the cloud")
-    elif too_big:
-        rec = "cloud"
-        summary = f"cloud: nothing requires the edge and {why_big}"
-    else:
-        rec = "hybrid"
-        summary = (f"hybrid: nothing requires the edge, {why_big}; infer on the device and use "
-                   "the cloud for aggregation and retraining (or run it all in the cloud)")
-    return Advice(rec, steps, cells, summary)
 
 
 def get_record(root: Path | str, run: str, cell_id: str) -> Record | None:

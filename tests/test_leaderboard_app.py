@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.test_leaderboard_data import RUN_A, RUN_B, make_store
+import leaderboard
+from bench.store import Store
+from leaderboard import ranking
+from leaderboard.plaintext import inline
+from tests.test_leaderboard_data import DEVICES, RUN_A, RUN_B, _record, make_store
 
-PAGES = Path(__file__).resolve().parents[1] / "leaderboard" / "pages"
-APP = PAGES.parent / "app.py"
+APP = leaderboard.app_path()
+PAGES = APP.parent / "pages"
 
 
 @pytest.fixture(autouse=True)
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = make_store(tmp_path / "results", monkeypatch)
     monkeypatch.setenv("EDGEBENCH_RESULTS", str(root))
+    monkeypatch.setenv("EDGEBENCH_DEVICES", str(DEVICES))
     st.cache_data.clear()
     yield root
     st.cache_data.clear()
@@ -29,36 +35,67 @@ def page(name: str) -> AppTest:
     return at
 
 
-def test_leaderboard_filters(store: Path) -> None:
+def test_leaderboard_shows_the_latest_run_ranked(store: Path) -> None:
     at = page("board")
     table = at.dataframe[0].value
-    assert len(table) == 12 and "latency_p50 [ms]" in table.columns
-    assert "10 ok, 2 skipped — 12 cells" in at.caption[0].value
-    at.multiselect(key="f_run").set_value([RUN_B]).run()
+    assert len(table) == 6 and set(table["run"]) == {RUN_B}  # the latest run of the suite
+    assert "5 ok, 1 skipped — 6 cells" in at.caption[0].value
+    assert at.selectbox(key="rank_by").value == "accuracy"
+    assert list(table.columns[:5]) == ["model", "variant", "device", "rank", "accuracy"]
+    assert table["model"].tolist() == ["big", "kws", "kws", "kws", "kws", "kws"]
+    kws_host = table[(table["model"] == "kws") & (table["device"] == "host-litert")]
+    assert kws_host.set_index("variant")["rank"].to_dict() == {"fp32": 1, "int8": 2}
+    at.selectbox(key="rank_by").set_value("latency_p50").run()
+    table = at.dataframe[0].value
+    kws_host = table[(table["model"] == "kws") & (table["device"] == "host-litert")]
+    assert kws_host["variant"].tolist() == ["int8", "fp32"]  # faster first
+    assert ranking.LEGEND in [c.value for c in at.caption]
+
+
+def test_leaderboard_filters(store: Path) -> None:
+    at = page("board")
+    at.multiselect(key="f_run").set_value([RUN_A, RUN_B]).run()
+    assert len(at.dataframe[0].value) == 12
+    at.multiselect(key="f_run").set_value([RUN_A]).run()
     at.multiselect(key="f_method").set_value(["estimated"]).run()
     table = at.dataframe[0].value
-    assert set(table["cell_id"]) == {"kws/fp32@nucleo-l4r5zi", "kws/int8@nucleo-l4r5zi",
-                                     "big/fp32@nucleo-l4r5zi"}
-    assert table.set_index("cell_id").loc["big/fp32@nucleo-l4r5zi", "checks"].startswith("✗")
+    assert set(zip(table["model"], table["variant"], table["device"], strict=True)) == {
+        ("kws", "fp32", "nucleo-l4r5zi"), ("kws", "int8", "nucleo-l4r5zi"),
+        ("big", "fp32", "nucleo-l4r5zi")}
+    assert table.set_index("model").loc["big", "checks"].startswith("✗")
     at.multiselect(key="f_method").set_value([]).run()
     at.multiselect(key="f_status").set_value(["skipped"]).run()
     table = at.dataframe[0].value
     assert table["error"].tolist() == ["no float16 DEQUANTIZE kernel"]
     int8 = page("board")
     int8.multiselect(key="f_variant").set_value(["int8"]).run()
-    int8.multiselect(key="f_run").set_value([RUN_B]).run()
     delta = int8.dataframe[0].value["Δaccuracy vs fp32"]
     assert delta.round(4).tolist() == [round(0.85 - 0.9123, 4)] * 2
     assert int8.get("download_button")
 
 
+def test_leaderboard_suite_picker(store: Path) -> None:
+    run = Store(store).create("other", {"reference_variant": "int8"},
+                              run_id="20260103T000000Z-cccc")
+    run.append(replace(_record(run.run_id, "vww", "int8", "host-litert"), suite="other"))
+    at = page("board")
+    assert at.selectbox(key="suite").options == ["all suites", "demo", "other"]
+    table = at.dataframe[0].value  # the latest run of each suite
+    assert set(table["run"]) == {RUN_B, f"other/{run.run_id}"} and len(table) == 7
+    assert table.columns[0] == "suite"
+    at.selectbox(key="suite").set_value("other").run()
+    table = at.dataframe[0].value
+    assert table["model"].tolist() == ["vww"] and "suite" not in table.columns
+    assert at.multiselect(key="f_run").options == [f"other/{run.run_id}"]
+
+
 def test_cache_invalidated_when_store_changes(store: Path) -> None:
     at = page("board")
-    assert len(at.dataframe[0].value) == 12
+    assert len(at.dataframe[0].value) == 6
     path = store / RUN_B / "records.jsonl"
     path.write_text(path.read_text() + path.read_text().splitlines()[0] + "\n")
     at.run()
-    assert len(at.dataframe[0].value) == 13
+    assert len(at.dataframe[0].value) == 7
 
 
 def test_tradeoffs_pareto_front() -> None:
@@ -70,15 +107,16 @@ def test_tradeoffs_pareto_front() -> None:
     assert front["cell_id"].tolist() == ["kws/int8@nucleo-l4r5zi", "kws/fp32@nucleo-l4r5zi",
                                          "big/fp32@nucleo-l4r5zi"]
     at.selectbox(key="x").set_value("model_size").run()
-    assert "3 cells on nucleo-l4r5zi" in at.caption[0].value
+    assert f"3 cells on {inline('nucleo-l4r5zi')}" in at.caption[0].value
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
 
 
 def test_devices_fit() -> None:
     at = page("devices")
     at.selectbox(key="device").set_value("nucleo-l4r5zi").run()
-    assert "2 of 3 model × variant cells fit nucleo-l4r5zi" in at.caption[0].value
+    assert f"2 of 3 model × variant cells fit {inline('nucleo-l4r5zi')}" in at.caption[0].value
     fit = at.dataframe[0].value.set_index("cell")
+    assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 2
     assert not fit.loc["big/fp32", "fits"] and fit.loc["kws/int8", "fits"]
     assert [m.value for m in at.metric][:2] == ["2048 KB", "640 KB"]
     at.selectbox(key="device").set_value("host-litert").run()
@@ -89,9 +127,9 @@ def test_run_detail_shows_record() -> None:
     at = page("run_detail")
     at.selectbox(key="run").set_value(RUN_A).run()
     at.selectbox(key="cell").set_value("kws/fp16@tflm-reference").run()
-    assert "unsupported: no float16 DEQUANTIZE kernel" in at.error[0].value
+    assert inline("unsupported: no float16 DEQUANTIZE kernel") == at.error[0].value
     at.selectbox(key="cell").set_value("big/fp32@nucleo-l4r5zi").run()
-    constraints = at.table[0].value
+    constraints = at.dataframe[1].value
     assert constraints["result"].tolist() == ["✗ fail"]
     metrics = at.dataframe[0].value.set_index("metric")
     assert metrics.loc["latency_p50", "method"] == "estimated"
@@ -129,9 +167,7 @@ def test_advisor_recommendations() -> None:
 def test_app_navigation_switches_pages() -> None:
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception and at.title[0].value == "Leaderboard"
-    for path, title in [("pages/tradeoffs.py", "Trade-offs"), ("pages/devices.py", "Devices"),
-                        ("pages/run_detail.py", "Run detail"), ("pages/compare.py", "Compare"),
-                        ("pages/advisor.py", "Deploy advisor")]:
-        at.switch_page(path).run()
+    for script, title, _ in leaderboard.PAGES[1:]:
+        at.switch_page(f"pages/{script}").run()
         assert not at.exception, [e.value for e in at.exception]
         assert at.title[0].value == title

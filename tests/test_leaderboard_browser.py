@@ -1,23 +1,98 @@
-"""End to end: the real Streamlit server in headless Chromium (Debian's, via Playwright)."""
+"""End to end: the real Streamlit server, started as ``edgebench leaderboard`` starts it
+(:func:`leaderboard.command`), in headless Chromium (Debian's, via Playwright).
+
+Every page of :data:`leaderboard.PAGES` is opened through the sidebar as a user would; each
+fails on a Streamlit exception box, on any warning or error in the browser console (where Vega
+reports ``Infinite extent`` and the like) and on a request leaving the machine, and each chart
+must have drawn the expected number of marks (counted in its SVG, none at a NaN position).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
-from tests.test_leaderboard_data import make_store
+import leaderboard
+from bench.store import Store
+from leaderboard import ranking
+from tests.test_leaderboard_data import DEVICES, RUN_B, _record, make_store
 
 CHROMIUM = Path("/usr/bin/chromium")
-APP = Path(__file__).resolve().parents[1] / "leaderboard" / "app.py"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 60_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at "
+                       "/usr/bin/chromium (make chromium, or apt-get install -y chromium)"),
+]
+
+#: Per chart, in page order: how many marks of each kind it must draw.
+Marks = dict[str, int]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a page shows over :func:`make_store`'s two runs."""
+
+    grids: int  # visible data grids
+    charts: list[Marks] = field(default_factory=list)
+
+
+EXPECT: dict[str, Expect] = {
+    "Leaderboard": Expect(grids=1),
+    # host-litert (first device): kws fp32 and int8 in two runs = 4 cells; one front line
+    "Trade-offs": Expect(grids=1, charts=[{"symbol": 4, "line": 1}]),
+    # flash and RAM: kws/fp32, kws/int8, big/fp32 as bars, the board's capacity as a rule
+    "Devices": Expect(grids=1, charts=[{"rect": 3, "rule": 1}, {"rect": 3, "rule": 1}]),
+    "Run detail": Expect(grids=2),  # metrics, constraints
+    "Compare": Expect(grids=1),
+    "Deploy advisor": Expect(grids=1),  # cells meeting every requirement (all: collapsed)
+}
+
+COUNT_MARKS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(c => ({
+  symbol: c.querySelectorAll('g.mark-symbol.role-mark > path').length,
+  rect: c.querySelectorAll('g.mark-rect.role-mark > path').length,
+  line: c.querySelectorAll('g.mark-line.role-mark > path').length,
+  rule: c.querySelectorAll('g.mark-rule.role-mark > line').length,
+  nan: [...c.querySelectorAll('svg *')].filter(e => ['transform', 'd', 'x1', 'x2', 'y1', 'y2']
+        .some(a => (e.getAttribute(a) || '').includes('NaN'))).length,
+}))"""
+#: Records what the data grids draw on their canvas (text, font, colour), since their
+#: accessible DOM table holds raw values, not what a user sees.
+RECORD_CANVAS_TEXT = """window.__drawn = [];
+const fillText = CanvasRenderingContext2D.prototype.fillText;
+CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+  window.__drawn.push({text: String(text), font: this.font, fill: String(this.fillStyle)});
+  return fillText.call(this, text, ...rest);
+};"""
+#: True once ``n`` data grids are visible and each has drawn its first header and its last
+#: row's first cell.
+GRIDS_DRAWN = """n => {
+  const grids = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+    .filter(g => g.checkVisibility());
+  return grids.length === n && grids.every(g => {
+    const cells = [g.querySelector('thead th'), g.querySelector('tbody tr:last-child td')];
+    return cells[0] && cells.every(c => !c || !c.textContent  // an empty grid's row is blank
+                                   || window.__drawn.some(d => d.text === c.textContent));
+  });
+}"""
+CHARTS_DRAWN = """n => {
+  const charts = document.querySelectorAll('[data-testid="stVegaLiteChart"]');
+  return charts.length === n && [...charts].every(c => c.querySelector('svg g.role-frame')); }"""
 
 
 def _free_port() -> int:
@@ -40,45 +115,227 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
     raise TimeoutError(f"streamlit did not answer on {url} in {timeout} s")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                    "(apt-get install -y chromium)")
-def test_leaderboard_in_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    store = make_store(tmp_path / "results", monkeypatch)
+@contextmanager
+def serving(store: Path, workdir: Path) -> Iterator[str]:
+    """The leaderboard over ``store``, started with the CLI's command line from ``workdir``
+    (not the checkout: the installed package must be enough); yields its URL."""
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "EDGEBENCH_RESULTS": str(store)}
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(url, proc)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.goto(url)
-                page.get_by_role("heading", name="Leaderboard").wait_for(timeout=60_000)
-                grid = page.locator("[data-testid='stDataFrame']")
-                grid.wait_for(timeout=60_000)
-                page.get_by_text("10 ok, 2 skipped — 12 cells").wait_for(timeout=30_000)
-                # the data grid keeps an accessible DOM table beside its canvas
-                cells = grid.locator("td[role='gridcell']")
-                cells.filter(has_text="kws/int8@nucleo-l4r5zi").first.wait_for(
-                    state="attached", timeout=30_000)
-                cells.filter(has_text="0.9123").first.wait_for(state="attached", timeout=30_000)
-                page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
+    env = {**os.environ, leaderboard.RESULTS_ENV: str(store), "EDGEBENCH_DEVICES": str(DEVICES)}
+    with (workdir / "streamlit.log").open("w") as log:
+        proc = subprocess.Popen(leaderboard.command(port=port, address="127.0.0.1"), env=env,
+                                cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-    assert (tmp_path / "leaderboard.png").stat().st_size > 0
+            _wait_healthy(f"http://127.0.0.1:{port}", proc)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@dataclass
+class Watch:
+    """What a browser page did besides drawing: console warnings/errors, requests elsewhere."""
+
+    console: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@contextmanager
+def opened(browser: Any, url: str) -> Iterator[tuple[Any, Watch]]:
+    """A fresh tab on ``url``'s home page, watched; requests off this machine are blocked."""
+    watch = Watch()
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.add_init_script(RECORD_CANVAS_TEXT)
+
+    def route(r: Any) -> None:
+        if urlparse(r.request.url).hostname == "127.0.0.1":
+            r.continue_()
+        else:
+            watch.outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type in ("warning", "error")
+            and watch.console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: watch.console.append(f"pageerror: {e}"))
+    try:
+        page.goto(url)
+        settle(page, leaderboard.PAGES[0][1])
+        yield page, watch
+    finally:
+        context.close()
+
+
+def settle(page: Any, title: str) -> None:
+    """Wait until ``title``'s page has rendered and its script has finished."""
+    page.get_by_role("heading", name=title, level=1).wait_for(timeout=TIMEOUT_MS)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
+        state="attached", timeout=TIMEOUT_MS)
+
+
+def go(page: Any, title: str) -> None:
+    """Open a page through the sidebar navigation."""
+    page.evaluate("window.__drawn = []")
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    settle(page, title)
+
+
+def check_page(page: Any, watch: Watch, title: str) -> list[Marks]:
+    """The checks every page passes; returns its charts' mark counts."""
+    expect = EXPECT[title]
+    assert page.locator('[data-testid="stException"]').count() == 0, \
+        page.locator('[data-testid="stException"]').first.inner_text()
+    page.wait_for_function(CHARTS_DRAWN, arg=len(expect.charts), timeout=TIMEOUT_MS)
+    marks = page.evaluate(COUNT_MARKS)
+    for i, (got, want) in enumerate(zip(marks, expect.charts, strict=True)):
+        assert got["nan"] == 0, f"{title} chart {i}: marks at NaN positions"
+        assert {k: got[k] for k in want} == want, f"{title} chart {i}: drew {got}"
+    page.wait_for_function(GRIDS_DRAWN, arg=expect.grids, timeout=TIMEOUT_MS)
+    shown = {d["text"].strip() for d in drawn(page)}
+    assert not {"None", "nan", "NaN", "<NA>"} & shown, f"{title}: an empty cell shows a word"
+    assert not watch.console, f"{title}: browser console: {watch.console}"
+    assert not watch.outside, f"{title}: requests off this machine: {watch.outside}"
+    return marks
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        store = make_store(tmp / "results", mp)
+    with serving(store, tmp) as url:
+        yield url
+
+
+def test_every_page_is_checked() -> None:
+    assert [title for _, title, _ in leaderboard.PAGES] == list(EXPECT)
+
+
+@pytest.mark.parametrize("title", list(EXPECT))
+def test_page_in_chromium(browser: Any, demo_url: str, title: str) -> None:
+    with opened(browser, demo_url) as (page, watch):
+        if title != leaderboard.PAGES[0][1]:
+            go(page, title)
+        check_page(page, watch, title)
+        PAGE_CHECKS[title](page)
+
+
+def drawn(page: Any) -> list[dict[str, str]]:
+    """Text the page drew on canvases since it was opened: ``text``, ``font``, ``fill``."""
+    return page.evaluate("window.__drawn")
+
+
+def _grid_text(page: Any, text: str) -> None:
+    """Wait until the data grid's accessible table holds a cell containing ``text``."""
+    page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').filter(
+        has_text=text).first.wait_for(state="attached", timeout=TIMEOUT_MS)
+
+
+def _drawn_as(page: Any, text: str) -> list[dict[str, str]]:
+    """How ``text`` was drawn on the grid (waiting until it was)."""
+    page.wait_for_function("t => window.__drawn.some(d => d.text === t)", arg=text,
+                           timeout=TIMEOUT_MS)
+    return [d for d in drawn(page) if d["text"] == text]
+
+
+def _home(page: Any) -> None:
+    """The latest run only, ranked; estimated figures marked; no developer toolbar."""
+    page.get_by_text(f"5 ok, 1 skipped — 6 cells from {RUN_B}").wait_for(timeout=TIMEOUT_MS)
+    _grid_text(page, "tflm-reference")
+    # estimated figures: marked and purple; measured ones plain (kws on host-litert: 1 ms)
+    assert all(d["fill"] == ranking.ESTIMATED_STYLE.split()[-1] for d in _drawn_as(page, "≈ 170"))
+    assert all(d["fill"] != ranking.ESTIMATED_STYLE.split()[-1] for d in _drawn_as(page, "0.9"))
+    # ranked on accuracy: kws/fp32 (0.9123) is the best variant, kws/int8 (0.85) is not
+    assert all("bold" in d["font"] for d in _drawn_as(page, "0.9123"))
+    assert not any("bold" in d["font"] for d in _drawn_as(page, "0.85"))
+    rows = page.locator('[data-testid="stDataFrame"] tr[role="row"]')
+    assert rows.count() == 7  # header + the latest run's 6 cells (the older run's are filtered)
+    page.get_by_text("estimated (no board measured it)").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+
+
+def _tradeoffs(page: Any) -> None:
+    page.get_by_text("4 cells on host-litert; 2 on the Pareto front").wait_for(
+        timeout=TIMEOUT_MS)
+    titles = page.locator('[data-testid="stVegaLiteChart"] svg g.role-axis-title text')
+    assert titles.all_text_contents() == ["latency_p50 [ms]", "accuracy"]  # units in titles
+
+
+def _devices(page: Any) -> None:
+    page.get_by_text("model × variant cells fit").wait_for(timeout=TIMEOUT_MS)
+    _grid_text(page, "big/fp32")
+
+
+def _run_detail(page: Any) -> None:
+    page.get_by_role("heading", name="kws/fp32@host-litert").wait_for(timeout=TIMEOUT_MS)
+    _grid_text(page, "latency_p50")
+
+
+def _compare(page: Any) -> None:
+    page.get_by_text("2 regressions in 6 cells").wait_for(timeout=TIMEOUT_MS)
+    _grid_text(page, "kws/int8@host-litert")
+
+
+def _advisor(page: Any) -> None:
+    page.get_by_role("heading", name="Recommendation:").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text("Latency under 100 ms needed?").wait_for(timeout=TIMEOUT_MS)
+
+
+PAGE_CHECKS = {"Leaderboard": _home, "Trade-offs": _tradeoffs, "Devices": _devices,
+               "Run detail": _run_detail, "Compare": _compare, "Deploy advisor": _advisor}
+
+# --- free text is text --------------------------------------------------------------------------
+
+IMAGE = "![x](https://example.com/a.png)"
+LINK = "[t](u)"
+HOSTILE_ERROR = f"cannot read {IMAGE}: see {LINK}, https://example.com/b or <b>here</b>"
+
+
+def hostile_store(root: Path) -> Path:
+    """One run whose model id, device id, runner and error message are Markdown."""
+    run = Store(root).create("hostile", {"reference_variant": "fp32"},
+                             run_id="20260101T000000Z-dddd")
+    for rec in [_record(run.run_id, IMAGE, "fp16", LINK, status="failed",
+                        error={"kind": "artifact", "message": HOSTILE_ERROR}),
+                _record(run.run_id, IMAGE, "fp32", LINK, latency=2.0, accuracy=0.9),
+                _record(run.run_id, IMAGE, "int8", LINK, latency=1.0, accuracy=0.8)]:
+        run.append(replace(rec, suite="hostile", runner="**bold** <img src=x>"))
+    return root
+
+
+def test_free_text_renders_as_text(browser: Any, tmp_path: Path) -> None:
+    with serving(hostile_store(tmp_path / "results"), tmp_path) as url, \
+            opened(browser, url) as (page, watch):
+        for _, title, _ in leaderboard.PAGES:
+            if title != leaderboard.PAGES[0][1]:
+                go(page, title)
+            if title == "Run detail":  # the failed cell is the run's first: shown by default
+                page.get_by_role("heading", name=f"{IMAGE}/fp16@{LINK}").wait_for(
+                    timeout=TIMEOUT_MS)
+                page.get_by_text(f"artifact: {HOSTILE_ERROR}").wait_for(timeout=TIMEOUT_MS)
+            links = page.eval_on_selector_all(
+                '[data-testid="stMain"] a, [data-testid="stSidebar"] a',
+                "els => els.map(e => e.getAttribute('href'))")
+            assert not [h for h in links if h in ("u", "x") or "example.com" in (h or "")], \
+                f"{title}: free text became links {links}"
+            assert page.locator('img[src*="example.com"], img[src="x"]').count() == 0, title
+            strong = page.locator('[data-testid="stMain"] strong')
+            assert strong.filter(has_text=re.compile("^bold$")).count() == 0, title
+            assert not watch.outside, f"{title}: requests off this machine: {watch.outside}"
+            assert not watch.console, f"{title}: browser console: {watch.console}"
+            assert page.locator('[data-testid="stException"]').count() == 0, title

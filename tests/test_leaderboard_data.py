@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from bench import store as store_mod
-from bench.metrics import metric
+from bench.energy import battery_days_at_rate
+from bench.metrics import HIGHER_IS_BETTER, TASK_METRICS, UNITS, higher_is_better, metric
 from bench.record import ConstraintResult, Record
-from leaderboard import data
+from leaderboard import advice, data, ranking
+
+DEVICES = Path(__file__).resolve().parents[1] / "devices"
 
 RUN_A = "demo/20260101T000000Z-aaaa"
 RUN_B = "demo/20260102T000000Z-bbbb"
@@ -94,7 +98,7 @@ def test_filters_and_display_table(df: pd.DataFrame) -> None:
                                      "big/fp32@nucleo-l4r5zi"}
     table = data.display_table(shown)
     assert "model_size [KB]" in table.columns and "latency_p50 [ms]" in table.columns
-    assert "Δaccuracy vs fp32" in table.columns
+    assert "Δaccuracy vs fp32" in table.columns  # the runs' manifests name fp32
     big = table[table["cell_id"] == "big/fp32@nucleo-l4r5zi"].iloc[0]
     assert big["model_size [KB]"] == pytest.approx(3_000_000 / 1024)
     assert data.options(df, "status") == ["ok", "skipped"]
@@ -135,28 +139,116 @@ def test_compare_runs_flags_regressions(df: pd.DataFrame) -> None:
 
 
 def test_device_table_reads_capacities() -> None:
-    devs = data.device_table().set_index("device")
+    devs = data.device_table([DEVICES]).set_index("device")
     assert devs.loc["nucleo-l4r5zi", "flash_kb"] == 2048
     assert devs.loc["nucleo-l4r5zi", "ram_kb"] == 640
 
 
 def test_advisor_branches(df: pd.DataFrame) -> None:
-    devs = data.device_table()
-    fast = data.advise(df, devs, data.Requirements(model="kws", latency_budget_ms=50))
+    devs = data.device_table([DEVICES])
+    fast = advice.advise(df, devs, advice.Requirements(model="kws", latency_budget_ms=50))
     assert fast.recommendation == "edge"
     assert set(fast.cells[fast.cells["meets_all"]]["device"]) == {"host-litert"}
     assert fast.steps[0][1] == "yes"
-    big = data.advise(df, devs, data.Requirements(model="big", privacy_critical=True))
+    big = advice.advise(df, devs, advice.Requirements(model="big", privacy_critical=True))
     assert big.recommendation == "hybrid" and "privacy" in big.summary
     assert "none of 1" in big.steps[-1][2]
-    cloud = data.advise(df, devs, data.Requirements(model="big", latency_budget_ms=2000))
+    cloud = advice.advise(df, devs, advice.Requirements(model="big", latency_budget_ms=2000))
     assert cloud.recommendation == "cloud"
-    relaxed = data.advise(df, devs, data.Requirements(model="kws", latency_budget_ms=500))
+    relaxed = advice.advise(df, devs, advice.Requirements(model="kws", latency_budget_ms=500))
     assert relaxed.recommendation == "hybrid"
 
 
-def test_battery_days() -> None:
-    dev = pd.Series({"battery_mah": 1000.0, "voltage_v": 3.0, "sleep_mw": 0.0})
-    # 1000 mAh × 3 V = 10,800 J; 100 µJ × 10 Hz = 1 mW → 10.8e6 s = 125 days
-    assert data.battery_days(100.0, 10.0, dev) == pytest.approx(125.0)
-    assert data.battery_days(float("nan"), 10.0, dev) is None
+def test_battery_days_follow_the_library() -> None:
+    dev = pd.Series({"battery_mah": 1000.0, "voltage_v": 3.0, "sleep_mw": 0.0,
+                     "active_mw": 50.0})
+    cell = pd.Series({"energy_uj": 100.0, "latency_p50": 2.0})
+    # 1000 mAh × 3 V = 3000 mWh; 100 µJ × 10 Hz = 1 mW → 3000 h = 125 days
+    assert advice.battery_days(cell, 10.0, dev) == pytest.approx(125.0)
+    # asleep only between inferences (active 2%), as bench.energy models it: 1 + 0.98 × 1 mW
+    sleepy = dev.copy()
+    sleepy["sleep_mw"] = 1.0
+    assert advice.battery_days(cell, 10.0, sleepy) == pytest.approx(3000 / 1.98 / 24)
+    assert advice.battery_days(cell, 10.0, sleepy) == battery_days_at_rate(100, 2, 10, 1, 1000, 3)
+    # no energy figure: the device's active power × latency
+    assert advice.battery_days(pd.Series({"latency_p50": 2.0}), 10.0, dev) == pytest.approx(
+        battery_days_at_rate(100, 2, 10, 0, 1000, 3))
+    assert advice.battery_days(pd.Series({"energy_uj": float("nan"), "latency_p50": 2.0}), 10.0,
+                               dev.drop("active_mw")) is None
+    assert advice.battery_days(cell, 1000.0, dev) is None  # 1000 × 2 ms: cannot keep up
+
+
+def test_battery_days_at_rate() -> None:
+    assert battery_days_at_rate(100, 1, 10, 0, 1000, 3) == pytest.approx(125.0)
+    with pytest.raises(ValueError, match="cannot keep up"):
+        battery_days_at_rate(100, 1, 2000, 0, 1000, 3)
+    with pytest.raises(ValueError, match="latency_ms"):
+        battery_days_at_rate(100, 0, 1, 0, 1000, 3)
+
+
+def test_every_metric_has_a_direction() -> None:
+    assert HIGHER_IS_BETTER.keys() == UNITS.keys()
+    for task in TASK_METRICS.values():
+        for name, better in task.items():
+            assert higher_is_better(name) is better
+            assert higher_is_better(f"{name}_delta") is better
+    assert higher_is_better("latency_p50") is False and higher_is_better("battery_days") is True
+    assert higher_is_better("threshold") is None and higher_is_better("no_such") is None
+
+
+def test_reference_variant_comes_from_the_manifest(tmp_path: Path) -> None:
+    run = store_mod.Store(tmp_path).create("ref", {"reference_variant": "int8"})
+    for rec in [_record(run.run_id, "kws", "fp32", "host", accuracy=0.9),
+                _record(run.run_id, "kws", "int8", "host", accuracy=0.8, size=25_000)]:
+        run.append(replace(rec, suite="ref"))
+    df = data.load_frame(tmp_path).set_index("variant")
+    assert set(df["reference"]) == {"int8"}
+    assert df.loc["fp32", "Δaccuracy"] == pytest.approx(0.1)
+    assert df.loc["int8", "Δaccuracy"] == 0
+    assert df.loc["fp32", "size_ratio"] == pytest.approx(25_000 / 50_000)
+    assert "Δaccuracy vs int8" in data.display_table(df.reset_index()).columns
+
+
+def test_compare_runs_follows_metric_direction() -> None:
+    df = pd.DataFrame({"run": ["a", "b"], "model": ["m", "m"], "variant": ["v", "v"],
+                       "device": ["d", "d"], "status": ["ok", "ok"],
+                       "battery_days": [10.0, 5.0], "threshold": [0.1, 0.9],
+                       "latency_p50": [2.0, 1.0]})
+    row = data.compare_runs(df, "a", "b", ["battery_days", "threshold", "latency_p50"]).iloc[0]
+    assert row["regressed:battery_days"]  # higher is better: halving it regresses
+    assert not row["regressed:threshold"]  # no direction: never a regression
+    assert not row["regressed:latency_p50"]  # faster
+
+
+def test_ranking_latest_runs_and_best_variant(df: pd.DataFrame) -> None:
+    assert ranking.latest_runs(df) == [RUN_B]
+    latest = df[df["run"] == RUN_B]
+    assert ranking.rankable_metrics(latest)[:1] == ["accuracy"]
+    assert ranking.default_metric(ranking.rankable_metrics(latest)) == "accuracy"
+    b = ranking.board(latest, "latency_p50", ["model_size", "latency_p50", "accuracy"])
+    t = b.table
+    assert list(t.columns[:5]) == ["model", "variant", "device", "rank", "latency_p50 [ms]"]
+    assert t["model"].tolist() == ["big", "kws", "kws", "kws", "kws", "kws"]  # grouped
+    best = t[b.best][["model", "variant", "device"]].values.tolist()
+    # lower latency is better: int8 wins on both kws devices; big has one variant
+    assert best == [["big", "fp32", "nucleo-l4r5zi"], ["kws", "int8", "host-litert"],
+                    ["kws", "int8", "nucleo-l4r5zi"]]
+    assert t["rank"].isna().sum() == 1  # the skipped cell is not ranked
+    est = b.estimated["latency_p50 [ms]"]
+    assert est.tolist() == (t["device"] == "nucleo-l4r5zi").tolist()
+    by_accuracy = ranking.board(latest, "accuracy", ["accuracy"])
+    assert by_accuracy.table[by_accuracy.best]["variant"].tolist() == ["fp32", "fp32", "fp32"]
+
+
+def test_ranking_style_marks_best_and_estimated(df: pd.DataFrame) -> None:
+    b = ranking.board(df[df["run"] == RUN_B], "latency_p50", ["latency_p50", "arena_used"])
+    styled = ranking.style(b)
+    html = styled.to_html()
+    assert "None" not in html and "nan" not in html  # empty cells blank
+    assert f"{ranking.ESTIMATED_MARK} 80" in html and f"{ranking.ESTIMATED_MARK} 1<" not in html
+    styled._compute()
+    col = list(b.table.columns).index("latency_p50 [ms]")
+    for row, is_best in enumerate(b.best):
+        css = dict(styled.ctx.get((row, col), []))
+        assert (css.get("font-weight") == "bold") is bool(is_best)
+        assert ("color" in css) is bool(b.estimated["latency_p50 [ms]"][row])

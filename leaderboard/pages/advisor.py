@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from leaderboard import data
+from leaderboard.advice import Requirements, advise
 from leaderboard.pages import common
 
 st.title("Deploy advisor")
@@ -22,10 +23,10 @@ if not common.empty_store(df):
     privacy = st.checkbox("privacy-critical data", key="privacy")
     connected = st.checkbox("reliable connectivity", value=True, key="connected")
     bandwidth = st.checkbox("high-bandwidth data", key="bandwidth")
-    req = data.Requirements(model=model or "", latency_budget_ms=budget, privacy_critical=privacy,
-                            reliable_connectivity=connected, high_bandwidth=bandwidth,
-                            sensor_rate_hz=rate, battery_days=battery)
-    advice = data.advise(df, common.devices(), req)
+    req = Requirements(model=model or "", latency_budget_ms=budget, privacy_critical=privacy,
+                       reliable_connectivity=connected, high_bandwidth=bandwidth,
+                       sensor_rate_hz=rate, battery_days=battery)
+    advice = advise(df, common.devices(), req)
     st.subheader(f"Recommendation: {advice.recommendation}")
     {"edge": st.success, "cloud": st.info, "hybrid": st.warning}[advice.recommendation](
         advice.summary)
@@ -33,6 +34,6 @@ if not common.empty_store(df):
     if not advice.cells.empty:
         ok = advice.cells[advice.cells["meets_all"]]
         st.subheader(f"Cells meeting every requirement ({len(ok)} of {len(advice.cells)})")
-        st.dataframe(ok.drop(columns=["meets_all"]), hide_index=True)
+        common.show(ok.drop(columns=["meets_all"]))
         with st.expander("all candidate cells"):
-            st.dataframe(advice.cells, hide_index=True)
+            common.show(advice.cells)

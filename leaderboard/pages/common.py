@@ -1,4 +1,4 @@
-"""Shared page helpers: the results folder, cached loading and the sidebar filters."""
+"""Shared page helpers: the results folder, cached loading, sidebar filters and tables."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 from leaderboard import data
-
-RESULTS_ENV = "EDGEBENCH_RESULTS"
+from leaderboard.plaintext import inline
+from leaderboard.serve import RESULTS_ENV
 
 
 def results_dir() -> Path:
@@ -30,8 +31,13 @@ def load() -> pd.DataFrame:
 
 
 @st.cache_data
+def _devices(beside_results: str) -> pd.DataFrame:
+    return data.device_table([Path(beside_results)])
+
+
 def devices() -> pd.DataFrame:
-    return data.device_table()
+    """Device files: ``devices/`` beside the result store, then the library's search path."""
+    return _devices(str(results_dir().resolve().parent / "devices"))
 
 
 def filters(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
@@ -45,6 +51,20 @@ def filters(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
 
 def empty_store(df: pd.DataFrame) -> bool:
     if df.empty:
-        st.info(f"No records under `{results_dir()}`: run `edgebench run SUITE` first.")
+        st.info(f"No records under {inline(results_dir())}: run `edgebench run SUITE` "
+                "first.")
         return True
     return False
+
+
+def blank_empty(table: pd.DataFrame | Styler) -> Styler:
+    """A table whose empty cells show blank (not ``None``/``nan``), floats to 4 significant
+    digits."""
+    styler = table if isinstance(table, Styler) else table.style
+    floats = [c for c in styler.data.columns if styler.data[c].dtype.kind == "f"]
+    return styler.format(na_rep="").format("{:.4g}", subset=floats, na_rep="")
+
+
+def show(table: pd.DataFrame | Styler, **kwargs: object) -> None:
+    """``st.dataframe`` without the index, empty cells blank."""
+    st.dataframe(blank_empty(table), hide_index=True, placeholder="", **kwargs)

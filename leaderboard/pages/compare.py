@@ -7,6 +7,7 @@ import streamlit as st
 
 from leaderboard import data
 from leaderboard.pages import common
+from leaderboard.plaintext import inline
 
 st.title("Compare")
 df = common.load()
@@ -24,7 +25,8 @@ elif runs:
     tol = st.slider("tolerance for cost metrics (%)", 0, 100, 5, key="tol") / 100
     table = data.compare_runs(df, a, b, metrics, tol)
     n = int(table["regressed"].sum()) if not table.empty else 0
-    (st.error if n else st.success)(f"{n} regressions in {len(table)} cells ({a} → {b})")
+    (st.error if n else st.success)(f"{n} regressions in {len(table)} cells "
+                                    f"({inline(a)} → {inline(b)})")
     flags = [c for c in table.columns if c.startswith("regressed:")]
     shown = table.drop(columns=flags)
 
@@ -38,4 +40,4 @@ elif runs:
                 col == "cell" and table.loc[row.name, "regressed"]) else "")
         return styles
 
-    st.dataframe(shown.style.apply(highlight, axis=1), hide_index=True)
+    common.show(shown.style.apply(highlight, axis=1))

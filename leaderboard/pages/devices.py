@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from leaderboard import data
+from leaderboard import charts, data
 from leaderboard.pages import common
+from leaderboard.plaintext import inline
 
 st.title("Devices")
 df = common.load()
 devs = common.devices()
-if not common.empty_store(df) and not devs.empty:
+if devs.empty:
+    st.info("No device files found (a `devices/` folder beside the results, or "
+            "`$EDGEBENCH_DEVICES`).")
+elif not common.empty_store(df):
     df = common.filters(df, ["suite", "run", "model"])
     device = st.selectbox("device", devs["device"].tolist(), key="device")
     dev = devs.set_index("device").loc[device]
@@ -22,15 +25,11 @@ if not common.empty_store(df) and not devs.empty:
     c3.metric("core", str(dev["core"]))
     fit = data.fit_table(df, dev["flash_kb"], dev["ram_kb"])
     fit.insert(0, "cell", fit["model"] + "/" + fit["variant"])
-    st.caption(f"{int(fit['fits'].sum())} of {len(fit)} model × variant cells fit {device}")
-    for need, cap in (("flash_kb", dev["flash_kb"]), ("ram_kb", dev["ram_kb"])):
-        bars = alt.Chart(fit.dropna(subset=[need])).mark_bar().encode(
-            x=alt.X(need, title=need.replace("_kb", " KB")), y=alt.Y("cell", sort="-x"),
-            color=alt.Color("fits", scale=alt.Scale(domain=[True, False],
-                                                    range=["#2a9d8f", "#e76f51"])))
-        chart = bars
-        if pd.notna(cap):
-            chart = bars + alt.Chart(pd.DataFrame({need: [cap]})).mark_rule(
-                color="red", strokeWidth=2).encode(x=need)
-        st.altair_chart(chart)
-    st.dataframe(fit.drop(columns=["model", "variant"]), hide_index=True)
+    st.caption(f"{int(fit['fits'].sum())} of {len(fit)} model × variant cells fit "
+               f"{inline(device)}")
+    for need, cap, title in (("flash_kb", dev["flash_kb"], "flash [KB]"),
+                             ("ram_kb", dev["ram_kb"], "RAM [KB]")):
+        bars = charts.fit_points(fit, need)
+        if not bars.empty:
+            st.altair_chart(charts.fit_chart(bars, cap, title))
+    common.show(fit.drop(columns=["model", "variant"]))

@@ -7,6 +7,7 @@ import streamlit as st
 
 from leaderboard import data
 from leaderboard.pages import common
+from leaderboard.plaintext import inline
 
 st.title("Run detail")
 df = common.load()
@@ -19,21 +20,25 @@ if not common.empty_store(df):
     if record is None:
         st.warning("No such record (the store changed?).")
         st.stop()
-    st.subheader(record.cell_id)
-    st.markdown(f"**status** `{record.status}` · **runner** `{record.runner}` · "
-                f"**artifact** `{(record.artifact_sha256 or '–')[:16]}`")
+    st.subheader(inline(record.cell_id))
+    st.markdown(f"**status** {inline(record.status)} · **runner** {inline(record.runner)} · "
+                f"**artifact** {inline((record.artifact_sha256 or '–')[:16])}")
     if record.error:
-        st.error(f"{record.error.get('kind')}: {record.error.get('message')}")
+        message = str(record.error.get("message"))
+        st.error(inline(f"{record.error.get('kind')}: {message}"))
+        if "\n" in message.strip():  # the alert shows it on one line; here as written
+            st.code(message, language=None)
     st.subheader("Metrics")
-    st.dataframe(pd.DataFrame([{"metric": k, "value": m.value, "unit": m.unit,
-                                "method": m.method} for k, m in record.metrics.items()]),
-                 hide_index=True)
+    common.show(pd.DataFrame([{"metric": k, "value": m.value, "unit": m.unit, "method": m.method}
+                              for k, m in record.metrics.items()],
+                             columns=["metric", "value", "unit", "method"]))
     st.subheader("Constraints")
     if record.constraints:
-        st.table(pd.DataFrame([{"check": k, "metric": c.metric, "limit": c.limit,
-                                "value": c.value,
-                                "result": {True: "✓ pass", False: "✗ fail"}.get(c.passed, "n/a")}
-                               for k, c in record.constraints.items()]))
+        common.show(pd.DataFrame([{"check": k, "metric": c.metric, "limit": c.limit,
+                                   "value": c.value,
+                                   "result": {True: "✓ pass", False: "✗ fail"}.get(c.passed,
+                                                                                  "n/a")}
+                                  for k, c in record.constraints.items()]))
     else:
         st.caption("no constraints")
     st.subheader("Provenance")

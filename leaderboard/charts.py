@@ -1,0 +1,76 @@
+"""The leaderboard's Altair charts.
+
+Vega-Lite reads ``.``, ``[`` and ``]`` in a field name as nested access, so a column named
+``latency_p50 [ms]`` plots nothing. Every chart here is built from a frame whose encoded
+columns are plain identifiers holding finite numbers; names and units go in the titles.
+Charts render as SVG, so each mark is an element a browser test can count.
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+FITS_COLOURS = alt.Scale(domain=[True, False], range=["#2a9d8f", "#e76f51"])
+#: Rendered as SVG (Streamlit's own default below 2,000 points per dataset, fixed here).
+USERMETA = {"embedOptions": {"renderer": "svg"}}
+
+
+def plain(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    """``df`` with only rows whose ``numeric`` columns are finite; raises ValueError when a
+    column name is not a plain identifier (Vega-Lite would read it as a nested path)."""
+    bad = [c for c in df.columns if not str(c).isidentifier()]
+    if bad:
+        raise ValueError(f"chart field names must be plain identifiers, got {bad}")
+    finite = df[numeric].apply(pd.to_numeric, errors="coerce").map(
+        lambda v: not pd.isna(v) and math.isfinite(v)).all(axis=1)
+    return df[finite].reset_index(drop=True)
+
+
+def tradeoff_points(df: pd.DataFrame, x: pd.Series, y: pd.Series) -> pd.DataFrame:
+    """The chart frame of a trade-off: ``x``, ``y`` and the cell's ids, finite rows only."""
+    return plain(pd.DataFrame({"x": x.to_numpy(), "y": y.to_numpy(),
+                               "variant": df["variant"].astype(str).to_numpy(),
+                               "cell_id": df["cell_id"].astype(str).to_numpy(),
+                               "run": df["run"].astype(str).to_numpy()}), ["x", "y"])
+
+
+def tradeoff_chart(points: pd.DataFrame, front: pd.DataFrame, x_title: str,
+                   y_title: str) -> alt.LayerChart:
+    """One circle per cell (colour: variant) and the Pareto front as a dashed line; the x axis
+    is logarithmic when every x is positive."""
+    log = bool(len(points)) and bool((points["x"] > 0).all())
+    x = alt.X("x", title=x_title, scale=alt.Scale(type="log" if log else "linear"))
+    y = alt.Y("y", title=y_title, scale=alt.Scale(zero=False))
+    dots = alt.Chart(points).mark_circle(size=90).encode(
+        x=x, y=y, color=alt.Color("variant", title="variant"),
+        tooltip=[alt.Tooltip("cell_id", title="cell"), alt.Tooltip("run", title="run"),
+                 alt.Tooltip("x", title=x_title), alt.Tooltip("y", title=y_title)])
+    line = alt.Chart(front).mark_line(color="gray", strokeDash=[4, 3]).encode(x=x, y=y)
+    return (dots + line).properties(usermeta=USERMETA)
+
+
+def fit_points(fit: pd.DataFrame, need: str) -> pd.DataFrame:
+    """The chart frame of a fit: ``cell``, ``need_kb`` (the ``need`` column) and ``fits``."""
+    return plain(pd.DataFrame({"cell": fit["cell"].astype(str).to_numpy(),
+                               "need_kb": fit[need].to_numpy(dtype=float),
+                               "fits": fit["fits"].astype(bool).to_numpy()}), ["need_kb"])
+
+
+#: Height of one bar's row in a fit chart, in pixels.
+BAR_ROW_PX = 24
+
+
+def fit_chart(bars: pd.DataFrame, capacity_kb: float | None, title: str) -> alt.Chart:
+    """One bar per model × variant (green fits, red does not) and the capacity as a red rule;
+    the height follows the number of bars."""
+    chart = alt.Chart(bars, height=BAR_ROW_PX * max(len(bars), 2)).mark_bar().encode(
+        x=alt.X("need_kb", title=title), y=alt.Y("cell", title="model/variant", sort="-x"),
+        color=alt.Color("fits", title="fits", scale=FITS_COLOURS))
+    if capacity_kb is not None and pd.notna(capacity_kb) and math.isfinite(capacity_kb):
+        rule = plain(pd.DataFrame({"capacity_kb": [float(capacity_kb)]}), ["capacity_kb"])
+        chart = chart + alt.Chart(rule).mark_rule(color="red", strokeWidth=2).encode(
+            x=alt.X("capacity_kb", title=title))
+    return chart.properties(usermeta=USERMETA)

@@ -1,0 +1,89 @@
+"""What the pages hand to Vega-Lite, and how free text is put into Markdown."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from leaderboard import charts
+from leaderboard.plaintext import inline
+
+
+def _fields(spec: Any) -> set[str]:
+    """Every ``field`` an encoding of a Vega-Lite spec names."""
+    if isinstance(spec, dict):
+        own = {spec["field"]} if isinstance(spec.get("field"), str) else set()
+        return own.union(*(_fields(v) for v in spec.values()))
+    if isinstance(spec, list):
+        return set().union(*(_fields(v) for v in spec))
+    return set()
+
+
+def _values(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [row for data in spec.get("datasets", {}).values() for row in data]
+
+
+def test_plain_refuses_nested_field_names_and_drops_non_finite_rows() -> None:
+    with pytest.raises(ValueError, match=r"latency_p50 \[ms\]"):
+        charts.plain(pd.DataFrame({"latency_p50 [ms]": [1.0]}), ["latency_p50 [ms]"])
+    with pytest.raises(ValueError, match="a.b"):
+        charts.plain(pd.DataFrame({"a.b": [1.0]}), [])
+    df = pd.DataFrame({"x": [1.0, float("nan"), math.inf, 2.0], "y": [1, 2, 3, None]})
+    assert charts.plain(df, ["x", "y"])["x"].tolist() == [1.0]
+
+
+def test_tradeoff_chart_encodes_plain_finite_fields() -> None:
+    cells = pd.DataFrame({"variant": ["fp32", "int8", "int8"], "cell_id": ["a", "b", "c"],
+                          "run": ["r", "r", "r"]})
+    points = charts.tradeoff_points(cells, pd.Series([1.0, 0.5, math.inf]),
+                                    pd.Series([0.9, 0.8, 0.7]))
+    assert len(points) == 2  # the infinite latency is not plotted
+    spec = charts.tradeoff_chart(points, points.iloc[:1], "latency_p50 [ms]",
+                                 "accuracy").to_dict()
+    assert all(f.isidentifier() for f in _fields(spec)), _fields(spec)
+    assert {"x", "y", "variant"} <= _fields(spec)
+    for row in _values(spec):
+        assert math.isfinite(row["x"]) and math.isfinite(row["y"])
+    titles = {layer["encoding"]["x"]["title"] for layer in spec["layer"]}
+    assert titles == {"latency_p50 [ms]"}  # the unit is in the title, not the field
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    assert spec["usermeta"]["embedOptions"]["renderer"] == "svg"
+
+
+def test_tradeoff_chart_is_linear_when_a_cost_is_zero() -> None:
+    cells = pd.DataFrame({"variant": ["a", "b"], "cell_id": ["a", "b"], "run": ["r", "r"]})
+    points = charts.tradeoff_points(cells, pd.Series([0.0, 3.0]), pd.Series([0.5, 0.6]))
+    spec = charts.tradeoff_chart(points, points, "misses", "accuracy").to_dict()
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "linear"  # log(0) = -inf
+
+
+def test_fit_chart_encodes_plain_finite_fields() -> None:
+    fit = pd.DataFrame({"cell": ["kws/fp32", "big/fp32", "x/int8"],
+                        "flash_kb": [97.7, 2929.7, float("nan")], "fits": [True, False, True]})
+    bars = charts.fit_points(fit, "flash_kb")
+    assert bars["cell"].tolist() == ["kws/fp32", "big/fp32"]
+    spec = charts.fit_chart(bars, 2048.0, "flash [KB]").to_dict()
+    assert _fields(spec) == {"cell", "need_kb", "fits", "capacity_kb"}
+    assert all(math.isfinite(v) for row in _values(spec) for k, v in row.items()
+               if k in ("need_kb", "capacity_kb"))
+    no_cap = charts.fit_chart(bars, float("nan"), "flash [KB]").to_dict()
+    assert "layer" not in no_cap  # no capacity, no rule
+
+
+@pytest.mark.parametrize("text", [
+    "![x](https://example.com/a.png)", "[t](u)", "https://example.com/b", "a@example.com",
+    "<b>bold</b> <img src=x>", "**strong** _em_ `code` ``two``", "$x^2$ :red[red] :smile:",
+    "# heading\n- item\n1. item", "`", "trailing `",
+])
+def test_inline_free_text_is_a_verbatim_code_span(text: str) -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    html = markdown_it.MarkdownIt("commonmark").render(f"cell {inline(text)} shown")
+    assert "<a " not in html and "<img" not in html and "<em>" not in html
+    assert html.count("<code>") == 1 and "<strong>" not in html
+    body = html[html.index("<code>") + 6:html.index("</code>")]
+    unescaped = body.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"') \
+        .replace("&amp;", "&")
+    assert unescaped == " ".join(text.split())
