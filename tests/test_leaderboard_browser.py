@@ -267,6 +267,11 @@ def _home(page: Any) -> None:
     page.get_by_text("estimated (no board measured it)").wait_for(timeout=TIMEOUT_MS)
     assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
     assert page.get_by_role("button", name="Deploy").count() == 0
+    # the status widget's Stop button (shown while a page computes) is styled away: a stand-in
+    # with the widget's test id checks the app's stylesheet is in force
+    page.evaluate("""() => document.body.insertAdjacentHTML('beforeend',
+        '<div data-testid="stStatusWidget"><button id="stand-in">Stop</button></div>')""")
+    assert page.locator("#stand-in").is_hidden()
 
 
 def _tradeoffs(page: Any) -> None:
