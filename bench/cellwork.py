@@ -74,6 +74,24 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
     error: dict[str, str] | None = None  # {"kind", "message"}
     host: dict[str, str] = field(default_factory=this_host)
+    #: where and when each part of the work ran, when the executor says: ``{"phase", "node",
+    #: "started", "ended"}`` (Unix seconds), in the record's provenance
+    phases: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Evaluated:
+    """A cell between its two phases: evaluated, not yet measured. Plain data, so an executor
+    may measure it in another task (on the same machine: ``request`` names cached files)."""
+
+    cell: Cell
+    started: str
+    connection_kind: str
+    artifact_kind: str
+    request: RunRequest
+    metrics: dict[str, Metric]
+    sha: str
+    details: dict[str, Any]
 
 
 @dataclass
@@ -101,9 +119,6 @@ class CellWork:
 
     def artifact(self, build: BuildPlan) -> Artifact:
         """The cached artifact (built in a worker on a miss) with its size metrics."""
-        from bench import tflite_info
-        from bench.variants.prune import tflite_sparsity
-
         path = self.cache.artifact(build.artifact_key, build.suffix)
         info = self.cache.artifact_info(build.artifact_key)
         dataset_ready = build.dataset_key is None or self.cache.dataset(build.dataset_key).exists()
@@ -117,6 +132,15 @@ class CellWork:
                 kind = "build" if e.kind == "error" else e.kind
                 raise CellFailure(kind, f"build: {e}") from None
             facts["cached"] = False
+        return self.cached_artifact(build, facts)
+
+    def cached_artifact(self, build: BuildPlan, facts: dict[str, Any]) -> Artifact:
+        """The artifact of ``build`` already in the cache, with its build ``facts``: bytes,
+        hash and size metrics (an executor that built it elsewhere lands the bytes first)."""
+        from bench import tflite_info
+        from bench.variants.prune import tflite_sparsity
+
+        path = self.cache.artifact(build.artifact_key, build.suffix)
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
         if build.suffix == ".c":  # a classical baseline: sizes were measured by the build
@@ -136,6 +160,12 @@ class CellWork:
     def run(self, cell: Cell, build: BuildPlan, artifact: Artifact,
             measure: MeasureHook | None = None) -> Outcome:
         """Run ``cell`` on its device's runner: both phases (evaluate cached), energy."""
+        step = self.evaluate(cell, build, artifact)
+        return step if isinstance(step, Outcome) else self.measure(step, measure)
+
+    def evaluate(self, cell: Cell, build: BuildPlan, artifact: Artifact) -> Evaluated | Outcome:
+        """The first half of :meth:`run`: the runner's evaluate phase (cached). A cell that
+        ends here (skipped, failed) gets its outcome; else it waits to be measured."""
         device = self.devices[cell.device]
         started = now()
         metrics = dict(artifact.metrics)
@@ -179,30 +209,35 @@ class CellWork:
             if "skipped" in cached:
                 raise CellFailure("unsupported", cached["skipped"])
             metrics.update({k: Metric.from_json(v) for k, v in cached["metrics"].items()})
-            timed = None if measure is None else measure(cell, request)
-            if timed is not None:
-                metrics.update(timed)
-                details["measured_by"] = "in-process"
-            else:
-                measured = self._phase(runner.measure, request, "measure")
-                if "skipped" in measured:
-                    raise CellFailure("unsupported", measured["skipped"])
-                metrics.update({k: Metric.from_json(v) for k, v in measured["metrics"].items()})
-            metrics.update(energy_metrics(device, metrics, settings.inferences_per_s))
         except CellFailure as e:
             status = "skipped" if e.kind == "unsupported" else "failed"
             return self.outcome(cell, status, started, metrics=metrics, sha=sha,
                                 details=details, error=e)
-        return self.outcome(cell, "ok", started, metrics=metrics, sha=sha, details=details)
+        return Evaluated(cell, started, kind, artifact.kind, request, metrics, sha, details)
 
-    def _phase(self, ref: str, request: RunRequest, label: str) -> dict[str, Any]:
+    def measure(self, step: Evaluated, measure: MeasureHook | None = None) -> Outcome:
+        """The second half of :meth:`run`: time the evaluated cell (``measure``, or the
+        runner's measure phase), add energy figures, and say what happened."""
+        cell, metrics, details = step.cell, dict(step.metrics), dict(step.details)
+        runner = runner_for(step.connection_kind, step.artifact_kind)
         try:
-            return worker.call("bench.runners.phase:run_phase",
-                               {"ref": ref, "request": request.to_json()},
-                               self.suite.settings.timeout_s)
-        except worker.WorkerError as e:
-            kind = "runtime" if e.kind == "error" else e.kind
-            raise CellFailure(kind, f"{label}: {e}") from None
+            timed = None if measure is None else measure(cell, step.request)
+            if timed is not None:
+                metrics.update(timed)
+                details["measured_by"] = "in-process"
+            else:
+                measured = self._phase(runner.measure, step.request, "measure")
+                if "skipped" in measured:
+                    raise CellFailure("unsupported", measured["skipped"])
+                metrics.update({k: Metric.from_json(v) for k, v in measured["metrics"].items()})
+            metrics.update(energy_metrics(self.devices[cell.device], metrics,
+                                          self.suite.settings.inferences_per_s))
+        except CellFailure as e:
+            status = "skipped" if e.kind == "unsupported" else "failed"
+            return self.outcome(cell, status, step.started, metrics=metrics, sha=step.sha,
+                                details=details, error=e)
+        return self.outcome(cell, "ok", step.started, metrics=metrics, sha=step.sha,
+                            details=details)
 
     def _phase(self, ref: str, request: RunRequest, label: str) -> dict[str, Any]:
         try:

@@ -200,7 +200,8 @@ class Session:
             error=outcome.error, details=outcome.details,
             provenance={"versions": versions(RUNTIME_LIBRARIES), "host": outcome.host,
                         "git_commit": self._commit, "started": outcome.started,
-                        "ended": outcome.ended, "edgebench": package_version("edgebench")},
+                        "ended": outcome.ended, "edgebench": package_version("edgebench"),
+                        **({"phases": outcome.phases} if outcome.phases else {})},
         )
 
 
