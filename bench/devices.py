@@ -7,6 +7,10 @@ fit checks need them. A ``host`` device is the machine running edgebench, measur
 estimated, so its clock and memory are optional (when given, the fit checks still apply).
 ``power`` is optional everywhere; without ``power.active_mw`` there is no energy figure.
 Sources for the figures go in YAML comments, not in fields.
+
+A board may name an emulation target, ``emulate: {machine: mps2-an386}`` (the options of a
+``qemu`` connection): the device ``<id>-emulated`` is then the same board measured by running
+its firmware in QEMU, beside whatever its own connection gives (an estimate, a serial port).
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class Power(Strict):
     battery_mah: float | None = Field(None, gt=0, description="battery capacity, mAh")
 
 
+#: The id suffix of a board's emulated twin (see ``Device.emulate``).
+EMULATED_SUFFIX = "-emulated"
+
+
 class Connection(BaseModel):
     """How the harness reaches the device: ``kind`` names a registered runner's connection
     kind (``edgebench devices kinds``); the other keys are that runner's options."""
@@ -79,6 +87,9 @@ class Device(Strict):
     runtime: Annotated[str, one_of("runtime", RUNTIMES)] = Field(
         description="inference stack; `edgebench devices runtimes`")
     connection: Connection
+    emulate: dict[str, Any] | None = Field(
+        None, description="options of a `qemu` connection (e.g. {machine: mps2-an386}): the "
+                          "device `<id>-emulated` is this board emulated")
     source: Path | None = Field(None, exclude=True)
 
     @field_validator("core")
@@ -103,6 +114,16 @@ class Device(Strict):
     @property
     def is_host(self) -> bool:
         return self.core == "host"
+
+    def emulated(self) -> Device:
+        """This board as its ``emulate`` target: id ``<id>-emulated``, a ``qemu`` connection."""
+        if self.emulate is None:
+            raise LookupError(f"device {self.id!r} names no emulation target (`emulate`)")
+        machine = self.emulate.get("machine", "the default machine of its core")
+        return self.model_copy(update={
+            "id": self.id + EMULATED_SUFFIX, "emulate": None, "runtime": "tflm",
+            "name": f"{self.name or self.id} (emulated: QEMU {machine})",
+            "connection": Connection(kind="qemu", **self.emulate)})
 
 
 def _board_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -131,7 +152,14 @@ def _connection_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     if not isinstance(connection, dict):
         return []
     core = data.get("core")
-    return option_problems(connection, None if not isinstance(core, str) else core == "host")
+    is_host = None if not isinstance(core, str) else core == "host"
+    problems = option_problems(connection, is_host)
+    emulate = data.get("emulate")
+    if isinstance(emulate, dict):
+        problems += [(loc.replace("connection", "emulate", 1), why) for loc, why in
+                     option_problems({**emulate, "kind": "qemu"}, is_host)
+                     if loc != "emulate.kind"]
+    return problems
 
 
 def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[str, str]]]:
@@ -214,6 +242,9 @@ def find_device(device_id: str, dirs: list[Path]) -> Device:
         candidate = d / f"{device_id}.yaml"
         if candidate.is_file():
             return load_device(candidate)
+    board = device_id.removesuffix(EMULATED_SUFFIX)
+    if board != device_id:
+        return find_device(board, dirs).emulated()
     known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
     where = ", ".join(str(d) for d in dirs)
     raise LookupError(f"unknown device {device_id!r}{hint(device_id, known)} (known: "

@@ -221,3 +221,26 @@ def test_list_show_cores_in_process(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert cli.main(["devices", "cores"]) == 0
     cores = capsys.readouterr().out
     assert all(name in cores for name in CORES) and "family" in cores
+
+
+# --- emulation targets --------------------------------------------------------------------------
+
+def test_a_board_with_an_emulation_target_has_an_emulated_twin(tmp_path: Path) -> None:
+    board = find_device("nucleo-l4r5zi", [ROOT / "devices"])
+    assert board.connection.kind == "estimate" and board.emulate == {"machine": "mps2-an386"}
+    twin = find_device("nucleo-l4r5zi-emulated", [ROOT / "devices"])
+    assert twin.id == "nucleo-l4r5zi-emulated" and twin.emulate is None
+    assert (twin.connection.kind, twin.options) == ("qemu", {"machine": "mps2-an386"})
+    assert (twin.core, twin.clock_mhz, twin.memory) == (board.core, board.clock_mhz,
+                                                         board.memory)
+    assert twin.runner == "qemu" and "emulated" in twin.name
+    write(tmp_path, BOARD)
+    with pytest.raises(LookupError, match="names no emulation target"):
+        find_device("my-board-emulated", [tmp_path])
+
+
+def test_an_emulation_target_is_checked_when_the_file_is_read(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, {**BOARD, "emulate": {"machine": "mps2-an368"}}))
+    assert "did you mean 'mps2-an386'" in found["emulate.machine"]
+    found = problems(write(tmp_path, {**BOARD, "emulate": {"machin": "mps2-an386"}}))
+    assert "did you mean 'machine'" in found["emulate.machin"]

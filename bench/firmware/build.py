@@ -96,7 +96,10 @@ class Firmware:
 
 
 def templates_digest() -> str:
-    h = hashlib.sha256()
+    """Digest of what generates a firmware project: the templates and the generator itself."""
+    from bench.firmware import project
+
+    h = hashlib.sha256(Path(project.__file__).read_bytes())
     for name in (*TEMPLATES, "linker.ld.in", "Makefile.in"):
         h.update(template(name).encode())
     return h.hexdigest()[:16]

@@ -45,6 +45,13 @@ MACHINES: dict[str, Machine] = {m.name: m for m in (
     Machine("mps2-an500", "cortex-m7", "cortex-m7+fp", "ARMCM7",
             Region(0x0, 0x400000), Region(0x20000000, 0x400000), 0x40004000,
             25_000_000, "Arm MPS2 AN500: Cortex-M7 with FPU (no caches modelled)"),
+    Machine("mps2-an505", "cortex-m33", "cortex-m33", "ARMCM33",
+            Region(0x10000000, 0x400000), Region(0x38000000, 0x400000), 0x50200000,
+            20_000_000, "Arm MPS2 AN505: Cortex-M33 with FPU and DSP (secure state)"),
+    Machine("mps3-an547", "cortex-m55", "cortex-m55", "ARMCM55",
+            Region(0x11000000, 0x200000), Region(0x31000000, 0x400000), 0x59303000,
+            32_000_000, "Arm MPS3 AN547: Cortex-M55 with Helium (MVE) and FPU (secure state)",
+            vectors=0x10000000),
 )}
 
 #: The machine emulating each core (a device file may name another with ``machine``).

@@ -27,7 +27,7 @@ API_FILES = ("internally_implemented.cpp", "internally_implemented.h",
 MODEL_ARRAY = "g_model"
 STACK_SIZE = 16 * 1024
 HEAP_SIZE = 4 * 1024
-VECTORS_SIZE = 0x400  # 256 entries: every Cortex-M vector table fits
+VECTORS_SIZE = 0x800  # 512 entries: every Cortex-M vector table fits (Armv8-M has 496)
 APP_OPT = "-O2"
 _ARCH_FLAGS = ("-mcpu=", "-mfpu=", "-mfloat-abi=", "-mthumb", "-mlittle-endian")
 
