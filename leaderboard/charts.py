@@ -16,6 +16,9 @@ import pandas as pd
 FITS_COLOURS = alt.Scale(domain=[True, False], range=["#2a9d8f", "#e76f51"])
 #: Rendered as SVG (Streamlit's own default below 2,000 points per dataset, fixed here).
 USERMETA = {"embedOptions": {"renderer": "svg"}}
+#: A bar chart's height: a row per bar plus its axis and title. Streamlit fits charts to a
+#: given height, axes included; a discrete (per-bar step) height makes Vega warn and drop it.
+BAR_ROW_PX, AXES_PX = 32, 70
 
 
 def plain(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
@@ -59,18 +62,14 @@ def fit_points(fit: pd.DataFrame, need: str) -> pd.DataFrame:
                                "fits": fit["fits"].astype(bool).to_numpy()}), ["need_kb"])
 
 
-#: Height of one bar's row in a fit chart, in pixels.
-BAR_ROW_PX = 24
-
-
 def fit_chart(bars: pd.DataFrame, capacity_kb: float | None, title: str) -> alt.Chart:
     """One bar per model × variant (green fits, red does not) and the capacity as a red rule;
     the height follows the number of bars."""
-    chart = alt.Chart(bars, height=BAR_ROW_PX * max(len(bars), 2)).mark_bar().encode(
-        x=alt.X("need_kb", title=title), y=alt.Y("cell", title="model/variant", sort="-x"),
+    chart = alt.Chart(bars).mark_bar().encode(
+        x=alt.X("need_kb", title=title), y=alt.Y("cell", title=None, sort="-x"),
         color=alt.Color("fits", title="fits", scale=FITS_COLOURS))
     if capacity_kb is not None and pd.notna(capacity_kb) and math.isfinite(capacity_kb):
         rule = plain(pd.DataFrame({"capacity_kb": [float(capacity_kb)]}), ["capacity_kb"])
         chart = chart + alt.Chart(rule).mark_rule(color="red", strokeWidth=2).encode(
             x=alt.X("capacity_kb", title=title))
-    return chart.properties(usermeta=USERMETA)
+    return chart.properties(height=BAR_ROW_PX * len(bars) + AXES_PX, usermeta=USERMETA)

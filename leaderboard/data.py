@@ -159,6 +159,12 @@ def display_values(df: pd.DataFrame, metric: str) -> pd.Series:
     return df[metric] / 1024 if unit_of(df, metric) == "B" else df[metric]
 
 
+def number(value: float) -> str:
+    """A figure as the tables show it: 4 significant digits, thousands in full with commas
+    (``2,930`` rather than ``2.93e+03``)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def header(metric: str, unit: str) -> str:
     """A display column name with the display unit, e.g. ``model_size [KB]``."""
     unit = display_unit(unit)

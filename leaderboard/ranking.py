@@ -4,6 +4,7 @@ figures marked, empty cells blank."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -15,6 +16,7 @@ from leaderboard.data import (
     display_values,
     header,
     metric_names,
+    number,
     reference_label,
     unit_of,
 )
@@ -63,7 +65,7 @@ class Board:
     ranked_by: str  # the ranking metric's column
     best: pd.Series  # per row: the best variant of its model on its device
     estimated: dict[str, pd.Series] = field(default_factory=dict)  # column → per row
-    formats: dict[str, str] = field(default_factory=dict)  # column → format
+    formats: dict[str, Callable[[float], str]] = field(default_factory=dict)  # column → text
 
 
 def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
@@ -74,21 +76,21 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
     df = df.sort_values(["suite", "model", "device", "rank", "variant"], na_position="last")
     ids = (["suite"] if df["suite"].nunique() > 1 else []) + ["model", "variant", "device"]
     table = df[ids + ["rank"]].copy()
-    formats: dict[str, str] = {"rank": "{:.0f}"}
+    formats: dict[str, Callable[[float], str]] = {"rank": "{:.0f}".format}
     estimated: dict[str, pd.Series] = {}
     versus = reference_label(df)
     for m in [metric, *(m for m in metrics if m != metric)]:
         if m not in df.columns:
             continue
         column = header(m, unit_of(df, m))
-        table[column], formats[column] = display_values(df, m), "{:.4g}"
+        table[column], formats[column] = display_values(df, m), number
         estimated[column] = df.get(f"{m}__method", pd.Series(index=df.index)).eq("estimated")
         if f"Δ{m}" in df.columns:
             delta = f"Δ{m} {versus}"
-            table[delta], formats[delta], estimated[delta] = df[f"Δ{m}"], "{:+.4f}", \
+            table[delta], formats[delta], estimated[delta] = df[f"Δ{m}"], "{:+.4f}".format, \
                 estimated[column]
     if "size_ratio" in df.columns:
-        table["size ×smaller"], formats["size ×smaller"] = df["size_ratio"], "{:.2f}×"
+        table["size ×smaller"], formats["size ×smaller"] = df["size_ratio"], "{:.2f}×".format
     for c in ["method", "status", "checks", "error", "run"]:
         if c in df.columns:
             table[c] = df[c]
@@ -109,7 +111,7 @@ def style(b: Board) -> Styler | pd.DataFrame:
     for column, mask in b.estimated.items():
         rows = t.index[mask & t[column].notna()]
         fmt = b.formats[column]
-        styler = styler.format(lambda v, fmt=fmt: f"{ESTIMATED_MARK} {fmt.format(v)}",
+        styler = styler.format(lambda v, fmt=fmt: f"{ESTIMATED_MARK} {fmt(v)}",
                                subset=pd.IndexSlice[rows, [column]])
     css = pd.DataFrame("", index=t.index, columns=t.columns)
     for column in ("variant", b.ranked_by):

@@ -56,8 +56,9 @@ EXPECT: dict[str, Expect] = {
     "Leaderboard": Expect(grids=1),
     # host-litert (first device): kws fp32 and int8 in two runs = 4 cells; one front line
     "Trade-offs": Expect(grids=1, charts=[{"symbol": 4, "line": 1}]),
-    # flash and RAM: kws/fp32, kws/int8, big/fp32 as bars, the board's capacity as a rule
-    "Devices": Expect(grids=1, charts=[{"rect": 3, "rule": 1}, {"rect": 3, "rule": 1}]),
+    # flash and RAM: kws/fp32, kws/int8, big/fp32 as bars (none squashed to a hairline), the
+    # board's capacity as a rule
+    "Devices": Expect(grids=1, charts=[{"rect": 3, "thin": 0, "rule": 1}] * 2),
     "Run detail": Expect(grids=2),  # metrics, constraints
     "Compare": Expect(grids=1),
     "Deploy advisor": Expect(grids=1),  # cells meeting every requirement (all: collapsed)
@@ -68,6 +69,8 @@ COUNT_MARKS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteCh
   rect: c.querySelectorAll('g.mark-rect.role-mark > path').length,
   line: c.querySelectorAll('g.mark-line.role-mark > path').length,
   rule: c.querySelectorAll('g.mark-rule.role-mark > line').length,
+  thin: [...c.querySelectorAll('g.mark-rect.role-mark > path')].filter(e => {
+        const b = e.getBBox(); return Math.min(b.width, b.height) < 2; }).length,
   nan: [...c.querySelectorAll('svg *')].filter(e => ['transform', 'd', 'x1', 'x2', 'y1', 'y2']
         .some(a => (e.getAttribute(a) || '').includes('NaN'))).length,
 }))"""

@@ -252,3 +252,8 @@ def test_ranking_style_marks_best_and_estimated(df: pd.DataFrame) -> None:
         css = dict(styled.ctx.get((row, col), []))
         assert (css.get("font-weight") == "bold") is bool(is_best)
         assert ("color" in css) is bool(b.estimated["latency_p50 [ms]"][row])
+
+
+def test_number_shows_thousands_in_full() -> None:
+    assert [data.number(v) for v in (100_000.0, 36_000.0, 2929.69, 0.9123, 1.0, 1e-5)] == [
+        "100,000", "36,000", "2,930", "0.9123", "1", "1e-05"]

@@ -58,11 +58,11 @@ def empty_store(df: pd.DataFrame) -> bool:
 
 
 def blank_empty(table: pd.DataFrame | Styler) -> Styler:
-    """A table whose empty cells show blank (not ``None``/``nan``), floats to 4 significant
-    digits."""
+    """A table whose empty cells show blank (not ``None``/``nan``), floats as
+    :func:`leaderboard.data.number` writes them."""
     styler = table if isinstance(table, Styler) else table.style
     floats = [c for c in styler.data.columns if styler.data[c].dtype.kind == "f"]
-    return styler.format(na_rep="").format("{:.4g}", subset=floats, na_rep="")
+    return styler.format(na_rep="").format(data.number, subset=floats, na_rep="")
 
 
 def show(table: pd.DataFrame | Styler, **kwargs: object) -> None:
