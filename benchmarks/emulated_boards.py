@@ -1,0 +1,129 @@
+"""Emulated boards: the MLPerf Tiny reference models in QEMU on each emulated core, and the
+cycles-per-instruction table fitted against the published TFLite Micro results.
+
+Per core and model: the library's compile time (logged when it was built), the firmware's build
+time, instructions per inference, the 32-bit arena next to x86-64 TFLite Micro's, firmware
+flash and RAM, and QEMU's wall time per inference on this host. Then, per core with published
+TFLM (CMSIS-NN) results, the fitted cycles per instruction with its leave-one-model-out error.
+``--write`` stores the table as ``bench/firmware/cpi.json`` (what the ``qemu`` runner uses).
+
+Needs the toolchain and QEMU (``make toolchain``) and the third-party sources
+(``$EDGEBENCH_THIRD_PARTY``, default ``../shared/third_party``). Libraries and firmware are
+cached in the firmware cache (``$EDGEBENCH_FIRMWARE_CACHE``, default under ``.cache``): the
+first run builds a library per core (minutes), later runs take about a minute.
+Usage: python benchmarks/emulated_boards.py [--cores cortex-m4f ...] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import textable
+from bench.firmware import cpi as cpi_table
+from bench.firmware.build import build_for_device
+from bench.firmware.library import library
+from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
+from bench.runners import qemu
+from bench.runners.base import RunRequest
+from bench.runners.io import sample_inputs
+from bench.runners.serial import input_spec, timed_windows
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+FILES = {"kws": "kws_ref_model_int8.tflite", "vww": "vww_96_int8.tflite",
+         "ic": "ic_resnet8_int8.tflite", "ad": "ad01_int8.tflite"}
+CORES = ("cortex-m4f", "cortex-m7", "cortex-m33", "cortex-m55")
+#: A board large enough for every reference model (the machines' own memories).
+MEMORY = {"flash_kb": 2048, "ram_kb": 1024}
+WALL_WINDOW_S = 1.0  # host seconds of inferences to time QEMU's speed
+
+
+def run_one(core: str, bench: str, model: Path) -> dict[str, object]:
+    """Build, boot and measure one reference model on one core."""
+    from bench.runners.tflm import measure_arena
+
+    machine = MACHINES[DEFAULT_MACHINE[core]]
+    device = {"id": f"qemu-{core}", "core": core, "clock_mhz": 100, "memory": MEMORY}
+    request = RunRequest(artifact=model, dataset=None, options={"machine": machine.name},
+                         device=device, warmup=1)
+    started = time.monotonic()
+    built = build_for_device(model.read_bytes(), machine.name, MEMORY["flash_kb"],
+                             MEMORY["ram_kb"], model.name)
+    build_s = time.monotonic() - started
+    spec = input_spec(request)
+    inputs = sample_inputs(None, [spec], 3, 0)
+    with qemu.board(request, built) as link:
+        virtual_ns = timed_windows(link, inputs, 1, 3, 0.05, 1)
+        link.load(inputs[0][0].tobytes())
+        n = max(1, round(WALL_WINDOW_S / max(virtual_ns[0] * 4e-9, 1e-6)))  # ~4 ns wall/insn
+        started = time.monotonic()
+        link.infer(n, 0, 120.0)
+        wall_ms = (time.monotonic() - started) / n * 1e3
+    x86 = built.arena_x86 if built.arena_x86 is not None else measure_arena(model.read_bytes())
+    return {"core": core, "machine": machine.name, "benchmark": bench,
+            "instructions": sorted(virtual_ns)[1] / qemu.NS_PER_INSTRUCTION,
+            "arena": built.arena_used, "arena_x86": x86, "flash": built.flash_used,
+            "ram": built.ram_used, "firmware_s": built.firmware_seconds,
+            "build_s": round(build_s, 1), "wall_ms": wall_ms}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cores", nargs="+", default=list(CORES), choices=sorted(DEFAULT_MACHINE))
+    p.add_argument("--models", type=Path, default=SHARED / "models" / "mlperf_tiny")
+    p.add_argument("--results", type=Path, default=SHARED / "data" / "mlperf_tiny_results.csv")
+    p.add_argument("--write", action="store_true", help="store the CPI table in the package")
+    args = p.parse_args()
+    os.environ.setdefault("EDGEBENCH_THIRD_PARTY", str(SHARED / "third_party"))
+
+    rows = [run_one(core, bench, args.models / name)
+            for core in args.cores for bench, name in FILES.items()]
+    print("Reference models in QEMU (-icount shift=0), CMSIS-NN kernels:\n")
+    print(textable.render(
+        ["core", "machine", "model", "instructions", "arena B (x86-64)", "flash B", "RAM B",
+         "firmware build s", "QEMU ms/inference"],
+        [[r["core"], r["machine"], r["benchmark"], f"{r['instructions']:,.0f}",
+          f"{r['arena']:,} ({r['arena_x86']:,})", f"{r['flash']:,}", f"{r['ram']:,}",
+          f"{r['firmware_s']:.1f}", f"{r['wall_ms']:.2f}"] for r in rows], numeric=range(3, 9)))
+    libraries = [[core, MACHINES[DEFAULT_MACHINE[core]].tflm_arch,
+                  f"{library(MACHINES[DEFAULT_MACHINE[core]].tflm_arch).compile_seconds():.0f}"]
+                 for core in args.cores]
+    print("\nTFLite Micro library compile time per core (seconds logged when it was built, the "
+          "kernels these models use):\n")
+    print(textable.render(["core", "TARGET_ARCH", "compile s"], libraries))
+
+    counts = {(r["core"], r["benchmark"]): float(r["instructions"]) for r in rows}
+    fitted = cpi_table.fit(cpi_table.published_tflm(str(args.results)), counts)
+    print("\nCycles per instruction fitted on published TFLite Micro results "
+          "(latency × clock ÷ emulated instructions):\n")
+    table = []
+    for core, entry in fitted.items():
+        factors = ", ".join(f"{u['benchmark']} {u['factor']:.2f}" for u in entry["rows"])
+        systems = sorted({f"{u['system']} {u['version']}" for u in entry["rows"]})
+        table.append([core, f"{entry['cpi']:.2f}", factors, "; ".join(systems),
+                      f"{entry['loo_median_abs_pct']}", f"{entry['loo_max_abs_pct']}"])
+    print(textable.render(["core", "CPI", "per model", "rows from", "LOO median |%|",
+                           "LOO max |%|"], table))
+    missing = sorted(set(args.cores) - set(fitted))
+    if missing:
+        print(f"\nNo published TFLite Micro results for {', '.join(missing)}: the runner "
+              f"assumes {cpi_table.FALLBACK_CPI} cycle per instruction and says so.")
+    if args.write:
+        path = Path(cpi_table.__file__).with_name(cpi_table.TABLE)
+        path.write_text(json.dumps({
+            "fitted": datetime.now(UTC).date().isoformat(),
+            "method": "geometric mean over a core's published TFLite Micro (CMSIS-NN) results "
+                      "of latency × clock ÷ instructions counted in QEMU (-icount shift=0) for "
+                      "the same reference model; leave-one-model-out error in % of the "
+                      "published latency",
+            "data": str(args.results.name), "cores": fitted}, indent=1) + "\n")
+        print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
