@@ -40,11 +40,12 @@ run: setup            ## run the quickstart suite and print its leaderboard tabl
 test: setup chromium toolchain  ## all tests, slow end-to-end ones included
 	$(BIN)/pytest
 
-bench: setup          ## benchmarks that print figures (harness overhead, cold/warm wall time)
+bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold/warm wall time)
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/quickstart_wall.py
 	$(BIN)/python benchmarks/estimator_error.py
 	$(BIN)/python benchmarks/leaderboard_load.py
+	$(BIN)/python benchmarks/emulated_boards.py
 
 leaderboard: setup    ## the Streamlit leaderboard over results/
 	$(BIN)/edgebench leaderboard
