@@ -30,7 +30,8 @@ def command(port: int = 8501, address: str = "127.0.0.1", headless: bool = True)
     options = {"server.port": str(port), "server.address": address,
                "server.headless": "true" if headless else "false", **USER_OPTIONS}
     flags = [arg for name, value in options.items() for arg in (f"--{name}", value)]
-    return [sys.executable, "-m", "streamlit", "run", str(app_path()), *flags]
+    # -P: no module of the working directory is importable in the server
+    return [sys.executable, "-P", "-m", "streamlit", "run", str(app_path()), *flags]
 
 
 def serve(results: Path | str, port: int = 8501, address: str = "127.0.0.1",

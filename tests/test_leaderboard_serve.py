@@ -1,0 +1,56 @@
+"""``edgebench leaderboard`` listens on this machine only unless ``--address`` says otherwise."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> set[str]:
+    """Local addresses of the TCP sockets listening on ``port`` (from /proc/net/tcp{,6})."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                if len(address) == 8:
+                    found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+                else:
+                    found.add("ipv6:" + address)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_the_leaderboard_binds_loopback_by_default(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "leaderboard", "--results",
+                             str(tmp_path / "results"), "--port", str(port)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline, addresses = time.monotonic() + 60, set()
+        while not addresses and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            addresses = listening(port)
+        assert addresses == {"127.0.0.1"}, (addresses, proc.poll())
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
