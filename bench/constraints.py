@@ -10,7 +10,7 @@ from pydantic import Field
 
 from bench import textable
 from bench.errors import Strict
-from bench.metrics import TASK_METRICS, UNITS, Metric
+from bench.metrics import UNITS, Metric, higher_is_better
 from bench.record import ConstraintResult, Record
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ ALIASES: dict[str, tuple[str, float]] = {
 #: Unit of a constraint's value (after the alias's divisor); other names use ``UNITS``.
 CONSTRAINT_UNITS = {"flash_kb": "KB", "ram_kb": "KB", "latency_ms": "ms", "realtime": "ms",
                     "energy_uj": "µJ", "fits_flash": "KB", "fits_ram": "KB"}
-HIGHER_IS_BETTER = {name: better for task in TASK_METRICS.values()
-                    for name, better in task.items()}
 
 
 class Constraint(Strict):
@@ -99,7 +97,7 @@ def check(name: str, rule: Constraint, metrics: dict[str, Metric],
             passed = None
         else:
             delta = value - ref.value / divisor
-            loss = -delta if HIGHER_IS_BETTER.get(metric_name, True) else delta
+            loss = -delta if higher_is_better(metric_name) in (True, None) else delta
             passed = bool(passed) and loss <= rule.max_loss
     return ConstraintResult(metric=metric_name, limit=" and ".join(limits), value=value,
                             passed=passed)
