@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import worker
+import numpy as np
+
+from bench import machine, worker
 from bench.build import BuildPlan
 from bench.cache import Cache, key
 from bench.connections import all_runners, runner_for
@@ -24,7 +26,10 @@ from bench.energy import energy_metrics
 from bench.matrix import Cell
 from bench.metrics import Metric, metric
 from bench.runners.base import RunRequest
+from bench.runners.io import latency_stats
+from bench.samples import Samples
 from bench.spec import Suite
+from bench.stability import instability
 
 #: Times one cell in-process (``run_cells(measure=...)``): latency metrics, or None.
 MeasureHook = Callable[[Cell, RunRequest], "dict[str, Metric] | None"]
@@ -38,6 +43,25 @@ def this_host() -> dict[str, str]:
     """The machine a cell ran on, for its record's provenance."""
     return {"node": platform.node(), "platform": platform.platform(),
             "machine": platform.machine(), "python": platform.python_version()}
+
+
+def pooled(timings: list[list[float]], metrics: dict[str, Metric],
+           details: dict[str, Any]) -> Samples | None:
+    """The raw timings of every measuring process as :class:`Samples`; with several processes
+    the latency figures become the pooled samples' and ``details["timing"]`` keeps each
+    process's median; an unstable spread adds ``details["warnings"]``."""
+    if not timings or "latency_p50" not in metrics:
+        return None
+    samples = Samples([np.asarray(t, np.float64) for t in timings], [len(t) for t in timings])
+    method = metrics["latency_p50"].method
+    if len(timings) > 1:
+        metrics.update(latency_stats(samples.all.tolist(), method))
+    details["timing"] = {"processes": len(timings),
+                         "process_medians_ms": samples.process_medians_ms()}
+    warnings = instability(samples)
+    if warnings:
+        details["warnings"] = [*details.get("warnings", []), *warnings]
+    return samples
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,10 @@ class Outcome:
     #: where and when each part of the work ran, when the executor says: ``{"phase", "node",
     #: "started", "ended"}`` (Unix seconds), in the record's provenance
     phases: list[dict[str, Any]] = field(default_factory=list)
+    #: the raw timings behind the latency figures (stored beside the record), if any
+    samples: Samples | None = None
+    #: the measuring machine's state when it timed the cell (:func:`bench.machine.state`)
+    machine: dict[str, Any] | None = None
 
 
 @dataclass
@@ -220,24 +248,35 @@ class CellWork:
         runner's measure phase), add energy figures, and say what happened."""
         cell, metrics, details = step.cell, dict(step.metrics), dict(step.details)
         runner = runner_for(step.connection_kind, step.artifact_kind)
+        timings: list[list[float]] = []
         try:
             timed = None if measure is None else measure(cell, step.request)
             if timed is not None:
                 metrics.update(timed)
                 details["measured_by"] = "in-process"
+                if getattr(timed, "samples_ns", None) is not None:
+                    timings.append(timed.samples_ns)
             else:
-                measured = self._phase(runner.measure, step.request, "measure")
-                if "skipped" in measured:
-                    raise CellFailure("unsupported", measured["skipped"])
-                metrics.update({k: Metric.from_json(v) for k, v in measured["metrics"].items()})
+                processes = self.suite.settings.processes if runner.host_timing else 1
+                for _ in range(processes):  # each its own worker: its own warmup and layout
+                    measured = self._phase(runner.measure, step.request, "measure")
+                    if "skipped" in measured:
+                        raise CellFailure("unsupported", measured["skipped"])
+                    metrics.update({k: Metric.from_json(v)
+                                    for k, v in measured["metrics"].items()})
+                    if measured.get("samples_ns") is not None:
+                        timings.append(measured["samples_ns"])
+            samples = pooled(timings, metrics, details)
             metrics.update(energy_metrics(self.devices[cell.device], metrics,
                                           self.suite.settings.inferences_per_s))
         except CellFailure as e:
             status = "skipped" if e.kind == "unsupported" else "failed"
             return self.outcome(cell, status, step.started, metrics=metrics, sha=step.sha,
                                 details=details, error=e)
-        return self.outcome(cell, "ok", step.started, metrics=metrics, sha=step.sha,
-                            details=details)
+        outcome = self.outcome(cell, "ok", step.started, metrics=metrics, sha=step.sha,
+                               details=details)
+        outcome.samples, outcome.machine = samples, machine.state()
+        return outcome
 
     def _phase(self, ref: str, request: RunRequest, label: str) -> dict[str, Any]:
         try:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import registry
+from bench import machine, registry, samples
 from bench.cache import Cache, package_version, sha256_file, versions
 from bench.cellwork import CellWork, MeasureHook, Outcome, now
 from bench.constraints import check, device_fit
@@ -68,6 +68,8 @@ class Session:
     on_record: Callable[[Record], None] | None = None
     #: where cells run: an executor, or the name of a registered one (``local``, ``ray``, …)
     executor: Executor | str = "local"
+    #: ``--resume`` on another machine than the run started on (else refused)
+    allow_mixed_hosts: bool = False
 
     def __post_init__(self) -> None:
         self.devices = resolve_devices(self.suite, self.devices_dirs)
@@ -81,6 +83,7 @@ class Session:
         if isinstance(self.executor, str):
             self.executor = registry.executors.get(self.executor)
         self.work = CellWork(self.suite, self.devices, self.cache)
+        self._mixed_hosts: str | None = None
         self._commit = _git_commit()
         self._ok_metrics: dict[tuple[str, str, str], dict[str, Metric]] = {}
 
@@ -93,6 +96,7 @@ class Session:
             run = self.start_run()
         else:
             run.repair_tail()
+            self._check_same_machine(run)
             if self.suite.source and run.manifest().get("suite_sha256") != sha256_file(
                     self.suite.source):
                 log.warning("%s changed since run %s started; resuming with the current file",
@@ -116,14 +120,32 @@ class Session:
             "suite_sha256": sha256_file(self.suite.source) if self.suite.source else None,
             "cells": [c.id for c in (self.cells if cells is None else cells)], "started": now(),
             "reference_variant": self.suite.settings.reference_variant,
-            "report": [t.model_dump(mode="json") for t in self.suite.report]})
+            "report": [t.model_dump(mode="json") for t in self.suite.report],
+            "machine": machine.state()})
+
+    def _check_same_machine(self, run: Run) -> None:
+        """Resuming on another machine mixes timings: refused unless ``allow_mixed_hosts``,
+        and then every new record says where the run started."""
+        started_on = run.manifest().get("machine")
+        if not isinstance(started_on, dict):
+            return
+        here = machine.identity(machine.state())
+        there = machine.identity(started_on)
+        if here == there:
+            return
+        diff = ", ".join(f"{k} {there[k]!r} → {here[k]!r}" for k in here if here[k] != there[k])
+        if not self.allow_mixed_hosts:
+            raise MixedHosts(f"run {run.suite}/{run.run_id} was started on another machine "
+                             f"({diff}); resuming here would mix timings — pass "
+                             "--allow-mixed-hosts to resume anyway")
+        self._mixed_hosts = f"resumed on another machine than the run started on ({diff})"
 
     def run_cells(self, run: Run, cells: list[Cell],
                   measure: MeasureHook | None = None) -> Iterator[Record]:
         """Run ``cells`` into ``run``, yielding each record once appended. ``measure``, when
         given, may time a cell in-process instead of the runner's measure phase: it gets the
         cell and its run request and returns latency metrics, or None to use the runner."""
-        for record in self._records(run.run_id, cells, measure):
+        for record in self._records(run, cells, measure):
             run.append(record)
             if record.status == "ok":
                 self._ok_metrics[(record.model, record.variant, record.device)] = record.metrics
@@ -131,7 +153,7 @@ class Session:
                 self.on_record(record)
             yield record
 
-    def _records(self, run_id: str, cells: list[Cell],
+    def _records(self, run: Run, cells: list[Cell],
                  measure: MeasureHook | None = None) -> Iterator[Record]:
         """Records of ``cells`` as the executor's outcomes arrive. A cell whose deltas or
         constraints need another cell of this batch (its reference variant, a
@@ -156,9 +178,9 @@ class Session:
                         finished.add((pending.cell.model, pending.cell.variant,
                                       pending.cell.device))
                         progress = True
-                        yield self._record(run_id, pending)
+                        yield self._record(run, pending)
         for pending in waiting.values():  # a dependency the executor never delivered
-            yield self._record(run_id, pending)
+            yield self._record(run, pending)
 
     def _needs(self, cell: Cell) -> set[str]:
         """The other variants (same model and device) this cell's record is computed against."""
@@ -178,9 +200,15 @@ class Session:
                 m = metrics[name]
                 metrics[f"{name}_delta"] = Metric(m.value - ref[name].value, m.unit, m.method)
 
-    def _record(self, run_id: str, outcome: Outcome) -> Record:
-        """The record of an outcome: deltas and constraints against the recorded cells."""
+    def _record(self, run: Run, outcome: Outcome) -> Record:
+        """The record of an outcome: deltas and constraints against the recorded cells; its raw
+        timings are stored beside it."""
         cell, metrics, status = outcome.cell, dict(outcome.metrics), outcome.status
+        details = dict(outcome.details)
+        if outcome.samples is not None:
+            details["samples"] = samples.save(run.path, cell.id, outcome.samples)
+        if self._mixed_hosts:
+            details["mixed_hosts"] = self._mixed_hosts
         device = self.devices[cell.device]
         constraints = {}
         if status == "ok":
@@ -193,16 +221,21 @@ class Session:
                            for name, rule in self.suite.constraints.items()}
             constraints.update(device_fit(device, metrics))
         return Record(
-            suite=self.suite.name, run_id=run_id, cell_id=cell.id, model=cell.model,
+            suite=self.suite.name, run_id=run.run_id, cell_id=cell.id, model=cell.model,
             variant=cell.variant, device=cell.device,
             runner=outcome.details.get("runner", device.runner), status=status,
             artifact_sha256=outcome.sha, metrics=metrics, constraints=constraints,
-            error=outcome.error, details=outcome.details,
+            error=outcome.error, details=details,
             provenance={"versions": versions(RUNTIME_LIBRARIES), "host": outcome.host,
+                        **({"machine": outcome.machine} if outcome.machine else {}),
                         "git_commit": self._commit, "started": outcome.started,
                         "ended": outcome.ended, "edgebench": package_version("edgebench"),
                         **({"phases": outcome.phases} if outcome.phases else {})},
         )
+
+
+class MixedHosts(LookupError):
+    """A resume on another machine than the one its run started on."""
 
 
 def run_suite(suite: Suite, results: Path | str = "results", *, resume: bool = False,

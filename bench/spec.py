@@ -74,6 +74,8 @@ class Settings(Strict):
     warmup: int = Field(10, ge=0, le=1_000_000)
     repeats: int = Field(200, ge=1, le=1_000_000)
     timeout_s: float = Field(600, gt=0, le=7 * 86400, description="per step, at most a week")
+    #: host timings are taken in this many worker processes, each after its own warmup
+    processes: int = Field(3, ge=1, le=100)
     reference_variant: str = "fp32"
     #: workload rate for average power and battery life on devices with power figures
     inferences_per_s: float | None = Field(None, gt=0)
@@ -99,12 +101,14 @@ class ReportTable(Strict):
     """A comparison table ``edgebench show`` prints: the cells matching ``rows`` (in that
     order) on ``device`` (or every device), with ``columns`` — metric names, ``<metric>_delta``,
     ``size_reduction`` / ``gzip_reduction`` (reference variant's size ÷ this size) or
-    ``checks``."""
+    ``checks``. With ``aggregate``, each rule (per device) is one line: the mean ± standard
+    deviation over the cells it matches (e.g. one model trained at several seeds)."""
 
     title: str
     rows: list[MatrixRule] = Field(min_length=1)
     device: Id | None = None
     columns: list[str] = Field(min_length=1)
+    aggregate: bool = False
 
 
 class Suite(Strict):

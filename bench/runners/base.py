@@ -100,6 +100,9 @@ class Runner:
     targets: Literal["host", "board", "any"] = "any"
     #: how its latency figures are obtained (a :data:`bench.metrics.Method`)
     method: str = "measured"
+    #: its measure phase times code on this host: it runs in ``settings.processes`` separate
+    #: worker processes and their raw samples are pooled
+    host_timing: bool = False
     #: suite ``settings`` fields that fill the same-named option when the device file lacks it
     suite_settings: tuple[str, ...] = ()
     #: ``"module:function"`` opening an artifact for streaming replay

@@ -107,18 +107,28 @@ def generated_inputs(spec: IOSpec, n: int, seed: int) -> np.ndarray:
     return rng.standard_normal(shape).astype(spec.dtype)
 
 
-def latency_stats(durations_ns: Sequence[int], method: Method) -> dict[str, Metric]:
-    """``latency_p50/p90/p99/mean/std`` in ms (std over the population) and ``latency_n``."""
+class Timed(dict):
+    """Latency metrics (name → :class:`Metric`) that keep the raw durations they summarise, so
+    the run can store them (``samples_ns``)."""
+
+    samples_ns: list[float]
+
+
+def latency_stats(durations_ns: Sequence[float], method: Method) -> Timed:
+    """``latency_p50/p90/p99/mean/std`` in ms (std over the population) and ``latency_n``,
+    keeping the durations."""
     if len(durations_ns) == 0:
         raise ValueError("no timed invokes: repeats must be at least 1")
     ms = np.asarray(durations_ns, dtype=np.float64) / 1e6
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {"latency_p50": metric("latency_p50", p50, method),
+    out = Timed({"latency_p50": metric("latency_p50", p50, method),
             "latency_p90": metric("latency_p90", p90, method),
             "latency_p99": metric("latency_p99", p99, method),
             "latency_mean": metric("latency_mean", ms.mean(), method),
             "latency_std": metric("latency_std", ms.std(), method),
-            "latency_n": metric("latency_n", len(ms), method)}
+            "latency_n": metric("latency_n", len(ms), method)})
+    out.samples_ns = [float(d) for d in durations_ns]
+    return out
 
 
 def output_max_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray], spec: IOSpec,

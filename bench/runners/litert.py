@@ -201,6 +201,7 @@ LITERT = Runner(
     name="litert",
     evaluate="bench.runners.litert:evaluate",
     measure="bench.runners.litert:measure",
+    host_timing=True,
     kind="host",
     options=HostOptions,
     open_model="bench.runners.litert:open_model",

@@ -72,4 +72,5 @@ def measure(request: RunRequest) -> MetricMap:
 
 NATIVE = Runner(name="native", evaluate="bench.runners.native:evaluate",
                 measure="bench.runners.native:measure", kind="host", artifacts=("c",),
+                host_timing=True,
                 description="generated C (classical baselines) compiled and run on the host")

@@ -9,10 +9,15 @@ from bench.runners.base import RunnerSkip, RunRequest
 
 
 def run_phase(ref: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Call the phase function ``ref`` on ``request``; a :class:`RunnerSkip` becomes
-    ``{"skipped": reason}``."""
+    """Call the phase function ``ref`` on ``request``: ``{"metrics": …}`` plus the raw
+    ``samples_ns`` when the phase timed something (:class:`~bench.runners.io.Timed`); a
+    :class:`RunnerSkip` becomes ``{"skipped": reason}``."""
     try:
         metrics = load_ref(ref)(RunRequest.from_json(request))
     except RunnerSkip as e:
         return {"skipped": str(e)}
-    return {"metrics": {name: m.to_json() for name, m in metrics.items()}}
+    out: dict[str, Any] = {"metrics": {name: m.to_json() for name, m in metrics.items()}}
+    samples = getattr(metrics, "samples_ns", None)
+    if samples is not None:
+        out["samples_ns"] = samples
+    return out

@@ -307,6 +307,7 @@ TFLM = Runner(
     name="tflm",
     evaluate="bench.runners.tflm:evaluate",
     measure="bench.runners.tflm:measure",
+    host_timing=True,
     method="tflm",
     open_model="bench.runners.tflm:open_stream_model",
     unsupported=unsupported,
