@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.compare import Change
 from bench.metrics import UNITS, higher_is_better, is_task_metric
 from bench.record import Record
 from bench.store import MANIFEST, RECORDS, Store
@@ -264,12 +265,32 @@ def fit_table(df: pd.DataFrame, flash_kb: float | None, ram_kb: float | None) ->
 TASK_TOLERANCE = 0.005
 
 
+def timing_tests(root: Path | str, run_a: str, run_b: str, tolerance: float = 0.05
+                 ) -> dict[str, Change]:
+    """Each shared cell's ``latency_p50`` comparison with its significance
+    (:func:`bench.compare.compare_runs`: raw samples, else mean/std/n), by cell id."""
+    from bench.compare import TIMED
+    from bench.compare import compare_runs as compare_stored
+
+    found = {}
+    for run in (run_a, run_b):
+        suite, _, run_id = run.partition("/")
+        found[run] = next((r for r in Store(root).runs(suite) if r.run_id == run_id), None)
+    if found[run_a] is None or found[run_b] is None:
+        return {}
+    return {c.cell_id: c for c in compare_stored(found[run_a], found[run_b], tolerance=tolerance)
+            if c.metric == TIMED}
+
+
 def compare_runs(df: pd.DataFrame, run_a: str, run_b: str, metrics: list[str],
-                 tolerance: float = 0.05) -> pd.DataFrame:
+                 tolerance: float = 0.05, timing: Mapping[str, Change] | None = None
+                 ) -> pd.DataFrame:
     """Cells of two runs side by side (matched on model, variant, device): each metric's
     value in A and B, the relative change and ``regressed:<metric>`` when B is worse than A
     (in the metric's direction) by more than ``tolerance`` (relative; absolute
-    :data:`TASK_TOLERANCE` for task metrics). Metrics without a direction never regress."""
+    :data:`TASK_TOLERANCE` for task metrics). Metrics without a direction never regress.
+    With ``timing`` (:func:`timing_tests`), a cell's latency regresses only when its change is
+    significant too, and the table shows the test's verdict and p-value."""
     keys = ["model", "variant", "device"]
     a = df[df["run"] == run_a].drop_duplicates(keys)
     b = df[df["run"] == run_b].drop_duplicates(keys)
@@ -285,6 +306,13 @@ def compare_runs(df: pd.DataFrame, run_a: str, run_b: str, metrics: list[str],
         allowed = TASK_TOLERANCE if is_task_metric(name) else tolerance * va.abs()
         worse = loss > allowed if higher is not None else pd.Series(False, index=m.index)
         m[f"{name} change"] = (vb - va) / va.abs()
+        if name == "latency_p50" and timing:
+            tested = m["cell"].map(timing.get)
+            known = tested.notna()
+            worse = worse.where(~known, tested.map(
+                lambda t: t is not None and t.verdict == "regression"))
+            m[f"{name} verdict"] = tested.map(lambda t: "" if t is None else t.verdict)
+            m[f"{name} p"] = tested.map(lambda t: None if t is None else t.p_value)
         m[f"regressed:{name}"] = worse.fillna(False).astype(bool)
         regressions.append(m[f"regressed:{name}"])
     m["regressed"] = pd.concat(regressions, axis=1).any(axis=1) if regressions else False

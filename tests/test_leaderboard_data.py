@@ -257,3 +257,25 @@ def test_ranking_style_marks_best_and_estimated(df: pd.DataFrame) -> None:
 def test_number_shows_thousands_in_full() -> None:
     assert [data.number(v) for v in (100_000.0, 36_000.0, 2929.69, 0.9123, 1.0, 1e-5)] == [
         "100,000", "36,000", "2,930", "0.9123", "1", "1e-05"]
+
+
+def test_a_latency_change_inside_the_noise_is_no_regression(tmp_path: Path) -> None:
+    """10 % slower on average but with a spread far wider: Welch's test says noise."""
+    st = store_mod.Store(tmp_path)
+    runs = []
+    for mean, std in ((1.0, 0.5), (1.1, 0.5)):
+        run = st.create("demo", {"reference_variant": "fp32"})
+        rec = _record(run.run_id, "kws", "fp32", "host-litert", latency=mean)
+        for name, value in (("latency_mean", mean), ("latency_std", std), ("latency_n", 20)):
+            rec.metrics[name] = metric(name, value, "measured")
+        run.append(rec)
+        run.release()
+        runs.append(f"demo/{run.run_id}")
+    df = data.load_frame(tmp_path)
+    plain = data.compare_runs(df, *runs, ["latency_p50"])
+    assert plain.loc[0, "regressed:latency_p50"]  # the fixed tolerance alone would flag it
+    timing = data.timing_tests(tmp_path, *runs)
+    tested = data.compare_runs(df, *runs, ["latency_p50"], timing=timing)
+    assert not tested.loc[0, "regressed:latency_p50"]
+    assert tested.loc[0, "latency_p50 verdict"] == "within noise"
+    assert tested.loc[0, "latency_p50 p"] > 0.05

@@ -23,7 +23,11 @@ elif runs:
                              default=[m for m in ["model_size", "latency_p50", "accuracy", "mae"]
                                       if m in present], key="metrics")
     tol = st.slider("tolerance for cost metrics (%)", 0, 100, 5, key="tol") / 100
-    table = data.compare_runs(df, a, b, metrics, tol)
+    timing = data.timing_tests(common.results_dir(), a, b, tol)
+    table = data.compare_runs(df, a, b, metrics, tol, timing)
+    st.caption("A latency change is a regression only when it is significant (Mann–Whitney U "
+               "on the raw samples, else Welch's t; Holm-corrected, α 0.05) and beyond the "
+               "tolerance; the verdict column says which.")
     n = int(table["regressed"].sum()) if not table.empty else 0
     (st.error if n else st.success)(f"{n} regressions in {len(table)} cells "
                                     f"({inline(a)} → {inline(b)})")
