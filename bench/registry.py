@@ -105,6 +105,7 @@ for _name, _ref in {
     "fc_autoencoder_ad": "bench.models.mlperf_tiny:FC_AUTOENCODER_AD",
     "linear_regression": "bench.models.classical:LINEAR_REGRESSION",
     "random_forest": "bench.models.classical:RANDOM_FOREST",
+    "digits_cnn": "bench.models.cnn:DIGITS_CNN",
 }.items():
     models.register(_name, _ref)
 
@@ -113,6 +114,7 @@ for _name, _ref in {
     "basic_motions": "bench.datasets.basic_motions:BASIC_MOTIONS",
     "hvac_building": "bench.datasets.hvac:HVAC_BUILDING",
     "volume_anomaly": "bench.datasets.volume:VOLUME_ANOMALY",
+    "digits": "bench.datasets.digits:DIGITS",
 }.items():
     datasets.register(_name, _ref)
 
