@@ -87,21 +87,40 @@ def render_report(records: list[Record], tables: list[dict[str, Any]],
     ok = {(r.model, r.variant, r.device): r for r in records if r.status == "ok"}
     out = []
     for table in tables:
-        chosen: list[Record] = []
+        matched: list[tuple[dict[str, Any], Record]] = []
         for rule in table["rows"]:
             for r in records:
                 if (fnmatchcase(r.model, rule.get("model", "*"))
                         and fnmatchcase(r.variant, rule.get("variant", "*"))
                         and fnmatchcase(r.device, table.get("device") or rule.get("device", "*"))
-                        and r not in chosen):
-                    chosen.append(r)
+                        and r not in (seen for _, seen in matched)):
+                    matched.append((rule, r))
         header = ["cell", "status", *table["columns"]]
-        rows = [[r.cell_id, r.status,
-                 *(report_cell(r, c, ok.get((r.model, reference_variant, r.device)))
-                   for c in table["columns"])] for r in chosen]
+        if table.get("aggregate"):  # one line per rule and device: mean ± std over its cells
+            rows = _aggregated(matched, table["columns"], ok, reference_variant)
+        else:
+            rows = [[r.cell_id, r.status,
+                     *(report_cell(r, c, ok.get((r.model, reference_variant, r.device)))
+                       for c in table["columns"])] for _, r in matched]
         body = textable.render(header, rows, numeric=range(2, len(header)))
         out += ["", table["title"], body if rows else "(no cells)"]
     return "\n".join(out)
+
+
+def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str],
+                ok: dict[tuple[str, str, str], Record], reference_variant: str
+                ) -> list[list[str]]:
+    """Report lines of an ``aggregate`` table (:mod:`bench.aggregate`), labelled by the rule's
+    model and variant patterns and the device."""
+    from bench.aggregate import aggregate_row
+
+    groups: dict[str, list[Record]] = {}
+    for rule, r in matched:
+        label = f"{rule.get('model', '*')}/{rule.get('variant', '*')}@{r.device}"
+        groups.setdefault(label, []).append(r)
+    return [aggregate_row(label, cells, columns,
+                          lambda r: ok.get((r.model, reference_variant, r.device)))
+            for label, cells in groups.items()]
 
 
 def render(records: list[Record], width: int = 60) -> str:
