@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 
 ELF = "firmware.elf"
 RECORD = "build.json"
-#: RAM kept free for everything but the arena when sizing the first build: the protocol's
-#: input buffer (96*96*3 B), stack, heap, TFLM's interpreter and the C library.
+#: RAM kept free for everything but the arena (and the model's input copy) when sizing the
+#: first build: the protocol's input buffer (96*96*3 B), stack, heap, TFLM's interpreter.
 RAM_RESERVE = 96 * 96 * 3 + STACK_SIZE + HEAP_SIZE + 16 * 1024
 GRANULE = 16
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
@@ -119,7 +119,8 @@ def elf_sections(elf: Path) -> dict[str, int]:
 def link_reason(output: str) -> str:
     """The lines of a build's output that say what went wrong."""
     keep = [ln.split(": ", 1)[-1] if "/ld: " in ln else ln for ln in output.splitlines()
-            if re.search(r"error|overflowed|undefined reference|will not fit|Error \d", ln)]
+            if re.search(r"error|overflowed|undefined reference|will not fit|Error \d", ln)
+            and not re.match(r"\s*\d+ \|", ln)]  # not a warning's source excerpt
     return " | ".join(dict.fromkeys(keep))[:1500] or output.strip()[-1500:]
 
 
@@ -144,18 +145,37 @@ def _make(folder: Path, lib: Library, layout: Layout) -> None:
             raise FirmwareError(f"firmware build failed: {link_reason(text)}") from None
 
 
-def _first_arena(tflite: bytes, layout: Layout) -> tuple[int, int | None]:
-    """A first arena with room to spare (twice x86-64 TFLM's figure plus 8 KiB, within the
-    device's RAM), and that x86-64 figure (None when it could not be measured)."""
-    room = max(layout.ram_bytes - RAM_RESERVE, 4096)
+def _first_arena(tflite: bytes, layout: Layout, input_bytes: int) -> tuple[int, int, int | None]:
+    """A first arena with room to spare (twice x86-64 TFLM's figure plus 8 KiB), the most the
+    device's RAM leaves for it, and that x86-64 figure (None when it could not be measured)."""
+    room = max(layout.ram_bytes - RAM_RESERVE - input_bytes, 4096)
     try:
         from bench.runners.tflm import measure_arena
 
         x86 = measure_arena(tflite)
     except Exception as exc:  # the target will say what it needs
         log.info("no x86-64 arena figure (%s): the first arena is the RAM left", exc)
-        return room, None
-    return min(2 * x86 + 8192, room), x86
+        return room, room, None
+    return min(2 * x86 + 8192, room), room, x86
+
+
+def _make_first(folder: Path, lib: Library, layout: Layout, arena: int) -> int:
+    """``make`` the first build; when its arena overflows the RAM, shrink it to fit (the
+    target then says whether it is enough). Returns the arena linked."""
+    for _ in range(3):
+        try:
+            _make(folder, lib, layout)
+            return arena
+        except LinkOverflowError as exc:
+            smaller = (arena - exc.overflow - 1024) // GRANULE * GRANULE
+            if exc.region != "RAM" or smaller < 1024:
+                raise
+            log.info("a %d-byte arena overflows the RAM by %d B: trying %d B", arena,
+                     exc.overflow, smaller)
+            arena = smaller
+            (folder / "arena.cc").write_text(arena_source(arena))
+    _make(folder, lib, layout)
+    return arena
 
 
 def _arena_on_target(elf: Path, machine: Machine, model_id: str) -> tuple[int | None, str]:
@@ -255,14 +275,15 @@ def build(tflite: bytes, layout: Layout, source: str = "model") -> Firmware:
             return Firmware.load(folder)
         lib_seconds = lib.ensure(lib.base_sources() +
                                  lib.kernel_sources(k.registration for k in kernels))
-        arena, x86 = _first_arena(tflite, layout)
-        room = max(layout.ram_bytes - RAM_RESERVE, arena)
+        arena, room, x86 = _first_arena(tflite, layout, input_bytes)
         work = folder.with_name(f".{folder.name}.{os.getpid()}")
         shutil.rmtree(work, ignore_errors=True)
         write_project(work, tflite, lib, layout, kernels, input_bytes, model_id, arena, source)
         started = time.monotonic()
         try:
-            _make(work, lib, layout)
+            linked = _make_first(work, lib, layout, arena)
+            if linked < arena:  # the RAM holds no more than that
+                arena = room = linked
             fw_seconds = time.monotonic() - started
             arena, used = _size_arena(work, lib, layout, model_id, arena, room)
             started = time.monotonic()

@@ -37,10 +37,13 @@ void remember_log(const char *text) {  /* keep the end of TFLite Micro's log */
   }
 }
 
-void fail(const char *what) {
+void fail(const char *what) {  /* g_error = "<what>: <the log so far>" */
   char log[sizeof(g_error)];
   strcpy(log, g_error);
-  snprintf(g_error, sizeof(g_error), "%s: %s", what, log);
+  g_error[0] = '\0';
+  strncat(g_error, what, sizeof(g_error) - 1);
+  strncat(g_error, ": ", sizeof(g_error) - 1 - strlen(g_error));
+  strncat(g_error, log, sizeof(g_error) - 1 - strlen(g_error));
 }
 
 }  // namespace
