@@ -69,6 +69,14 @@ class Power(Strict):
 EMULATED_SUFFIX = "-emulated"
 
 
+class EstimateSettings(Strict):
+    """How the estimator treats this device (``estimate:`` in a device file)."""
+
+    coefficients: Path | None = Field(None, strict=False, description="a coefficient table "
+                                      "fitted for this device (`edgebench calibrate --records`); "
+                                      "relative to the device file")
+
+
 class Connection(BaseModel):
     """How the harness reaches the device: ``kind`` names a registered runner's connection
     kind (``edgebench devices kinds``); the other keys are that runner's options."""
@@ -86,11 +94,35 @@ class Device(Strict):
     power: Power | None = None
     runtime: Annotated[str, one_of("runtime", RUNTIMES)] = Field(
         description="inference stack; `edgebench devices runtimes`")
+    runtime_version: str | None = Field(
+        None, description="the runtime's release, free text normalised to its version "
+                          "(\"X-CUBE-AI v7.3.0\" → 7.3); `edgebench devices runtimes` lists "
+                          "the releases the estimator knows")
     connection: Connection
+    estimate: EstimateSettings | None = None
     emulate: dict[str, Any] | None = Field(
         None, description="options of a `qemu` connection (e.g. {machine: mps2-an386}): the "
                           "device `<id>-emulated` is this board emulated")
     source: Path | None = Field(None, exclude=True)
+
+    @field_validator("runtime_version", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: Any) -> Any:
+        """``runtime_version: 7.3`` unquoted is a YAML number: read it as the text it was."""
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+            else value
+
+    @field_validator("runtime_version")
+    @classmethod
+    def _a_version(cls, text: str | None) -> str | None:
+        from bench.estimate.releases import normalise
+
+        if text is None:
+            return None
+        version = normalise(text)
+        if version is None:
+            raise ValueError(f"no version number in {shorten(text)!r} (e.g. 7.3 or v2.3.1)")
+        return version
 
     @field_validator("core")
     @classmethod
@@ -122,6 +154,7 @@ class Device(Strict):
         machine = self.emulate.get("machine", "the default machine of its core")
         return self.model_copy(update={
             "id": self.id + EMULATED_SUFFIX, "emulate": None, "runtime": "tflm",
+            "runtime_version": None,
             "name": f"{self.name or self.id} (emulated: QEMU {machine})",
             "connection": Connection(kind="qemu", **self.emulate)})
 
@@ -188,6 +221,8 @@ def load_device(path: Path | str) -> Device:
     if device is None:
         raise SpecError(path, problems)
     device.source = path.resolve()
+    if device.estimate is not None and device.estimate.coefficients is not None:
+        device.estimate.coefficients = path.resolve().parent / device.estimate.coefficients
     return device
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -97,23 +98,49 @@ def is_task_metric(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Metric:
-    """One figure: its value, unit and how it was obtained."""
+    """One figure: its value, unit and how it was obtained; an estimate also carries the
+    bounds of its 80 % interval (``low``, ``high``; stored only when present)."""
 
     value: float
     unit: str
     method: Method
+    low: float | None = None
+    high: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.low is None and self.high is None:
+            del data["low"], data["high"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Metric:
-        return cls(value=data["value"], unit=data["unit"], method=data["method"])
+        return cls(value=data["value"], unit=data["unit"], method=data["method"],
+                   low=data.get("low"), high=data.get("high"))
+
+    def text(self, scale: float = 1.0, unit: str | None = None) -> str:
+        """``82 ms (68–110)``: the value with 3 significant digits, then the interval."""
+        unit = self.unit if unit is None else unit
+        main = f"{_sig(self.value * scale)} {unit}".strip()
+        if self.low is None or self.high is None:
+            return main
+        return f"{main} ({_sig(self.low * scale)}–{_sig(self.high * scale)})"
 
 
-def metric(name: str, value: float, method: Method, unit: str | None = None) -> Metric:
-    """A :class:`Metric` with the unit registered for ``name`` unless one is given."""
-    return Metric(float(value), UNITS.get(name, "") if unit is None else unit, method)
+def _sig(value: float) -> str:
+    """Three significant digits, no exponent for everyday magnitudes (82, 0.531, 1,240)."""
+    if value == 0 or not 1e-3 <= abs(value) < 1e7:
+        return f"{value:.3g}"
+    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
+    return f"{round(value, digits):,.{digits}f}"
+
+
+def metric(name: str, value: float, method: Method, unit: str | None = None,
+           interval: tuple[float, float] | None = None) -> Metric:
+    """A :class:`Metric` with the unit registered for ``name`` unless one is given, and the
+    bounds of its 80 % interval when it has one."""
+    low, high = (None, None) if interval is None else (float(interval[0]), float(interval[1]))
+    return Metric(float(value), UNITS.get(name, "") if unit is None else unit, method, low, high)
 
 
 # --- task metrics -------------------------------------------------------------------------------

@@ -16,14 +16,24 @@ from typing import Any, Literal, get_args
 
 from bench.metrics import Metric
 
-SCHEMA = 1
+SCHEMA = 2
 Status = Literal["ok", "failed", "skipped"]
 STATUSES: tuple[str, ...] = get_args(Status)
 TEXT_FIELDS = ("suite", "run_id", "cell_id", "model", "variant", "device", "runner")
 MAPPING_FIELDS = ("metrics", "constraints", "details", "provenance")
 
+#: Keys a stored metric must have, and those it may have (an estimate's 80 % interval).
+METRIC_KEYS = {"value", "unit", "method"}
+METRIC_OPTIONAL = {"low", "high"}
+
+
+def _from_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 lets a metric carry ``low`` and ``high``; a schema-1 record has none."""
+    return data
+
+
 #: ``UPGRADES[n]`` turns a schema-``n`` record dict into schema ``n + 1``.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_1}
 
 
 @dataclass
@@ -143,9 +153,12 @@ def check_fields(data: dict[str, Any]) -> None:
         _expect(isinstance(m.get("unit"), str), f"{where}.unit", "a string", m.get("unit"))
         _expect(isinstance(m.get("method"), str), f"{where}.method", "a string",
                 m.get("method"))
-        if set(m) != {"value", "unit", "method"}:
-            raise RecordError(f"{where}: expected the keys value, unit, method, got "
-                              f"{', '.join(sorted(m))}"[:200])
+        if not METRIC_KEYS <= set(m) <= METRIC_KEYS | METRIC_OPTIONAL:
+            raise RecordError(f"{where}: expected the keys value, unit, method (and low, high "
+                              f"for an interval), got {', '.join(sorted(m))}"[:200])
+        for bound in METRIC_OPTIONAL & set(m):
+            _expect(m[bound] is None or _is_number(m[bound]), f"{where}.{bound}",
+                    "a number or null", m[bound])
     for name, c in data["constraints"].items():
         where = f"constraints.{name}"
         _expect(isinstance(c, dict), where, "an object", c)

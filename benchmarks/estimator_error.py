@@ -1,81 +1,117 @@
-"""The estimator's honest error, both ways, and its estimates for the reference models.
+"""The estimator's honest error and interval coverage, and what one estimate costs.
 
-1. leave whole systems out (a board with its core, clock and runtime, all its submissions):
-   median and 90th percentile absolute percentage error of latency and energy;
-2. leave each reference model out (fit on the other three, predict the fourth).
+1. nested leave-systems-out and leave-one-model-out (the whole calibration procedure rerun on
+   each training set): median and p90 absolute % error and the share of held-out results
+   inside their 80 % interval, next to the old figures and the non-nested ones;
+2. per system;
+3. models beyond the four MLPerf Tiny references (published latencies, cited in
+   ``benchmarks/data/published_latencies.csv``), predicted by the packaged table;
+4. the packaged table's estimates of the reference models with intervals, and the time of one
+   ``estimate`` call (target: under 1 s).
 
-Then the per-system errors, and the packaged table's estimates of the four reference models on
-a few boards next to the latest published latency. Deterministic; about 10 s.
-Usage: python benchmarks/estimator_error.py [--results CSV] [--models DIR]
+Deterministic; a few minutes (``--quick`` skips the nested runs).
+Usage: python benchmarks/estimator_error.py [--results CSV] [--models DIR] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from bench import textable
-from bench.estimate import calibrate as cal
 from bench.estimate.analysis import analyse
+from bench.estimate.data import REFERENCE_FILES, results_data
+from bench.estimate.evaluate import evaluate, render, render_systems
 from bench.estimate.model import Target, estimate, load_coefficients
+from bench.metrics import Metric
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-FILES = {"kws": "kws_ref_model_int8.tflite", "vww": "vww_96_int8.tflite",
-         "ic": "ic_resnet8_int8.tflite", "ad": "ad01_int8.tflite"}
-# (board in the CSV, core, clock MHz, runtime)
-BOARDS = [("NUCLEO-L4R5ZI", "cortex-m4f", 120, "x-cube-ai"),
-          ("NUCLEO-L4R5ZI", "cortex-m4f", 120, "tflm"),
-          ("NUCLEO-H7A3ZI-Q", "cortex-m7", 280, "x-cube-ai"),
-          ("NUCLEO-U575ZI-Q", "cortex-m33", 160, "plumerai"),
-          ("EK-RA8D1", "cortex-m85", 480, "tflm"),
-          ("NUCLEO-G0B1RE", "cortex-m0plus", 64, "bosch-hale")]
+# (board in the CSV, core, clock MHz, runtime, release)
+BOARDS = [("NUCLEO-L4R5ZI", "cortex-m4f", 120, "x-cube-ai", "9.0"),
+          ("NUCLEO-L4R5ZI", "cortex-m4f", 120, "x-cube-ai", "7.1"),
+          ("NUCLEO-L4R5ZI", "cortex-m4f", 120, "tflm", None),
+          ("NUCLEO-H7A3ZI-Q", "cortex-m7", 280, "x-cube-ai", "9.0"),
+          ("NUCLEO-U575ZI-Q", "cortex-m33", 160, "plumerai", "2023.05"),
+          ("EK-RA8D1", "cortex-m85", 480, "tflm", None),
+          ("NUCLEO-G0B1RE", "cortex-m0plus", 64, "bosch-hale", "1.0.175")]
 
 
-def published(rows: pd.DataFrame, board: str, runtime: str, bench: str) -> str:
-    """The latest published int8 latency of ``bench`` on that board and runtime."""
+def published(rows: pd.DataFrame, board: str, runtime: str, release: str | None,
+              bench: str) -> str:
+    """The published int8 latency of ``bench`` on that board, runtime (and release)."""
     key = board.lower().replace("-", "").removesuffix("q")
     hit = rows[rows["group"].str.startswith(key) & (rows["runtime"] == runtime)
-               & (rows["benchmark"] == bench) & (rows["dtype"] == "int8")]
+               & (rows["benchmark"] == bench) & (rows["dtype"] == "int8")
+               & rows["config"].isna()]
+    if release is not None:
+        hit = hit[hit["release"] == release]
     if hit.empty:
         return "–"
-    last = hit[hit["round"] == hit["round"].max()]
-    return f"{last['latency_ms'].median():.3g} ({last['version'].iloc[0]})"
+    return f"{hit['latency_ms'].median():.3g}"
+
+
+def reference_estimates(data: pd.DataFrame, models: dict[str, Path]) -> str:
+    table = load_coefficients()
+    analyses = {b: analyse(path.read_bytes(), str(path)) for b, path in models.items()}
+    rows, times = [], []
+    for board, core, mhz, runtime, release in BOARDS:
+        target = Target(board, core, float(mhz), runtime, runtime_version=release)
+        cells = []
+        for b in models:
+            t0 = time.perf_counter()
+            e = estimate(analyses[b], target, table)
+            times.append(time.perf_counter() - t0)
+            text = Metric(e.latency_ms, "", "estimated", e.latency_ms_low, e.latency_ms_high)
+            cells.append(f"{text.text()} / {published(data, board, runtime, release, b)}")
+        rows.append([board, core, mhz, f"{runtime} {release or '(not stated)'}", *cells])
+    out = textable.render(["board", "core", "MHz", "runtime, release", *models], rows,
+                          numeric={2}, style="markdown")
+    return out + (f"\n\nOne estimate (analysis done, table loaded): median "
+                  f"{sorted(times)[len(times) // 2] * 1e3:.0f} ms, slowest "
+                  f"{max(times) * 1e3:.0f} ms (target: under 1 s per call).")
+
+
+def estimate_call_time(model: Path) -> str:
+    """Wall time of a whole ``edgebench estimate`` call in a fresh process."""
+    import subprocess
+    import sys
+
+    device = Path(__file__).resolve().parents[1] / "devices" / "nucleo-l4r5zi.yaml"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bench", "estimate", str(model), "--device",
+                    str(device)], check=True, capture_output=True)
+    return (f"`edgebench estimate {model.name} --device nucleo-l4r5zi` in a fresh process: "
+            f"{time.perf_counter() - t0:.2f} s (target: under 1 s)")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", type=Path, default=SHARED / "data" / "mlperf_tiny_results.csv")
     p.add_argument("--models", type=Path, default=SHARED / "models" / "mlperf_tiny")
+    p.add_argument("--quick", action="store_true", help="skip the nested runs")
     args = p.parse_args()
-    models = {b: args.models / f for b, f in FILES.items()}
-    rows, feats, ref = cal._prepare(args.results, models)
-    lso = cal.leave_systems_out(rows, feats, ref)
-    lmo = cal.leave_models_out(rows, feats, ref)
-    summary = cal.summarise(lso, lmo)
-    print(cal.render(summary))
+    models = {b: args.models / f for b, f in REFERENCE_FILES.items()}
+    data = results_data(args.results, models)
+    t0 = time.perf_counter()
+    report = evaluate(data, nested=not args.quick)
+    print(render(report))
+    print(f"\n(evaluation took {time.perf_counter() - t0:.0f} s)")
+    print("\nLeave whole systems out, by system:\n")
+    print(render_systems(report))
+    if (Path(__file__).parent / "published_models.py").is_file():
+        import sys
 
-    print("\nLeave whole systems out, by system (median absolute % error):\n")
-    systems = [[s["system"], s["core"], s["runtime"], s["rows"], "yes" if s["seen"] else "no",
-                f"{s['median_ape']:.1f} %",
-                "–" if pd.isna(s["energy_median_ape"]) else f"{s['energy_median_ape']:.1f} %"]
-               for s in summary["leave_systems_out_by_system"]]
-    print(textable.render(["system", "core", "runtime", "rows", "seen", "latency", "energy"],
-                          systems, numeric={3, 5, 6}, style="markdown"))
+        sys.path.insert(0, str(Path(__file__).parent))
+        from published_models import render_published
 
-    table = load_coefficients()
-    analyses = {b: analyse(path.read_bytes(), str(path)) for b, path in models.items()}
-    print(f"\nEstimates with the packaged table (fitted {table.meta.get('fitted')}): "
-          f"estimated ms / latest published ms (round)\n")
-    boards = []
-    for board, core, mhz, runtime in BOARDS:
-        target = Target(board, core, float(mhz), runtime)
-        boards.append([board, core, mhz, runtime, *(
-            f"{estimate(analyses[b], target, table).latency_ms:.3g} / "
-            f"{published(rows, board, runtime, b)}" for b in FILES)])
-    print(textable.render(["board", "core", "MHz", "runtime", *FILES], boards, numeric={2},
-                          style="markdown"))
+        print("\nModels beyond the four references (packaged table; published latencies):\n")
+        print(render_published())
+    print("\nEstimates with the packaged table: estimated ms (80 % interval) / published ms\n")
+    print(reference_estimates(data.rows, models))
+    print(estimate_call_time(models["kws"]))
 
 
 if __name__ == "__main__":

@@ -4,45 +4,31 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.estimate import calibrate as cal
 from bench.estimate.analysis import analyse
 from bench.estimate.model import (
-    Coefficients,
     EstimateError,
     Target,
-    arena_estimate,
     estimate,
     load_coefficients,
 )
+from bench.estimate.table import Coefficients
 from bench.runners.base import RunRequest
-from tests.tflite_models import SHARED, mlperf_model
+from tests.tflite_models import mlperf_model
 
-CSV = SHARED / "data" / "mlperf_tiny_results.csv"
-M4 = Target("l4r5", "cortex-m4f", 120.0, "x-cube-ai", active_mw=40.0, flash_kb=2048, ram_kb=640)
+M4 = Target("l4r5", "cortex-m4f", 120.0, "x-cube-ai", active_mw=40.0, flash_kb=2048, ram_kb=640,
+            runtime_version="9.0")
 DEVICE_YAML = """id: {id}
 core: cortex-m4f
 clock_mhz: 120
 memory: {{flash_kb: 2048, ram_kb: 640}}
 power: {{active_mw: 40.0}}
 runtime: x-cube-ai
+runtime_version: {version}
 connection: {{kind: estimate}}
 """
-
-
-def _csv() -> Path:
-    if not CSV.is_file():
-        pytest.skip(f"calibration data not found at {CSV}")
-    return CSV
-
-
-def _models() -> dict[str, Path]:
-    return {"kws": mlperf_model("kws_ref_model_int8.tflite"),
-            "vww": mlperf_model("vww_96_int8.tflite"),
-            "ic": mlperf_model("ic_resnet8_int8.tflite"), "ad": mlperf_model("ad01_int8.tflite")}
 
 
 @pytest.fixture(scope="module")
@@ -50,43 +36,99 @@ def kws():  # noqa: ANN201 - an Analysis
     return analyse(mlperf_model("kws_ref_model_int8.tflite").read_bytes())
 
 
-def test_packaged_table() -> None:
+def width(e) -> float:  # noqa: ANN001 - an Estimate
+    """Relative width of the latency interval (high / low)."""
+    return e.latency_ms_high / e.latency_ms_low
+
+
+def test_packaged_table(kws) -> None:  # noqa: ANN001
     table = load_coefficients()
-    assert table.meta["schema"] == 1 and table.meta["data"]["sha256"]
+    assert table.meta["schema"] == 2 and table.meta["data"]["sha256"]
     assert {"runtime.tflm", "runtime.x-cube-ai", "core.cortex-m4f", "beta"} <= set(table.params)
-    assert table.rounds["v1.3"] == table.reference_round
+    assert table.releases("x-cube-ai")[:3] == ["7.1", "7.3", "8.0"]
+    assert "10.2" in table.releases("x-cube-ai")
+    assert set(table.intervals) == {"known_model", "new_model"}
+    for iv in table.intervals.values():  # calibrated on held-out residuals, not the default
+        assert iv.residuals > 100 and iv.z_low < 0 < iv.z_high
+    assert kws.sha256 in table.model_hashes
+    assert len(table.fitted.names) == table.fitted.cov.shape[0]
     assert "packaged" in table.provenance()["table"]
 
 
-def test_estimate_kws_on_m4(kws) -> None:  # noqa: ANN001
+def test_estimate_kws_on_m4_with_its_release(kws) -> None:  # noqa: ANN001
     e = estimate(kws, M4)
-    # published X-CUBE-AI on this core and clock, v1.2 / v1.3: 43.2 / 43.4 ms
-    assert 43.3 / 1.35 < e.latency_ms < 43.3 * 1.35
+    # published X-CUBE-AI 9.0 on this core and clock (NUCLEO-L4R5ZI, v1.2): 43.19 ms
+    assert 43.19 / 1.3 < e.latency_ms < 43.19 * 1.3
+    assert e.latency_ms_low < 43.19 < e.latency_ms_high
+    assert e.latency_ms_low < e.latency_ms < e.latency_ms_high
     assert e.energy_uj == pytest.approx(40.0 * e.latency_ms)
+    assert e.energy_uj_low == pytest.approx(40.0 * e.latency_ms_low)
+    assert e.energy_uj_high == pytest.approx(40.0 * e.latency_ms_high)
     assert sum(e.breakdown_ms.values()) == pytest.approx(e.latency_ms)
     out = e.to_json()
-    for key in ("latency_ms", "energy_uj", "macs", "params", "flash_bytes", "ram_bytes",
-                "fits_flash", "fits_ram", "method", "coefficients"):
+    for key in ("latency_ms", "latency_ms_low", "latency_ms_high", "energy_uj", "energy_uj_low",
+                "energy_uj_high", "interval", "release", "macs", "params", "flash_bytes",
+                "ram_bytes", "fits_flash", "fits_ram", "method", "coefficients"):
         assert key in out
     assert out["method"] == "estimated" and out["macs"] == kws.macs
+    assert out["interval"]["kind"] == "known_model" and out["interval"]["level"] == 0.8
+    assert out["release"]["source"] == "release" and out["release"]["releases"] == ["9.0"]
     assert out["flash_bytes"] == kws.size + out["flash"]["runtime_code_bytes"]
     assert out["ram"]["arena_method"] == "activation-estimate"
     assert out["fits_flash"] and out["fits_ram"] and not out["warnings"]
-    assert out["coefficients"]["core_calibrated"] and out["coefficients"]["round"] == "v1.3"
+    assert out["coefficients"]["core_calibrated"] and out["coefficients"]["runtime_calibrated"]
+
+
+def test_runtime_releases(kws) -> None:  # noqa: ANN001
+    def at(version: str | None):  # noqa: ANN202
+        return estimate(kws, Target("l4r5", "cortex-m4f", 120.0, "x-cube-ai",
+                                    runtime_version=version))
+
+    old, new = at("7.1"), at("9.0")
+    # the same board and runtime, 97.65 ms with 7.1 and 43.19 ms with 9.0 (published)
+    assert old.latency_ms / new.latency_ms > 1.6
+    assert old.latency_ms_low < 97.65 < old.latency_ms_high
+    pooled = at(None)
+    assert pooled.details["release"]["source"] == "runtime pooled"
+    assert new.latency_ms < pooled.latency_ms < old.latency_ms
+    assert width(pooled) > width(new)  # the spread of releases widens it
+    between = at("X-CUBE-AI v10.0.0")
+    assert between.details["release"]["source"] == "nearby releases"
+    assert set(between.details["release"]["releases"]) == {"9.0", "10.2"}
+    assert width(between) > width(new)
+    assert any("release" in w for w in between.details["warnings"])
+
+
+def test_intervals_are_wider_where_data_is_thin(kws) -> None:  # noqa: ANN001
+    base = estimate(kws, M4)
+    unseen_core = estimate(kws, Target("s3", "esp32s3-xtensa-lx7", 240.0, "x-cube-ai",
+                                       runtime_version="9.0"))
+    assert width(unseen_core) > width(base)
+    assert not unseen_core.details["coefficients"]["core_calibrated"]
+    sww = analyse(mlperf_model("sww_ref_model.tflite").read_bytes())  # not a calibration model
+    new_model = estimate(sww, M4)
+    assert new_model.details["interval"]["kind"] == "new_model"
+    table = load_coefficients()
+    assert (table.intervals["new_model"].z_high - table.intervals["new_model"].z_low
+            > table.intervals["known_model"].z_high - table.intervals["known_model"].z_low)
+    assert any("calibration models" in w for w in new_model.details["warnings"])
 
 
 def test_faster_cores_and_clocks(kws) -> None:  # noqa: ANN001
     base = estimate(kws, M4).latency_ms
-    assert estimate(kws, Target("x", "cortex-m4f", 240.0, "x-cube-ai")).latency_ms == \
-        pytest.approx(base / 2)
-    assert estimate(kws, Target("x", "cortex-m7", 120.0, "x-cube-ai")).latency_ms < base
+    assert estimate(kws, Target("l4r5", "cortex-m4f", 240.0, "x-cube-ai",
+                                runtime_version="9.0")).latency_ms == pytest.approx(base / 2)
+    assert estimate(kws, Target("x", "cortex-m7", 120.0, "x-cube-ai")).latency_ms < \
+        estimate(kws, Target("x", "cortex-m4f", 120.0, "x-cube-ai")).latency_ms
     assert estimate(kws, Target("x", "cortex-m0plus", 120.0, "x-cube-ai")).latency_ms > 2 * base
 
 
 def test_no_power_no_energy_and_memory_checks(kws) -> None:  # noqa: ANN001
+    from bench.estimate.footprint import arena_estimate
+
     small = Target("tiny", "cortex-m4f", 80.0, "tflm", flash_kb=64, ram_kb=16)
     e = estimate(kws, small, arena_bytes=20_000, arena_method="given")
-    assert e.energy_uj is None and e.to_json()["energy"]["active_mw"] is None
+    assert e.energy_uj is None and e.energy_uj_low is None and e.to_json()["energy_uj_high"] is None
     assert e.ram_bytes == 20_000 + 4096 and e.details["ram"]["arena_method"] == "given"
     assert e.fits_flash is False and e.fits_ram is False
     assert estimate(kws, Target("x", "cortex-m4f", 80.0, "tflm")).fits_ram is None
@@ -96,6 +138,7 @@ def test_no_power_no_energy_and_memory_checks(kws) -> None:  # noqa: ANN001
 def test_uncalibrated_and_invalid_targets(kws) -> None:  # noqa: ANN001
     e = estimate(kws, Target("s3", "esp32s3-xtensa-lx7", 240.0, "esp-nn"))
     assert len(e.details["warnings"]) == 2 and e.latency_ms > 0
+    assert e.details["release"]["source"] == "runtime unseen"
     assert not e.details["coefficients"]["runtime_calibrated"]
     with pytest.raises(EstimateError, match="measured, never estimated"):
         estimate(kws, Target("h", "host", 1000.0, "tflm"))
@@ -105,33 +148,64 @@ def test_uncalibrated_and_invalid_targets(kws) -> None:  # noqa: ANN001
         estimate(kws, Target("h", "cortex-m4x", 100.0, "tflm"))
 
 
-def test_other_table(tmp_path: Path, kws) -> None:  # noqa: ANN001
+def test_other_tables(tmp_path: Path, kws) -> None:  # noqa: ANN001
     table = load_coefficients()
-    data = {**table.meta, "parameters": {**table.params, "c0": table.params["c0"] + math.log(2)}}
+    params = {**table.meta["parameters"]}
+    params["c0"] += math.log(2)
     path = tmp_path / "table.json"
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps({**table.meta, "parameters": params}))
     slower = estimate(kws, M4, load_coefficients(path))
-    assert 1.9 < slower.latency_ms / estimate(kws, M4).latency_ms < 2.0  # overhead unchanged
+    assert 1.8 < slower.latency_ms / estimate(kws, M4).latency_ms < 2.0  # op cost unchanged
     assert slower.details["coefficients"]["table"] == str(path)
-    path.write_text(json.dumps({"schema": 99}))
-    with pytest.raises(EstimateError, match="schema"):
+    path.write_text(json.dumps({**table.meta, "schema": 1}))
+    with pytest.raises(EstimateError, match="schema-1.*refit"):
         load_coefficients(path)
+    path.write_text(json.dumps({"schema": 99}))
+    with pytest.raises(EstimateError, match="not an edgebench coefficient table"):
+        load_coefficients(path)
+    broken = {**table.meta}
+    del broken["covariance"]
+    path.write_text(json.dumps(broken))
+    with pytest.raises(EstimateError, match="malformed"):
+        Coefficients.from_json(broken, str(path))
 
 
 def test_estimate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = mlperf_model("ad01_int8.tflite")
-    (tmp_path / "board.yaml").write_text(DEVICE_YAML.format(id="board"))
+    (tmp_path / "board.yaml").write_text(DEVICE_YAML.format(id="board", version="9.0"))
     assert main(["estimate", str(model), "--device", str(tmp_path / "board.yaml"),
                  "--format", "json", "--arena-bytes", "4000"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "estimated" and out["macs"] == 264_192
+    assert out["latency_ms_low"] < out["latency_ms"] < out["latency_ms_high"]
     assert out["ram"]["arena_bytes"] == 4000 and out["energy_uj"] > 0
     assert main(["estimate", str(model), "--device", "board", "--devices-dir",
                  str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "latency" in text and "estimated" in text and "fits RAM" in text
+    latency = next(line for line in text.splitlines() if line.startswith("latency"))
+    assert " ms (" in latency and "–" in latency  # 4.9 ms (4.1–6.0)
+    assert "release: 9.0" in text
     assert main(["estimate", str(model), "--device", "nope", "--devices-dir",
                  str(tmp_path)]) == 2
+
+
+def test_a_device_file_names_its_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    table = load_coefficients()
+    params = {**table.meta["parameters"], "c0": table.meta["parameters"]["c0"] + math.log(3)}
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "mine.json").write_text(json.dumps({**table.meta,
+                                                               "parameters": params}))
+    yaml = DEVICE_YAML.format(id="mine", version="9.0")
+    yaml += "estimate: {coefficients: tables/mine.json}\n"
+    (tmp_path / "mine.yaml").write_text(yaml)
+    model = mlperf_model("kws_ref_model_int8.tflite")
+    assert main(["estimate", str(model), "--device", str(tmp_path / "mine.yaml"),
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["coefficients"]["table"] == str(tmp_path / "tables" / "mine.json")
+    assert out["latency_ms"] > 2.5 * estimate(analyse(model.read_bytes()), M4).latency_ms
 
 
 def test_estimate_runner(tmp_path: Path) -> None:
@@ -140,85 +214,32 @@ def test_estimate_runner(tmp_path: Path) -> None:
     from bench.runners.estimate import ESTIMATE, measure, provenance
 
     device = {"id": "board", "core": "cortex-m4f", "clock_mhz": 120, "runtime": "x-cube-ai",
-              "power": {"active_mw": 40.0}, "connection": {"kind": "estimate"}}
+              "runtime_version": "9.0", "power": {"active_mw": 40.0},
+              "connection": {"kind": "estimate"}}
     request = RunRequest(artifact=mlperf_model("kws_ref_model_int8.tflite"), dataset=None,
                          device=device)
     metrics = measure(request)
-    assert metrics["latency_p50"].method == "estimated" and metrics["latency_p50"].unit == "ms"
+    lat = metrics["latency_p50"]
+    assert lat.method == "estimated" and lat.unit == "ms"
+    assert lat.low < lat.value < lat.high
     assert metrics["energy_uj"].unit == "µJ"
-    assert metrics["energy_uj"].value == pytest.approx(40 * metrics["latency_p50"].value)
+    assert metrics["energy_uj"].value == pytest.approx(40 * lat.value)
+    assert metrics["energy_uj"].high == pytest.approx(40 * lat.high)
+    assert lat.to_json()["low"] == lat.low  # stored in the record
     no_power = measure(RunRequest(artifact=request.artifact, dataset=None,
                                   device={**device, "power": None}))
     assert set(no_power) == {"latency_p50"}
-    assert provenance(device)["core_calibrated"] and ESTIMATE.name == "estimate"
+    prov = provenance(device)
+    assert prov["core_calibrated"] and prov["release"]["source"] == "release"
+    assert prov["runtime_version"] == "9.0" and ESTIMATE.name == "estimate"
     assert ESTIMATE.unsupported(b"", {}) is None
     # evaluation is TFLite Micro's own (same function, so the session caches it once)
     assert load_ref(ESTIMATE.evaluate) is tflm.evaluate and load_ref(ESTIMATE.measure) is measure
 
 
-# --- calibration ---------------------------------------------------------------------------
-
-
-def test_load_results_skips_what_it_cannot_map(tmp_path: Path) -> None:
-    head = "version,system,core,clock_mhz,stack,benchmark,latency_ms,energy_uj,division,board\n"
-    rows = ["v1.0,a,Cortex-M4F,120,x-cube-ai,kws,50,,closed,NUCLEO-L4R5ZI",
-            "v1.0,a,Cortex-M4F,120,x-cube-ai,sww,,,closed,NUCLEO-L4R5ZI",
-            "v1.0,b,Cortex-Z9,100,tflm,kws,50,,closed,X",
-            "v1.0,c,Cortex-M7,216,syntiant,kws,5,,closed,Y",
-            "v1.0,d,Cortex-M7,216,tflm,kws,5,,open,Y"]
-    (tmp_path / "r.csv").write_text(head + "\n".join(rows) + "\n")
-    usable, skipped = cal.load_results(tmp_path / "r.csv")
-    assert list(usable["core"]) == ["cortex-m4f"] and sum(skipped.values()) == 4
-    assert skipped["core not mapped to bench.cores: Cortex-Z9"] == 1
-    assert skipped["runtime not modelled: syntiant"] == 1
-    assert usable["group"].iloc[0] == "nucleol4r5zi@120MHz/x-cube-ai"
-    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="missing columns"):
-        cal.load_results(tmp_path / "bad.csv")
-
-
-def test_calibrate_is_deterministic_and_matches_the_estimator(tmp_path: Path) -> None:
-    csv, models = _csv(), _models()
-    one, two = cal.calibrate(csv, models), cal.calibrate(csv, models)
-    assert one["parameters"] == two["parameters"] and one["data"] == two["data"]
-    assert one["data"]["rows_used"] > 150 and one["data"]["rows_skipped"]
-    assert one["in_sample"]["median_ape"] < 20
-    # the vectorised fit and the scalar estimator agree, row by row
-    rows, feats, ref = cal._prepare(csv, models)
-    fitted = cal.fit(rows, feats, ref)
-    table = Coefficients.from_json(one, "test")
-    latest = rows[(rows["round"] == rows["runtime"].map(table.runtime_round))
-                  & (rows["dtype"] == "int8")].head(12)
-    assert len(latest) == 12
-    analyses = {b: analyse(p.read_bytes()) for b, p in models.items()}
-    for (_, row), ms in zip(latest.iterrows(), fitted.predict_ms(latest, feats), strict=True):
-        target = Target("x", row["core"], row["clock_mhz"], row["runtime"])
-        assert estimate(analyses[row["benchmark"]], target, table).latency_ms == \
-            pytest.approx(ms, rel=1e-9)
-
-
-def test_leave_out_errors() -> None:
-    rows, feats, ref = cal._prepare(_csv(), _models())
-    lmo = cal.leave_models_out(rows, feats, ref)
-    assert set(lmo["benchmark"]) == set(cal.BENCHMARKS)
-    assert lmo["ape"].median() <= 40  # the issue's target over the four left-out models
-    groups = ["nucleol4r5zi@120MHz/x-cube-ai", "nucleou575zi@160MHz/bosch-hale"]
-    lso = cal.leave_systems_out(rows, feats, ref, groups)
-    assert set(lso["group"]) == set(groups) and lso["seen"].all()
-    assert np.isfinite(lso["ape"]).all() and lso["energy_ape"].notna().any()
-    text = cal.render(cal.summarise(lso, lmo))
-    assert "Leave whole systems out" in text and "| all four " in text
-
-
-def test_calibrate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    csv, models = _csv(), _models()
-    out = tmp_path / "coef.json"
-    args = ["calibrate", "--results", str(csv), "--out", str(out)]
-    args += [a for b, p in models.items() for a in ("--model", f"{b}={p}")]
-    assert main(args) == 0
-    printed = capsys.readouterr().out
-    assert "skipped" in printed and "RISC-V" in printed
-    table = load_coefficients(out)
-    assert table.meta["systems"] and table.meta["fitted"]
-    assert main(args[:5] + ["--model", "kws=x"]) == 2
-    assert main(["calibrate", "--results", str(csv), "--model", "qq=1", "--out", "x"]) == 2
+def test_devices_runtimes_lists_releases(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices", "runtimes"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("x-cube-ai"))
+    assert "7.1" in line and "10.2" in line
+    assert "releases the estimator knows" in out

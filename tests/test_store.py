@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from bench.metrics import Metric
-from bench.record import Record, upgrade
+from bench.record import SCHEMA, Record, upgrade
 from bench.store import Store
 
 
@@ -22,7 +22,7 @@ def test_roundtrip_and_order(tmp_path: Path) -> None:
     loaded = run.records()
     assert [r.cell_id for r in loaded] == ["a", "b"]
     assert loaded[0].metrics["model_size"] == Metric(1234.0, "B", "measured")
-    assert loaded[0].schema == 1
+    assert loaded[0].schema == SCHEMA
     assert store.latest("s") == run
     assert store.find(run.run_id[:12]) == run
     assert run.manifest()["cells"] == ["a", "b"]

@@ -108,8 +108,11 @@ def cmd_cores(args: argparse.Namespace) -> int:
 
 def cmd_runtimes(args: argparse.Namespace) -> int:
     from bench.devices import RUNTIMES
+    from bench.estimate.table import load_coefficients
 
-    print(textable.render(["runtime", "description"], [[k, v] for k, v in RUNTIMES.items()]))
+    table = load_coefficients()
+    rows = [[k, v, ", ".join(table.releases(k)) or "–"] for k, v in RUNTIMES.items()]
+    print(textable.render(["runtime", "description", "releases the estimator knows"], rows))
     return 0
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench import textable
-from bench.cli.args import add_devices_dir, read_device
+from bench.cli.args import add_cache, add_devices_dir, read_device
 
-BENCHMARKS = ("kws", "vww", "ic", "ad")  # as bench.estimate.calibrate.BENCHMARKS
+BENCHMARKS = ("kws", "vww", "ic", "ad")  # as bench.estimate.data.BENCHMARKS
 
 
 def _fail(message: str) -> int:
@@ -51,6 +52,8 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
 
 
 def _result_table(result: dict[str, Any]) -> str:
+    from bench.metrics import Metric
+
     def fmt(value: Any, unit: str = "") -> str:
         if value is None:
             return "–"
@@ -60,11 +63,23 @@ def _result_table(result: dict[str, Any]) -> str:
             return (f"{value:,.0f} {unit}" if abs(value) >= 1000 else f"{value:.4g} {unit}").strip()
         return f"{value:,} {unit}".strip() if isinstance(value, int) else str(value)
 
-    c = result["coefficients"]
+    def with_interval(name: str, unit: str) -> str:
+        if result[name] is None:
+            return "–"
+        return Metric(result[name], unit, "estimated", result[f"{name}_low"],
+                      result[f"{name}_high"]).text()
+
+    c, rel, iv = result["coefficients"], result["release"], result["interval"]
     rows = [("model", result["model"]), ("device", result["device"]),
-            ("method", result["method"]), ("latency", fmt(result["latency_ms"], "ms")),
-            ("energy", fmt(result["energy_uj"], "µJ")), ("MACs", fmt(result["macs"])),
-            ("params", fmt(result["params"])),
+            ("method", result["method"]),
+            ("latency", with_interval("latency_ms", "ms")),
+            ("energy", with_interval("energy_uj", "µJ")),
+            ("interval", f"{iv['level']:.0%} ({iv['kind'].replace('_', ' ')}: "
+                         f"{iv['calibrated_on']})"),
+            ("runtime release", f"{rel['source']}"
+                                + (f": {', '.join(rel['releases'])}" if rel["releases"] else "")
+                                + (f" (stated {rel['stated']})" if rel["stated"] else "")),
+            ("MACs", fmt(result["macs"])), ("params", fmt(result["params"])),
             ("flash", f"{fmt(result['flash_bytes'], 'B')} (model {result['flash']['model_bytes']:,}"
                       f" + runtime code {result['flash']['runtime_code_bytes']:,})"),
             ("RAM", f"{fmt(result['ram_bytes'], 'B')} (arena {result['ram']['arena_bytes']:,}"
@@ -75,7 +90,8 @@ def _result_table(result: dict[str, Any]) -> str:
                              f"{'calibrated' if c['core_calibrated'] else 'prior only'}, "
                              f"{c['runtime']} "
                              f"{'calibrated' if c['runtime_calibrated'] else 'prior only'}, "
-                             f"round {c['round']})"),
+                             f"board {c['board']} "
+                             f"{'calibrated' if c['board_calibrated'] else 'not in the data'})"),
             ("cycles/MAC", ", ".join(f"{k} {v:g}" for by in c["cycles_per_mac"].values()
                                      for k, v in by.items())),
             ("time by class", ", ".join(f"{k} {v:.3g} ms"
@@ -84,13 +100,21 @@ def _result_table(result: dict[str, Any]) -> str:
     return textable.render(None, rows)
 
 
+def _table_path(args: argparse.Namespace, device: Any) -> Path | None:
+    """``--coefficients``, else the device file's ``estimate.coefficients``, else None."""
+    if args.coefficients is not None:
+        return args.coefficients
+    settings = getattr(device, "estimate", None)
+    return None if settings is None else settings.coefficients
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     from bench.estimate.analysis import analyse
     from bench.estimate.model import EstimateError, Target, estimate, load_coefficients
 
     device = read_device(args.device, args.devices_dir)
     try:
-        table = load_coefficients(args.coefficients)
+        table = load_coefficients(_table_path(args, device))
         analysis = analyse(Path(args.model).read_bytes(), str(args.model))
         arena, how = _arena(args)
         result = estimate(analysis, Target.from_device(device), table, arena_bytes=arena,
@@ -102,8 +126,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models(pairs: list[str]) -> dict[str, Path]:
+def _models(pairs: list[str], models_dir: Path | None) -> dict[str, Path]:
+    """``NAME=PATH`` pairs, after the reference models found in ``models_dir``."""
+    from bench.estimate.data import BENCHMARKS, REFERENCE_FILES
+
     models: dict[str, Path] = {}
+    if models_dir is not None:
+        if not models_dir.is_dir():
+            raise FileNotFoundError(f"--models-dir {models_dir} is not a folder")
+        models = {b: models_dir / f for b, f in REFERENCE_FILES.items()
+                  if (models_dir / f).is_file()}
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or name not in BENCHMARKS:
@@ -115,28 +147,63 @@ def _models(pairs: list[str]) -> dict[str, Path]:
     return models
 
 
+def _data(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The calibration rows the arguments name, and the description of their sources."""
+    from bench.cache import default_root
+    from bench.devices import search_dirs
+    from bench.estimate.calibrate import model_sources
+    from bench.estimate.data import Data, results_data
+    from bench.estimate.records import record_files, records_data
+
+    parts: list[Data] = []
+    sources: dict[str, Any] = {}
+    if args.results is not None:
+        if not Path(args.results).is_file():
+            raise FileNotFoundError(f"results file {args.results} not found")
+        models = _models(args.model or [], args.models_dir)
+        data = results_data(args.results, models)
+        parts.append(data)
+        sources.update({"results": Path(args.results).name,
+                        "results_sha256": hashlib.sha256(
+                            Path(args.results).read_bytes()).hexdigest(),
+                        "models": model_sources(models, data)})
+    if args.records:
+        cache = args.cache or default_root()
+        data = records_data(args.records, search_dirs(args.devices_dir),
+                            [cache / "artifacts", *(args.artifacts or [])])
+        parts.append(data)
+        sources["records"] = [str(f) for f in record_files(args.records)]
+    data = parts[0]
+    for more in parts[1:]:
+        data = data + more
+    return data, sources
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from bench.estimate import calibrate as cal
+    from bench.estimate.calibrate import calibrate, render_summary
+    from bench.estimate.evaluate import evaluate, render, render_systems
+    from bench.estimate.model import EstimateError, load_coefficients
 
     if args.out is None and not args.evaluate:
         return _fail("nothing to do: give --out FILE and/or --evaluate")
-    if not Path(args.results).is_file():
-        raise FileNotFoundError(f"results file {args.results} not found")
+    if args.results is None and not args.records:
+        return _fail("no data: give --results CSV and/or --records RUN_OR_DIR")
     try:
-        models = _models(args.model or [])
+        data, sources = _data(args)
+        if data.rows.empty:
+            skipped = "; ".join(f"{n} {why}" for why, n in data.skipped.items())
+            return _fail(f"no usable rows (skipped: {skipped or 'none'})")
         if args.out is not None:
-            table = cal.calibrate(args.results, models)
+            base = None if args.results is not None else load_coefficients(args.coefficients)
+            table = calibrate(data, sources=sources, base=base)
             Path(args.out).write_text(json.dumps(table, indent=1, default=str) + "\n")
-            skipped = table["data"]["rows_skipped"]
-            print(f"wrote {args.out}: {len(table['parameters'])} coefficients from "
-                  f"{table['data']['rows_used']} rows, {len(table['systems'])} systems; "
-                  f"in-sample median error {table['in_sample']['median_ape']} %")
-            print(f"skipped {sum(skipped.values())} rows:")
-            for reason, n in skipped.items():
-                print(f"  {n:4d}  {reason}")
+            print(render_summary(table, args.out))
         if args.evaluate:
-            print(cal.render(cal.evaluate(args.results, models)))
-    except ValueError as e:
+            report = evaluate(data, nested=not args.quick)
+            print(render(report))
+            print("\nLeave whole systems out, by system:\n")
+            print(render_systems(report))
+    except (ValueError, EstimateError) as e:
         return _fail(str(e))
     return 0
 
@@ -152,7 +219,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("model", type=Path)
     sp.add_argument("--device", required=True, help="device id or path to a device YAML file")
     sp.add_argument("--coefficients", type=Path,
-                    help="coefficient table (default: the one shipped in the package)")
+                    help="coefficient table (default: the device file's estimate.coefficients, "
+                         "else the one shipped in the package)")
     arena = sp.add_mutually_exclusive_group()
     arena.add_argument("--arena-bytes", type=int, help="TFLite Micro arena measured elsewhere")
     arena.add_argument("--measure-arena", action="store_true",
@@ -162,11 +230,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_devices_dir(sp)
     sp.set_defaults(func=cmd_estimate)
 
-    sp = sub.add_parser("calibrate", help="fit the estimator's coefficients to published results")
-    sp.add_argument("--results", required=True, type=Path, help="MLPerf Tiny results CSV")
+    sp = sub.add_parser("calibrate", help="fit the estimator's coefficients to published "
+                                          "results and/or your own records")
+    sp.add_argument("--results", type=Path, help="MLPerf Tiny results CSV")
     sp.add_argument("--model", action="append", metavar="NAME=PATH",
-                    help=f"reference model of each benchmark ({', '.join(BENCHMARKS)})")
+                    help=f"reference model of a benchmark ({', '.join(BENCHMARKS)}); rows of a "
+                         f"benchmark without one are skipped")
+    sp.add_argument("--models-dir", type=Path,
+                    help="folder holding the MLPerf Tiny reference models under their usual "
+                         "names (kws_ref_model_int8.tflite, …)")
+    sp.add_argument("--records", type=Path, action="append", metavar="RUN_OR_DIR",
+                    help="a run folder, a folder of runs or a records.jsonl (repeatable): "
+                         "latencies measured on boards (serial) or emulated boards")
+    sp.add_argument("--artifacts", type=Path, action="append", metavar="DIR",
+                    help="where the records' .tflite files are, besides the cache (repeatable)")
+    sp.add_argument("--coefficients", type=Path,
+                    help="with --records alone: the table to refit (default: the packaged one)")
+    add_cache(sp)
+    add_devices_dir(sp)
     sp.add_argument("--out", type=Path, help="write the coefficient table (JSON) here")
     sp.add_argument("--evaluate", action="store_true",
-                    help="print the leave-systems-out and leave-models-out error tables")
+                    help="print the nested leave-systems-out and leave-one-model-out error "
+                         "and interval-coverage tables (a few minutes)")
+    sp.add_argument("--quick", action="store_true",
+                    help="with --evaluate: skip the nested runs (optimistic figures only)")
     sp.set_defaults(func=cmd_calibrate)

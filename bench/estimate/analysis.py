@@ -13,8 +13,9 @@ interpreter is built. MACs follow the usual conventions (batch 1 where the graph
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bench import textable
@@ -67,6 +68,15 @@ class OpInfo:
     input_bytes: int  # non-constant inputs
     output_bytes: int
     output_elements: int
+    kernel: tuple[int, ...] = ()  # (k_h, k_w) of conv and depthwise conv ops
+
+    @property
+    def cost_class(self) -> str:
+        """The op class the estimator prices: ``pointwise`` for a 1×1 conv, else
+        :attr:`op_class`."""
+        if self.op_class == "conv" and self.kernel == (1, 1):
+            return "pointwise"
+        return self.op_class
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class Analysis:
     tensors: int = 0  # tensors in all subgraphs
     conv_channels: int = 0  # output channels of conv and depthwise ops (per-channel quant data)
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    sha256: str = ""  # of the model file
 
     @property
     def macs(self) -> int:
@@ -215,7 +226,7 @@ def _peak_live(ops: list[tuple[list[int], list[int]]], g: _Graph, inputs: list[i
 
 def analyse(data: bytes, source: str = "data") -> Analysis:
     """The per-operator table of a .tflite flatbuffer; :class:`ValueError` when it is not one."""
-    return parse_guarded(_analyse, data, source)
+    return replace(parse_guarded(_analyse, data, source), sha256=hashlib.sha256(data).hexdigest())
 
 
 def _opcode_names(model: Any, s: Any) -> list[str]:
@@ -259,8 +270,12 @@ def _analyse(data: bytes) -> Analysis:
             order.append((ins, outs))
             acts = [t for t in ins if t >= 0 and not g.const[t]]
             dtype = g.dtypes[acts[0]] if acts else (g.dtypes[outs[0]] if outs else "")
+            w = g.shapes[ins[1]] if len(ins) > 1 and ins[1] >= 0 else ()
+            kernel = (w[1], w[2]) if name in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(w) == 4 \
+                else ()
             ops.append(OpInfo(
                 index=len(ops), subgraph=gi, op=name, op_class=op_class(name), dtype=dtype,
+                kernel=kernel,
                 macs=int(_macs(name, op, ins, outs, g, s)),
                 params=sum(_numel(g.shapes[t]) for t in ins if t >= 0 and g.const[t]),
                 input_bytes=sum(g.nbytes(t) for t in acts if not g.variable[t]),

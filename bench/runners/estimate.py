@@ -3,8 +3,10 @@
 ``evaluate`` is TFLite Micro's on the same artifact (task metrics and arena: integer kernels
 compute the same results on the board); ``measure`` gives the estimated ``latency_p50`` (ms)
 and, when the device file states its active power, ``energy_uj`` (µJ), both with method
-``estimated``. The coefficient table is the packaged one unless the device's connection names
-another (``connection: {kind: estimate, coefficients: path/to/table.json}``).
+``estimated`` and the bounds of their 80 % interval (the metric's ``low`` and ``high``). The
+coefficient table is the packaged one unless the connection names another
+(``connection: {kind: estimate, coefficients: path/to/table.json}``) or the device file does
+(``estimate: {coefficients: …}``).
 """
 
 from __future__ import annotations
@@ -22,13 +24,21 @@ from bench.runners.base import MetricMap, Runner, RunRequest
 log = logging.getLogger(__name__)
 
 
+def table_path(device: dict[str, Any], options: dict[str, Any] | None) -> str | None:
+    """The connection's ``coefficients``, else the device file's ``estimate.coefficients``."""
+    if (options or {}).get("coefficients"):
+        return str(options["coefficients"])
+    path = (device.get("estimate") or {}).get("coefficients")
+    return None if path is None else str(path)
+
+
 def _estimate(request: RunRequest) -> Any:
     from bench.estimate.analysis import analyse
     from bench.estimate.model import Target, estimate, load_coefficients
     from bench.runners.io import load_artifact
 
     data = load_artifact(request.artifact)
-    table = load_coefficients(request.options.get("coefficients"))
+    table = load_coefficients(table_path(request.device, request.options))
     return estimate(analyse(data, str(request.artifact)), Target.from_device(request.device),
                     table, model_name=str(request.artifact))
 
@@ -38,22 +48,33 @@ def measure(request: RunRequest) -> MetricMap:
     result = _estimate(request)
     for warning in result.details["warnings"]:
         log.warning("%s on %s: %s", request.artifact.name, request.device.get("id"), warning)
-    out: MetricMap = {"latency_p50": metric("latency_p50", result.latency_ms, "estimated")}
+    out: MetricMap = {"latency_p50": metric(
+        "latency_p50", result.latency_ms, "estimated",
+        interval=(result.latency_ms_low, result.latency_ms_high))}
     if result.energy_uj is not None:
-        out["energy_uj"] = metric("energy_uj", result.energy_uj, "estimated", unit="µJ")
+        out["energy_uj"] = metric("energy_uj", result.energy_uj, "estimated", unit="µJ",
+                                  interval=(result.energy_uj_low, result.energy_uj_high))
     return out
 
 
 def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a record's ``details["estimate"]`` should say: the table used, its fit date and data
-    hash, whether the device's core and runtime were calibrated, and the coefficients."""
+    hash, whether the device's core, runtime and board were calibrated, which release effect
+    applies, and the interval's level."""
     from bench.estimate.model import Target, load_coefficients
+    from bench.estimate.releases import normalise, resolve
 
-    table = load_coefficients((options or {}).get("coefficients"))
+    table = load_coefficients(table_path(device, options))
     target = Target.from_device(device)
+    release = resolve(table.fitted.slots.get(target.runtime, []),
+                      normalise(target.runtime_version))
     return {**table.provenance(), "method": "estimated", "core": target.core,
             "core_calibrated": table.knows("core", target.core), "runtime": target.runtime,
             "runtime_calibrated": table.knows("runtime", target.runtime),
+            "runtime_version": target.runtime_version,
+            "release": release.to_json(), "board": target.board,
+            "board_calibrated": table.knows("board", target.board),
+            "interval": {"level": 0.8, "metrics": "latency_p50, energy_uj: low and high"},
             "clock_mhz": target.clock_mhz, "active_mw": target.active_mw}
 
 

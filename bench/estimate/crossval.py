@@ -1,0 +1,192 @@
+"""Cross-validation of the fit procedure, nested so the reported error is not optimistic.
+
+:func:`procedure` is what ``edgebench calibrate`` does with a data set: for each candidate
+:class:`Structure`, cross-validate inside the data (systems held out in ``INNER_FOLDS`` folds,
+and each model held out in turn), keep the structure with the smallest mean absolute log error,
+take the 10th and 90th percentiles of its standardised held-out residuals as the 80 % interval,
+and fit it on everything. :func:`leave_systems_out` and :func:`leave_models_out` run that whole
+procedure on each outer training set (nested) — or, with ``structure`` given, skip the choice
+(the non-nested, optimistic figure).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.estimate.data import Data, queries
+from bench.estimate.design import Structure
+from bench.estimate.fit import Fitted, fit, predict, slots_of
+
+log = logging.getLogger(__name__)
+
+#: Candidate structures the inner folds choose from.
+STRUCTURES = (Structure(0.3, False, 0.3, True, robust=1.0),
+              Structure(0.3, True, 0.3, True, robust=1.0),
+              Structure(0.3, False, 0.5, True, robust=1.0))
+INNER_FOLDS = 5
+LEVEL = 0.8
+GAUSS_Z = 1.2815515655446004  # the 90th percentile of a standard normal
+
+
+def fit_data(data: Data, structure: Structure, base: Fitted | None = None) -> Fitted:
+    """Fit ``structure`` on every row of ``data``."""
+    slots = slots_of(data.rows)
+    if base is not None:  # keep the shipped slots; records add none
+        slots = {**base.slots, **{k: v for k, v in slots.items() if k not in base.slots}}
+    boards = {b for b in data.rows["board"] if isinstance(b, str)}
+    y = np.log(data.rows["latency_ms"].to_numpy(float))
+    return fit(queries(data, slots, boards), y, slots, {**data.rounds, **(base.rounds if base
+               else {})}, structure, base)
+
+
+def held_out(train: Data, test: Data, structure: Structure, base: Fitted | None = None
+             ) -> pd.DataFrame:
+    """``test`` rows with the prediction of a fit on ``train``: ``log_pred``, ``sd``,
+    ``param_sd`` and the release ``resolution`` each used."""
+    fitted = fit_data(train, structure, base)
+    qs = queries(test, fitted.slots)  # a board the fit never saw keeps its prior's width
+    p = predict(fitted, qs)
+    return test.rows.assign(log_pred=p.log_ms, sd=p.sd, param_sd=p.param_sd,
+                            resolution=[q.release.source for q in qs])
+
+
+def system_folds(groups: list[str], k: int) -> list[list[str]]:
+    """``groups`` (sorted) dealt round-robin into at most ``k`` folds: deterministic."""
+    ordered = sorted(set(groups))
+    k = max(1, min(k, len(ordered)))
+    return [ordered[i::k] for i in range(k)]
+
+
+def inner_residuals(data: Data, structure: Structure, folds: int = INNER_FOLDS) -> pd.DataFrame:
+    """Held-out predictions inside ``data``: systems in ``folds`` folds (kind ``systems``) and,
+    with three or more models, each model in turn (kind ``models``)."""
+    out = []
+    for fold in system_folds(list(data.rows["group"]), folds):
+        mask = data.rows["group"].isin(fold)
+        if mask.all():
+            continue
+        out.append(held_out(data.subset(~mask), data.subset(mask), structure)
+                   .assign(kind="systems"))
+    benches = sorted(set(data.rows["benchmark"]))
+    if len(benches) >= 3:
+        for bench in benches:
+            mask = data.rows["benchmark"] == bench
+            out.append(held_out(data.subset(~mask), data.subset(mask), structure)
+                       .assign(kind="models"))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+@dataclass
+class Interval:
+    """How an estimate's 80 % interval is drawn: ``exp(log ŷ + z · sd)`` for z in
+    ``(z_low, z_high)``, the percentiles of standardised held-out residuals."""
+
+    z_low: float = -GAUSS_Z
+    z_high: float = GAUSS_Z
+    level: float = LEVEL
+    residuals: int = 0  # how many held-out residuals set it (0: the Gaussian default)
+    source: str = "Gaussian default (not calibrated)"
+
+    @classmethod
+    def from_residuals(cls, res: pd.DataFrame, source: str) -> Interval:
+        z = ((np.log(res["latency_ms"]) - res["log_pred"]) / res["sd"]).to_numpy()
+        if len(z) < 20:
+            return cls(source=f"Gaussian default ({len(z)} held-out residuals are too few)")
+        tail = (1 - LEVEL) / 2
+        return cls(float(np.quantile(z, tail)), float(np.quantile(z, 1 - tail)), LEVEL, len(z),
+                   source)
+
+    def bounds(self, log_pred: np.ndarray | float, sd: np.ndarray | float
+               ) -> tuple[Any, Any]:
+        return np.exp(log_pred + self.z_low * sd), np.exp(log_pred + self.z_high * sd)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "z_low": round(self.z_low, 4),
+                "z_high": round(self.z_high, 4), "residuals": self.residuals,
+                "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Interval:
+        return cls(float(data["z_low"]), float(data["z_high"]), float(data.get("level", LEVEL)),
+                   int(data.get("residuals", 0)), str(data.get("source", "")))
+
+
+#: Interval kinds: an estimate of a calibration model on a new system, and of a new model.
+KINDS = {"known_model": "systems", "new_model": "models"}
+
+
+@dataclass
+class Procedure:
+    """The outcome of :func:`procedure`: the chosen structure, its fit, and its interval for
+    each kind of estimate (:data:`KINDS`)."""
+
+    structure: Structure
+    fitted: Fitted
+    intervals: dict[str, Interval]
+    scores: dict[str, float]  # structure → inner mean absolute log error
+
+
+def _label(s: Structure) -> str:
+    return (f"row sd {s.data_sd:g}, release step {s.release_step:g}"
+            + (", release×depthwise" if s.release_class else "")
+            + (", per-runtime op cost" if s.runtime_overhead else "")
+            + (", 1×1 convs apart" if s.pointwise else ""))
+
+
+def procedure(data: Data, structures: tuple[Structure, ...] = STRUCTURES,
+              folds: int = INNER_FOLDS) -> Procedure:
+    """Choose a structure by inner cross-validation, calibrate its interval, fit it on all."""
+    scores: dict[str, float] = {}
+    best: tuple[float, Structure, pd.DataFrame] | None = None
+    for s in structures:
+        res = inner_residuals(data, s, folds)
+        score = float(np.mean(np.abs(np.log(res["latency_ms"]) - res["log_pred"])))
+        scores[_label(s)] = round(score, 4)
+        if best is None or score < best[0]:
+            best = (score, s, res)
+    assert best is not None
+    _, structure, res = best
+    why = {"systems": f"systems held out in {folds} folds", "models": "each model held out"}
+    intervals = {kind: Interval.from_residuals(res[res["kind"] == by], f"{why[by]}: "
+                                                                       f"{_label(structure)}")
+                 for kind, by in KINDS.items()}
+    return Procedure(structure, fit_data(data, structure), intervals, scores)
+
+
+def _outer(data: Data, masks: list[tuple[str, np.ndarray]], structure: Structure | None,
+           kind: str) -> pd.DataFrame:
+    out = []
+    for name, mask in masks:
+        train, test = data.subset(~mask), data.subset(mask)
+        if structure is None:
+            proc = procedure(train)
+            chosen, interval = proc.structure, proc.intervals[kind]
+        else:
+            chosen, interval = structure, Interval()
+        res = held_out(train, test, chosen)
+        low, high = interval.bounds(res["log_pred"].to_numpy(), res["sd"].to_numpy())
+        out.append(res.assign(fold=name, structure=_label(chosen), pred_ms=np.exp(res["log_pred"]),
+                              low_ms=low, high_ms=high))
+        log.info("held out %s: %s", name, _label(chosen))
+    return pd.concat(out, ignore_index=True)
+
+
+def leave_systems_out(data: Data, structure: Structure | None = None,
+                      groups: list[str] | None = None) -> pd.DataFrame:
+    """Each system predicted by the procedure run on all the others (nested unless a
+    ``structure`` is given, which then gets the Gaussian interval)."""
+    names = groups or sorted(set(data.rows["group"]))
+    masks = [(g, (data.rows["group"] == g).to_numpy()) for g in names]
+    return _outer(data, masks, structure, "known_model")
+
+
+def leave_models_out(data: Data, structure: Structure | None = None) -> pd.DataFrame:
+    """Each benchmark's rows predicted by the procedure run on the other benchmarks."""
+    masks = [(b, (data.rows["benchmark"] == b).to_numpy())
+             for b in sorted(set(data.rows["benchmark"]))]
+    return _outer(data, masks, structure, "new_model")

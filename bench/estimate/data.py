@@ -1,0 +1,157 @@
+"""Calibration rows: published MLPerf Tiny results (CSV) and the user's own records, as one
+frame, with the workloads of the models they ran.
+
+A row: ``system``, ``group`` (the unit held out together: a board with its clock and runtime),
+``version`` (MLPerf Tiny round; None for records), ``core``, ``runtime``, ``release``
+(normalised, or None), ``slot`` (its release effect), ``benchmark`` (the workload's key),
+``dtype``, ``clock_mhz``, ``latency_ms``, ``energy_uj``, ``board`` (a device measured by the
+user, else None) and ``source``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.cores import CORES
+from bench.estimate.design import Query, Workload
+from bench.estimate.releases import Resolution, normalise, resolve, round_key, slot_name
+
+BENCHMARKS = ("kws", "vww", "ic", "ad")
+#: The MLPerf Tiny reference model of each benchmark, as named in ``../shared/models``.
+REFERENCE_FILES = {"kws": "kws_ref_model_int8.tflite", "vww": "vww_96_int8.tflite",
+                   "ic": "ic_resnet8_int8.tflite", "ad": "ad01_int8.tflite"}
+#: Inference runtimes (the CSV's ``stack``) the model covers; others run on accelerators
+#: (syntiant, hls4ml on an FPGA) or are unnamed (``other``).
+RUNTIMES = ("tflm", "x-cube-ai", "microtvm", "plumerai", "bosch-hale", "onnc", "leip")
+COLUMNS = ["system", "group", "version", "core", "runtime", "release", "slot", "config",
+           "benchmark", "dtype", "clock_mhz", "latency_ms", "energy_uj", "board", "source"]
+#: Build configurations a submission's system name states (``…_int8_min_ram``), each with a
+#: fitted factor; an estimate is for the default build.
+CONFIGS = {"min_ram": r"min_ram", "max_performance": r"max_performance",
+           "native": r"MICROTVM-NATIVE"}
+
+
+@dataclass
+class Data:
+    """Rows to fit or evaluate on, the workload of each ``benchmark`` key, and what was left
+    out (reason → rows)."""
+
+    rows: pd.DataFrame
+    workloads: dict[str, Workload]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rounds(self) -> dict[str, int]:
+        versions = sorted({v for v in self.rows["version"] if isinstance(v, str)}, key=round_key)
+        return {v: i for i, v in enumerate(versions)}
+
+    def subset(self, mask: pd.Series | np.ndarray) -> Data:
+        return Data(self.rows[np.asarray(mask)].reset_index(drop=True), self.workloads,
+                    self.skipped)
+
+    def __add__(self, other: Data) -> Data:
+        skipped = dict(self.skipped)
+        for k, v in other.skipped.items():
+            skipped[k] = skipped.get(k, 0) + v
+        return Data(pd.concat([self.rows, other.rows], ignore_index=True),
+                    {**self.workloads, **other.workloads}, skipped)
+
+
+def core_name(raw: str) -> str | None:
+    """``bench.cores`` name of the CSV's core ("Cortex-M4F" → ``cortex-m4f``), or None."""
+    name = raw.split(" (")[0].strip().lower().replace("+", "plus").replace(" ", "-")
+    return name if name in CORES and CORES[name].simd_macs_per_cycle > 0 else None
+
+
+def board_key(name: str) -> str:
+    """A board's name as one key: lower case, letters and digits, without the ``-Q``/``-P``
+    package suffix (``NUCLEO-H7A3ZI-Q`` and device id ``nucleo-h7a3zi-q`` → ``nucleoh7a3zi``)."""
+    name = re.sub(r"[-_ ]?[qp]$", "", str(name).lower())
+    return re.sub(r"[^a-z0-9]", "", name)
+
+
+def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Usable rows of a results CSV and the number of rows skipped, by reason."""
+    df = pd.read_csv(csv)
+    missing = {"system", "core", "clock_mhz", "stack", "benchmark", "latency_ms", "version",
+               "division", "board"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{csv}: missing columns {', '.join(sorted(missing))}")
+    skipped: dict[str, int] = {}
+
+    def drop(mask: pd.Series, reason: str) -> pd.DataFrame:
+        if int(mask.sum()):
+            skipped[reason] = skipped.get(reason, 0) + int(mask.sum())
+        return df[~mask]
+
+    df = drop(~df["benchmark"].isin(BENCHMARKS) | df["latency_ms"].isna()
+              | df["clock_mhz"].isna(), "no latency, clock or modelled benchmark (sww)")
+    df = drop(df["division"] != "closed", "open division (the model may differ)")
+    cores = df["core"].map(core_name)
+    for raw in sorted(df.loc[cores.isna(), "core"].unique()):
+        df = drop(df["core"] == raw, f"core not mapped to bench.cores: {raw}")
+    df = df.assign(core_n=df["core"].map(core_name))
+    for stack in sorted(set(df["stack"]) - set(RUNTIMES)):
+        df = drop(df["stack"] == stack, f"runtime not modelled: {stack}")
+    notes = df["notes"].fillna("") if "notes" in df else pd.Series("", index=df.index)
+    floaty = df["system"].str.contains("float", case=False) | notes.str.contains("_fp32")
+    board = df["board"].fillna(df["system"]).map(board_key)
+    software = df["software"] if "software" in df else pd.Series(None, index=df.index)
+    release = [normalise(s) if isinstance(s, str) else None for s in software]
+    config = [next((c for c, pat in CONFIGS.items() if re.search(pat, name)), None)
+              for name in df["system"]]
+    rows = pd.DataFrame({
+        "system": df["system"], "version": df["version"].astype(str),
+        "group": board + "@" + df["clock_mhz"].map("{:g}MHz".format) + "/" + df["stack"],
+        "core": df["core_n"], "runtime": df["stack"], "release": release,
+        "slot": [slot_name(r, v) for r, v in zip(release, df["version"].astype(str),
+                                                  strict=True)],
+        "config": config, "benchmark": df["benchmark"],
+        "dtype": np.where(floaty, "float32", "int8"), "clock_mhz": df["clock_mhz"].astype(float),
+        "latency_ms": df["latency_ms"].astype(float),
+        "energy_uj": df["energy_uj"].astype(float) if "energy_uj" in df else np.nan,
+        "board": board, "source": "results",
+    }).reset_index(drop=True)
+    return rows[COLUMNS], skipped
+
+
+def results_data(csv: Path | str, models: dict[str, Path]) -> Data:
+    """The usable rows of ``csv`` whose benchmark has a model in ``models`` (rows of the
+    others are skipped with that reason), with the models' workloads."""
+    from bench.estimate.analysis import analyse
+
+    rows, skipped = load_results(csv)
+    for bench in sorted(set(rows["benchmark"]) - set(models)):
+        n = int((rows["benchmark"] == bench).sum())
+        skipped[f"no --model for benchmark {bench}"] = n
+    rows = rows[rows["benchmark"].isin(models)].reset_index(drop=True)
+    workloads = {b: Workload.from_analysis(analyse(Path(p).read_bytes(), str(p)))
+                 for b, p in models.items() if b in set(rows["benchmark"])}
+    return Data(rows, workloads, skipped)
+
+
+def queries(data: Data, slots: dict[str, list], boards: set[str] | None = None
+            ) -> list[Query]:
+    """Each row as a :class:`Query` against ``slots`` (the training set's): its own release
+    effect when the slot is known, else the nearest (see :func:`releases.resolve`). A row's
+    ``board`` counts only when it is in ``boards`` (boards with their own effect)."""
+    out: list[Query] = []
+    cache: dict[tuple, Resolution] = {}
+    for r in data.rows.itertuples(index=False):
+        version = r.version if isinstance(r.version, str) else None
+        release = r.release if isinstance(r.release, str) else None
+        key = (r.runtime, release, version)
+        if key not in cache:
+            cache[key] = resolve(slots.get(r.runtime, []), release, version)
+        board = r.board if isinstance(r.board, str) and (boards is None or r.board in boards) \
+            else None
+        workload = data.workloads[r.benchmark]
+        out.append(Query(r.core, r.runtime, float(r.clock_mhz), cache[key],
+                         workload if r.dtype == "model" else workload.as_dtype(r.dtype), board,
+                         r.config if isinstance(r.config, str) else None))
+    return out

@@ -1,0 +1,184 @@
+"""The estimator's honest error and interval coverage, as data and as Markdown tables.
+
+Absolute percentage error |predicted / published − 1| over rows (one submission of one
+benchmark), and coverage: the share of held-out rows inside their 80 % interval. Energy of a
+held-out row = predicted latency × the median mW/MHz of its core in the training systems'
+energy runs × its clock (what a typical power figure gives); its interval is the latency's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench import textable
+from bench.estimate.crossval import leave_models_out, leave_systems_out, procedure
+from bench.estimate.data import Data
+
+#: The figures before this rework (commit 4795ab6, docs/estimator.md): one structure chosen
+#: by looking at the leave-systems-out table itself, no intervals.
+OLD = {"target": (12.5, 33.6), "all systems": (12.9, 40.6), "all models": (17.2, 53.2)}
+TARGET = "Cortex-M, core and runtime seen in the rest (target)"
+
+
+def _power(train: pd.DataFrame) -> pd.Series:
+    e = train.dropna(subset=["energy_uj"])
+    return (e["energy_uj"] / e["latency_ms"] / e["clock_mhz"]).groupby(e["core"]).median()
+
+
+def with_errors(res: pd.DataFrame, data: Data, by: str) -> pd.DataFrame:
+    """Held-out rows (folds of ``by``: ``group`` or ``benchmark``) with ``ape``, ``inside``,
+    energy figures, ``seen`` (core and runtime in the training rows) and ``cortex_m``."""
+    out = []
+    for name, fold in res.groupby("fold", sort=False):
+        train = data.rows[data.rows[by] != name]
+        mw = fold["core"].map(_power(train)).to_numpy(float) * fold["clock_mhz"].to_numpy()
+        seen = fold["core"].isin(set(train["core"])) & fold["runtime"].isin(set(train["runtime"]))
+        out.append(fold.assign(pred_uj=fold["pred_ms"] * mw, low_uj=fold["low_ms"] * mw,
+                               high_uj=fold["high_ms"] * mw, seen=seen))
+    df = pd.concat(out, ignore_index=True)
+    energy = df["energy_uj"]
+    return df.assign(
+        ape=(df["pred_ms"] / df["latency_ms"] - 1).abs() * 100,
+        inside=(df["latency_ms"] >= df["low_ms"]) & (df["latency_ms"] <= df["high_ms"]),
+        energy_ape=(df["pred_uj"] / energy - 1).abs() * 100,
+        energy_inside=((energy >= df["low_uj"]) & (energy <= df["high_uj"])).where(
+            energy.notna() & df["pred_uj"].notna()),
+        cortex_m=df["core"].str.startswith("cortex-m"))
+
+
+def stats(ape: pd.Series, inside: pd.Series | None = None) -> dict[str, Any]:
+    """n, median and p90 of absolute % errors, and the share inside the interval."""
+    v = ape.dropna()
+    if v.empty:
+        return {"n": 0, "median": None, "p90": None, "coverage": None}
+    cov = None if inside is None else inside.dropna()
+    return {"n": int(len(v)), "median": round(float(v.median()), 1),
+            "p90": round(float(v.quantile(0.9)), 1),
+            "coverage": None if cov is None or cov.empty
+            else round(float(cov.astype(float).mean()) * 100, 1)}
+
+
+def summarise(lso: pd.DataFrame, lmo: pd.DataFrame) -> dict[str, Any]:
+    """Both tables as data."""
+    subsets = {TARGET: lso["cortex_m"] & lso["seen"],
+               "Cortex-M, core or runtime unseen": lso["cortex_m"] & ~lso["seen"],
+               "other cores": ~lso["cortex_m"], "all systems": lso["ape"].notna()}
+    systems = (lso.groupby("group")
+               .agg(core=("core", "first"), runtime=("runtime", "first"), rows=("ape", "size"),
+                    seen=("seen", "first"), median_ape=("ape", "median"),
+                    coverage=("inside", "mean"), energy_median_ape=("energy_ape", "median"),
+                    release=("resolution", lambda r: ", ".join(sorted(set(r)))),
+                    structure=("structure", "first"))
+               .reset_index().rename(columns={"group": "system"}))
+    systems["coverage"] = (systems["coverage"] * 100).round(0)
+    return {
+        "leave_systems_out": {
+            name: {"systems": int(lso.loc[m, "group"].nunique()),
+                   "latency": stats(lso.loc[m, "ape"], lso.loc[m, "inside"]),
+                   "energy": stats(lso.loc[m, "energy_ape"], lso.loc[m, "energy_inside"])}
+            for name, m in subsets.items()},
+        "leave_systems_out_by_system": systems.round(1).to_dict(orient="records"),
+        "leave_models_out": {
+            **{b: {"latency": stats(g["ape"], g["inside"]),
+                   "cortex_m": stats(g.loc[g["cortex_m"], "ape"], g.loc[g["cortex_m"], "inside"]),
+                   "structure": g["structure"].iloc[0]}
+               for b, g in lmo.groupby("benchmark")},
+            "all models": {"latency": stats(lmo["ape"], lmo["inside"]),
+                           "cortex_m": stats(lmo.loc[lmo["cortex_m"], "ape"],
+                                             lmo.loc[lmo["cortex_m"], "inside"])}},
+    }
+
+
+def evaluate(data: Data, nested: bool = True) -> dict[str, Any]:
+    """Leave-systems-out and leave-one-model-out, nested (the procedure, structure choice and
+    interval included, rerun on each training set) and — for comparison — with the structure
+    the procedure picks on all the data (optimistic: chosen by looking at the held-out rows)."""
+    chosen = procedure(data)
+    out: dict[str, Any] = {"structure_on_all_data": chosen.structure.to_json(),
+                           "inner_scores": chosen.scores, "old": OLD}
+    runs = [("nested", None)] if nested else []
+    runs.append(("non_nested", chosen.structure))
+    for name, structure in runs:
+        lso = with_errors(leave_systems_out(data, structure), data, "group")
+        lmo = with_errors(leave_models_out(data, structure), data, "benchmark")
+        out[name] = summarise(lso, lmo)
+    return out
+
+
+def _pct(s: dict[str, Any]) -> list[str]:
+    if s["median"] is None:
+        return ["–", "–"]
+    return [f"{s['median']:.1f} %", f"{s['p90']:.1f} %"]
+
+
+def _cov(s: dict[str, Any]) -> str:
+    return "–" if s.get("coverage") is None else f"{s['coverage']:.0f} %"
+
+
+def render(report: dict[str, Any]) -> str:
+    """The error and coverage tables as Markdown (what ``docs/estimator.md`` shows)."""
+    main = report.get("nested") or report["non_nested"]
+    label = "nested" if "nested" in report else "structure chosen on all data"
+    systems = [[name, s["systems"], s["latency"]["n"], *_pct(s["latency"]), _cov(s["latency"]),
+                s["energy"]["n"], *_pct(s["energy"]), _cov(s["energy"])]
+               for name, s in main["leave_systems_out"].items()]
+    models = [[name, s["latency"]["n"], *_pct(s["latency"]), _cov(s["latency"]),
+               *_pct(s["cortex_m"]), _cov(s["cortex_m"])]
+              for name, s in main["leave_models_out"].items()]
+    lines = [f"Leave whole systems out ({label}; absolute % error, share inside the 80 % "
+             f"interval):", "",
+             textable.render(["held-out systems", "systems", "rows", "latency median",
+                              "latency p90", "inside 80 %", "energy rows", "energy median",
+                              "energy p90", "energy inside"], systems,
+                             numeric=range(1, 10), style="markdown"), "",
+             f"Leave each reference model out ({label}):", "",
+             textable.render(["left-out model", "rows", "latency median", "latency p90",
+                              "inside 80 %", "Cortex-M median", "Cortex-M p90",
+                              "Cortex-M inside"], models, numeric=range(1, 8),
+                             style="markdown")]
+    if "nested" in report:
+        lines += ["", "Old and new, side by side (median / p90 absolute % error; coverage):",
+                  "", render_comparison(report)]
+    return "\n".join(lines)
+
+
+def render_comparison(report: dict[str, Any]) -> str:
+    """Old (before releases and intervals), new non-nested and new nested figures."""
+    def cell(s: dict[str, Any]) -> str:
+        c = "" if s.get("coverage") is None else f", {s['coverage']:.0f} % inside"
+        return f"{s['median']:.1f} / {s['p90']:.1f} %{c}"
+
+    rows = []
+    for name, old_key, path in ((TARGET, "target", ("leave_systems_out", TARGET)),
+                                ("all systems", "all systems", ("leave_systems_out",
+                                                                "all systems")),
+                                ("leave one model out, all four", "all models",
+                                 ("leave_models_out", "all models"))):
+        new = [report[k][path[0]][path[1]]["latency"] for k in ("non_nested", "nested")]
+        old = OLD[old_key]
+        rows.append([name, f"{old[0]:.1f} / {old[1]:.1f} % (no interval)", cell(new[0]),
+                     cell(new[1])])
+    return textable.render(["held out", "old (4795ab6, not nested)",
+                            "new, structure chosen on all data", "new, nested (honest)"],
+                           rows, style="markdown")
+
+
+def render_systems(report: dict[str, Any]) -> str:
+    """The per-system table of the nested leave-systems-out run."""
+    main = report.get("nested") or report["non_nested"]
+    rows = [[s["system"], s["core"], s["runtime"], s["rows"], "yes" if s["seen"] else "no",
+             s["release"], f"{s['median_ape']:.1f} %",
+             "–" if pd.isna(s["coverage"]) else f"{s['coverage']:.0f} %",
+             "–" if pd.isna(s["energy_median_ape"]) else f"{s['energy_median_ape']:.1f} %"]
+            for s in main["leave_systems_out_by_system"]]
+    return textable.render(["system", "core", "runtime", "rows", "seen", "release effect",
+                            "latency", "inside 80 %", "energy"], rows,
+                           numeric={3, 6, 7, 8}, style="markdown")
+
+
+def coverage_of(df: pd.DataFrame) -> float:
+    """Share of rows whose published latency is inside their interval."""
+    return float(np.mean((df["latency_ms"] >= df["low_ms"]) & (df["latency_ms"] <= df["high_ms"])))
