@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from bench import textable
+from bench.metrics import Metric
 from bench.record import Record
 
 #: The terminal table's metric columns: (header, metric, scale, format).
@@ -27,7 +28,8 @@ COLUMNS: list[tuple[str, str, float, str]] = [
 
 def frame(records: list[Record]) -> pd.DataFrame:
     """One row per record: ids, status, error, ``<metric>`` values, ``<metric>__unit`` and
-    ``<metric>__method`` columns, and ``check:<name>`` pass/fail columns."""
+    ``<metric>__method`` columns (an estimate's 80 % interval also in ``<metric>__low`` and
+    ``<metric>__high``), and ``check:<name>`` pass/fail columns."""
     rows: list[dict[str, Any]] = []
     for r in records:
         row: dict[str, Any] = {"suite": r.suite, "run_id": r.run_id, "cell_id": r.cell_id,
@@ -38,6 +40,8 @@ def frame(records: list[Record]) -> pd.DataFrame:
                                "artifact_sha256": r.artifact_sha256}
         for name, m in r.metrics.items():
             row[name], row[f"{name}__unit"], row[f"{name}__method"] = m.value, m.unit, m.method
+            if m.low is not None and m.high is not None:  # an estimate's 80 % interval
+                row[f"{name}__low"], row[f"{name}__high"] = m.low, m.high
         for name, c in r.constraints.items():
             row[f"check:{name}"] = c.passed
         rows.append(row)
@@ -76,6 +80,8 @@ def report_cell(r: Record, column: str, ref: Record | None) -> str:
         return ""
     if column.endswith("_delta"):
         return f"{m.value:+.4f}"
+    if m.low is not None and m.high is not None:
+        return m.text()  # 82.0 ms (68.3–110)
     return _fmt_value(m.value, m.unit)
 
 
@@ -123,6 +129,14 @@ def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str]
             for label, cells in groups.items()]
 
 
+def cell_text(m: Metric, scale: float, fmt: str) -> str:
+    """A metric in the terminal table: its value, and an estimate's 80 % interval after it
+    (``82.0 (68.3–110)``; the unit is in the column's header)."""
+    if m.low is None or m.high is None:
+        return fmt.format(m.value * scale)
+    return m.text(scale, unit="")
+
+
 def render(records: list[Record], width: int = 60) -> str:
     """The terminal leaderboard: one row per cell, key metrics with units, status and why."""
     if not records:
@@ -134,7 +148,7 @@ def render(records: list[Record], width: int = 60) -> str:
         cells = [r.cell_id, r.status]
         for _, name, scale, fmt in used:
             m = r.metrics.get(name)
-            cells.append("" if m is None else fmt.format(m.value * scale))
+            cells.append("" if m is None else cell_text(m, scale, fmt))
         note = "" if r.error is None else f"{r.error['kind']}: {r.error['message']}"
         note = textwrap.shorten(" ".join(note.split()), width=width, placeholder="…")
         rows.append([*cells, _checks(r), note])

@@ -88,3 +88,18 @@ def test_emulated_twin_forgets_the_boards_release(tmp_path: Path) -> None:
     path = _device(tmp_path, "runtime_version: 9.0\nemulate: {machine: mps2-an386}")
     twin = load_device(path).emulated()
     assert twin.runtime == "tflm" and twin.runtime_version is None
+
+
+def test_show_prints_intervals() -> None:
+    from bench.table import frame, render, report_cell
+
+    est = Record.from_json({**OLD_RECORD, "schema": 2, "metrics": {"latency_p50": {
+        "value": 82.04, "unit": "ms", "method": "estimated", "low": 68.3, "high": 110.2}}})
+    board = Record.from_json({**OLD_RECORD, "cell_id": "m/v@b", "device": "b", "metrics": {
+        "latency_p50": {"value": 79.5, "unit": "ms", "method": "board"}}})
+    text = render([est, board])
+    assert "82.0 (68.3–110)" in text and "79.5000" in text
+    assert report_cell(est, "latency_p50", None) == "82.0 ms (68.3–110)"
+    df = frame([est, board])
+    assert df.loc[0, "latency_p50__low"] == 68.3 and df.loc[0, "latency_p50__high"] == 110.2
+    assert df["latency_p50__low"].isna().iloc[1]
