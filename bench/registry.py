@@ -139,3 +139,4 @@ for _name, _ref in {
     runners.register(_name, _ref)
 
 executors.register("local", "bench.executor:LOCAL")
+executors.register("ray", "bench.executors.ray_executor:RAY")

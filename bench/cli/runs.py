@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.cli.args import add_devices_dir, add_quiet, add_results
 
@@ -23,15 +24,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.store import Store
 
     suite = load_suite(args.suite)
-    session = Session(suite, Store(Path(args.results)), devices_dirs=args.devices_dir,
-                      executor=args.executor)
-    with tqdm(total=len(session.cells), unit="cell", file=sys.stderr,
-              disable=args.quiet or None) as bar:
-        def progress(record):  # noqa: ANN001 - a Record
-            bar.update(1)
-            bar.set_postfix_str(f"{record.cell_id} {record.status}")
+    with tqdm(unit="cell", file=sys.stderr, disable=args.quiet or None) as bar:
+        status = {"failed": 0, "running": ""}
 
-        session.on_record = progress
+        def show() -> None:
+            bar.set_postfix_str(f"failed {status['failed']}{status['running']}")
+
+        def running(nodes: dict[str, int]) -> None:
+            status["running"] = "".join(f" · {n} {k}" for n, k in sorted(nodes.items()))
+            show()
+
+        def progress(record):  # noqa: ANN001 - a Record
+            status["failed"] += record.status == "failed"
+            bar.update(1)
+            show()
+
+        executor = _executor(args, running)
+        session = Session(suite, Store(Path(args.results)), devices_dirs=args.devices_dir,
+                          executor=executor, on_record=progress)
+        bar.reset(total=len(session.cells))
         run = session.run(resume=args.resume)
     print(f"run {run.suite}/{run.run_id} → {run.records_path}")
     records = run.records()
@@ -40,6 +51,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(table.render_report(records, [t.model_dump(mode="json") for t in suite.report],
                                   suite.settings.reference_variant))
     return 0
+
+
+def _executor(args: argparse.Namespace, on_running: Callable[[dict[str, int]], None]) -> Any:
+    """The ``--executor`` named, configured with ``--address`` and a progress callback when it
+    takes options (an executor with ``configured(**options)``)."""
+    from bench import registry
+
+    executor = registry.executors.get(args.executor)
+    configure = getattr(executor, "configured", None)
+    if configure is None:
+        if args.address:
+            raise LookupError(f"--address: the {args.executor!r} executor runs on this machine "
+                              "only (use --executor ray)")
+        return executor
+    return configure(on_running=None if args.quiet else on_running,
+                     **({"address": args.address} if args.address else {}))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -115,7 +142,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--resume", action="store_true",
                     help="finish the latest run of this suite instead of starting a new one")
     sp.add_argument("--executor", default="local", metavar="NAME",
-                    help="where cells run: a registered executor (default: local, this machine)")
+                    help="where cells run: a registered executor (default: local, this "
+                         "machine; ray: Ray tasks, here or on a cluster)")
+    sp.add_argument("--address", metavar="HOST:PORT",
+                    help="with --executor ray: the head node of a running Ray cluster "
+                         "(default: start Ray on this machine for the run)")
     add_quiet(sp)
     add_results(sp)
     add_devices_dir(sp)
