@@ -15,12 +15,23 @@ from bench.cli.args import add_verbose
 
 def parser() -> argparse.ArgumentParser:
     """The ``edgebench`` argument parser with every sub-command."""
-    from bench.cli import agent, board, devices, estimate, export, leaderboard, runs, stream
+    from bench.cli import (
+        agent,
+        board,
+        compare,
+        devices,
+        estimate,
+        export,
+        leaderboard,
+        runs,
+        stream,
+    )
 
     p = argparse.ArgumentParser(prog="edgebench", description=__doc__.splitlines()[0])
     add_verbose(p)
     sub = p.add_subparsers(dest="command", required=True)
-    for module in (runs, devices, export, stream, estimate, board, leaderboard, agent):
+    for module in (runs, compare, devices, export, stream, estimate, board, leaderboard,
+                   agent):
         module.register(sub)
     return p
 

@@ -41,7 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         executor = _executor(args, running)
         session = Session(suite, Store(Path(args.results)), devices_dirs=args.devices_dir,
-                          executor=executor, on_record=progress)
+                          executor=executor, on_record=progress,
+                          allow_mixed_hosts=args.allow_mixed_hosts)
         bar.reset(total=len(session.cells))
         run = session.run(resume=args.resume)
     print(f"run {run.suite}/{run.run_id} → {run.records_path}")
@@ -118,6 +119,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     from bench.store import Store
 
     store = Store(Path(args.results))
+    if args.raw:
+        return _print_raw(_run_or_latest(args), args.raw, args.format)
     runs = [_run_or_latest(args)] if args.run or not args.all else store.runs()
     records = [r for run in runs for r in run.records()]
     if args.format == "json":
@@ -125,6 +128,31 @@ def cmd_results(args: argparse.Namespace) -> int:
             print(json.dumps(r.to_json(), ensure_ascii=False, default=str))
     else:
         table.frame(records).to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _print_raw(run: Run, cell_id: str, fmt: str) -> int:
+    """A cell's raw timings: CSV ``process,index,ns`` or the stored JSON."""
+    from bench import samples
+    from bench.errors import hint
+
+    records = {r.cell_id: r for r in run.records()}
+    record = records.get(cell_id)
+    if record is None:
+        raise LookupError(f"no cell {cell_id!r} in run {run.suite}/{run.run_id}"
+                          f"{hint(cell_id, records)}")
+    relative = (record.details or {}).get("samples")
+    if not isinstance(relative, str):
+        raise LookupError(f"{cell_id} kept no raw timings (a cell without latency, or a record "
+                          "from before raw samples were kept)")
+    kept = samples.load(run.path, relative)
+    if fmt == "json":
+        print(json.dumps(kept.to_json()))
+        return 0
+    print("process,index,ns")
+    for p, values in enumerate(kept.processes):
+        for i, ns in enumerate(values):
+            print(f"{p},{i},{int(ns)}")
     return 0
 
 
@@ -141,6 +169,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("suite", type=Path)
     sp.add_argument("--resume", action="store_true",
                     help="finish the latest run of this suite instead of starting a new one")
+    sp.add_argument("--allow-mixed-hosts", action="store_true",
+                    help="with --resume: resume a run started on another machine (the new "
+                         "records say so)")
     sp.add_argument("--executor", default="local", metavar="NAME",
                     help="where cells run: a registered executor (default: local, this "
                          "machine; ray: Ray tasks, here or on a cluster)")
@@ -169,6 +200,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("run", nargs="?", help="run id (default: the latest)")
     sp.add_argument("--all", action="store_true", help="every run in the store")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
+    sp.add_argument("--raw", metavar="CELL",
+                    help="print one cell's raw timings instead (per process, in ns)")
     add_results(sp)
     sp.set_defaults(func=cmd_results)
 
