@@ -11,6 +11,8 @@ from bench import textable
 from bench.metrics import Metric
 from bench.record import Record
 
+#: Marks a latency whose timing was unstable (the record's ``details.warnings``).
+UNSTABLE = "⚠"
 #: The terminal table's metric columns: (header, metric, scale, format).
 COLUMNS: list[tuple[str, str, float, str]] = [
     ("size KB", "model_size", 1 / 1024, "{:.1f}"),
@@ -146,10 +148,15 @@ def render(records: list[Record], width: int = 60) -> str:
     rows = []
     for r in records:
         cells = [r.cell_id, r.status]
+        warnings = (r.details or {}).get("warnings") or []
         for _, name, scale, fmt in used:
             m = r.metrics.get(name)
-            cells.append("" if m is None else cell_text(m, scale, fmt))
+            text = "" if m is None else cell_text(m, scale, fmt)
+            cells.append(f"{text} {UNSTABLE}" if text and warnings and
+                         name.startswith("latency") else text)
         note = "" if r.error is None else f"{r.error['kind']}: {r.error['message']}"
+        if not note and warnings:
+            note = str(warnings[0])
         note = textwrap.shorten(" ".join(note.split()), width=width, placeholder="…")
         rows.append([*cells, _checks(r), note])
     numeric = [i for i, h in enumerate(header) if h not in ("cell", "status", "checks", "note")]
@@ -157,4 +164,8 @@ def render(records: list[Record], width: int = 60) -> str:
     counts = pd.Series([r.status for r in records]).value_counts()
     out.append("")
     out.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" — {len(records)} cells")
+    unstable = sum(bool((r.details or {}).get("warnings")) for r in records)
+    if unstable:
+        out.append(f"{UNSTABLE} {unstable} cells with unstable timing (see the note, or "
+                   "details.warnings in their records)")
     return "\n".join(out)
