@@ -29,9 +29,9 @@ COLUMNS: list[tuple[str, str, float, str]] = [
 
 
 def frame(records: list[Record]) -> pd.DataFrame:
-    """One row per record: ids, status, error, ``<metric>`` values, ``<metric>__unit`` and
-    ``<metric>__method`` columns (an estimate's 80 % interval also in ``<metric>__low`` and
-    ``<metric>__high``), and ``check:<name>`` pass/fail columns."""
+    """One row per record: ids, status, error, timing ``warnings``, ``<metric>`` values,
+    ``<metric>__unit`` and ``<metric>__method`` columns (an estimate's 80 % interval also in
+    ``<metric>__low`` and ``<metric>__high``), and ``check:<name>`` pass/fail columns."""
     rows: list[dict[str, Any]] = []
     for r in records:
         row: dict[str, Any] = {"suite": r.suite, "run_id": r.run_id, "cell_id": r.cell_id,
@@ -39,7 +39,9 @@ def frame(records: list[Record]) -> pd.DataFrame:
                                "runner": r.runner, "status": r.status,
                                "error_kind": (r.error or {}).get("kind"),
                                "error": (r.error or {}).get("message"),
-                               "artifact_sha256": r.artifact_sha256}
+                               "artifact_sha256": r.artifact_sha256,
+                               "warnings": "; ".join(map(str, (r.details or {}).get("warnings")
+                                                         or [])) or None}
         for name, m in r.metrics.items():
             row[name], row[f"{name}__unit"], row[f"{name}__method"] = m.value, m.unit, m.method
             if m.low is not None and m.high is not None:  # an estimate's 80 % interval

@@ -26,9 +26,12 @@ ESTIMATED_MARK = "≈"
 ESTIMATED_STYLE = "color: #7b4f9e"
 #: The best variant of a model on a device.
 BEST_STYLE = "background-color: #d8f3dc; font-weight: bold"
+#: Suffix of a latency whose timing was unstable (the record's ``details.warnings``).
+UNSTABLE_MARK = "⚠"
 LEGEND = (f"**Bold on green**: the best variant of each model on that device by the ranking "
           f"metric. {ESTIMATED_MARK} in purple: estimated (no board measured it); other figures "
-          "were measured. Click a column header to sort.")
+          f"were measured. {UNSTABLE_MARK} after a latency: its timing was unstable (see the "
+          "cell's warnings on Run detail). Click a column header to sort.")
 #: Styling stops above this many cells (pandas' Styler limit is 262,144).
 MAX_STYLED_CELLS = 200_000
 
@@ -66,6 +69,7 @@ class Board:
     best: pd.Series  # per row: the best variant of its model on its device
     estimated: dict[str, pd.Series] = field(default_factory=dict)  # column → per row
     formats: dict[str, Callable[[float], str]] = field(default_factory=dict)  # column → text
+    unstable: dict[str, pd.Series] = field(default_factory=dict)  # latency column → per row
 
 
 def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
@@ -78,6 +82,8 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
     table = df[ids + ["rank"]].copy()
     formats: dict[str, Callable[[float], str]] = {"rank": "{:.0f}".format}
     estimated: dict[str, pd.Series] = {}
+    unstable: dict[str, pd.Series] = {}
+    warned = df.get("warnings", pd.Series(index=df.index, dtype=object)).notna()
     versus = reference_label(df)
     for m in [metric, *(m for m in metrics if m != metric)]:
         if m not in df.columns:
@@ -85,6 +91,8 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
         column = header(m, unit_of(df, m))
         table[column], formats[column] = display_values(df, m), number
         estimated[column] = df.get(f"{m}__method", pd.Series(index=df.index)).eq("estimated")
+        if m.startswith("latency"):
+            unstable[column] = warned
         if f"Δ{m}" in df.columns:
             delta = f"Δ{m} {versus}"
             table[delta], formats[delta], estimated[delta] = df[f"Δ{m}"], "{:+.4f}".format, \
@@ -97,7 +105,8 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
     table = table.reset_index(drop=True)
     best = df["rank"].eq(1).reset_index(drop=True)
     estimated = {c: s.reset_index(drop=True) for c, s in estimated.items()}
-    return Board(table, header(metric, unit_of(df, metric)), best, estimated, formats)
+    unstable = {c: s.reset_index(drop=True) for c, s in unstable.items()}
+    return Board(table, header(metric, unit_of(df, metric)), best, estimated, formats, unstable)
 
 
 def style(b: Board) -> Styler | pd.DataFrame:
@@ -112,6 +121,11 @@ def style(b: Board) -> Styler | pd.DataFrame:
         rows = t.index[mask & t[column].notna()]
         fmt = b.formats[column]
         styler = styler.format(lambda v, fmt=fmt: f"{ESTIMATED_MARK} {fmt(v)}",
+                               subset=pd.IndexSlice[rows, [column]])
+    for column, mask in b.unstable.items():
+        rows = t.index[mask & t[column].notna()]
+        fmt = b.formats[column]
+        styler = styler.format(lambda v, fmt=fmt: f"{fmt(v)} {UNSTABLE_MARK}",
                                subset=pd.IndexSlice[rows, [column]])
     css = pd.DataFrame("", index=t.index, columns=t.columns)
     for column in ("variant", b.ranked_by):

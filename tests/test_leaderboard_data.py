@@ -279,3 +279,17 @@ def test_a_latency_change_inside_the_noise_is_no_regression(tmp_path: Path) -> N
     assert not tested.loc[0, "regressed:latency_p50"]
     assert tested.loc[0, "latency_p50 verdict"] == "within noise"
     assert tested.loc[0, "latency_p50 p"] > 0.05
+
+
+def test_an_unstable_latency_is_marked_on_the_board(tmp_path: Path) -> None:
+    st = store_mod.Store(tmp_path)
+    run = st.create("demo", {"reference_variant": "fp32"})
+    steady = _record(run.run_id, "kws", "fp32", "host-litert", latency=1.0)
+    shaky = _record(run.run_id, "kws", "int8", "host-litert", latency=0.5)
+    shaky.details["warnings"] = ["unstable timing: the std is 40% of the median"]
+    for rec in (steady, shaky):
+        run.append(rec)
+    df = data.load_frame(tmp_path)
+    b = ranking.board(df, "latency_p50", ["latency_p50"])
+    html = ranking.style(b).to_html()
+    assert html.count(ranking.UNSTABLE_MARK) == 1 and f"0.5 {ranking.UNSTABLE_MARK}" in html
