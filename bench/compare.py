@@ -52,7 +52,9 @@ def _samples(run: Run, record: Record) -> raw.Samples | None:
         return None
 
 
-def _timing_test(run_a: Run, a: Record, run_b: Run, b: Record) -> Test | None:
+def timing_change(run_a: Run, a: Record, run_b: Run, b: Record) -> Test | None:
+    """The latency test between two records of their runs (raw samples where both kept them,
+    else mean/std/n); None when neither is there."""
     sa, sb = _samples(run_a, a), _samples(run_b, b)
     if sa is not None and sb is not None and len(sa.all) and len(sb.all):
         return on_samples(sa.all, sb.all)
@@ -84,7 +86,7 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance: float = TOLERANCE,
     for cell_id in shared:
         a, b = before[cell_id], after[cell_id]
         if TIMED in a.metrics and TIMED in b.metrics:
-            test = _timing_test(run_a, a, run_b, b)
+            test = timing_change(run_a, a, run_b, b)
             if test is not None:
                 timed.append((cell_id, test))
         for name in EXACT:

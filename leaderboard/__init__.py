@@ -2,8 +2,9 @@
 
 ``edgebench leaderboard`` serves it through :func:`serve`; the app reads the store named by
 ``$EDGEBENCH_RESULTS``. ``data`` is the pandas data layer, ``ranking`` the home page's table,
-``charts`` the Altair charts, ``advice`` the deploy advisor, ``plaintext`` how free text is
-shown; ``app.py`` is the entry script and ``pages/`` holds one script per page.
+``charts`` the Altair charts, ``history`` a cell's runs and change points, ``advice`` the
+deploy advisor, ``plaintext`` how free text is shown; ``app.py`` is the entry script and
+``pages/`` holds one script per page.
 
 Streamlit puts the entry script's folder first on ``sys.path``, so no module here may share a
 name with a standard-library module.
@@ -20,6 +21,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("devices.py", "Devices", "devices"),
     ("run_detail.py", "Run detail", "run_detail"),
     ("compare.py", "Compare", "compare"),
+    ("history.py", "History", "history"),
     ("advisor.py", "Deploy advisor", "advisor"),
 ]
 

@@ -61,6 +61,9 @@ EXPECT: dict[str, Expect] = {
     "Devices": Expect(grids=1, charts=[{"rect": 3, "thin": 0, "rule": 1}] * 2),
     "Run detail": Expect(grids=2),  # metrics, constraints
     "Compare": Expect(grids=1),
+    # kws/fp32@host-litert in both runs: two points on one line, no change point (the runs
+    # keep no samples or spread to test a change against)
+    "History": Expect(grids=1, charts=[{"symbol": 2, "line": 1, "rule": 0}]),
     "Deploy advisor": Expect(grids=1),  # cells meeting every requirement (all: collapsed)
 }
 
@@ -299,13 +302,19 @@ def _compare(page: Any) -> None:
     _grid_text(page, "kws/int8@host-litert")
 
 
+def _history(page: Any) -> None:
+    page.get_by_text("runs of").first.wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text("0 change points").first.wait_for(timeout=TIMEOUT_MS)
+
+
 def _advisor(page: Any) -> None:
     page.get_by_role("heading", name="Recommendation:").wait_for(timeout=TIMEOUT_MS)
     page.get_by_text("Latency under 100 ms needed?").wait_for(timeout=TIMEOUT_MS)
 
 
 PAGE_CHECKS = {"Leaderboard": _home, "Trade-offs": _tradeoffs, "Devices": _devices,
-               "Run detail": _run_detail, "Compare": _compare, "Deploy advisor": _advisor}
+               "Run detail": _run_detail, "Compare": _compare, "History": _history,
+               "Deploy advisor": _advisor}
 
 # --- free text is text --------------------------------------------------------------------------
 

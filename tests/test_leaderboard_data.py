@@ -293,3 +293,36 @@ def test_an_unstable_latency_is_marked_on_the_board(tmp_path: Path) -> None:
     b = ranking.board(df, "latency_p50", ["latency_p50"])
     html = ranking.style(b).to_html()
     assert html.count(ranking.UNSTABLE_MARK) == 1 and f"0.5 {ranking.UNSTABLE_MARK}" in html
+
+
+def test_history_marks_a_significant_step_only(tmp_path: Path) -> None:
+    """Five runs of one cell: steady, steady, a 30 % step with a tight spread, steady, then a
+    10 % wobble inside a wide spread. Only the step is a change point."""
+    from leaderboard import history
+
+    st = store_mod.Store(tmp_path)
+    for mean, std in ((1.0, 0.01), (1.0, 0.01), (1.3, 0.01), (1.3, 0.01), (1.43, 0.8)):
+        run = st.create("demo", {"reference_variant": "fp32"})
+        rec = _record(run.run_id, "kws", "fp32", "host-litert", latency=mean)
+        for name, value in (("latency_mean", mean), ("latency_std", std), ("latency_n", 50)):
+            rec.metrics[name] = metric(name, value, "measured")
+        run.append(rec)
+        run.release()
+    assert history.cells_with_latency(tmp_path, "demo") == ["kws/fp32@host-litert"]
+    h = history.cell_history(tmp_path, "demo", "kws/fp32@host-litert")
+    assert list(h["n"]) == [1, 2, 3, 4, 5]
+    assert list(h["change_point"]) == [False, False, True, False, False]
+    assert list(h["verdict"]) == ["", "within noise", "slower", "within noise", "within noise"]
+    chart = history.history_chart(h, "latency_p50 [ms]").to_dict()
+    assert all(str(layer["encoding"]["x"]["field"]).isidentifier() for layer in chart["layer"])
+
+
+def test_history_without_a_noise_measure_has_no_change_point(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from leaderboard import history
+
+    make_store(tmp_path, monkeypatch)
+    h = history.cell_history(tmp_path, "demo", "kws/int8@host-litert")
+    assert list(h["latency"]) == [0.5, 0.9] and not h["change_point"].any()
+    assert h["change"].isna().all() and list(h["verdict"]) == ["", ""]

@@ -52,8 +52,9 @@ def test_no_module_shadows_the_standard_library() -> None:
 
 def test_serve_command_is_for_users() -> None:
     cmd = leaderboard.command(port=8765)
-    flags = dict(zip(cmd[5::2], cmd[6::2], strict=True))
-    assert cmd[1:5] == ["-m", "streamlit", "run", str(leaderboard.app_path())]
+    flags = dict(zip(cmd[6::2], cmd[7::2], strict=True))
+    # -P: nothing from the working directory is importable in the server
+    assert cmd[1:6] == ["-P", "-m", "streamlit", "run", str(leaderboard.app_path())]
     assert flags["--client.toolbarMode"] == "viewer"  # no Deploy button, no developer menu
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8765"
     assert flags["--browser.gatherUsageStats"] == "false"

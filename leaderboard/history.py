@@ -1,0 +1,82 @@
+"""A cell's latency across the runs of its suite, with change points (the History page).
+
+A change point is a step between consecutive runs that :mod:`bench.compare` calls a
+regression or an improvement: significant (Mann–Whitney U on the raw samples, else Welch's t on
+mean, std and n; Holm-corrected over the steps of the history) and beyond the tolerance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+
+from bench.compare import timing_change
+from bench.significance import holm
+from bench.store import MANIFEST, Run, Store
+from leaderboard.charts import USERMETA, plain
+
+METRIC = "latency_p50"
+
+
+def cells_with_latency(root: Path | str, suite: str) -> list[str]:
+    """Cell ids with a latency in at least one run of ``suite``, sorted."""
+    return sorted({r.cell_id for run in Store(root).runs(suite) for r in run.records()
+                   if r.status == "ok" and METRIC in r.metrics})
+
+
+def _started(run: Run) -> tuple[str, int]:
+    """Oldest first: the run id's timestamp (seconds), then its manifest's creation (ns)."""
+    try:
+        created = (run.path / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        created = 0
+    return run.run_id.split("-")[0], created
+
+
+def cell_history(root: Path | str, suite: str, cell_id: str, tolerance: float = 0.05
+                 ) -> pd.DataFrame:
+    """One row per run of ``suite`` that timed ``cell_id``, oldest first: ``n`` (position),
+    ``run``, ``latency`` (ms), and against the run before: ``change``, ``p``, ``verdict`` and
+    ``change_point``."""
+    rows, previous = [], None
+    for run in sorted(Store(root).runs(suite), key=_started):
+        record = next((r for r in run.records() if r.cell_id == cell_id and r.status == "ok"
+                       and METRIC in r.metrics), None)
+        if record is None:
+            continue
+        test = None if previous is None else timing_change(*previous, run, record)
+        rows.append({"n": len(rows) + 1, "run": f"{run.suite}/{run.run_id}",
+                     "latency": record.metrics[METRIC].value,
+                     "change": None if test is None else test.change,
+                     "p": None if test is None else test.p_value})
+        previous = (run, record)
+    df = pd.DataFrame(rows, columns=["n", "run", "latency", "change", "p"])
+    df[["change", "p"]] = df[["change", "p"]].apply(pd.to_numeric)  # None → NaN
+    tested = df["p"].notna()
+    significant = pd.Series(False, index=df.index)
+    if tested.any():
+        significant.loc[tested] = holm(df.loc[tested, "p"].tolist())
+    big = df["change"].abs() > tolerance
+    df["change_point"] = (significant & big).astype(bool)
+    df["verdict"] = [("" if pd.isna(c) else "slower" if point and c > 0 else "faster" if point
+                      else "within noise" if not sig else "within tolerance")
+                     for c, point, sig in zip(df["change"], df["change_point"], significant,
+                                              strict=True)]
+    return df
+
+
+def history_chart(history: pd.DataFrame, title: str) -> alt.LayerChart:
+    """The latency per run as a line with points; each change point as a red rule."""
+    points = plain(history[["n", "latency", "run"]], ["n", "latency"])
+    x = alt.X("n", title="run (oldest first)", axis=alt.Axis(tickMinStep=1))
+    y = alt.Y("latency", title=title, scale=alt.Scale(zero=False))
+    line = alt.Chart(points).mark_line(color="#457b9d").encode(x=x, y=y)
+    dots = alt.Chart(points).mark_point(filled=True, size=60, color="#457b9d").encode(
+        x=x, y=y, tooltip=[alt.Tooltip("run", title="run"), alt.Tooltip("latency", title=title)])
+    chart = line + dots
+    steps = plain(history.loc[history["change_point"], ["n"]], ["n"])
+    if len(steps):  # an empty layer would give Vega an infinite extent
+        chart += alt.Chart(steps).mark_rule(color="#e63946", strokeWidth=2).encode(x="n")
+    return chart.properties(usermeta=USERMETA)
