@@ -45,9 +45,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="result store for the records of collected suites (default: results)")
     group.addoption("--edgebench-devices-dir", action="append", default=None, metavar="DIR",
                     help="extra folder of device files (repeatable)")
+    group.addoption("--edgebench-compare", nargs="?", const="previous", default=None,
+                    metavar="RUN",
+                    help="after the session, compare each suite's run with RUN (default: the "
+                         "suite's previous run): changes, 95%% intervals, significance")
+    group.addoption("--edgebench-compare-fail", action="store_true",
+                    help="with --edgebench-compare: fail the session on a regression "
+                         "(significant and beyond the tolerance)")
+    group.addoption("--edgebench-tolerance", type=float, default=0.05, metavar="FRACTION",
+                    help="relative change below which nothing is a regression (default 0.05)")
 
 
 RUN_ID = pytest.StashKey[str]()
+COMPARED = pytest.StashKey[list[str]]()
 
 
 def _pyproject(config: pytest.Config) -> Path:
@@ -91,6 +101,58 @@ def _names_suites(config: pytest.Config) -> bool:
         if path.suffix in SUITE_SUFFIXES or path.is_dir():
             return True
     return False
+
+
+def _compare_session_runs(config: pytest.Config) -> tuple[list[str], bool]:
+    """``--edgebench-compare``: each suite run this session wrote against its baseline; the
+    report's lines and whether any change is a regression."""
+    from bench import textable
+    from bench.compare import compare_runs, machines_differ
+
+    store = Store(config.getoption("edgebench_results"))
+    wanted, lines, regressed = config.getoption("edgebench_compare"), [], False
+    for run in [r for r in store.runs() if r.run_id == config.stash[RUN_ID]]:
+        if wanted == "previous":
+            earlier = [r for r in store.runs(run.suite) if r.run_id < run.run_id]
+            baseline = earlier[-1] if earlier else None
+        else:
+            baseline = store.find(wanted)
+        if baseline is None:
+            lines.append(f"{run.suite}: no earlier run to compare with")
+            continue
+        changes = compare_runs(baseline, run, tolerance=config.getoption("edgebench_tolerance"))
+        regressed |= any(c.verdict == "regression" for c in changes)
+        rows = [[c.cell_id, c.metric, f"{c.change:+.1%}" if c.metric == "latency_p50"
+                 else f"{c.change:+.4g}",
+                 "" if c.low is None else f"{c.low:+.1%} … {c.high:+.1%}",
+                 "" if c.p_value is None else f"{c.p_value:.2g}", c.verdict]
+                for c in changes if c.verdict != "same"]
+        lines.append(f"{baseline.suite}/{baseline.run_id} → {run.run_id}")
+        lines.append(textable.render(["cell", "metric", "change", "95% interval", "p",
+                                      "verdict"], rows) if rows else "no changes")
+        why = machines_differ(baseline, run)
+        if why:
+            lines.append(f"warning: {why}")
+    return lines, regressed
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if config.getoption("edgebench_compare") is None or hasattr(config, "workerinput"):
+        return
+    lines, regressed = _compare_session_runs(config)
+    config.stash[COMPARED] = lines
+    if regressed and config.getoption("edgebench_compare_fail") and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    lines = config.stash.get(COMPARED, None)
+    if lines:
+        terminalreporter.section("edgebench compare")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -269,3 +269,36 @@ def test_xdist_scheduling_keeps_a_board_and_a_model_on_one_worker(
     assert scope("s.yaml::b/fp32@host-litert") == "s.yaml::b"
     assert scope("s.yaml::a/fp32@no-such-device") == "s.yaml::a"
     assert scope("tests/test_x.py::test_y") == "tests/test_x.py::test_y"
+
+
+def test_compare_with_the_previous_run_flags_a_real_slowdown(bench: pytest.Pytester,
+                                                             tiny_tflite: Path) -> None:
+    """The same suite again: no regression; then a far bigger model under the same cell id:
+    a significant regression that fails the session with --edgebench-compare-fail."""
+    import tensorflow as tf
+    import tf_keras  # tiny_tflite set TF_USE_LEGACY_KERAS
+
+    model = tf_keras.Sequential([tf_keras.layers.Input((4,))]
+                                + [tf_keras.layers.Dense(512, "relu") for _ in range(3)]
+                                + [tf_keras.layers.Dense(3, activation="softmax")])
+    fn = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([1, 4], tf.float32))
+    big = bench.path / "big.tflite"
+    big.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([fn], model).convert())
+
+    def suite(model_path: Path) -> None:
+        write_suite(bench, "cmp", {"models": [{"id": "m", "path": str(model_path)}],
+                                   "devices": ["host-litert"],
+                                   "settings": {"repeats": 60, "warmup": 3, "processes": 2}})
+
+    suite(tiny_tflite)
+    run(bench, "cmp.yaml", "--benchmark-disable").assert_outcomes(passed=1)
+    first = run(bench, "cmp.yaml", "--benchmark-disable", "--edgebench-compare",
+                "--edgebench-tolerance=0.5")
+    assert first.ret == 0
+    first.stdout.fnmatch_lines(["*edgebench compare*", "cmp/* → *"])
+    assert not any("regression" in line for line in first.outlines)
+    suite(big)
+    slower = run(bench, "cmp.yaml", "--benchmark-disable", "--edgebench-compare",
+                 "--edgebench-compare-fail")
+    assert slower.ret == pytest.ExitCode.TESTS_FAILED
+    slower.stdout.fnmatch_lines(["*m/fp32@host-litert*latency_p50*regression*"])
