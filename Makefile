@@ -46,6 +46,8 @@ bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold
 	$(BIN)/python benchmarks/estimator_error.py
 	$(BIN)/python benchmarks/leaderboard_load.py
 	$(BIN)/python benchmarks/emulated_boards.py
+	$(BIN)/python benchmarks/ray_executor.py
+	$(BIN)/python benchmarks/timing_significance.py
 
 leaderboard: setup    ## the Streamlit leaderboard over results/
 	$(BIN)/edgebench leaderboard

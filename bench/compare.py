@@ -57,7 +57,7 @@ def timing_change(run_a: Run, a: Record, run_b: Run, b: Record) -> Test | None:
     else mean/std/n); None when neither is there."""
     sa, sb = _samples(run_a, a), _samples(run_b, b)
     if sa is not None and sb is not None and len(sa.all) and len(sb.all):
-        return on_samples(sa.all, sb.all)
+        return on_samples(sa.processes, sb.processes)
     try:
         return on_summaries(a.value("latency_mean"), a.value("latency_std"),
                             int(a.value("latency_n")), b.value("latency_mean"),

@@ -1,8 +1,9 @@
 """A cell's latency across the runs of its suite, with change points (the History page).
 
 A change point is a step between consecutive runs that :mod:`bench.compare` calls a
-regression or an improvement: significant (Mann–Whitney U on the raw samples, else Welch's t on
-mean, std and n; Holm-corrected over the steps of the history) and beyond the tolerance.
+regression or an improvement: significant (a two-level bootstrap on the raw samples, else
+Welch's t on mean, std and n; Holm-corrected over the steps of the history) and beyond the
+tolerance.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def test_same_artifact_is_no_regression_and_a_slower_one_is(
     assert same["latency_p50"].verdict in ("within noise", "within tolerance", "same")
     worse = {c.metric: c for c in compare_runs(first, slower)}["latency_p50"]
     assert worse.significant and worse.verdict == "regression"
-    assert worse.change > 1 and worse.low > 0 and worse.test == "mann-whitney"
+    assert worse.change > 1 and worse.low > 0 and worse.test == "bootstrap"
     better = {c.metric: c for c in compare_runs(slower, first)}["latency_p50"]
     assert better.significant and better.verdict == "improvement" and better.change < 0
 

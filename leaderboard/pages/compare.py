@@ -25,7 +25,7 @@ elif runs:
     tol = st.slider("tolerance for cost metrics (%)", 0, 100, 5, key="tol") / 100
     timing = data.timing_tests(common.results_dir(), a, b, tol)
     table = data.compare_runs(df, a, b, metrics, tol, timing)
-    st.caption("A latency change is a regression only when it is significant (Mann–Whitney U "
+    st.caption("A latency change is a regression only when it is significant (a bootstrap "
                "on the raw samples, else Welch's t; Holm-corrected, α 0.05) and beyond the "
                "tolerance; the verdict column says which.")
     n = int(table["regressed"].sum()) if not table.empty else 0

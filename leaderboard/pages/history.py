@@ -22,7 +22,7 @@ if not common.empty_store(df):
     h = history.cell_history(common.results_dir(), suite, cell, tol)
     points = int(h["change_point"].sum())
     st.caption(f"{len(h)} runs of {inline(cell)}; {points} change points (a step between "
-               "consecutive runs that is significant — Mann–Whitney U on raw samples, else "
+               "consecutive runs that is significant — a bootstrap on raw samples, else "
                "Welch's t; Holm-corrected — and beyond the tolerance)")
     st.altair_chart(history.history_chart(h, "latency_p50 [ms]"))
     common.show(h.rename(columns={"latency": "latency_p50 [ms]"}))
