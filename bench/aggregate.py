@@ -49,6 +49,8 @@ def summary(values: list[float], column: str, unit: str) -> str:
         fmt, suffix = "{:.2f}", "×"
     elif unit == "B":
         scale, fmt, suffix = 1 / 1024, "{:.1f}", " KB"
+    elif mean == int(mean) and abs(mean) >= 1000:  # counts in full: 13,708, not 1.371e+04
+        fmt = "{:,.0f}"
     text = fmt.format(mean * scale)
     if std is not None:
         text += " ± " + ("{:.4f}" if column.endswith("_delta") else "{:.2g}").format(std * scale)

@@ -49,6 +49,11 @@ def test_one_line_per_rule_with_mean_and_sample_std() -> None:
     gains = [0.04, 0.01, 0.07]
     assert f"+{statistics.fmean(gains):.4f} ± {statistics.stdev(gains):.4f}" in distilled
     assert "1.0 ± 0 KB" in distilled
+    teacher = rec("teacher", "fp32", 0.99)
+    teacher.metrics["params"] = Metric(13708.0, "", "measured")
+    text = render_report([teacher], [{**table, "rows": [{"model": "teacher"}],
+                                      "columns": ["params"]}])
+    assert "13,708" in line(text, "teacher/*@d")
 
 
 def test_failed_cells_are_counted_not_averaged_and_devices_stay_apart() -> None:
