@@ -79,6 +79,7 @@ def _qemu_children() -> list[int]:
 def test_ad_firmware_boots_and_answers_the_protocol(ad_firmware: Firmware, ad01: Path) -> None:
     assert ad_firmware.elf.is_file() and (ad_firmware.folder / "Makefile").is_file()
     assert ad_firmware.ops == ["FULLY_CONNECTED"]
+    assert ad_firmware.model_id == "ad01"  # the MLPerf Tiny id of the reference model
     with qemu.board(request(ad01), ad_firmware) as link:
         assert link.command("name") == ["m-name-dut-[unspecified]"]
         assert link.command("profile") == ["m-profile-[ULPMark for tinyML Firmware V0.0.1]",

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.board.reference_models import MODEL_IDS
 from bench.cache import key, write_atomic
 from bench.firmware import FirmwareError, cache_root
 from bench.firmware.library import TOOL_PREFIX, Library, library, run
@@ -263,7 +264,7 @@ def build(tflite: bytes, layout: Layout, source: str = "model") -> Firmware:
     lib = library(machine.tflm_arch)
     kernels = kernels_for(info.ops, lib.tflm)
     sha = hashlib.sha256(tflite).hexdigest()
-    model_id = f"edgebench-{sha[:12]}"
+    model_id = MODEL_IDS.get(sha, f"edgebench-{sha[:12]}")  # m-model: kws01 … for the references
     folder = cache_root() / "builds" / key({
         "model": sha, "machine": machine.name, "flash": layout.flash_bytes,
         "ram": layout.ram_bytes, "library": lib.root.name, "templates": templates_digest(),

@@ -98,5 +98,5 @@ def fit(rows: list[dict[str, Any]], instructions: dict[tuple[str, str], float]
                       if k != "core"} for u in used],
             "releases": sorted({u["version"] for u in used}),
             "loo_median_abs_pct": round(statistics.median(errors), 1) if errors else None,
-            "loo_max_abs_pct": round(errors[-1], 1) if errors else None}
+            "loo_max_abs_pct": round(max(errors), 1) if errors else None}
     return out
