@@ -138,9 +138,9 @@ def _models(pairs: list[str], models_dir: Path | None) -> dict[str, Path]:
                   if (models_dir / f).is_file()}
     for pair in pairs:
         name, sep, path = pair.partition("=")
-        if not sep or name not in BENCHMARKS:
-            raise ValueError(f"--model {pair!r}: expected NAME=PATH with NAME one of "
-                             f"{', '.join(BENCHMARKS)}")
+        if not sep or not name:
+            raise ValueError(f"--model {pair!r}: expected NAME=PATH, NAME a benchmark of the "
+                             f"results ({', '.join(BENCHMARKS)}, …)")
         if not Path(path).is_file():
             raise FileNotFoundError(f"--model {name}: {path} not found")
         models[name] = Path(path)
@@ -157,15 +157,15 @@ def _data(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
     parts: list[Data] = []
     sources: dict[str, Any] = {}
-    if args.results is not None:
-        if not Path(args.results).is_file():
-            raise FileNotFoundError(f"results file {args.results} not found")
+    if args.results:
+        for path in args.results:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"results file {path} not found")
         models = _models(args.model or [], args.models_dir)
-        data = results_data(args.results, models)
+        data = results_data(list(args.results), models)
         parts.append(data)
-        sources.update({"results": Path(args.results).name,
-                        "results_sha256": hashlib.sha256(
-                            Path(args.results).read_bytes()).hexdigest(),
+        sources.update({"results": {Path(p).name: hashlib.sha256(Path(p).read_bytes())
+                                    .hexdigest() for p in args.results},
                         "models": model_sources(models, data)})
     if args.records:
         cache = args.cache or default_root()
@@ -186,7 +186,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     if args.out is None and not args.evaluate:
         return _fail("nothing to do: give --out FILE and/or --evaluate")
-    if args.results is None and not args.records:
+    if not args.results and not args.records:
         return _fail("no data: give --results CSV and/or --records RUN_OR_DIR")
     try:
         data, sources = _data(args)
@@ -194,7 +194,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             skipped = "; ".join(f"{n} {why}" for why, n in data.skipped.items())
             return _fail(f"no usable rows (skipped: {skipped or 'none'})")
         if args.out is not None:
-            base = None if args.results is not None else load_coefficients(args.coefficients)
+            base = None if args.results else load_coefficients(args.coefficients)
             table = calibrate(data, sources=sources, base=base)
             Path(args.out).write_text(json.dumps(table, indent=1, default=str) + "\n")
             print(render_summary(table, args.out))
@@ -232,10 +232,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     sp = sub.add_parser("calibrate", help="fit the estimator's coefficients to published "
                                           "results and/or your own records")
-    sp.add_argument("--results", type=Path, help="MLPerf Tiny results CSV")
+    sp.add_argument("--results", type=Path, action="append", metavar="CSV",
+                    help="published results in the MLPerf Tiny CSV's columns (repeatable)")
     sp.add_argument("--model", action="append", metavar="NAME=PATH",
-                    help=f"reference model of a benchmark ({', '.join(BENCHMARKS)}); rows of a "
-                         f"benchmark without one are skipped")
+                    help=f"the model of a benchmark in the results ({', '.join(BENCHMARKS)}, "
+                         f"…); rows of a benchmark without one are skipped")
     sp.add_argument("--models-dir", type=Path,
                     help="folder holding the MLPerf Tiny reference models under their usual "
                          "names (kws_ref_model_int8.tflite, …)")

@@ -1,12 +1,12 @@
 """Cross-validation of the fit procedure, nested so the reported error is not optimistic.
 
 :func:`procedure` is what ``edgebench calibrate`` does with a data set: for each candidate
-:class:`Structure`, cross-validate inside the data (systems held out in ``INNER_FOLDS`` folds,
-and each model held out in turn), keep the structure with the smallest mean absolute log error,
-take the 10th and 90th percentiles of its standardised held-out residuals as the 80 % interval,
-and fit it on everything. :func:`leave_systems_out` and :func:`leave_models_out` run that whole
-procedure on each outer training set (nested) — or, with ``structure`` given, skip the choice
-(the non-nested, optimistic figure).
+:class:`Structure`, cross-validate inside the data (systems held out in ``INNER_FOLDS``
+folds, and each model family held out in turn), keep the structure with the smallest mean
+absolute log error, take the 10th and 90th percentiles of its standardised held-out residuals
+as the 80 % interval, and fit it on everything. :func:`leave_systems_out` and
+:func:`leave_models_out` run that whole procedure on each outer training set (nested) — or,
+with ``structure`` given, skip the choice (the non-nested, optimistic figure).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 #: Candidate structures the inner folds choose from.
 STRUCTURES = (Structure(0.3, False, 0.3, True, robust=1.0),
               Structure(0.3, True, 0.3, True, robust=1.0),
+              Structure(0.3, True, 0.3, True, robust=1.0, outputs=True),
               Structure(0.3, False, 0.5, True, robust=1.0))
 INNER_FOLDS = 5
 LEVEL = 0.8
@@ -64,7 +65,7 @@ def system_folds(groups: list[str], k: int) -> list[list[str]]:
 
 def inner_residuals(data: Data, structure: Structure, folds: int = INNER_FOLDS) -> pd.DataFrame:
     """Held-out predictions inside ``data``: systems in ``folds`` folds (kind ``systems``) and,
-    with three or more models, each model in turn (kind ``models``)."""
+    with three or more model families, each family in turn (kind ``models``)."""
     out = []
     for fold in system_folds(list(data.rows["group"]), folds):
         mask = data.rows["group"].isin(fold)
@@ -72,10 +73,10 @@ def inner_residuals(data: Data, structure: Structure, folds: int = INNER_FOLDS) 
             continue
         out.append(held_out(data.subset(~mask), data.subset(mask), structure)
                    .assign(kind="systems"))
-    benches = sorted(set(data.rows["benchmark"]))
-    if len(benches) >= 3:
-        for bench in benches:
-            mask = data.rows["benchmark"] == bench
+    families = sorted(set(data.rows["family"]))
+    if len(families) >= 3:
+        for family in families:
+            mask = data.rows["family"] == family
             out.append(held_out(data.subset(~mask), data.subset(mask), structure)
                        .assign(kind="models"))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
@@ -135,7 +136,8 @@ def _label(s: Structure) -> str:
     return (f"row sd {s.data_sd:g}, release step {s.release_step:g}"
             + (", release×depthwise" if s.release_class else "")
             + (", per-runtime op cost" if s.runtime_overhead else "")
-            + (", 1×1 convs apart" if s.pointwise else ""))
+            + (", 1×1 convs apart" if s.pointwise else "")
+            + (", cost per conv output" if s.outputs else ""))
 
 
 def procedure(data: Data, structures: tuple[Structure, ...] = STRUCTURES,
@@ -186,7 +188,8 @@ def leave_systems_out(data: Data, structure: Structure | None = None,
 
 
 def leave_models_out(data: Data, structure: Structure | None = None) -> pd.DataFrame:
-    """Each benchmark's rows predicted by the procedure run on the other benchmarks."""
-    masks = [(b, (data.rows["benchmark"] == b).to_numpy())
-             for b in sorted(set(data.rows["benchmark"]))]
+    """Each model family's rows (an architecture at all its sizes) predicted by the procedure
+    run on the other families."""
+    masks = [(f, (data.rows["family"] == f).to_numpy())
+             for f in sorted(set(data.rows["family"]))]
     return _outer(data, masks, structure, "new_model")

@@ -29,7 +29,8 @@ REFERENCE_FILES = {"kws": "kws_ref_model_int8.tflite", "vww": "vww_96_int8.tflit
 #: (syntiant, hls4ml on an FPGA) or are unnamed (``other``).
 RUNTIMES = ("tflm", "x-cube-ai", "microtvm", "plumerai", "bosch-hale", "onnc", "leip")
 COLUMNS = ["system", "group", "version", "core", "runtime", "release", "slot", "config",
-           "benchmark", "dtype", "clock_mhz", "latency_ms", "energy_uj", "board", "source"]
+           "benchmark", "family", "dtype", "clock_mhz", "latency_ms", "energy_uj", "board",
+           "source"]
 #: Build configurations a submission's system name states (``…_int8_min_ram``), each with a
 #: fitted factor; an estimate is for the default build.
 CONFIGS = {"min_ram": r"min_ram", "max_performance": r"max_performance",
@@ -89,9 +90,12 @@ def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:
             skipped[reason] = skipped.get(reason, 0) + int(mask.sum())
         return df[~mask]
 
-    df = drop(~df["benchmark"].isin(BENCHMARKS) | df["latency_ms"].isna()
-              | df["clock_mhz"].isna(), "no latency, clock or modelled benchmark (sww)")
+    df = drop(df["latency_ms"].isna() | df["clock_mhz"].isna(),
+              "no latency or clock (the streaming wake word rows: power only)")
     df = drop(df["division"] != "closed", "open division (the model may differ)")
+    if "memory" in df:
+        df = drop(df["memory"].fillna("on-chip") != "on-chip",
+                  "weights or activations in external memory (not modelled)")
     cores = df["core"].map(core_name)
     for raw in sorted(df.loc[cores.isna(), "core"].unique()):
         df = drop(df["core"] == raw, f"core not mapped to bench.cores: {raw}")
@@ -103,15 +107,17 @@ def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:
     board = df["board"].fillna(df["system"]).map(board_key)
     software = df["software"] if "software" in df else pd.Series(None, index=df.index)
     release = [normalise(s) if isinstance(s, str) else None for s in software]
+    rounds = [v if isinstance(v, str) and v else None for v in df["version"]]
+    family = df["family"] if "family" in df else df["benchmark"]
     config = [next((c for c, pat in CONFIGS.items() if re.search(pat, name)), None)
               for name in df["system"]]
     rows = pd.DataFrame({
-        "system": df["system"], "version": df["version"].astype(str),
+        "system": df["system"], "version": rounds,
         "group": board + "@" + df["clock_mhz"].map("{:g}MHz".format) + "/" + df["stack"],
         "core": df["core_n"], "runtime": df["stack"], "release": release,
-        "slot": [slot_name(r, v) for r, v in zip(release, df["version"].astype(str),
-                                                  strict=True)],
-        "config": config, "benchmark": df["benchmark"],
+        "slot": [slot_name(r, v) if r or v else None for r, v in zip(release, rounds,
+                                                                     strict=True)],
+        "config": config, "benchmark": df["benchmark"], "family": family,
         "dtype": np.where(floaty, "float32", "int8"), "clock_mhz": df["clock_mhz"].astype(float),
         "latency_ms": df["latency_ms"].astype(float),
         "energy_uj": df["energy_uj"].astype(float) if "energy_uj" in df else np.nan,
@@ -120,12 +126,18 @@ def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:
     return rows[COLUMNS], skipped
 
 
-def results_data(csv: Path | str, models: dict[str, Path]) -> Data:
+def results_data(csv: Path | str | list[Path], models: dict[str, Path]) -> Data:
     """The usable rows of ``csv`` whose benchmark has a model in ``models`` (rows of the
     others are skipped with that reason), with the models' workloads."""
     from bench.estimate.analysis import analyse
 
-    rows, skipped = load_results(csv)
+    frames, skipped = [], {}
+    for one in csv if isinstance(csv, list) else [csv]:
+        part, why = load_results(one)
+        frames.append(part)
+        for k, v in why.items():
+            skipped[k] = skipped.get(k, 0) + v
+    rows = pd.concat(frames, ignore_index=True)
     for bench in sorted(set(rows["benchmark"]) - set(models)):
         n = int((rows["benchmark"] == bench).sum())
         skipped[f"no --model for benchmark {bench}"] = n

@@ -25,8 +25,11 @@ from bench.estimate.analysis import OP_CLASSES, Analysis
 from bench.estimate.releases import Resolution, param
 
 DTYPES = ("int8", "int16", "float32")
-#: The classes an op is priced by: the analysis's op classes with 1×1 convs apart.
-COST_CLASSES = ("conv", "pointwise", *OP_CLASSES[1:])
+#: The classes an op is priced by: the analysis's op classes with 1×1 convs apart, and the
+#: output elements of convolutions (requantisation and loop set-up per output, whatever the
+#: depth of its sum: what makes a thin layer dear per MAC).
+OUTPUT_CLASSES = ("out_conv", "out_pointwise", "out_depthwise")
+COST_CLASSES = ("conv", "pointwise", *OP_CLASSES[1:], *OUTPUT_CLASSES)
 #: Op classes whose per-runtime factor is fitted (the others carry too few MACs in the data).
 RUNTIME_CLASSES = ("conv", "depthwise", "fc")
 #: Op classes whose cost may change from one release to the next (a structural option).
@@ -61,6 +64,9 @@ class Workload:
         for op in analysis.ops:
             k = (dtype_class(op.dtype), op.cost_class)
             macs[k] = macs.get(k, 0.0) + op.macs
+            if f"out_{op.cost_class}" in OUTPUT_CLASSES:
+                k = (dtype_class(op.dtype), f"out_{op.cost_class}")
+                macs[k] = macs.get(k, 0.0) + op.output_elements
         return cls(macs, len(analysis.ops))
 
     def as_dtype(self, dtype: str) -> Workload:
@@ -84,18 +90,23 @@ class Structure:
     data_sd: float = 1.0  # weight of a row against the priors in the fit (log units)
     runtime_overhead: bool = False  # a per-runtime factor on the cost of an operator call
     pointwise: bool = False  # 1×1 convs priced apart from other convs
+    outputs: bool = False  # a cost per output element of convolutions
     robust: float = 0.0  # Huber threshold on |residual| / data_sd (0: plain least squares)
 
     def to_json(self) -> dict[str, Any]:
         return {"release_step": self.release_step, "release_class": self.release_class,
                 "data_sd": self.data_sd, "runtime_overhead": self.runtime_overhead,
-                "pointwise": self.pointwise, "robust": self.robust}
+                "pointwise": self.pointwise, "robust": self.robust, "outputs": self.outputs}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Structure:
-        return cls(float(data.get("release_step", 0.3)), bool(data.get("release_class", False)),
-                   float(data.get("data_sd", 1.0)), bool(data.get("runtime_overhead", False)),
-                   bool(data.get("pointwise", False)), float(data.get("robust", 0.0)))
+        return cls(release_step=float(data.get("release_step", 0.3)),
+                   release_class=bool(data.get("release_class", False)),
+                   data_sd=float(data.get("data_sd", 1.0)),
+                   runtime_overhead=bool(data.get("runtime_overhead", False)),
+                   pointwise=bool(data.get("pointwise", False)),
+                   outputs=bool(data.get("outputs", False)),
+                   robust=float(data.get("robust", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -152,13 +163,15 @@ def terms(q: Query, structure: Structure) -> Terms:
         priced = "conv" if c == "pointwise" and not structure.pointwise else c
         if priced != "conv":
             z[f"class.{priced}"] = 1.0
-        if priced in RUNTIME_CLASSES or (priced == "pointwise" and "conv" in RUNTIME_CLASSES):
+        if priced in RUNTIME_CLASSES or priced == "pointwise":
             z[f"runtime_class.{q.runtime}.{priced}"] = 1.0
         if structure.release_class and c in RELEASE_CLASSES:
             for slot, w in q.release.weights.items():
                 z[f"release_class.{q.runtime}.{slot}.{c}"] = w
         zs.append(z)
         macs[t] = q.workload.macs.get((d, c), 0.0)
+        if c in OUTPUT_CLASSES and not structure.outputs:
+            macs[t] = 0.0
     overhead = {"overhead": 1.0}
     if structure.runtime_overhead:
         overhead[f"overhead.{q.runtime}"] = 1.0

@@ -13,7 +13,7 @@ wider where data is thin.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from bench.estimate.design import (
     matrices,
     terms,
 )
-from bench.estimate.releases import Slot, param, round_key
+from bench.estimate.releases import Slot, param, round_key, version_key
 
 #: name → (prior mean, prior standard deviation), in log units except ``beta``.
 PRIORS: dict[str, tuple[float, float]] = {
@@ -42,6 +42,10 @@ PRIORS: dict[str, tuple[float, float]] = {
     "class.fc": (math.log(1.5), 0.7),
     "class.elementwise": (math.log(4.0), 1.0),  # per element
     "class.other": (math.log(4.0), 1.0),
+    # per output element of a conv, depthwise or 1x1 conv, against a conv MAC
+    "class.out_conv": (math.log(8.0), 1.0),
+    "class.out_pointwise": (math.log(8.0), 1.0),
+    "class.out_depthwise": (math.log(8.0), 1.0),
     "trend": (0.0, 0.3),  # drift of release effects per MLPerf Tiny round
     "runtime.*": (0.0, 0.7),
     "core.*": (0.0, 0.3),
@@ -51,7 +55,7 @@ PRIORS: dict[str, tuple[float, float]] = {
     "overhead.*": (0.0, 0.7),  # a runtime's cost of an operator call against the average
 }
 FIXED = ["c0", "beta", "overhead", "dtype.float32", "trend",
-         *(f"class.{c}" for c in OP_CLASSES[1:])]
+         *(f"class.{c}" for c in OP_CLASSES[1:])]  # always fitted (the rest: when used)
 
 
 def prior(name: str) -> tuple[float, float]:
@@ -233,16 +237,31 @@ def predict(fitted: Fitted, queries: list[Query]) -> Prediction:
 
 def slots_of(rows: Any) -> dict[str, list[Slot]]:
     """The release slots of each runtime in ``rows`` (a frame with ``runtime``, ``slot``,
-    ``release``, ``version`` and ``group`` columns; rows without a round make no slot)."""
+    ``release``, ``version`` and ``group`` columns; rows without a slot make none). A named
+    release seen outside the MLPerf Tiny rounds is placed after the release before it."""
     out: dict[str, list[Slot]] = {}
-    seen = rows[rows["version"].notna()]
+    seen = rows[rows["slot"].map(lambda v: isinstance(v, str))]
     for (rt, slot), g in seen.groupby(["runtime", "slot"], sort=True):
-        first = min(g["version"], key=round_key)
+        rounds = [v for v in g["version"] if isinstance(v, str)]
         release = g["release"].iloc[0]
         out.setdefault(str(rt), []).append(Slot(
-            str(slot), None if release is None or release != release else str(release),
-            str(first), int(len(g)), int(g["group"].nunique())))
-    return {rt: sorted(ss, key=lambda s: s.order) for rt, ss in out.items()}
+            str(slot), release if isinstance(release, str) else None,
+            min(rounds, key=round_key) if rounds else None, int(len(g)),
+            int(g["group"].nunique())))
+    return {rt: _placed(ss) for rt, ss in out.items()}
+
+
+def _placed(slots: list[Slot]) -> list[Slot]:
+    named = sorted((s for s in slots if s.release and s.round),
+                   key=lambda s: version_key(s.release))
+    placed = []
+    for s in slots:
+        if s.round is None:
+            before = [n for n in named if version_key(n.release) <= version_key(s.release)]
+            anchor = before[-1] if before else (named[0] if named else None)
+            s = replace(s, round=anchor.round if anchor else None)
+        placed.append(s)
+    return sorted(placed, key=lambda s: s.order)
 
 
 def to_json(fitted: Fitted, digits: int = 6) -> dict[str, Any]:

@@ -91,7 +91,8 @@ def records_data(paths: list[Path], device_dirs: list[Path], artifact_dirs: list
             rows.append({"system": f"{device.id} ({r.model}/{r.variant})", "group": device.id,
                          "version": None, "core": device.core, "runtime": device.runtime,
                          "release": normalise(getattr(device, "runtime_version", None)),
-                         "slot": None, "config": None, "benchmark": key, "dtype": "model",
+                         "slot": None, "config": None, "benchmark": key,
+                         "family": f"records:{r.model}", "dtype": "model",
                          "clock_mhz": float(device.clock_mhz), "latency_ms": float(m.value),
                          "energy_uj": np.nan, "board": board_key(device.id),
                          "source": METHODS[m.method]})
