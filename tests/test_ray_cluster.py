@@ -48,18 +48,23 @@ def child_env(cache: Path) -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0", "EDGEBENCH_CACHE": str(cache)}
 
 
-def start_board(model: Path) -> tuple[subprocess.Popen[str], str]:
-    """``edgebench board serve`` on a pty; returns it and its port."""
-    proc = subprocess.Popen(
+def start_boards(model: Path, n: int) -> list[tuple[subprocess.Popen[str], str]]:
+    """``n`` × ``edgebench board serve`` on a pty, started together; each with its port."""
+    procs = [subprocess.Popen(
         [sys.executable, "-m", "bench", "board", "serve", str(model), "--link", "pty",
-         "--clock", "host"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
+         "--clock", "host"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        for _ in range(n)]
+    return [(proc, first_line(proc, "port: ", 60).split(" ", 1)[1].strip()) for proc in procs]
+
+
+def first_line(proc: subprocess.Popen[str], start: str, timeout: float) -> str:
+    """The first line ``proc`` prints, which must start with ``start``."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
     line = proc.stdout.readline() if ready else ""
-    if not line.startswith("port: "):
+    if not line.startswith(start):
         proc.kill()
-        raise AssertionError(f"board did not start: {line!r} {proc.stderr.read()}")
-    return proc, line.split(" ", 1)[1].strip()
+        raise AssertionError(f"{proc.args[3]} did not start: {line!r} {proc.stderr.read()}")
+    return line
 
 
 def write_board(folder: Path, device_id: str, port: str) -> None:
@@ -71,20 +76,13 @@ def write_board(folder: Path, device_id: str, port: str) -> None:
     (folder / f"{device_id}.yaml").write_text(yaml.safe_dump(data))
 
 
-def start_agent(address: str, name: str, devices: Path, cache: Path,
-                num_cpus: int = 1) -> subprocess.Popen[str]:
-    """``edgebench agent`` joining ``address``; returns once the node is up."""
-    proc = subprocess.Popen(
+def start_agent(address: str, name: str, devices: Path, cache: Path) -> subprocess.Popen[str]:
+    """``edgebench agent`` joining ``address`` (1 CPU); wait for it with :func:`first_line`."""
+    return subprocess.Popen(
         [sys.executable, "-m", "bench", "agent", "--address", address, "--node-name", name,
-         "--num-cpus", str(num_cpus), "--devices-dir", str(devices), "--cache", str(cache)],
+         "--num-cpus", "1", "--devices-dir", str(devices), "--cache", str(cache)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env=child_env(cache))
-    ready, _, _ = select.select([proc.stdout], [], [], 120)
-    line = proc.stdout.readline() if ready else ""
-    if not line.startswith(f"node {name} "):
-        proc.kill()
-        raise AssertionError(f"agent did not start: {line!r} {proc.stderr.read()}")
-    return proc
 
 
 def stop(procs: list[subprocess.Popen[str]]) -> None:
@@ -143,13 +141,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory, tiny_tflite: Path) -> Iterator
         "num_cpus": 2, "resources": {QUIET: QUIET_UNITS}, "node_name": "head",
         "env_vars": {"EDGEBENCH_CACHE": str(root / "cache-head")}, "_system_config": HEALTH})
     try:
-        for name in ("a", "b"):
-            board, port = start_board(tiny_tflite)
-            procs.append(board)
-            write_board(root / "devices", f"board-{name}", port)
-            write_board(root / f"devices-{name}", f"board-{name}", port)
+        boards = start_boards(tiny_tflite, 2)
+        procs += [proc for proc, _ in boards]
+        for name, (_, port) in zip("ab", boards, strict=True):  # one at a time: a loaded
+            write_board(root / "devices", f"board-{name}", port)  # machine starts a raylet
+            write_board(root / f"devices-{name}", f"board-{name}", port)  # slowly
             procs.append(start_agent(cluster.address, f"lab-{name}", root / f"devices-{name}",
                                      root / f"cache-{name}"))
+            first_line(procs[-1], f"node lab-{name} ", 120)
         ray.init(address=cluster.address, log_to_driver=False)
         wait_for(lambda: len(alive_nodes()) == 3, 60, "three nodes")
         yield Lab(cluster.address, root, root / "devices", cluster, tiny_tflite, procs)
@@ -175,16 +174,18 @@ def comparable(record: Record) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def both_runs(lab: Lab, tmp_path_factory: pytest.TempPathFactory
-              ) -> tuple[list[Record], list[Record]]:
+              ) -> tuple[list[Record], list[Record], list[dict[str, int]]]:
     """One suite (two variants × two boards and two host devices) run by the local executor,
-    then by the ray executor on the cluster; each with a fresh cache."""
+    then by the ray executor on the cluster; each with a fresh cache. Also what the ray
+    executor reported running on each node as it went."""
     suite = load_suite(lab.suite("farm", ["board-a", "board-b", "host-litert",
                                           "tflm-reference"]))
     out = tmp_path_factory.mktemp("runs")
+    running: list[dict[str, int]] = []
     runs = [run_suite(suite, out / executor.name, cache=Cache(out / f"cache-{executor.name}"),
                       devices_dirs=[lab.devices, DEVICES], executor=executor)
-            for executor in (registry_local(), RayExecutor())]
-    return runs[0].records(), runs[1].records()
+            for executor in (registry_local(), RayExecutor(on_running=running.append))]
+    return runs[0].records(), runs[1].records(), running
 
 
 def registry_local() -> Any:
@@ -203,7 +204,7 @@ def test_the_cluster_is_three_nodes_on_loopback(lab: Lab) -> None:
 
 
 def test_board_cells_run_on_the_node_that_owns_the_board(both_runs: tuple) -> None:
-    _, records = both_runs
+    _, records, _ = both_runs
     assert len(records) == 8 and len({r.cell_id for r in records}) == 8
     for record in records:
         assert record.status == "ok", (record.cell_id, record.error)
@@ -215,7 +216,7 @@ def test_board_cells_run_on_the_node_that_owns_the_board(both_runs: tuple) -> No
 
 def test_local_and_ray_records_are_the_same_apart_from_timing_and_provenance(
         both_runs: tuple) -> None:
-    local, ray_records = both_runs
+    local, ray_records, _ = both_runs
     assert [r.cell_id for r in local] != [] and len(local) == len(ray_records)
     def by_cell(records: list[Record]) -> list[dict[str, Any]]:
         return sorted(map(comparable, records), key=lambda d: d["cell_id"])
@@ -232,7 +233,7 @@ def test_local_and_ray_records_are_the_same_apart_from_timing_and_provenance(
 
 
 def test_no_latency_measurement_shared_its_node_with_another_task(both_runs: tuple) -> None:
-    _, records = both_runs
+    _, records, _ = both_runs
     phases = {(p["phase"], p["node_id"], p["started"], p["ended"]): p
               for r in records for p in r.provenance["phases"]}
     measures = [p for p in phases.values() if p["phase"] == "measure"]
@@ -249,12 +250,13 @@ def test_a_lost_node_fails_its_board_cells_and_the_run_completes(
         lab: Lab, tiny_tflite: Path, tmp_path: Path) -> None:
     """``lab-c`` (a third agent, with board-c) is killed while a board-c cell runs; board-z
     is attached to no node at all."""
-    board, port = start_board(tiny_tflite)
+    ((board, port),) = start_boards(tiny_tflite, 1)
     write_board(lab.devices, "board-c", port)
     write_board(tmp_path / "devices-c", "board-c", port)
     write_board(lab.devices, "board-z", str(tmp_path / "no-such-port"))
     victim = start_agent(lab.address, "lab-c", tmp_path / "devices-c", tmp_path / "cache-c")
     try:
+        first_line(victim, "node lab-c ", 120)
         wait_for(lambda: "lab-c" in alive_nodes(), 60, "lab-c")
         suite = load_suite(lab.suite("loss", ["board-c", "host-litert", "board-z"],
                                      min_window_s=3.0))
@@ -332,3 +334,9 @@ def test_ctrl_c_cancels_the_run_and_resume_completes_it(lab: Lab, tmp_path: Path
     assert sorted(r.cell_id for r in records) == sorted(run.manifest()["cells"])
     assert len({r.cell_id for r in records}) == 6
     assert all(r.status == "ok" for r in records), [r.error for r in records]
+
+
+def test_progress_names_the_nodes_and_what_runs_there(both_runs: tuple) -> None:
+    _, _, running = both_runs
+    assert running and all(set(r) == {"head", "lab-a", "lab-b"} for r in running)
+    assert max(sum(r.values()) for r in running) >= 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import platform
 import shutil
 import tempfile
 import time
@@ -93,7 +94,8 @@ def connected(address: str | None, num_cpus: int | None,
     if address:
         options["address"] = address
     else:
-        options.update(address="local", num_cpus=num_cpus, resources=node_resources(devices))
+        options.update(address="local", num_cpus=num_cpus, resources=node_resources(devices),
+                       _node_name=platform.node())
     # Ray puts the driver's working directory on its workers' sys.path: start from an empty
     # one, so a stray module where `edgebench run` is started cannot shadow another.
     neutral = tempfile.mkdtemp(prefix="edgebench-ray-")
