@@ -225,6 +225,25 @@ def test_build_errors_name_their_cause(firmware_env: Path, ad01: Path) -> None:
     assert isinstance(raised.value, FirmwareError)
 
 
+def test_the_firmware_project_builds_on_its_own(ad01: Path, ad_firmware: Firmware,
+                                               tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    from bench import cli
+
+    out = tmp_path / "project"
+    assert cli.main(["firmware", str(ad01), "--device", "nucleo-l4r5zi", "--out", str(out)]) == 0
+    # nucleo-l4r5zi emulates on mps2-an386 with the same memory: the same (cached) firmware
+    assert f"flash {ad_firmware.flash_used:,} B" in capsys.readouterr().out
+    makefile = (out / "Makefile").read_text()
+    assert "board-specific part" in makefile and "board_cmsdk.c" in makefile
+    subprocess.run(["make", "-s", "-C", str(out), "clean"], check=True)
+    subprocess.run(["make", "-s", "-C", str(out), "firmware.elf"], check=True,
+                   capture_output=True)
+    assert (out / "firmware.elf").stat().st_size > ad01.stat().st_size
+
+
 def test_qemu_killed_mid_run_fails_with_its_reason(ad_firmware: Firmware, ad01: Path) -> None:
     failure: list[BaseException] = []
 

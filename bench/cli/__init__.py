@@ -22,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
         devices,
         estimate,
         export,
+        firmware,
         leaderboard,
         runs,
         stream,
@@ -30,8 +31,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgebench", description=__doc__.splitlines()[0])
     add_verbose(p)
     sub = p.add_subparsers(dest="command", required=True)
-    for module in (runs, compare, devices, export, stream, estimate, board, leaderboard,
-                   agent):
+    for module in (runs, compare, devices, export, firmware, stream, estimate, board,
+                   leaderboard, agent):
         module.register(sub)
     return p
 

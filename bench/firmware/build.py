@@ -48,6 +48,8 @@ RECORD = "build.json"
 #: first build: the protocol's input buffer (96*96*3 B), stack, heap, TFLM's interpreter.
 RAM_RESERVE = 96 * 96 * 3 + STACK_SIZE + HEAP_SIZE + 16 * 1024
 GRANULE = 16
+#: Bumped when what a build produces changes beyond the templates (part of the build key).
+BUILD_FORMAT = 2
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 _MISSING = re.compile(r"missing: (\d+)")
 FLASH_SECTIONS = (".vectors", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".copy.table",
@@ -268,7 +270,7 @@ def build(tflite: bytes, layout: Layout, source: str = "model") -> Firmware:
     folder = cache_root() / "builds" / key({
         "model": sha, "machine": machine.name, "flash": layout.flash_bytes,
         "ram": layout.ram_bytes, "library": lib.root.name, "templates": templates_digest(),
-        "stack": STACK_SIZE, "heap": HEAP_SIZE})[:20]
+        "stack": STACK_SIZE, "heap": HEAP_SIZE, "format": BUILD_FORMAT})[:20]
     if (folder / RECORD).exists():
         return Firmware.load(folder)
     with locked(folder.with_name(folder.name + ".lock")):
