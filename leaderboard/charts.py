@@ -19,6 +19,8 @@ USERMETA = {"embedOptions": {"renderer": "svg"}}
 #: A bar chart's height: a row per bar plus its axis and title. Streamlit fits charts to a
 #: given height, axes included; a discrete (per-bar step) height makes Vega warn and drop it.
 BAR_ROW_PX, AXES_PX = 32, 70
+#: A trade-off chart's plot height: room for a close front and a legend of 20 variants.
+TRADEOFF_HEIGHT_PX = 420
 
 
 def plain(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
@@ -33,26 +35,39 @@ def plain(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
 
 
 def tradeoff_points(df: pd.DataFrame, x: pd.Series, y: pd.Series) -> pd.DataFrame:
-    """The chart frame of a trade-off: ``x``, ``y`` and the cell's ids, finite rows only."""
+    """The chart frame of a trade-off: ``x``, ``y``, the cell's ids and its ``label`` (the
+    variant, or ``model/variant`` when the cells hold several models), finite rows only."""
+    cells = df["cell_id"].astype(str)
+    several = "model" in df and df["model"].nunique() > 1
+    label = cells.str.rsplit("@", n=1).str[0] if several else df["variant"].astype(str)
     return plain(pd.DataFrame({"x": x.to_numpy(), "y": y.to_numpy(),
                                "variant": df["variant"].astype(str).to_numpy(),
-                               "cell_id": df["cell_id"].astype(str).to_numpy(),
+                               "label": label.to_numpy(), "cell_id": cells.to_numpy(),
                                "run": df["run"].astype(str).to_numpy()}), ["x", "y"])
 
 
 def tradeoff_chart(points: pd.DataFrame, front: pd.DataFrame, x_title: str,
                    y_title: str) -> alt.LayerChart:
-    """One circle per cell (colour: variant) and the Pareto front as a dashed line; the x axis
-    is logarithmic when every x is positive."""
+    """One circle per cell (colour: variant; up to 20 distinct colours) and the Pareto front as
+    a dashed line through labelled points; the x axis is logarithmic when every x is
+    positive."""
     log = bool(len(points)) and bool((points["x"] > 0).all())
     x = alt.X("x", title=x_title, scale=alt.Scale(type="log" if log else "linear"))
     y = alt.Y("y", title=y_title, scale=alt.Scale(zero=False))
+    many = points["variant"].nunique() > 10 if len(points) else False
+    colour = alt.Color("variant", title="variant",
+                       scale=alt.Scale(scheme="category20" if many else "tableau10"))
     dots = alt.Chart(points).mark_circle(size=90).encode(
-        x=x, y=y, color=alt.Color("variant", title="variant"),
+        x=x, y=y, color=colour,
         tooltip=[alt.Tooltip("cell_id", title="cell"), alt.Tooltip("run", title="run"),
                  alt.Tooltip("x", title=x_title), alt.Tooltip("y", title=y_title)])
     line = alt.Chart(front).mark_line(color="gray", strokeDash=[4, 3]).encode(x=x, y=y)
-    return (dots + line).properties(usermeta=USERMETA)
+    front = front.reset_index(drop=True)  # labels alternate above and below the front
+    above, below = (alt.Chart(part).mark_text(align="left", dx=7, dy=dy, fontSize=11,
+                                              color="#444").encode(x=x, y=y, text="label")
+                    for part, dy in ((front.iloc[::2], -8), (front.iloc[1::2], 12)))
+    return (dots + line + above + below).properties(height=TRADEOFF_HEIGHT_PX,
+                                                    usermeta=USERMETA)
 
 
 def fit_points(fit: pd.DataFrame, need: str) -> pd.DataFrame:

@@ -60,6 +60,26 @@ def test_tradeoff_chart_is_linear_when_a_cost_is_zero() -> None:
     assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "linear"  # log(0) = -inf
 
 
+def test_tradeoff_front_is_labelled_and_many_variants_keep_their_colours() -> None:
+    variants = [f"v{i}" for i in range(12)]
+    cells = pd.DataFrame({"variant": variants, "model": ["cnn"] * 12, "run": ["r"] * 12,
+                          "cell_id": [f"cnn/{v}@host" for v in variants]})
+    points = charts.tradeoff_points(cells, pd.Series(range(1, 13), dtype=float),
+                                    pd.Series([0.5 + i / 100 for i in range(12)]))
+    assert points["label"].tolist() == variants  # one model: the variant says it all
+    spec = charts.tradeoff_chart(points, points.iloc[[0, 11]], "size [KB]", "accuracy").to_dict()
+    dots, _, *labels = spec["layer"]
+    assert dots["encoding"]["color"]["scale"]["scheme"] == "category20"  # 12 > 10 colours
+    assert [layer["mark"]["type"] for layer in labels] == ["text", "text"]
+    assert {layer["encoding"]["text"]["field"] for layer in labels} == {"label"}
+    shown = [row["label"] for row in _values(spec) if "label" in row]
+    assert sorted(set(shown) & {"v0", "v11"}) == ["v0", "v11"]  # the front's points, labelled
+    two = cells.assign(model=["cnn"] * 11 + ["student"])
+    two.loc[11, "cell_id"] = "student/v11@host"
+    labelled = charts.tradeoff_points(two, pd.Series([1.0] * 12), pd.Series([0.5] * 12))
+    assert labelled["label"].iloc[-1] == "student/v11"  # several models: model/variant
+
+
 def test_fit_chart_encodes_plain_finite_fields() -> None:
     fit = pd.DataFrame({"cell": ["kws/fp32", "big/fp32", "x/int8"],
                         "flash_kb": [97.7, 2929.7, float("nan")], "fits": [True, False, True]})
