@@ -145,6 +145,7 @@ class _Dispatch:
         self.followers: dict[str, list[Group]] = {}  # model key → builds waiting for the first
         self.pending: dict[Any, _Task] = {}
         self.seen_boards: set[str] = set()
+        self.losses: dict[str, list[dict[str, Any]]] = {}  # cell id → lost runs before this
         self.nodes: list[dict[str, Any]] = []
         self.remote = {name: ray.remote(getattr(tasks, name))
                        for name in ("build", "run_cell", "evaluate_cell", "measure_cell")}
@@ -152,6 +153,13 @@ class _Dispatch:
     # --- the loop ------------------------------------------------------------------------------
 
     def outcomes(self) -> Iterator[Outcome]:
+        """Each cell's outcome once; one that was run again after a loss lists the loss first
+        in its ``phases``."""
+        for outcome in self._outcomes():
+            yield dataclasses.replace(outcome, phases=[
+                *self.losses.pop(outcome.cell.id, []), *outcome.phases])
+
+    def _outcomes(self) -> Iterator[Outcome]:
         try:
             self.look()
             yield from self.start_builds()
@@ -330,6 +338,10 @@ class _Dispatch:
         if task.attempt <= self.executor.retries:
             self.look()
             again = dataclasses.replace(task, node=None, attempt=task.attempt + 1)
+            loss = {"phase": "lost", "task": task.kind, "attempt": task.attempt,
+                    "reason": reason, "at": time.time()}
+            for cell in self.groups[task.group] if task.kind == "build" else [task.cell]:
+                self.losses.setdefault(cell.id, []).append(loss)
             if task.kind == "build":
                 if self.can_run(again):
                     self.submit_build(task.group, attempt=again.attempt)
