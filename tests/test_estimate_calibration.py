@@ -229,3 +229,15 @@ def test_calibrate_from_records(tmp_path: Path, capsys: pytest.CaptureFixture[st
     nothing = ["calibrate", "--records", str(tmp_path / "est"), "--devices-dir",
                str(tmp_path / "devices"), "--out", str(out)]
     assert main(nothing) == 2
+
+
+def test_evaluate_prints_error_and_coverage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--results", str(_csv()), "--models-dir", str(MLPERF),
+                 "--evaluate", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "inside 80 %" in out and "| all systems" in out and "| kws" in out
+    target = next(line for line in out.splitlines()
+                  if line.startswith("| Cortex-M, core and runtime seen"))
+    coverage = float(target.split("|")[6].strip().rstrip(" %"))
+    assert 60 <= coverage <= 100  # a Gaussian interval without calibration: covers, roughly
+    assert "nucleol4r5zi@120MHz/x-cube-ai" in out  # the per-system table

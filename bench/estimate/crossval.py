@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ import pandas as pd
 from bench.estimate.data import Data, queries
 from bench.estimate.design import Structure
 from bench.estimate.fit import Fitted, fit, predict, slots_of
+from bench.estimate.interval import Interval
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,6 @@ STRUCTURES = (Structure(0.3, False, 0.3, True, robust=1.0),
               Structure(0.3, True, 0.3, True, robust=1.0, outputs=True),
               Structure(0.3, False, 0.5, True, robust=1.0))
 INNER_FOLDS = 5
-LEVEL = 0.8
-GAUSS_Z = 1.2815515655446004  # the 90th percentile of a standard normal
 
 
 def fit_data(data: Data, structure: Structure, base: Fitted | None = None) -> Fitted:
@@ -80,41 +78,6 @@ def inner_residuals(data: Data, structure: Structure, folds: int = INNER_FOLDS) 
             out.append(held_out(data.subset(~mask), data.subset(mask), structure)
                        .assign(kind="models"))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
-
-
-@dataclass
-class Interval:
-    """How an estimate's 80 % interval is drawn: ``exp(log ŷ + z · sd)`` for z in
-    ``(z_low, z_high)``, the percentiles of standardised held-out residuals."""
-
-    z_low: float = -GAUSS_Z
-    z_high: float = GAUSS_Z
-    level: float = LEVEL
-    residuals: int = 0  # how many held-out residuals set it (0: the Gaussian default)
-    source: str = "Gaussian default (not calibrated)"
-
-    @classmethod
-    def from_residuals(cls, res: pd.DataFrame, source: str) -> Interval:
-        z = ((np.log(res["latency_ms"]) - res["log_pred"]) / res["sd"]).to_numpy()
-        if len(z) < 20:
-            return cls(source=f"Gaussian default ({len(z)} held-out residuals are too few)")
-        tail = (1 - LEVEL) / 2
-        return cls(float(np.quantile(z, tail)), float(np.quantile(z, 1 - tail)), LEVEL, len(z),
-                   source)
-
-    def bounds(self, log_pred: np.ndarray | float, sd: np.ndarray | float
-               ) -> tuple[Any, Any]:
-        return np.exp(log_pred + self.z_low * sd), np.exp(log_pred + self.z_high * sd)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"level": self.level, "z_low": round(self.z_low, 4),
-                "z_high": round(self.z_high, 4), "residuals": self.residuals,
-                "source": self.source}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Interval:
-        return cls(float(data["z_low"]), float(data["z_high"]), float(data.get("level", LEVEL)),
-                   int(data.get("residuals", 0)), str(data.get("source", "")))
 
 
 #: Interval kinds: an estimate of a calibration model on a new system, and of a new model.

@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bench.estimate.crossval import Interval
 from bench.estimate.design import EstimateError
 from bench.estimate.fit import Fitted, from_json
+from bench.estimate.interval import Interval
 
 SCHEMA = 2
 KIND = "edgebench estimator coefficients"

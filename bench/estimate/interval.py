@@ -1,0 +1,48 @@
+"""The 80 % interval of an estimate: ``exp(log ŷ + z · sd)``, ``z`` the percentiles of
+standardised held-out residuals (see :mod:`bench.estimate.crossval`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LEVEL = 0.8
+GAUSS_Z = 1.2815515655446004  # the 90th percentile of a standard normal
+
+
+@dataclass
+class Interval:
+    """How an estimate's 80 % interval is drawn: ``exp(log ŷ + z · sd)`` for z in
+    ``(z_low, z_high)``, the percentiles of standardised held-out residuals."""
+
+    z_low: float = -GAUSS_Z
+    z_high: float = GAUSS_Z
+    level: float = LEVEL
+    residuals: int = 0  # how many held-out residuals set it (0: the Gaussian default)
+    source: str = "Gaussian default (not calibrated)"
+
+    @classmethod
+    def from_residuals(cls, res: Any, source: str) -> Interval:
+        """From held-out rows (a frame with ``latency_ms``, ``log_pred`` and ``sd``)."""
+        z = ((np.log(res["latency_ms"]) - res["log_pred"]) / res["sd"]).to_numpy()
+        if len(z) < 20:
+            return cls(source=f"Gaussian default ({len(z)} held-out residuals are too few)")
+        tail = (1 - LEVEL) / 2
+        return cls(float(np.quantile(z, tail)), float(np.quantile(z, 1 - tail)), LEVEL, len(z),
+                   source)
+
+    def bounds(self, log_pred: np.ndarray | float, sd: np.ndarray | float
+               ) -> tuple[Any, Any]:
+        return np.exp(log_pred + self.z_low * sd), np.exp(log_pred + self.z_high * sd)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "z_low": round(self.z_low, 4),
+                "z_high": round(self.z_high, 4), "residuals": self.residuals,
+                "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Interval:
+        return cls(float(data["z_low"]), float(data["z_high"]), float(data.get("level", LEVEL)),
+                   int(data.get("residuals", 0)), str(data.get("source", "")))
