@@ -53,7 +53,7 @@ def published(rows: pd.DataFrame, board: str, runtime: str, release: str | None,
         hit = hit[hit["release"] == release]
     if hit.empty:
         return "–"
-    return f"{hit['latency_ms'].median():.3g}"
+    return f"{hit['latency_ms'].median():.4g}"
 
 
 def reference_estimates(data: pd.DataFrame, models: dict[str, Path]) -> str:

@@ -99,7 +99,7 @@ def _model_subsets(lmo: pd.DataFrame) -> dict[str, pd.Series]:
     out = {"the four MLPerf Tiny models": four}
     if not four.all():
         out["beyond the four"] = ~four
-    out["all models"] = lmo["ape"].notna()
+        out["all models"] = lmo["ape"].notna()
     return out
 
 
