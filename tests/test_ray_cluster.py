@@ -8,6 +8,7 @@ every node 127.0.0.1, which the tests check. The cluster is shared by the tests 
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray is imported: loopback only
@@ -203,15 +204,20 @@ def test_the_cluster_is_three_nodes_on_loopback(lab: Lab) -> None:
     assert all(n["Resources"][QUIET] == QUIET_UNITS for n in nodes.values())
 
 
-def test_board_cells_run_on_the_node_that_owns_the_board(both_runs: tuple) -> None:
+def test_board_cells_run_on_the_node_that_owns_the_board(both_runs: tuple, lab: Lab) -> None:
     _, records, _ = both_runs
     assert len(records) == 8 and len({r.cell_id for r in records}) == 8
     for record in records:
         assert record.status == "ok", (record.cell_id, record.error)
         if record.device.startswith("board-"):
             assert record.provenance["host"]["ray_node"] == f"lab-{record.device[-1]}"
-    # host cells ran somewhere on the cluster, and the build facts crossed to the boards' nodes
     assert {r.provenance["host"]["ray_node"] for r in records} >= {"lab-a", "lab-b"}
+    # the artifacts were built on the head and landed in each agent's own cache, same bytes
+    shas = {r.artifact_sha256 for r in records}
+    for name in ("a", "b"):
+        landed = {hashlib.sha256(f.read_bytes()).hexdigest()
+                  for f in (lab.root / f"cache-{name}" / "artifacts").glob("*.tflite")}
+        assert landed == shas
 
 
 def test_local_and_ray_records_are_the_same_apart_from_timing_and_provenance(
