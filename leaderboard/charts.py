@@ -34,26 +34,56 @@ def plain(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
     return df[finite].reset_index(drop=True)
 
 
-def tradeoff_points(df: pd.DataFrame, x: pd.Series, y: pd.Series) -> pd.DataFrame:
+Bounds = tuple[pd.Series, pd.Series]
+
+
+def tradeoff_points(df: pd.DataFrame, x: pd.Series, y: pd.Series, x_interval: Bounds | None = None,
+                    y_interval: Bounds | None = None) -> pd.DataFrame:
     """The chart frame of a trade-off: ``x``, ``y``, the cell's ids and its ``label`` (the
-    variant, or ``model/variant`` when the cells hold several models), finite rows only."""
+    variant, or ``model/variant`` when the cells hold several models), finite rows only; with
+    an estimate's 80 % interval on either axis, ``x_low``/``x_high`` or ``y_low``/``y_high``
+    (NaN where a figure has none)."""
     cells = df["cell_id"].astype(str)
     several = "model" in df and df["model"].nunique() > 1
     label = cells.str.rsplit("@", n=1).str[0] if several else df["variant"].astype(str)
-    return plain(pd.DataFrame({"x": x.to_numpy(), "y": y.to_numpy(),
-                               "variant": df["variant"].astype(str).to_numpy(),
-                               "label": label.to_numpy(), "cell_id": cells.to_numpy(),
-                               "run": df["run"].astype(str).to_numpy()}), ["x", "y"])
+    frame = pd.DataFrame({"x": x.to_numpy(), "y": y.to_numpy(),
+                          "variant": df["variant"].astype(str).to_numpy(),
+                          "label": label.to_numpy(), "cell_id": cells.to_numpy(),
+                          "run": df["run"].astype(str).to_numpy()})
+    for axis, bounds in (("x", x_interval), ("y", y_interval)):
+        if bounds is not None:
+            frame[f"{axis}_low"] = bounds[0].to_numpy(dtype=float)
+            frame[f"{axis}_high"] = bounds[1].to_numpy(dtype=float)
+    return plain(frame, ["x", "y"])
+
+
+def _error_bars(points: pd.DataFrame, x: alt.X, y: alt.Y, scales: tuple[alt.Scale, alt.Scale],
+                colour: alt.Color) -> list[alt.Chart]:
+    """A rule per estimated point from its interval's low to high bound, on each axis that has
+    one (the 80 % interval of ``edgebench estimate``)."""
+    out = []
+    for axis in ("x", "y"):
+        if f"{axis}_low" not in points:
+            continue
+        bars = points.dropna(subset=[f"{axis}_low", f"{axis}_high"])
+        if bars.empty:
+            continue
+        ends = ({"x": alt.X(f"{axis}_low", scale=scales[0]), "x2": f"{axis}_high", "y": y}
+                if axis == "x" else
+                {"y": alt.Y(f"{axis}_low", scale=scales[1]), "y2": f"{axis}_high", "x": x})
+        out.append(alt.Chart(bars).mark_rule(opacity=0.6).encode(color=colour, **ends))
+    return out
 
 
 def tradeoff_chart(points: pd.DataFrame, front: pd.DataFrame, x_title: str,
                    y_title: str) -> alt.LayerChart:
-    """One circle per cell (colour: variant; up to 20 distinct colours) and the Pareto front as
-    a dashed line through labelled points; the x axis is logarithmic when every x is
-    positive."""
+    """One circle per cell (colour: variant; up to 20 distinct colours), error bars over the
+    estimated ones (their 80 % interval) and the Pareto front as a dashed line through labelled
+    points; the x axis is logarithmic when every x is positive."""
     log = bool(len(points)) and bool((points["x"] > 0).all())
-    x = alt.X("x", title=x_title, scale=alt.Scale(type="log" if log else "linear"))
-    y = alt.Y("y", title=y_title, scale=alt.Scale(zero=False))
+    scales = alt.Scale(type="log" if log else "linear"), alt.Scale(zero=False)
+    x = alt.X("x", title=x_title, scale=scales[0])
+    y = alt.Y("y", title=y_title, scale=scales[1])
     many = points["variant"].nunique() > 10 if len(points) else False
     colour = alt.Color("variant", title="variant",
                        scale=alt.Scale(scheme="category20" if many else "tableau10"))
@@ -62,12 +92,13 @@ def tradeoff_chart(points: pd.DataFrame, front: pd.DataFrame, x_title: str,
         tooltip=[alt.Tooltip("cell_id", title="cell"), alt.Tooltip("run", title="run"),
                  alt.Tooltip("x", title=x_title), alt.Tooltip("y", title=y_title)])
     line = alt.Chart(front).mark_line(color="gray", strokeDash=[4, 3]).encode(x=x, y=y)
+    bars = _error_bars(points, x, y, scales, colour)
     front = front.reset_index(drop=True)  # labels alternate above and below the front
     above, below = (alt.Chart(part).mark_text(align="left", dx=7, dy=dy, fontSize=11,
                                               color="#444").encode(x=x, y=y, text="label")
                     for part, dy in ((front.iloc[::2], -8), (front.iloc[1::2], 12)))
-    return (dots + line + above + below).properties(height=TRADEOFF_HEIGHT_PX,
-                                                    usermeta=USERMETA)
+    return alt.layer(*bars, dots, line, above, below).properties(height=TRADEOFF_HEIGHT_PX,
+                                                                  usermeta=USERMETA)
 
 
 def fit_points(fit: pd.DataFrame, need: str) -> pd.DataFrame:

@@ -160,6 +160,21 @@ def display_values(df: pd.DataFrame, metric: str) -> pd.Series:
     return df[metric] / 1024 if unit_of(df, metric) == "B" else df[metric]
 
 
+def display_interval(df: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series] | None:
+    """An estimate's 80 % interval (``<metric>__low`` / ``__high``) in the metric's display
+    unit, NaN where a figure has none; None when no row has one."""
+    low, high = df.get(f"{metric}__low"), df.get(f"{metric}__high")
+    if low is None or high is None or not (low.notna() & high.notna()).any():
+        return None
+    scale = 1 / 1024 if unit_of(df, metric) == "B" else 1
+    return low * scale, high * scale
+
+
+def with_interval(value: float, low: float, high: float) -> str:
+    """``82.04 (68.3–110.2)``: a figure and its 80 % interval as the tables show them."""
+    return f"{number(value)} ({number(low)}–{number(high)})"
+
+
 def number(value: float) -> str:
     """A figure as the tables show it: 4 significant digits, thousands in full with commas
     (``2,930`` rather than ``2.93e+03``)."""

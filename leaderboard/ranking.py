@@ -13,12 +13,14 @@ from pandas.io.formats.style import Styler
 from bench.metrics import higher_is_better, is_task_metric
 from leaderboard.data import (
     KEY_METRICS,
+    display_interval,
     display_values,
     header,
     metric_names,
     number,
     reference_label,
     unit_of,
+    with_interval,
 )
 
 #: Prefix of an estimated figure (no board measured it), with its colour.
@@ -29,7 +31,8 @@ BEST_STYLE = "background-color: #d8f3dc; font-weight: bold"
 #: Suffix of a latency whose timing was unstable (the record's ``details.warnings``).
 UNSTABLE_MARK = "⚠"
 LEGEND = (f"**Bold on green**: the best variant of each model on that device by the ranking "
-          f"metric. {ESTIMATED_MARK} in purple: estimated (no board measured it); other figures "
+          f"metric. {ESTIMATED_MARK} in purple: estimated (no board measured it), with its 80 % "
+          f"interval in brackets; other figures "
           f"were measured. {UNSTABLE_MARK} after a latency: its timing was unstable (see the "
           "cell's warnings on Run detail). Click a column header to sort.")
 #: Styling stops above this many cells (pandas' Styler limit is 262,144).
@@ -70,6 +73,7 @@ class Board:
     estimated: dict[str, pd.Series] = field(default_factory=dict)  # column → per row
     formats: dict[str, Callable[[float], str]] = field(default_factory=dict)  # column → text
     unstable: dict[str, pd.Series] = field(default_factory=dict)  # latency column → per row
+    intervals: dict[str, tuple[pd.Series, pd.Series]] = field(default_factory=dict)  # low, high
 
 
 def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
@@ -83,6 +87,7 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
     formats: dict[str, Callable[[float], str]] = {"rank": "{:.0f}".format}
     estimated: dict[str, pd.Series] = {}
     unstable: dict[str, pd.Series] = {}
+    intervals: dict[str, tuple[pd.Series, pd.Series]] = {}
     warned = df.get("warnings", pd.Series(index=df.index, dtype=object)).notna()
     versus = reference_label(df)
     for m in [metric, *(m for m in metrics if m != metric)]:
@@ -91,6 +96,8 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
         column = header(m, unit_of(df, m))
         table[column], formats[column] = display_values(df, m), number
         estimated[column] = df.get(f"{m}__method", pd.Series(index=df.index)).eq("estimated")
+        if (bounds := display_interval(df, m)) is not None:
+            intervals[column] = bounds
         if m.startswith("latency"):
             unstable[column] = warned
         if f"Δ{m}" in df.columns:
@@ -106,13 +113,16 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
     best = df["rank"].eq(1).reset_index(drop=True)
     estimated = {c: s.reset_index(drop=True) for c, s in estimated.items()}
     unstable = {c: s.reset_index(drop=True) for c, s in unstable.items()}
-    return Board(table, header(metric, unit_of(df, metric)), best, estimated, formats, unstable)
+    intervals = {c: (lo.reset_index(drop=True), hi.reset_index(drop=True))
+                 for c, (lo, hi) in intervals.items()}
+    return Board(table, header(metric, unit_of(df, metric)), best, estimated, formats, unstable,
+                 intervals)
 
 
 def style(b: Board) -> Styler | pd.DataFrame:
     """The table with blank empty cells, number formats, the best variants in bold on green and
-    estimated figures prefixed with :data:`ESTIMATED_MARK` in purple (plain above
-    :data:`MAX_STYLED_CELLS`)."""
+    estimated figures prefixed with :data:`ESTIMATED_MARK` in purple, with their 80 % interval
+    when they have one (plain above :data:`MAX_STYLED_CELLS`)."""
     t = b.table
     if t.size > MAX_STYLED_CELLS:
         return t
@@ -122,6 +132,11 @@ def style(b: Board) -> Styler | pd.DataFrame:
         fmt = b.formats[column]
         styler = styler.format(lambda v, fmt=fmt: f"{ESTIMATED_MARK} {fmt(v)}",
                                subset=pd.IndexSlice[rows, [column]])
+    for column, (low, high) in b.intervals.items():  # ≈ 82.04 (68.3–110.2)
+        for row in t.index[low.notna() & high.notna() & t[column].notna()]:
+            styler = styler.format(
+                lambda v, lo=low[row], hi=high[row]: f"{ESTIMATED_MARK} {with_interval(v, lo, hi)}",
+                subset=pd.IndexSlice[[row], [column]])
     for column, mask in b.unstable.items():
         rows = t.index[mask & t[column].notna()]
         fmt = b.formats[column]

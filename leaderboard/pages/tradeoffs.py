@@ -27,11 +27,15 @@ if not common.empty_store(df):
     cells = df[df["device"] == device].dropna(subset=[x, y])
     higher = bool(higher_is_better(y))
     points = charts.tradeoff_points(cells, data.display_values(cells, x),
-                                    data.display_values(cells, y))
+                                    data.display_values(cells, y),
+                                    data.display_interval(cells, x),
+                                    data.display_interval(cells, y))
     front = data.pareto_front(points, "x", "y", higher)
     x_title, y_title = data.header(x, data.unit_of(df, x)), data.header(y, data.unit_of(df, y))
     st.caption(f"{len(points)} cells on {inline(device)}; {len(front)} on the Pareto front "
-               f"({'higher' if higher else 'lower'} {inline(y)} and lower {inline(x)} are better)")
+               f"({'higher' if higher else 'lower'} {inline(y)} and lower {inline(x)} are better)"
+               + ("; bars: the 80 % interval of estimated figures"
+                  if {"x_low", "y_low"} & set(points.columns) else ""))
     if not points.empty:
         st.altair_chart(charts.tradeoff_chart(points, front, x_title, y_title))
     st.subheader("Pareto front")
