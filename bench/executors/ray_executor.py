@@ -312,10 +312,13 @@ class _Dispatch:
         else:
             yield value[0] if task.kind == "evaluate" else value
 
+    def release(self, group: Group, near: str | None = None) -> None:
+        """Submit the builds that waited for ``group``'s (whether it worked or not)."""
+        for follower in self.followers.pop(self.plans[group].model_key, []):
+            self.submit_build(follower, near=near)
+
     def build_done(self, task: _Task, result: dict[str, Any]) -> Iterator[Outcome]:
-        plan = self.plans[task.group]
-        for group in self.followers.pop(plan.model_key, []):
-            self.submit_build(group, near=result["phase"]["node_id"])
+        self.release(task.group, near=result["phase"]["node_id"])
         if "error" in result:
             error = CellFailure(result["error"]["kind"], result["error"]["message"])
             for cell in self.groups[task.group]:
@@ -327,6 +330,8 @@ class _Dispatch:
             yield from self.submit_cell(cell, started=task.started)
 
     def failed(self, task: _Task, error: CellFailure) -> Iterator[Outcome]:
+        if task.kind == "build":
+            self.release(task.group)
         cells = self.groups[task.group] if task.kind == "build" else [task.cell]
         for cell in cells:
             yield self.work.failed(cell, task.started, error)
@@ -338,16 +343,15 @@ class _Dispatch:
         if task.attempt <= self.executor.retries:
             self.look()
             again = dataclasses.replace(task, node=None, attempt=task.attempt + 1)
-            loss = {"phase": "lost", "task": task.kind, "attempt": task.attempt,
-                    "reason": reason, "at": time.time()}
-            for cell in self.groups[task.group] if task.kind == "build" else [task.cell]:
-                self.losses.setdefault(cell.id, []).append(loss)
-            if task.kind == "build":
-                if self.can_run(again):
+            if self.can_run(again):
+                loss = {"phase": "lost", "task": task.kind, "attempt": task.attempt,
+                        "reason": reason, "at": time.time()}
+                for cell in self.groups[task.group] if task.kind == "build" else [task.cell]:
+                    self.losses.setdefault(cell.id, []).append(loss)
+                if task.kind == "build":
                     self.submit_build(task.group, attempt=again.attempt)
-                    return
-            elif self.can_run(again):
-                yield from self.submit_cell(task.cell, again.attempt, task.started)
+                else:
+                    yield from self.submit_cell(task.cell, again.attempt, task.started)
                 return
         tried = f" (tried {task.attempt} times)" if task.attempt > 1 else ""
         yield from self.failed(task, CellFailure("lost", f"node lost{tried}: {reason}"))
