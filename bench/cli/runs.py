@@ -31,7 +31,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"failed {status['failed']}{status['running']}")
 
         def running(nodes: dict[str, int]) -> None:
-            status["running"] = "".join(f" · {n} {k}" for n, k in sorted(nodes.items()))
+            status["running"] = (" · running " + ", ".join(
+                f"{n} {k}" for n, k in sorted(nodes.items()))) if nodes else ""
             show()
 
         def progress(record):  # noqa: ANN001 - a Record

@@ -96,6 +96,9 @@ def connected(address: str | None, num_cpus: int | None,
     else:
         options.update(address="local", num_cpus=num_cpus, resources=node_resources(devices),
                        _node_name=platform.node())
+        # a private instance: its token (Ray's default for a new one) is nothing to act on
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR)
     # Ray puts the driver's working directory on its workers' sys.path: start from an empty
     # one, so a stray module where `edgebench run` is started cannot shadow another.
     neutral = tempfile.mkdtemp(prefix="edgebench-ray-")
