@@ -22,7 +22,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     for error in errors:
         print(f"warning: skipped an invalid device file\n{error}", file=sys.stderr)
     spec = node.NodeSpec(address=args.address, resources=node_resources(devices),
-                         cache=args.cache or default_root(), devices_dirs=args.devices_dir or [],
+                         cache=args.cache or default_root(), devices_dirs=dirs,
                          port=args.port, num_cpus=args.num_cpus,
                          node_name=args.node_name or platform.node(),
                          node_ip_address=args.node_ip_address)
