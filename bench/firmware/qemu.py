@@ -51,9 +51,13 @@ class Emulator:
     log_path: Path
     machine: Machine
 
-    def exit_reason(self) -> str | None:
-        """Why QEMU is gone (exit status or signal, and its last output), or None if running."""
-        code = self.process.poll()
+    def exit_reason(self, wait_s: float = 0.0) -> str | None:
+        """Why QEMU is gone (exit status or signal, and its last output), or None if it is
+        still running after ``wait_s`` (a link that just broke may precede QEMU's exit)."""
+        try:
+            code = self.process.wait(timeout=wait_s) if wait_s else self.process.poll()
+        except subprocess.TimeoutExpired:
+            code = None
         if code is None:
             return None
         how = (f"was killed by {signal.Signals(-code).name}" if code < 0

@@ -105,7 +105,7 @@ def board(request: RunRequest, built: Any) -> Iterator[Any]:
                           "model": built.model_id}) as link:
                 yield link
         except BoardError as exc:
-            reason = emulator.exit_reason()
+            reason = emulator.exit_reason(wait_s=2.0)
             if reason is None:
                 raise
             raise RuntimeError(f"{reason} during the run; {exc}") from None
