@@ -29,6 +29,12 @@ def add_cache(p: argparse.ArgumentParser) -> None:
                    help="artifact cache (default: $EDGEBENCH_CACHE or .cache/edgebench)")
 
 
+def add_model_target(p: argparse.ArgumentParser) -> None:
+    """``TARGET``: a .tflite file or a cell of the latest run (:mod:`bench.export` resolves)."""
+    p.add_argument("target", help="a .tflite file, or a cell id model/variant@device "
+                                  "(or model/variant) of the latest run")
+
+
 def add_verbose(p: argparse.ArgumentParser) -> None:
     """``-v/--verbose``: log progress details."""
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")

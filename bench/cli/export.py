@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.args import add_cache, add_results
+from bench.cli.args import add_cache, add_model_target, add_results
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -33,8 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``edgebench export`` to the CLI."""
     sp = sub.add_parser("export", help="write a model as C source for firmware "
                                        "(model_data.h / model_data.cc)")
-    sp.add_argument("target", help="a .tflite file, or a cell id model/variant@device "
-                                   "(or model/variant) of the latest run")
+    add_model_target(sp)
     sp.add_argument("--format", choices=["c"], default="c",
                     help="c: an aligned const unsigned char array, as xxd -i")
     sp.add_argument("--out", type=Path, default=Path("."), help="output folder (default: .)")

@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from bench.cli.args import add_cache, add_devices_dir, add_results
+from bench.cli.args import add_cache, add_devices_dir, add_model_target, add_results
 
 
 def cmd_firmware(args: argparse.Namespace) -> int:
@@ -39,8 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``edgebench firmware`` to the CLI."""
     sp = sub.add_parser("firmware", help="build the TFLite Micro + CMSIS-NN firmware of a model "
                                          "for a device's core (its project folder)")
-    sp.add_argument("target", help="a .tflite file, or a cell id model/variant@device "
-                                   "(or model/variant) of the latest run")
+    add_model_target(sp)
     sp.add_argument("--device", required=True,
                     help="a device with a qemu connection or an `emulate` target")
     sp.add_argument("--out", type=Path, default=None,
