@@ -186,8 +186,11 @@ class _Dispatch:
             self.pending.clear()
 
     def cancel(self, ref: Any) -> None:
+        """Cancel a task: a queued one is dropped, a running one gets KeyboardInterrupt, which
+        stops the worker subprocess it waits for (not ``force``: killing the Ray worker while
+        its reply is on the way can abort the driver)."""
         with suppress(Exception):  # already finished, or its node is gone
-            self.ray.cancel(ref, force=True)
+            self.ray.cancel(ref, force=False)
 
     def look(self) -> None:
         """Refresh the alive nodes; report what runs on each."""
