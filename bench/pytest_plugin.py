@@ -113,8 +113,9 @@ def _compare_session_runs(config: pytest.Config) -> tuple[list[str], bool]:
     wanted, lines, regressed = config.getoption("edgebench_compare"), [], False
     for run in [r for r in store.runs() if r.run_id == config.stash[RUN_ID]]:
         if wanted == "previous":
-            earlier = [r for r in store.runs(run.suite) if r.run_id < run.run_id]
-            baseline = earlier[-1] if earlier else None
+            ordered = [r.run_id for r in store.runs(run.suite)]  # oldest first
+            i = ordered.index(run.run_id)
+            baseline = store.runs(run.suite)[i - 1] if i > 0 else None
         else:
             baseline = store.find(wanted)
         if baseline is None:

@@ -34,12 +34,18 @@ def _processes(samples: Sequence[float] | Sequence[Sequence[float]]) -> list[np.
 
 def _bootstrap_stat(processes: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """Bootstrap replicates of the mean of the processes' medians, resampling both levels:
-    the processes (with replacement), and each process's durations (with replacement)."""
+    the processes (with replacement), and each process's durations (with replacement). With
+    few processes the top level's spread is widened by √(k/(k−1)), the usual correction for
+    a bootstrap of k values (it would otherwise understate their variance)."""
     medians = np.stack([np.median(rng.choice(p, (BOOTSTRAP, len(p))), axis=1)
                         for p in processes])  # (processes, BOOTSTRAP)
     k = len(processes)
-    pick = rng.integers(0, k, (BOOTSTRAP, k)) if k > 1 else np.zeros((BOOTSTRAP, 1), int)
-    return medians[pick, np.arange(BOOTSTRAP)[:, None]].mean(axis=1)
+    if k == 1:
+        return medians[0]
+    pick = rng.integers(0, k, (BOOTSTRAP, k))
+    replicate = medians[pick, np.arange(BOOTSTRAP)[:, None]].mean(axis=1)
+    centre = medians.mean(axis=0)
+    return centre + math.sqrt(k / (k - 1)) * (replicate - centre)
 
 
 def on_samples(before: Sequence[float] | Sequence[Sequence[float]],

@@ -171,6 +171,14 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
+def _chronological(run: Run) -> tuple[str, int, str]:
+    try:
+        written = (run.path / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        written = 0
+    return run.run_id.split("-", 1)[0], written, run.run_id
+
+
 class Store:
     def __init__(self, root: Path | str = "results") -> None:
         self.root = Path(root)
@@ -192,11 +200,12 @@ class Store:
         return Run(suite, run_id, path)
 
     def runs(self, suite: str | None = None) -> list[Run]:
-        """All runs, oldest first (run ids start with their UTC start time)."""
+        """All runs, oldest first: by the UTC start second their ids begin with, then (runs
+        started within one second) by when their manifest was written."""
         suites = [suite] if suite else sorted(p.name for p in self.root.glob("*") if p.is_dir())
         runs = [Run(s, p.name, p) for s in suites for p in (self.root / s).glob("*")
                 if (p / RECORDS).exists()]
-        return sorted(runs, key=lambda r: r.run_id)
+        return sorted(runs, key=_chronological)
 
     def latest(self, suite: str | None = None) -> Run | None:
         runs = self.runs(suite)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.compare import timing_change
 from bench.significance import holm
-from bench.store import MANIFEST, Run, Store
+from bench.store import Store
 from leaderboard.charts import USERMETA, plain
 
 METRIC = "latency_p50"
@@ -27,22 +27,13 @@ def cells_with_latency(root: Path | str, suite: str) -> list[str]:
                    if r.status == "ok" and METRIC in r.metrics})
 
 
-def _started(run: Run) -> tuple[str, int]:
-    """Oldest first: the run id's timestamp (seconds), then its manifest's creation (ns)."""
-    try:
-        created = (run.path / MANIFEST).stat().st_mtime_ns
-    except OSError:
-        created = 0
-    return run.run_id.split("-")[0], created
-
-
 def cell_history(root: Path | str, suite: str, cell_id: str, tolerance: float = 0.05
                  ) -> pd.DataFrame:
     """One row per run of ``suite`` that timed ``cell_id``, oldest first: ``n`` (position),
     ``run``, ``latency`` (ms), and against the run before: ``change``, ``p``, ``verdict`` and
     ``change_point``."""
     rows, previous = [], None
-    for run in sorted(Store(root).runs(suite), key=_started):
+    for run in Store(root).runs(suite):  # oldest first
         record = next((r for r in run.records() if r.cell_id == cell_id and r.status == "ok"
                        and METRIC in r.metrics), None)
         if record is None:

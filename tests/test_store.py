@@ -162,3 +162,17 @@ def test_show_results_resume_and_leaderboard_read_a_corrupt_run(tmp_path: Path,
     assert [r.cell_id for r in resumed.records()] == ["a", "nan", cell]
     frame = load_frame(store.root)
     assert sorted(frame["cell_id"]) == sorted(["a", "nan", cell])
+
+
+def test_runs_started_within_one_second_keep_their_order(tmp_path: Path) -> None:
+    """Run ids share their start second; the order (and so ``latest``) follows creation."""
+    store = Store(tmp_path)
+    made = []
+    for _ in range(6):
+        run = store.create("s", {})
+        run.records_path.touch()
+        run.release()
+        made.append(run.run_id)
+    assert len({r.split("-")[0] for r in made}) <= 2  # mostly one second
+    assert [r.run_id for r in store.runs("s")] == made
+    assert store.latest("s").run_id == made[-1]
