@@ -7,7 +7,8 @@ import numpy as np
 
 from bench.samples import Samples
 
-#: std ÷ median above which a cell's timings are called unstable
+#: interquartile range ÷ median above which a cell's timings are called unstable (a robust
+#: spread: a few interrupted invokes of a sub-microsecond model do not count, a wide body does)
 MAX_SPREAD = 0.10
 #: relative gap between the slowest and fastest process median above which they disagree
 MAX_PROCESS_GAP = 0.10
@@ -18,11 +19,11 @@ def instability(samples: Samples) -> list[str]:
     warnings = []
     values = samples.all
     if len(values) >= 2:
-        median = float(np.median(values))
-        spread = float(np.std(values)) / median if median > 0 else 0.0
+        q1, median, q3 = (float(q) for q in np.percentile(values, [25, 50, 75]))
+        spread = (q3 - q1) / median if median > 0 else 0.0
         if spread > MAX_SPREAD:
             warnings.append(
-                f"unstable timing: the std is {spread:.0%} of the median (over "
+                f"unstable timing: the interquartile range is {spread:.0%} of the median (over "
                 f"{MAX_SPREAD:.0%}); likely causes: other processes sharing the CPU, frequency "
                 "scaling or throttling, or invokes too short for the clock")
     medians = samples.process_medians_ms()
