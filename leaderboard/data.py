@@ -19,7 +19,7 @@ import pandas as pd
 from bench.compare import Change
 from bench.metrics import UNITS, higher_is_better, is_task_metric
 from bench.record import Record
-from bench.store import MANIFEST, RECORDS, Store
+from bench.store import MANIFEST, RECORDS, Run, Store
 from bench.table import frame
 
 ID_COLUMNS = ["suite", "run", "cell_id", "model", "variant", "device", "runner", "status"]
@@ -116,11 +116,11 @@ def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -
     return df
 
 
-def run_references(store: Store) -> dict[str, str]:
+def run_references(runs: list[Run]) -> dict[str, str]:
     """Each run's reference variant, as its manifest records it (runs whose manifest lacks one
     are left out)."""
     out = {}
-    for run in store.runs():
+    for run in runs:
         reference = run.manifest().get("reference_variant")
         if isinstance(reference, str):
             out[f"{run.suite}/{run.run_id}"] = reference
@@ -129,9 +129,9 @@ def run_references(store: Store) -> dict[str, str]:
 
 def load_frame(root: Path | str) -> pd.DataFrame:
     """Every record of every run under ``root`` as one frame with the derived columns."""
-    store = Store(root)
-    records = [r for run in store.runs() for r in run.records()]
-    return add_derived(frame(records), run_references(store))
+    runs = Store(root).runs()
+    records = [r for run in runs for r in run.records()]
+    return add_derived(frame(records), run_references(runs))
 
 
 def options(df: pd.DataFrame, column: str) -> list[str]:
