@@ -111,11 +111,12 @@ def _compare_session_runs(config: pytest.Config) -> tuple[list[str], bool]:
 
     store = Store(config.getoption("edgebench_results"))
     wanted, lines, regressed = config.getoption("edgebench_compare"), [], False
-    for run in [r for r in store.runs() if r.run_id == config.stash[RUN_ID]]:
+    every = store.runs()  # oldest first
+    for run in [r for r in every if r.run_id == config.stash[RUN_ID]]:
         if wanted == "previous":
-            ordered = [r.run_id for r in store.runs(run.suite)]  # oldest first
-            i = ordered.index(run.run_id)
-            baseline = store.runs(run.suite)[i - 1] if i > 0 else None
+            earlier = [r for r in every if r.suite == run.suite]
+            earlier = earlier[:[r.run_id for r in earlier].index(run.run_id)]
+            baseline = earlier[-1] if earlier else None
         else:
             baseline = store.find(wanted)
         if baseline is None:
