@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.cores import CORES
-from bench.estimate.design import Query, Workload
+from bench.estimate.design import Query, Workload, board_key
 from bench.estimate.releases import Resolution, normalise, resolve, round_key, slot_name
 
 BENCHMARKS = ("kws", "vww", "ic", "ad")
@@ -67,13 +67,6 @@ def core_name(raw: str) -> str | None:
     """``bench.cores`` name of the CSV's core ("Cortex-M4F" → ``cortex-m4f``), or None."""
     name = raw.split(" (")[0].strip().lower().replace("+", "plus").replace(" ", "-")
     return name if name in CORES and CORES[name].simd_macs_per_cycle > 0 else None
-
-
-def board_key(name: str) -> str:
-    """A board's name as one key: lower case, letters and digits, without the ``-Q``/``-P``
-    package suffix (``NUCLEO-H7A3ZI-Q`` and device id ``nucleo-h7a3zi-q`` → ``nucleoh7a3zi``)."""
-    name = re.sub(r"[-_ ]?[qp]$", "", str(name).lower())
-    return re.sub(r"[^a-z0-9]", "", name)
 
 
 def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -15,6 +15,7 @@ fit (:func:`matrices`), so they cannot disagree.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,13 @@ RELEASE_CLASSES = ("depthwise",)
 NOMINAL_DTYPE = {"int16": math.log(2.0)}  # CMSIS-NN s16 kernels: about half the int8 throughput
 SOFT_FLOAT = math.log(10.0)  # float32 on a core without FPU runs in software (nominal)
 TERMS = [(d, c) for d in DTYPES for c in COST_CLASSES]
+
+
+def board_key(name: str) -> str:
+    """A board's name as one key: lower case, letters and digits, without the ``-Q``/``-P``
+    package suffix (``NUCLEO-H7A3ZI-Q`` and device id ``nucleo-h7a3zi-q`` → ``nucleoh7a3zi``)."""
+    name = re.sub(r"[-_ ]?[qp]$", "", str(name).lower())
+    return re.sub(r"[^a-z0-9]", "", name)
 
 
 class EstimateError(ValueError):

@@ -12,7 +12,6 @@ fitted on gets the ``known_model`` interval, any other model the wider ``new_mod
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from bench.estimate.design import (
     EstimateError,
     Query,
     Workload,
+    board_key,
     dtype_class,
     matrices,
     terms,
@@ -37,12 +37,6 @@ from bench.estimate.table import Coefficients, load_coefficients
 
 __all__ = ["Coefficients", "Estimate", "EstimateError", "Target", "dtype_class", "estimate",
            "load_coefficients", "measure_arena"]
-
-
-def board_key(name: str) -> str:
-    """A board's name as one key (as :func:`bench.estimate.data.board_key`)."""
-    name = re.sub(r"[-_ ]?[qp]$", "", str(name).lower())
-    return re.sub(r"[^a-z0-9]", "", name)
 
 
 @dataclass(frozen=True)
