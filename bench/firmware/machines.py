@@ -35,16 +35,17 @@ class Machine:
     vectors: int | None = None
 
 
+#: The MPS2 FPGA images without TrustZone (AN385, AN386, AN500) share one memory map and clock.
+_MPS2 = {"code": Region(0x0, 0x400000), "ram": Region(0x20000000, 0x400000),
+         "uart": 0x40004000, "sysclk_hz": 25_000_000}
+
 MACHINES: dict[str, Machine] = {m.name: m for m in (
-    Machine("mps2-an385", "cortex-m3", "cortex-m3", "ARMCM3",
-            Region(0x0, 0x400000), Region(0x20000000, 0x400000), 0x40004000,
-            25_000_000, "Arm MPS2 AN385: Cortex-M3 (no DSP, no FPU)"),
-    Machine("mps2-an386", "cortex-m4f", "cortex-m4+fp", "ARMCM4",
-            Region(0x0, 0x400000), Region(0x20000000, 0x400000), 0x40004000,
-            25_000_000, "Arm MPS2 AN386: Cortex-M4 with FPU"),
-    Machine("mps2-an500", "cortex-m7", "cortex-m7+fp", "ARMCM7",
-            Region(0x0, 0x400000), Region(0x20000000, 0x400000), 0x40004000,
-            25_000_000, "Arm MPS2 AN500: Cortex-M7 with FPU (no caches modelled)"),
+    Machine("mps2-an385", "cortex-m3", "cortex-m3", "ARMCM3", **_MPS2,
+            description="Arm MPS2 AN385: Cortex-M3 (no DSP, no FPU)"),
+    Machine("mps2-an386", "cortex-m4f", "cortex-m4+fp", "ARMCM4", **_MPS2,
+            description="Arm MPS2 AN386: Cortex-M4 with FPU"),
+    Machine("mps2-an500", "cortex-m7", "cortex-m7+fp", "ARMCM7", **_MPS2,
+            description="Arm MPS2 AN500: Cortex-M7 with FPU (no caches modelled)"),
     Machine("mps2-an505", "cortex-m33", "cortex-m33", "ARMCM33",
             Region(0x10000000, 0x400000), Region(0x38000000, 0x400000), 0x50200000,
             20_000_000, "Arm MPS2 AN505: Cortex-M33 with FPU and DSP (secure state)"),
