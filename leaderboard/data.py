@@ -287,14 +287,10 @@ def timing_tests(root: Path | str, run_a: str, run_b: str, tolerance: float = 0.
     from bench.compare import TIMED
     from bench.compare import compare_runs as compare_stored
 
-    found = {}
-    for run in (run_a, run_b):
-        suite, _, run_id = run.partition("/")
-        found[run] = next((r for r in Store(root).runs(suite) if r.run_id == run_id), None)
-    if found[run_a] is None or found[run_b] is None:
+    a, b = find_run(root, run_a), find_run(root, run_b)
+    if a is None or b is None:
         return {}
-    return {c.cell_id: c for c in compare_stored(found[run_a], found[run_b], tolerance=tolerance)
-            if c.metric == TIMED}
+    return {c.cell_id: c for c in compare_stored(a, b, tolerance=tolerance) if c.metric == TIMED}
 
 
 def compare_runs(df: pd.DataFrame, run_a: str, run_b: str, metrics: list[str],
@@ -336,10 +332,14 @@ def compare_runs(df: pd.DataFrame, run_a: str, run_b: str, metrics: list[str],
     return m.drop(columns=keys).sort_values("cell").reset_index(drop=True)
 
 
+def find_run(root: Path | str, run: str) -> Run | None:
+    """The run named ``suite/run_id`` (exactly, as the ``run`` column gives it), or None."""
+    suite, _, run_id = run.partition("/")
+    return next((r for r in Store(root).runs(suite) if r.run_id == run_id), None)
+
+
 def get_record(root: Path | str, run: str, cell_id: str) -> Record | None:
     """One cell's full record (``run`` is ``suite/run_id``), or None."""
-    suite, _, run_id = run.partition("/")
-    for r in Store(root).runs(suite):
-        if r.run_id == run_id:
-            return next((x for x in r.records() if x.cell_id == cell_id), None)
-    return None
+    found = find_run(root, run)
+    return None if found is None else next(
+        (x for x in found.records() if x.cell_id == cell_id), None)
