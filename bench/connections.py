@@ -45,7 +45,7 @@ def runner_for(kind: str, artifact: str) -> Runner | None:
 def primary_runner(kind: str) -> Runner | None:
     """The runner of a kind's .tflite artifacts (else its first): what a device "runs on"."""
     runners = runners_by_kind().get(kind, [])
-    return runner_for(kind, "tflite") or (runners[0] if runners else None)
+    return next((r for r in runners if "tflite" in r.artifacts), runners[0] if runners else None)
 
 
 def option_problems(connection: dict[str, Any], is_host: bool | None

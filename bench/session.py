@@ -161,11 +161,14 @@ class Session:
         batch = {(c.model, c.variant, c.device) for c in cells}
         waiting: dict[str, Outcome] = {}
         finished: set[tuple[str, str, str]] = set()
+        # the variants a record is computed against (same model and device)
+        needed = {self.suite.settings.reference_variant,
+                  *(r.min_delta_vs for r in self.suite.constraints.values() if r.min_delta_vs)}
 
         def ready(outcome: Outcome) -> bool:
             c = outcome.cell
             return all(dep in finished or dep not in batch
-                       for dep in ((c.model, v, c.device) for v in self._needs(c)))
+                       for dep in ((c.model, v, c.device) for v in needed if v != c.variant))
 
         for outcome in self.executor.outcomes(self.work, cells, measure):
             waiting[outcome.cell.id] = outcome
@@ -181,13 +184,6 @@ class Session:
                         yield self._record(run, pending)
         for pending in waiting.values():  # a dependency the executor never delivered
             yield self._record(run, pending)
-
-    def _needs(self, cell: Cell) -> set[str]:
-        """The other variants (same model and device) this cell's record is computed against."""
-        variants = {self.suite.settings.reference_variant,
-                    *(r.min_delta_vs for r in self.suite.constraints.values() if r.min_delta_vs)}
-        variants.discard(cell.variant)
-        return variants
 
     def _add_deltas(self, cell: Cell, metrics: dict[str, Metric]) -> None:
         """``<task metric>_delta`` against the reference variant of the same model and device."""
@@ -223,7 +219,7 @@ class Session:
         return Record(
             suite=self.suite.name, run_id=run.run_id, cell_id=cell.id, model=cell.model,
             variant=cell.variant, device=cell.device,
-            runner=outcome.details.get("runner", device.runner), status=status,
+            runner=outcome.details.get("runner") or device.runner, status=status,
             artifact_sha256=outcome.sha, metrics=metrics, constraints=constraints,
             error=outcome.error, details=details,
             provenance={"versions": versions(RUNTIME_LIBRARIES), "host": outcome.host,
