@@ -10,25 +10,16 @@ import signal
 import sys
 from pathlib import Path
 
-from bench.cli.args import add_devices_dir
+from bench.cli.args import add_devices_dir, read_device
 
 log = logging.getLogger(__name__)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bench.board.virtual import Board, PtyLink, TcpLink, serve
-    from bench.devices import find_device, search_dirs
 
-    device = None
-    if args.device:
-        path = Path(args.device)
-        if path.suffix in (".yaml", ".yml") and path.is_file():
-            from bench.devices import load_device
-
-            device = load_device(path).model_dump(mode="json")
-        else:
-            device = find_device(args.device, search_dirs(args.devices_dir)).model_dump(
-                mode="json")
+    device = (read_device(args.device, args.devices_dir).model_dump(mode="json")
+              if args.device else None)
     try:
         board = Board(args.model, device=device, clock=args.clock, fault=args.fault,
                       name=args.name, model_id=args.model_id)
