@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from bench.worker import pid_alive
+
 LOCK = "run.lock"
 Mode = Literal["exclusive", "shared"]
 
@@ -58,13 +60,7 @@ def _alive_here(holder: dict[str, object]) -> bool:
     pid = holder.get("pid")
     if holder.get("host") != platform.node() or not isinstance(pid, int):
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def holders(run_path: Path) -> list[dict[str, object]]:

@@ -82,7 +82,8 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,7 +104,7 @@ def remove_stale_temp(root: Path | None = None) -> list[Path]:
             mine = folder.is_dir() and folder.stat().st_uid == os.getuid()
         except OSError:
             continue
-        if match and mine and not _pid_alive(int(match[1])):
+        if match and mine and not pid_alive(int(match[1])):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
