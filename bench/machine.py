@@ -22,18 +22,24 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
-    for line in (_read(Path("/proc/cpuinfo")) or "").splitlines():
+def _cpuinfo() -> str:
+    return _read(Path("/proc/cpuinfo")) or ""
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name (``/proc/cpuinfo``, or its text given), else what ``platform``
+    knows."""
+    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
         if line.lower().startswith(("model name", "hardware", "cpu model")):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
-def physical_cores() -> int | None:
-    """Distinct (package, core) pairs in ``/proc/cpuinfo``; None where it does not say."""
+def physical_cores(cpuinfo: str | None = None) -> int | None:
+    """Distinct (package, core) pairs in ``/proc/cpuinfo`` (or its text given); None where it
+    does not say."""
     cores, package = set(), None
-    for line in (_read(Path("/proc/cpuinfo")) or "").splitlines():
+    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "physical id":
             package = value.strip()
@@ -54,11 +60,12 @@ def state() -> dict[str, Any]:
     except (AttributeError, OSError):
         affinity = None
     logical = os.cpu_count()
+    cpuinfo = _cpuinfo()
     return {
         "node": platform.node(),
-        "cpu_model": cpu_model(),
+        "cpu_model": cpu_model(cpuinfo),
         "logical_cores": logical,
-        "physical_cores": physical_cores(),
+        "physical_cores": physical_cores(cpuinfo),
         "governor": _read(_CPUFREQ / "scaling_governor"),
         "cpu_mhz": _khz_to_mhz(_read(_CPUFREQ / "scaling_cur_freq")),
         "cpu_max_mhz": _khz_to_mhz(_read(_CPUFREQ / "cpuinfo_max_freq")),
