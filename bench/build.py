@@ -208,11 +208,9 @@ def _loaded_model(entry: ModelEntry, keys: dict[str, Any], cache: Cache) -> Any:
 def check_step_order(variant: VariantEntry) -> None:
     """:class:`StepError` unless training steps come before the one conversion step (the
     suite check, repeated for builds that did not come through :func:`bench.spec.load_suite`)."""
-    from bench.variants.base import StepError, order_problems
+    from bench.variants.base import StepError
 
-    phases = [(name, getattr(registry.variant_steps.get(name), "phase", None))
-              for name, _ in variant.step_list()]
-    if problems := order_problems(phases):
+    if problems := variant.order_problems():
         j, message = problems[0]
         raise StepError(f"variant {variant.id!r}: steps[{j}]: {message}")
 

@@ -69,6 +69,15 @@ class VariantEntry(Strict):
     def step_list(self) -> list[tuple[str, dict[str, Any]]]:
         return [(name, params or {}) for step in self.steps for name, params in step.items()]
 
+    def order_problems(self) -> list[tuple[int, str]]:
+        """``(step index, message)`` for each step out of order: training steps come before
+        the one conversion step (each step declares its ``phase``; an unregistered one none)."""
+        from bench.variants.base import order_problems
+
+        steps = registry.variant_steps
+        return order_problems([(name, getattr(steps.get(name), "phase", None)
+                                if name in steps else None) for name, _ in self.step_list()])
+
 
 class Settings(Strict):
     warmup: int = Field(10, ge=0, le=1_000_000)
@@ -194,16 +203,8 @@ def _check_ids(suite: Suite) -> list[tuple[str, str]]:
 def _check_step_order(suite: Suite) -> list[tuple[str, str]]:
     """Training steps before the conversion, one conversion per variant (each step declares
     its ``phase``); unknown step names are left to :func:`_check_plugins`."""
-    from bench.variants.base import order_problems
-
-    problems = []
-    for i, v in enumerate(suite.variants):
-        phases = []
-        for name, _ in v.step_list():
-            step = registry.variant_steps.get(name) if name in registry.variant_steps else None
-            phases.append((name, getattr(step, "phase", None)))
-        problems += [(f"variants[{i}].steps[{j}]", msg) for j, msg in order_problems(phases)]
-    return problems
+    return [(f"variants[{i}].steps[{j}]", msg) for i, v in enumerate(suite.variants)
+            for j, msg in v.order_problems()]
 
 
 def _check_constraints(suite: Suite) -> list[tuple[str, str]]:
