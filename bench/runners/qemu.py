@@ -59,8 +59,7 @@ class QemuOptions(Strict):
 
 
 def options(request: RunRequest) -> QemuOptions:
-    return QemuOptions.model_validate(
-        {k: v for k, v in request.options.items() if k in QemuOptions.model_fields})
+    return QEMU.parse_options(request.options)  # type: ignore[return-value]
 
 
 def machine_name(device: dict[str, Any], opts: dict[str, Any]) -> str:
@@ -123,22 +122,25 @@ def _raw_outputs(lines: list[str], spec: IOSpec) -> np.ndarray:
     return np.asarray([int(w, 16) for w in words], np.uint32).view(np.float32)
 
 
-def _output_spec(data: bytes, source: str) -> IOSpec:
+def _io_specs(data: bytes, source: str) -> tuple[IOSpec, IOSpec]:
+    """The model's (single) input and first output, from one look at the flatbuffer."""
     from bench.tflite_info import inspect
 
-    t = inspect(data, source).outputs[0]
-    return IOSpec(tuple(t.shape), np.dtype(t.dtype), t.scale, t.zero_point)
+    info = inspect(data, source)
+    i, o = info.inputs[0], info.outputs[0]
+    return (IOSpec(tuple(i.shape), np.dtype(i.dtype), i.scale, i.zero_point),
+            IOSpec(tuple(o.shape), np.dtype(o.dtype), o.scale, o.zero_point))
 
 
 def evaluate(request: RunRequest) -> MetricMap:
     """Arena, firmware sizes, agreement with LiteRT and task metrics, from the firmware."""
     from bench.runners.io import load_artifact, sample_inputs
     from bench.runners.litert import LiteRTModel
-    from bench.runners.serial import board_predict, input_spec
+    from bench.runners.serial import board_predict
 
-    built = firmware(request)
+    built = firmware(request)  # refuses a model without exactly one input
     data = load_artifact(request.artifact)
-    spec, out_spec = input_spec(request), _output_spec(data, str(request.artifact))
+    spec, out_spec = _io_specs(data, str(request.artifact))
     out: MetricMap = {
         "arena_used": metric("arena_used", built.arena_used, METHOD),
         "firmware_flash": metric("firmware_flash", built.flash_used, METHOD),
