@@ -264,7 +264,6 @@ def build(tflite: bytes, layout: Layout, source: str = "model") -> Firmware:
     input_bytes = _check_model(info, source)
     machine = layout.machine
     lib = library(machine.tflm_arch)
-    kernels = kernels_for(info.ops, lib.tflm)
     sha = hashlib.sha256(tflite).hexdigest()
     model_id = MODEL_IDS.get(sha, f"edgebench-{sha[:12]}")  # m-model: kws01 … for the references
     folder = cache_root() / "builds" / key({
@@ -276,6 +275,7 @@ def build(tflite: bytes, layout: Layout, source: str = "model") -> Firmware:
     with locked(folder.with_name(folder.name + ".lock")):
         if (folder / RECORD).exists():
             return Firmware.load(folder)
+        kernels = kernels_for(info.ops, lib.tflm)
         lib_seconds = lib.ensure(lib.base_sources() +
                                  lib.kernel_sources(k.registration for k in kernels))
         arena, room, x86 = _first_arena(tflite, layout, input_bytes)
