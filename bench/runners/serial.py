@@ -234,8 +234,7 @@ class BoardLink:
 @contextlib.contextmanager
 def connect(options: dict[str, Any]) -> Iterator[BoardLink]:
     """An open, handshaken :class:`BoardLink` for a device's connection options."""
-    link = BoardLink(SerialOptions.model_validate(
-        {k: v for k, v in options.items() if k in SerialOptions.model_fields}))
+    link = BoardLink(SERIAL.parse_options(options))  # type: ignore[arg-type]
     try:
         link.handshake()
         yield link
