@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.runners.base import RunRequest
-from bench.runners.phase import run_phase
 from bench.significance import ALPHA, on_samples
 from bench.worker import call
 
@@ -67,7 +66,6 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=20)
     args = p.parse_args()
-    assert run_phase  # the worker target
     with tempfile.TemporaryDirectory() as tmp:
         artifact = har_mlp_int8(Path(tmp))
         runs = [fresh_run(artifact) for _ in range(args.pairs + 1)]
