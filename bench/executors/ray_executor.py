@@ -9,7 +9,8 @@ node's whole quiet share. Outcomes come back in any order; only the driver write
 
 Faults: a task whose node (or worker) is lost is run again once where it can run, else its cell
 fails with ``node lost``; a board whose node has left fails its cells at once instead of
-waiting. Closing the generator (Ctrl-C) cancels every outstanding task.
+waiting. A run that stops early (Ctrl-C, or the consumer closing the generator) cancels no task
+one by one: its tasks share the driver's fate, and ``ray.shutdown`` on the way out ends them.
 """
 
 from __future__ import annotations
@@ -180,8 +181,14 @@ class _Dispatch:
                     self.look()
                     yield from self.drop_stranded()
                     next_look = time.monotonic() + self.executor.poll_s
+        except (KeyboardInterrupt, GeneratorExit):
+            # Ctrl-C: no ray.cancel, which can race a reply on its way and abort the driver
+            # inside Ray ("Tried to complete task that was not pending"); the tasks share the
+            # driver's fate, so ray.shutdown() on the way out ends them (and their workers).
+            self.pending.clear()
+            raise
         finally:
-            for ref in self.pending:  # Ctrl-C, or the consumer stopped: leave nothing running
+            for ref in self.pending:  # another error: leave nothing running
                 self.cancel(ref)
             self.pending.clear()
 
