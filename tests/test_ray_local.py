@@ -46,3 +46,32 @@ def test_a_suite_runs_on_local_ray_and_a_failed_build_releases_the_next(
         assert ok.provenance["host"]["ray_node"] == platform.node()
         assert [p["phase"] for p in ok.provenance["phases"]][0] == "build"
     assert "measure" in [p["phase"] for p in records["tiny/fp32@host-litert"].provenance["phases"]]
+
+
+def test_builds_go_before_cells_that_would_wait_for_a_cpu(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On two CPUs, four builds: no cell takes a CPU before the last build has one (Ray has no
+    priorities and, left alone, starts a cell beside the third build while the fourth waits;
+    the executor holds such cells back while a build waits for a CPU)."""
+    from bench.cache import Cache
+    from bench.executors.ray_executor import RayExecutor
+    from bench.session import run_suite
+    from bench.spec import load_suite
+
+    suite = tmp_path / "builds.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "builds-first",
+        "models": [{"id": f"mlp{seed}", "builder": "har_mlp", "params": {"hidden": [8]},
+                    "dataset": {"name": "har_synthetic",
+                                "params": {"features": 6, "classes": 3, "samples": 150}},
+                    "train": {"epochs": 1, "seed": seed}} for seed in range(4)],
+        "variants": [{"id": "fp32"}], "devices": ["nucleo-l4r5zi"]}))
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    records = run_suite(load_suite(suite), tmp_path / "results", cache=Cache(tmp_path / "c"),
+                        executor=RayExecutor(num_cpus=2)).records()
+    assert len(records) == 4 and all(r.status == "ok" for r in records), records
+    phases = [p for r in records for p in r.provenance["phases"]]
+    builds = [p for p in phases if p["phase"] == "build"]
+    cells = [p for p in phases if p["phase"] != "build"]
+    assert len(builds) == 4 and cells
+    assert max(p["started"] for p in builds) <= min(p["started"] for p in cells), phases

@@ -148,6 +148,7 @@ class _Dispatch:
         self.built: dict[Group, tuple[Any, dict[str, Any]]] = {}  # (ref of result, its phase)
         self.followers: dict[str, list[Group]] = {}  # model key → builds waiting for the first
         self.pending: dict[Any, _Task] = {}
+        self.deferred: list[tuple[Cell, int, str]] = []  # CPU cells held back for builds
         self.seen_boards: set[str] = set()
         self.losses: dict[str, list[dict[str, Any]]] = {}  # cell id → lost runs before this
         self.nodes: list[dict[str, Any]] = []
@@ -168,7 +169,7 @@ class _Dispatch:
             self.look()
             yield from self.start_builds()
             next_look = time.monotonic() + self.executor.poll_s
-            while self.pending:
+            while self.pending or self.deferred:  # (cells are deferred only behind builds)
                 ready, _ = self.ray.wait(list(self.pending), num_returns=1,
                                          timeout=self.executor.poll_s)
                 if ready:
@@ -177,6 +178,7 @@ class _Dispatch:
                 for ref in ready:
                     if ref in self.pending:
                         yield from self.finished(ref, self.pending.pop(ref))
+                yield from self.undefer()
                 if time.monotonic() >= next_look:
                     self.look()
                     yield from self.drop_stranded()
@@ -191,6 +193,7 @@ class _Dispatch:
             for ref in self.pending:  # another error: leave nothing running
                 self.cancel(ref)
             self.pending.clear()
+            self.deferred.clear()
 
     def cancel(self, ref: Any) -> None:
         """Cancel a task: a queued one is dropped, a running one gets KeyboardInterrupt, which
@@ -223,6 +226,20 @@ class _Dispatch:
                 counts[node.get("NodeName") or node["NodeManagerAddress"]] = int(
                     used if used < QUIET_UNITS else 1)
         return counts
+
+    def builds_queued(self) -> bool:
+        """Whether a build may wait for a CPU: at least as many unfinished builds as the
+        edgebench nodes have CPUs. A CPU cell submitted now would compete with it, and Ray has
+        no priorities: builds go first, since cells wait for them (the long pole of a sweep)."""
+        cpus = sum(n["Resources"].get("CPU", 0) for n in self.nodes if QUIET in n["Resources"])
+        return sum(t.kind == "build" for t in self.pending.values()) >= max(cpus, 1)
+
+    def undefer(self) -> Iterator[Outcome]:
+        """Submit the CPU cells held back, once no build waits for a CPU."""
+        if self.deferred and not self.builds_queued():
+            held, self.deferred = self.deferred, []
+            for cell, attempt, started in held:
+                yield from self.submit_cell(cell, attempt, started)
 
     def can_run(self, task: _Task) -> bool:
         """Whether an alive node has what ``task`` needs."""
@@ -284,6 +301,8 @@ class _Dispatch:
                         num_cpus=0, resources={QUIET: 1, task.board: 1})
         elif not self.can_run(task):
             yield self.unreachable(task, built_phase)
+        elif self.builds_queued():
+            self.deferred.append((cell, attempt, task.started))
         elif host_timed(device):
             task.kind = "evaluate"
             self.submit(task, "evaluate_cell", cell, self.plans[group], built,
