@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Ray reads this when it is first imported, by whichever test module comes first: with it, every
+# Ray node of the tests (and its traffic) stays on 127.0.0.1, not the machine's interface.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
 @pytest.fixture(autouse=True)

@@ -2,17 +2,15 @@
 
 A head node (``ray.cluster_utils.Cluster``, in this process) and two ``edgebench agent``
 processes, each advertising one virtual board (``edgebench board serve`` on a pty). Traffic stays
-on loopback: with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (set before Ray is imported) Ray gives
-every node 127.0.0.1, which the tests check. The cluster is shared by the tests of this module.
+on loopback: with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (set by conftest, before Ray is
+imported) Ray gives every node 127.0.0.1, which the tests check. The cluster is shared by the
+tests of this module.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray is imported: loopback only
-
 import select
 import signal
 import subprocess
