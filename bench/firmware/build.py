@@ -17,11 +17,13 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import worker
 from bench.board.reference_models import MODEL_IDS
 from bench.cache import key, write_atomic
 from bench.firmware import FirmwareError, cache_root
@@ -48,6 +50,7 @@ RECORD = "build.json"
 #: first build: the protocol's input buffer (96*96*3 B), stack, heap, TFLM's interpreter.
 RAM_RESERVE = 96 * 96 * 3 + STACK_SIZE + HEAP_SIZE + 16 * 1024
 GRANULE = 16
+ARENA_TIMEOUT_S = 300.0  # x86-64 TFLite Micro's arena of the model (a first guess)
 #: Bumped when what a build produces changes beyond the templates (part of the build key).
 BUILD_FORMAT = 2
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
@@ -152,11 +155,13 @@ def _first_arena(tflite: bytes, layout: Layout, input_bytes: int) -> tuple[int, 
     """A first arena with room to spare (twice x86-64 TFLM's figure plus 8 KiB), the most the
     device's RAM leaves for it, and that x86-64 figure (None when it could not be measured)."""
     room = max(layout.ram_bytes - RAM_RESERVE - input_bytes, 4096)
-    try:
-        from bench.runners.tflm import measure_arena
-
-        x86 = measure_arena(tflite)
-    except Exception as exc:  # the target will say what it needs
+    try:  # native TFLite Micro, which can abort on a model: in a worker
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(tflite)
+            f.flush()
+            x86 = int(worker.call("bench.estimate.model:measure_arena", {"path": f.name},
+                                  ARENA_TIMEOUT_S))
+    except worker.WorkerError as exc:  # the target will say what it needs
         log.info("no x86-64 arena figure (%s): the first arena is the RAM left", exc)
         return room, room, None
     return min(2 * x86 + 8192, room), room, x86
