@@ -62,8 +62,14 @@ def test_estimate_kws_on_m4_with_its_release(kws) -> None:  # noqa: ANN001
     assert e.latency_ms_low < 43.19 < e.latency_ms_high
     assert e.latency_ms_low < e.latency_ms < e.latency_ms_high
     assert e.energy_uj == pytest.approx(40.0 * e.latency_ms)
-    assert e.energy_uj_low == pytest.approx(40.0 * e.latency_ms_low)
-    assert e.energy_uj_high == pytest.approx(40.0 * e.latency_ms_high)
+    # energy's interval: the latency's z over the latency's sd and the power figure's spread
+    table = load_coefficients()
+    assert 0.1 < table.power_log_sd < 1.5 and e.details["energy"]["power_log_sd"] > 0
+    iv, sd = table.intervals["known_model"], e.details["interval"]["sd_log"]
+    both = math.hypot(sd, table.power_log_sd)
+    assert e.energy_uj_low == pytest.approx(e.energy_uj * math.exp(iv.z_low * both), rel=1e-3)
+    assert e.energy_uj_high == pytest.approx(e.energy_uj * math.exp(iv.z_high * both), rel=1e-3)
+    assert e.energy_uj_low < 40.0 * e.latency_ms_low and e.energy_uj_high > 40.0 * e.latency_ms_high
     assert sum(e.breakdown_ms.values()) == pytest.approx(e.latency_ms)
     out = e.to_json()
     for key in ("latency_ms", "latency_ms_low", "latency_ms_high", "energy_uj", "energy_uj_low",
@@ -224,7 +230,7 @@ def test_estimate_runner(tmp_path: Path) -> None:
     assert lat.low < lat.value < lat.high
     assert metrics["energy_uj"].unit == "µJ"
     assert metrics["energy_uj"].value == pytest.approx(40 * lat.value)
-    assert metrics["energy_uj"].high == pytest.approx(40 * lat.high)
+    assert metrics["energy_uj"].high > 40 * lat.high  # the power figure's spread widens it
     assert lat.to_json()["low"] == lat.low  # stored in the record
     no_power = measure(RunRequest(artifact=request.artifact, dataset=None,
                                   device={**device, "power": None}))
@@ -243,3 +249,21 @@ def test_devices_runtimes_lists_releases(capsys: pytest.CaptureFixture[str]) -> 
     line = next(x for x in out.splitlines() if x.startswith("x-cube-ai"))
     assert "7.1" in line and "10.2" in line
     assert "releases the estimator knows" in out
+
+
+def test_power_spread_counts_cores_measured_on_two_systems_or_more() -> None:
+    import pandas as pd
+
+    from bench.estimate import power
+
+    def rows(systems: list[tuple[str, str, float]]) -> pd.DataFrame:
+        return pd.DataFrame([{"core": c, "group": g, "energy_uj": mw_per_mhz * 10 * 100,
+                              "latency_ms": 10.0, "clock_mhz": 100.0} for c, g, mw_per_mhz in
+                             systems])
+
+    alone = rows([("cortex-m4f", "a", 0.3), ("cortex-m7", "b", 0.5)])
+    assert power.log_sd(alone) == power.DEFAULT_LOG_SD  # no core seen twice: no spread known
+    pair = rows([("cortex-m4f", "a", 0.2), ("cortex-m4f", "b", 0.8), ("cortex-m7", "c", 9.0)])
+    assert power.per_mhz(pair)["cortex-m4f"] == pytest.approx(0.5)
+    assert power.log_sd(pair) == pytest.approx(math.sqrt((math.log(0.4) ** 2 + math.log(1.6) ** 2)
+                                                         / 2))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench import textable
+from bench.estimate import power
 from bench.estimate.crossval import fit_data, procedure
 from bench.estimate.data import Data
 from bench.estimate.fit import PRIORS, predict, to_json
@@ -46,9 +47,7 @@ def _systems(data: Data) -> list[dict[str, Any]]:
 
 
 def _power(data: Data) -> dict[str, float]:
-    e = data.rows.dropna(subset=["energy_uj"])
-    power = (e["energy_uj"] / e["latency_ms"] / e["clock_mhz"]).groupby(e["core"]).median()
-    return {c: round(float(v), 4) for c, v in power.items()}
+    return {c: round(float(v), 4) for c, v in power.per_mhz(data.rows).items()}
 
 
 def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None = None
@@ -90,6 +89,7 @@ def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None 
         "intervals": {k: v.to_json() for k, v in intervals.items()},
         "evaluation": evaluation,
         "power_mw_per_mhz": _power(data),
+        "power_log_sd": round(power.log_sd(data.rows) if base is None else base.power_log_sd, 4),
         "in_sample": {"median_ape": round(float(np.median(ape)), 2),
                       "p90_ape": round(float(np.quantile(ape, 0.9)), 2)},
         "systems": systems,

@@ -3,7 +3,8 @@
 Absolute percentage error |predicted / published − 1| over rows (one submission of one
 benchmark), and coverage: the share of held-out rows inside their 80 % interval. Energy of a
 held-out row = predicted latency × the median mW/MHz of its core in the training systems'
-energy runs × its clock (what a typical power figure gives); its interval is the latency's.
+energy runs × its clock (what a typical power figure gives); its interval widens the latency's
+by how far the training systems' power strays from their core's typical figure.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bench import textable
+from bench.estimate import power
 from bench.estimate.crossval import leave_models_out, leave_systems_out, procedure
 from bench.estimate.data import BENCHMARKS, Data
 
@@ -24,21 +26,20 @@ OLD = {"target": (12.5, 33.6), "all systems": (12.9, 40.6),
 TARGET = "Cortex-M, core and runtime seen in the rest (target)"
 
 
-def _power(train: pd.DataFrame) -> pd.Series:
-    e = train.dropna(subset=["energy_uj"])
-    return (e["energy_uj"] / e["latency_ms"] / e["clock_mhz"]).groupby(e["core"]).median()
-
-
 def with_errors(res: pd.DataFrame, data: Data, by: str) -> pd.DataFrame:
     """Held-out rows (folds of ``by``: ``group`` or ``family``) with ``ape``, ``inside``,
     energy figures, ``seen`` (core and runtime in the training rows) and ``cortex_m``."""
     out = []
     for name, fold in res.groupby("fold", sort=False):
         train = data.rows[data.rows[by] != name]
-        mw = fold["core"].map(_power(train)).to_numpy(float) * fold["clock_mhz"].to_numpy()
+        mw = fold["core"].map(power.per_mhz(train)).to_numpy(float) * fold["clock_mhz"].to_numpy()
         seen = fold["core"].isin(set(train["core"])) & fold["runtime"].isin(set(train["runtime"]))
-        out.append(fold.assign(pred_uj=fold["pred_ms"] * mw, low_uj=fold["low_ms"] * mw,
-                               high_uj=fold["high_ms"] * mw, seen=seen))
+        log_ms, sd = fold["log_pred"].to_numpy(), fold["sd"].to_numpy()
+        z = (np.log(fold["low_ms"].to_numpy()) - log_ms) / sd, \
+            (np.log(fold["high_ms"].to_numpy()) - log_ms) / sd  # the fold's interval
+        low, high = power.energy_bounds(mw, log_ms, z, sd, power.log_sd(train))
+        out.append(fold.assign(pred_uj=fold["pred_ms"] * mw, low_uj=low, high_uj=high,
+                               seen=seen))
     df = pd.concat(out, ignore_index=True)
     energy = df["energy_uj"]
     return df.assign(

@@ -1,7 +1,8 @@
 """The estimate: latency and energy of a model on a device, with an 80 % interval; flash and RAM.
 
 ``cycles = Σ_{dtype, class} MACs × cycles_per_MAC + ops × cycles_per_op``, ``latency =
-cycles / clock``, ``energy = active power × latency`` (see :mod:`bench.estimate.design` for
+cycles / clock``, ``energy = active power × latency`` (its interval also carries the spread of
+power around a typical figure: :mod:`bench.estimate.power`) (see :mod:`bench.estimate.design` for
 the factors of ``cycles_per_MAC``). The interval is ``exp(log latency + z · sd)`` for the
 table's calibrated ``z`` quantiles, ``sd`` combining the residual scatter, the fit's parameter
 covariance, the prior width of anything the data never saw (core, runtime, board) and the
@@ -32,6 +33,7 @@ from bench.estimate.design import (
 )
 from bench.estimate.fit import predict
 from bench.estimate.footprint import FOOTPRINTS, arena_estimate
+from bench.estimate.power import energy_bounds
 from bench.estimate.releases import normalise, resolve
 from bench.estimate.table import Coefficients, load_coefficients
 
@@ -159,9 +161,11 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
             breakdown[c] = breakdown.get(c, 0.0) + float(e[0, t]) / hz * 1e3
             cpm.setdefault(d, {})[c] = round(float(e[0, t]) / tm.macs[t], 3)
     breakdown["operator calls"] = float(o[0]) / hz * 1e3
-    energy = None if target.active_mw is None else target.active_mw * latency
-    e_low = None if energy is None else target.active_mw * low
-    e_high = None if energy is None else target.active_mw * high
+    energy = e_low = e_high = None
+    if target.active_mw is not None:
+        energy = target.active_mw * latency
+        e_low, e_high = (float(v) for v in energy_bounds(
+            target.active_mw, log_ms, (interval.z_low, interval.z_high), sd, table.power_log_sd))
 
     fp = FOOTPRINTS.get(target.runtime, FOOTPRINTS["tflm"])
     kernels = len({op.op for op in analysis.ops})
@@ -185,8 +189,9 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
                   else f"runtime {target.runtime!r} unknown: TFLite Micro's figures"},
         "ram": {"arena_bytes": arena_bytes, "arena_method": arena_method,
                 "runtime_ram_bytes": runtime_ram, "source": fp.source},
-        "energy": {"active_mw": target.active_mw,
-                   "note": "active power × latency (the interval is the latency's)"
+        "energy": {"active_mw": target.active_mw, "power_log_sd": table.power_log_sd,
+                   "note": "active power × latency; the interval adds to the latency's how far "
+                           "a board's power strays from a typical figure (power_log_sd)"
                    if energy is not None else "the device file states no active power"},
         "coefficients": {
             **table.provenance(), "core": target.core,

@@ -4,9 +4,10 @@ Schema 2 (JSON): ``parameters`` (name → value), ``covariance`` (``names``, ``m
 fit's Laplace covariance), ``sigma`` (residual sd of log latency), ``releases`` (each
 runtime's release slots in order), ``rounds``, ``structure`` (the structural options chosen),
 ``intervals`` (``known_model`` / ``new_model``: the standardised quantiles of the 80 %
-interval), ``priors``, ``data`` (what it was fitted on, with SHA-256 hashes) and
-``evaluation`` (the inner cross-validation scores). Schema 1 tables (before releases and
-intervals) are refused with the command that refits them.
+interval), ``power_mw_per_mhz`` and ``power_log_sd`` (a core's typical power and how far
+systems stray from it: energy intervals), ``priors``, ``data`` (what it was fitted on,
+with SHA-256 hashes) and ``evaluation`` (the inner cross-validation scores). Schema 1 tables
+(before releases and intervals) are refused with the command that refits them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from bench.estimate.design import EstimateError
 from bench.estimate.fit import Fitted, from_json
 from bench.estimate.interval import Interval
+from bench.estimate.power import DEFAULT_LOG_SD
 
 SCHEMA = 2
 KIND = "edgebench estimator coefficients"
@@ -49,6 +51,12 @@ class Coefficients:
         """SHA-256 of the models the table was fitted on (their estimates are ``known_model``)."""
         models = self.meta.get("data", {}).get("models", {})
         return {m["sha256"] for m in models.values() if isinstance(m, dict) and "sha256" in m}
+
+    @property
+    def power_log_sd(self) -> float:
+        """How far a board's power strays from a typical figure (log sd; what widens energy
+        intervals): the table's, or :data:`power.DEFAULT_LOG_SD` for a table without one."""
+        return float(self.meta.get("power_log_sd", DEFAULT_LOG_SD))
 
     def releases(self, runtime: str) -> list[str]:
         """The runtime's release slots in order (``7.3``, ``as of v1.0``)."""
