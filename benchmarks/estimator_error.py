@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import textable
+from bench.cache import default_root
 from bench.estimate.analysis import analyse
 from bench.estimate.data import REFERENCE_FILES, results_data
 from bench.estimate.evaluate import evaluate, render, render_systems
@@ -101,20 +102,26 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=SHARED / "data" / "mlperf_tiny_results.csv")
     p.add_argument("--models", type=Path, default=SHARED / "models" / "mlperf_tiny")
     p.add_argument("--quick", action="store_true", help="skip the nested runs")
+    p.add_argument("--holdout", type=Path, default=default_root() / "unlike-mlperf",
+                   help="the folder benchmarks/unlike_mlperf.py fills (its emulated records "
+                        "calibrate the new-model interval, as for the packaged table)")
     args = p.parse_args()
     import published_models as pm
+    import unlike_mlperf
 
     references = {b: args.models / f for b, f in REFERENCE_FILES.items()}
     data = results_data(args.results, references)
+    holdout = unlike_mlperf.holdout_data(args.holdout)
+    print(f"holdout for the new-model interval: {unlike_mlperf.describe(holdout, args.holdout)}\n")
     t0 = time.perf_counter()
-    report = evaluate(data, nested=not args.quick)
+    report = evaluate(data, nested=not args.quick, holdout=holdout)
     print(render(report))
     print(f"\n(evaluation took {time.perf_counter() - t0:.0f} s)")
     print("\nLeave whole systems out, by system:\n")
     print(render_systems(report))
     print("\nModels beyond the four references, never calibrated on (the procedure fitted on "
           "the MLPerf Tiny results; published latencies):\n")
-    print(pm.reference_only(args.results, args.models))
+    print(pm.reference_only(args.results, args.models, holdout))
     print("\nEstimates with the packaged table: estimated ms (80 % interval) / published ms\n")
     print(reference_estimates(data.rows, references))
     print(estimate_call_time(references["kws"]))

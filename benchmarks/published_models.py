@@ -162,16 +162,18 @@ def render(results: list[dict[str, Any]]) -> str:
             f"{ape[len(ape) // 2]:.0f} %, {inside} of {len(on_chip)} inside their 80 % interval.")
 
 
-def reference_only(results_csv: Path, reference_dir: Path) -> str:
+def reference_only(results_csv: Path, reference_dir: Path, holdout: Any = None) -> str:
     """The published figures predicted by a table fitted on the four MLPerf Tiny models only
-    (the whole calibration procedure): how the estimator met these architectures unseen."""
+    (the whole calibration procedure; ``holdout`` rows, if any, calibrate its new-model
+    interval): how the estimator met these architectures unseen."""
     from bench.estimate.calibrate import calibrate
     from bench.estimate.data import REFERENCE_FILES, results_data
     from bench.estimate.table import Coefficients
 
     refs = {b: reference_dir / f for b, f in REFERENCE_FILES.items()}
     data = results_data(results_csv, refs)
-    table = calibrate(data, sources={"models": {b: {"sha256": _sha(p)} for b, p in refs.items()}})
+    table = calibrate(data, sources={"models": {b: {"sha256": _sha(p)} for b, p in refs.items()}},
+                      holdout=holdout)
     return render(predicted_by(Coefficients.from_json(table, "fitted on the four references")))
 
 

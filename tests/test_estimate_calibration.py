@@ -231,6 +231,33 @@ def test_calibrate_from_records(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(nothing) == 2
 
 
+def test_holdout_records_calibrate_the_new_model_interval_and_never_the_fit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Records of models that run 3× slower than estimated, given as holdout: the new-model
+    interval reaches higher; the fit and the known-model interval are the same as without."""
+    (tmp_path / "devices").mkdir()
+    (tmp_path / "devices" / "my-board.yaml").write_text(BOARD_YAML)
+    board = Target("my-board", "cortex-m4f", 100.0, "tflm")
+    slow = {b: 3 * estimate(analyse(mlperf_model(f).read_bytes()), board).latency_ms
+            for b, f in {**REFERENCE_FILES, "sww": "sww_ref_model.tflite"}.items()}
+    run = _run_with_records(tmp_path, slow, method="emulated")
+    fit = ["calibrate", "--results", str(_csv()), "--models-dir", str(MLPERF)]
+    assert main([*fit, "--out", str(tmp_path / "plain.json")]) == 0
+    held = [*fit, "--holdout-records", str(run), "--devices-dir", str(tmp_path / "devices"),
+            "--artifacts", str(MLPERF)]
+    assert main([*held, "--out", str(tmp_path / "held.json")]) == 0
+    assert "5 holdout rows of 5 models never fitted" in capsys.readouterr().out
+    plain, with_holdout = (load_coefficients(tmp_path / f) for f in ("plain.json", "held.json"))
+    np.testing.assert_array_equal(plain.fitted.theta, with_holdout.fitted.theta)
+    assert plain.intervals["known_model"] == with_holdout.intervals["known_model"]
+    assert with_holdout.intervals["new_model"].z_high > plain.intervals["new_model"].z_high + 0.3
+    assert str(run / "records.jsonl") in with_holdout.meta["data"]["holdout_records"]
+    refit = ["calibrate", "--records", str(run), "--holdout-records", str(run), "--devices-dir",
+             str(tmp_path / "devices"), "--artifacts", str(MLPERF), "--out", str(tmp_path / "x")]
+    assert main(refit) == 2
+    assert "a refit keeps its table's intervals" in capsys.readouterr().err
+
+
 def test_evaluate_prints_error_and_coverage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calibrate", "--results", str(_csv()), "--models-dir", str(MLPERF),
                  "--evaluate", "--quick"]) == 0
@@ -241,3 +268,15 @@ def test_evaluate_prints_error_and_coverage(capsys: pytest.CaptureFixture[str]) 
     coverage = float(target.split("|")[6].strip().rstrip(" %"))
     assert 60 <= coverage <= 100  # a Gaussian interval without calibration: covers, roughly
     assert "nucleol4r5zi@120MHz/x-cube-ai" in out  # the per-system table
+
+
+def test_a_family_weighs_the_same_however_many_rows_it_has() -> None:
+    import pandas as pd
+
+    from bench.estimate.interval import Interval
+
+    z = [0.0] * 100 + [5.0] * 10  # family a: 100 rows on target; b: 10 rows far off
+    res = pd.DataFrame({"latency_ms": np.exp(z), "log_pred": 0.0, "sd": 1.0,
+                        "family": ["a"] * 100 + ["b"] * 10})
+    assert Interval.from_residuals(res, "rows").z_high == pytest.approx(0.0, abs=0.5)
+    assert Interval.from_residuals(res, "families", by="family").z_high == pytest.approx(5.0)

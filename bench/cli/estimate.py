@@ -179,6 +179,25 @@ def _data(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     return data, sources
 
 
+def _holdout(args: argparse.Namespace, sources: dict[str, Any]) -> Any:
+    """The ``--holdout-records`` rows (None without any), described in ``sources``."""
+    if not args.holdout_records:
+        return None
+    from bench.cache import default_root
+    from bench.devices import search_dirs
+    from bench.estimate.records import record_files, records_data
+
+    cache = args.cache or default_root()
+    holdout = records_data(args.holdout_records, search_dirs(args.devices_dir),
+                           [cache / "artifacts", *(args.artifacts or [])])
+    if holdout.rows.empty:
+        skipped = "; ".join(f"{n} {why}" for why, n in holdout.skipped.items())
+        raise ValueError(f"--holdout-records: no usable rows (skipped: {skipped or 'none'})")
+    sources["holdout_records"] = {str(f): hashlib.sha256(f.read_bytes()).hexdigest()
+                                  for f in record_files(args.holdout_records)}
+    return holdout
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bench.estimate.calibrate import calibrate, render_summary
     from bench.estimate.evaluate import evaluate, render, render_systems
@@ -193,13 +212,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if data.rows.empty:
             skipped = "; ".join(f"{n} {why}" for why, n in data.skipped.items())
             return _fail(f"no usable rows (skipped: {skipped or 'none'})")
+        holdout = _holdout(args, sources)
         if args.out is not None:
             base = None if args.results else load_coefficients(args.coefficients)
-            table = calibrate(data, sources=sources, base=base)
+            table = calibrate(data, sources=sources, base=base, holdout=holdout)
             Path(args.out).write_text(json.dumps(table, indent=1, default=str) + "\n")
             print(render_summary(table, args.out))
         if args.evaluate:
-            report = evaluate(data, nested=not args.quick)
+            report = evaluate(data, nested=not args.quick, holdout=holdout)
             print(render(report))
             print("\nLeave whole systems out, by system:\n")
             print(render_systems(report))
@@ -243,6 +263,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--records", type=Path, action="append", metavar="RUN_OR_DIR",
                     help="a run folder, a folder of runs or a records.jsonl (repeatable): "
                          "latencies measured on boards (serial) or emulated boards")
+    sp.add_argument("--holdout-records", type=Path, action="append", metavar="RUN_OR_DIR",
+                    help="records of models never fitted (repeatable): their held-out errors "
+                         "join the new-model interval's calibration (with --results)")
     sp.add_argument("--artifacts", type=Path, action="append", metavar="DIR",
                     help="where the records' .tflite files are, besides the cache (repeatable)")
     sp.add_argument("--coefficients", type=Path,

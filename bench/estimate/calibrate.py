@@ -50,18 +50,22 @@ def _power(data: Data) -> dict[str, float]:
     return {c: round(float(v), 4) for c, v in power.per_mhz(data.rows).items()}
 
 
-def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None = None
-              ) -> dict[str, Any]:
+def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None = None,
+              holdout: Data | None = None) -> dict[str, Any]:
     """The coefficient table (a JSON-ready dict) fitted on ``data``.
 
-    Without ``base``: the full procedure (structure, intervals, fit). With ``base``: a refit
-    of that table on ``data`` (the user's records), keeping its structure and intervals.
-    ``sources`` describes the inputs (files and hashes) for the table's ``data`` field.
+    Without ``base``: the full procedure (structure, intervals, fit; ``holdout`` rows join
+    the new-model interval, never the fit). With ``base``: a refit of that table on ``data``
+    (the user's records), keeping its structure and intervals. ``sources`` describes the
+    inputs (files and hashes) for the table's ``data`` field.
     """
     if data.rows.empty:
         raise ValueError("no usable rows to fit (see the skipped rows)")
+    if base is not None and holdout is not None:
+        raise ValueError("holdout records calibrate the intervals of a full fit (--results); "
+                         "a refit keeps its table's intervals")
     if base is None:
-        proc = procedure(data)
+        proc = procedure(data, holdout=holdout)
         fitted, intervals = proc.fitted, proc.intervals
         evaluation = {"structure": proc.structure.to_json(), "inner_scores": proc.scores}
     else:

@@ -7,6 +7,11 @@ absolute log error, take the 10th and 90th percentiles of its standardised held-
 as the 80 % interval, and fit it on everything. :func:`leave_systems_out` and
 :func:`leave_models_out` run that whole procedure on each outer training set (nested) — or,
 with ``structure`` given, skip the choice (the non-nested, optimistic figure).
+
+``holdout`` rows (latencies of models never fitted, e.g. architectures unlike the calibration
+models measured on emulated boards) are predicted by the fit on all the training rows and
+join the held-out model families in the ``new_model`` interval; every family, held out or
+holdout, weighs the same there. They never enter a fit or the structure choice.
 """
 
 from __future__ import annotations
@@ -104,8 +109,9 @@ def _label(s: Structure) -> str:
 
 
 def procedure(data: Data, structures: tuple[Structure, ...] = STRUCTURES,
-              folds: int = INNER_FOLDS) -> Procedure:
-    """Choose a structure by inner cross-validation, calibrate its interval, fit it on all."""
+              folds: int = INNER_FOLDS, holdout: Data | None = None) -> Procedure:
+    """Choose a structure by inner cross-validation, calibrate its interval (with ``holdout``
+    rows for the new-model one), fit it on all."""
     scores: dict[str, float] = {}
     best: tuple[float, Structure, pd.DataFrame] | None = None
     for s in structures:
@@ -116,20 +122,28 @@ def procedure(data: Data, structures: tuple[Structure, ...] = STRUCTURES,
             best = (score, s, res)
     assert best is not None
     _, structure, res = best
+    fitted = fit_data(data, structure)
     why = {"systems": f"systems held out in {folds} folds", "models": "each model held out"}
-    intervals = {kind: Interval.from_residuals(res[res["kind"] == by], f"{why[by]}: "
-                                                                       f"{_label(structure)}")
-                 for kind, by in KINDS.items()}
-    return Procedure(structure, fit_data(data, structure), intervals, scores)
+    if holdout is not None and not holdout.rows.empty:
+        # no board effect: what they measure is the model's novelty, not a board's
+        p = predict(fitted, queries(holdout, fitted.slots, boards=set()))
+        res = pd.concat([res, holdout.rows.assign(log_pred=p.log_ms, sd=p.sd, kind="models")],
+                        ignore_index=True)
+        why["models"] += (f", and {len(holdout.rows)} holdout rows of "
+                          f"{holdout.rows['family'].nunique()} models never fitted")
+    intervals = {kind: Interval.from_residuals(
+        res[res["kind"] == by], f"{why[by]}: {_label(structure)}",
+        by="family" if by == "models" else None) for kind, by in KINDS.items()}
+    return Procedure(structure, fitted, intervals, scores)
 
 
 def _outer(data: Data, masks: list[tuple[str, np.ndarray]], structure: Structure | None,
-           kind: str) -> pd.DataFrame:
+           kind: str, holdout: Data | None = None) -> pd.DataFrame:
     out = []
     for name, mask in masks:
         train, test = data.subset(~mask), data.subset(mask)
         if structure is None:
-            proc = procedure(train)
+            proc = procedure(train, holdout=holdout)
             chosen, interval = proc.structure, proc.intervals[kind]
         else:
             chosen, interval = structure, Interval()
@@ -142,17 +156,19 @@ def _outer(data: Data, masks: list[tuple[str, np.ndarray]], structure: Structure
 
 
 def leave_systems_out(data: Data, structure: Structure | None = None,
-                      groups: list[str] | None = None) -> pd.DataFrame:
+                      groups: list[str] | None = None, holdout: Data | None = None
+                      ) -> pd.DataFrame:
     """Each system predicted by the procedure run on all the others (nested unless a
     ``structure`` is given, which then gets the Gaussian interval)."""
     names = groups or sorted(set(data.rows["group"]))
     masks = [(g, (data.rows["group"] == g).to_numpy()) for g in names]
-    return _outer(data, masks, structure, "known_model")
+    return _outer(data, masks, structure, "known_model", holdout)
 
 
-def leave_models_out(data: Data, structure: Structure | None = None) -> pd.DataFrame:
+def leave_models_out(data: Data, structure: Structure | None = None,
+                     holdout: Data | None = None) -> pd.DataFrame:
     """Each model family's rows (an architecture at all its sizes) predicted by the procedure
     run on the other families."""
     masks = [(f, (data.rows["family"] == f).to_numpy())
              for f in sorted(set(data.rows["family"]))]
-    return _outer(data, masks, structure, "new_model")
+    return _outer(data, masks, structure, "new_model", holdout)

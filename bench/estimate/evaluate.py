@@ -104,18 +104,19 @@ def _model_subsets(lmo: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
-def evaluate(data: Data, nested: bool = True) -> dict[str, Any]:
+def evaluate(data: Data, nested: bool = True, holdout: Data | None = None) -> dict[str, Any]:
     """Leave-systems-out and leave-one-model-out, nested (the procedure, structure choice and
-    interval included, rerun on each training set) and — for comparison — with the structure
-    the procedure picks on all the data (optimistic: chosen by looking at the held-out rows)."""
-    chosen = procedure(data)
+    interval included, rerun on each training set, with ``holdout`` rows for its new-model
+    interval) and — for comparison — with the structure the procedure picks on all the data
+    (optimistic: chosen by looking at the held-out rows)."""
+    chosen = procedure(data, holdout=holdout)
     out: dict[str, Any] = {"structure_on_all_data": chosen.structure.to_json(),
                            "inner_scores": chosen.scores, "old": OLD}
     runs = [("nested", None)] if nested else []
     runs.append(("non_nested", chosen.structure))
     for name, structure in runs:
-        lso = with_errors(leave_systems_out(data, structure), data, "group")
-        lmo = with_errors(leave_models_out(data, structure), data, "family")
+        lso = with_errors(leave_systems_out(data, structure, holdout=holdout), data, "group")
+        lmo = with_errors(leave_models_out(data, structure, holdout=holdout), data, "family")
         out[name] = summarise(lso, lmo)
     return out
 

@@ -24,13 +24,18 @@ class Interval:
     source: str = "Gaussian default (not calibrated)"
 
     @classmethod
-    def from_residuals(cls, res: Any, source: str) -> Interval:
-        """From held-out rows (a frame with ``latency_ms``, ``log_pred`` and ``sd``)."""
+    def from_residuals(cls, res: Any, source: str, by: str | None = None) -> Interval:
+        """From held-out rows (a frame with ``latency_ms``, ``log_pred`` and ``sd``); with
+        ``by`` (a column, e.g. ``family``) each of its groups weighs the same, however many
+        rows it has."""
         z = ((np.log(res["latency_ms"]) - res["log_pred"]) / res["sd"]).to_numpy()
         if len(z) < 20:
             return cls(source=f"Gaussian default ({len(z)} held-out residuals are too few)")
+        weights = None
+        if by is not None:
+            weights = (1.0 / res.groupby(by)[by].transform("size")).to_numpy(float)
         tail = (1 - LEVEL) / 2
-        return cls(float(np.quantile(z, tail)), float(np.quantile(z, 1 - tail)), LEVEL, len(z),
+        return cls(_quantile(z, tail, weights), _quantile(z, 1 - tail, weights), LEVEL, len(z),
                    source)
 
     def bounds(self, log_pred: np.ndarray | float, sd: np.ndarray | float
@@ -46,3 +51,14 @@ class Interval:
     def from_json(cls, data: dict[str, Any]) -> Interval:
         return cls(float(data["z_low"]), float(data["z_high"]), float(data.get("level", LEVEL)),
                    int(data.get("residuals", 0)), str(data.get("source", "")))
+
+
+def _quantile(values: np.ndarray, q: float, weights: np.ndarray | None) -> float:
+    """The ``q`` quantile of ``values``, each counting ``weights`` (equal when None): linear
+    between the midpoints of the sorted values' cumulative weights."""
+    if weights is None:
+        return float(np.quantile(values, q))
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    mid = (np.cumsum(w) - w / 2) / w.sum()
+    return float(np.interp(q, mid, v))
