@@ -78,16 +78,12 @@ def build(architecture: str) -> tuple[Any, bool]:
     raise ValueError(f"unknown architecture {architecture!r}")
 
 
-def tflite(architecture: str) -> Path:
-    """The int8 TFLite file of ``architecture`` (built once, then cached)."""
-    cache = Path(os.environ.get("EDGEBENCH_CACHE", ".cache/edgebench")) / "published"
-    path = cache / f"{architecture.replace(':', '_')}.tflite"
-    if path.is_file():
-        return path
+def int8_tflite(model: Any, input_type: str, output_type: str) -> bytes:
+    """``model`` converted to int8 TFLite with ``input_type`` / ``output_type`` (``float32``,
+    ``int8``, ``uint8``), calibrated on 8 seeded uniform samples in [-1, 1]."""
     import numpy as np
     import tensorflow as tf
 
-    model, uint8_input = build(architecture)
     shape = [1, *model.input_shape[1:]]
     rng = np.random.default_rng(0)
 
@@ -99,9 +95,19 @@ def tflite(architecture: str) -> Path:
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = samples
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8 if uint8_input else tf.float32
-    converter.inference_output_type = tf.float32
-    data = converter.convert()
+    converter.inference_input_type = getattr(tf, input_type)
+    converter.inference_output_type = getattr(tf, output_type)
+    return converter.convert()
+
+
+def tflite(architecture: str) -> Path:
+    """The int8 TFLite file of ``architecture`` (built once, then cached)."""
+    cache = Path(os.environ.get("EDGEBENCH_CACHE", ".cache/edgebench")) / "published"
+    path = cache / f"{architecture.replace(':', '_')}.tflite"
+    if path.is_file():
+        return path
+    model, uint8_input = build(architecture)
+    data = int8_tflite(model, "uint8" if uint8_input else "float32", "float32")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path

@@ -105,27 +105,13 @@ def build(architecture: str) -> Any:
 
 def tflite(name: str, folder: Path) -> Path:
     """The int8 .tflite (int8 input and output) of ``name``, built once."""
+    import published_models
+
     path = folder / f"{name}.tflite"
-    if path.is_file():
-        return path
-    import tensorflow as tf
-
-    model = build(ARCHITECTURES[name])
-    shape = [1, *model.input_shape[1:]]
-    rng = np.random.default_rng(0)
-
-    def samples() -> Any:
-        for _ in range(8):
-            yield [rng.uniform(-1, 1, shape).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = samples
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    data = converter.convert()
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    if not path.is_file():
+        data = published_models.int8_tflite(build(ARCHITECTURES[name]), "int8", "int8")
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     return path
 
 
