@@ -267,3 +267,46 @@ def test_qemu_killed_mid_run_fails_with_its_reason(ad_firmware: Firmware, ad01: 
     assert MACHINES["mps2-an386"].name in str(failure[0])
     assert not _qemu_children()
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_an_input_larger_than_the_apis_96x96x3_buffer_loads_and_runs(
+        firmware_env: Path, tmp_path: Path) -> None:
+    """A 128×128×3 image (49,152 B) through ``db load``: the official API's buffer holds
+    96×96×3 (27,648 B) and overflowing it reset the board mid-load; the firmware sizes it to
+    the model's input, and the board's output matches TFLite Micro's x86-64 build."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from bench.runners.io import sample_inputs
+    from bench.runners.serial import input_spec
+    from bench.runners.tflm import open_model
+    from bench.tflite_info import inspect
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((128, 128, 3)), keras.layers.AveragePooling2D(16),
+                              keras.layers.Flatten(), keras.layers.Dense(3)])
+    rng = np.random.default_rng(0)
+
+    def samples() -> Iterator[list[np.ndarray]]:
+        for _ in range(4):
+            yield [rng.uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = samples
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    path = tmp_path / "image128.tflite"
+    path.write_bytes(converter.convert())
+    memory = DEVICE["memory"]
+    built = build_for_device(path.read_bytes(), "mps2-an386", memory["flash_kb"],
+                             memory["ram_kb"], "image128")
+    spec = input_spec(request(path))
+    (x,) = sample_inputs(None, [spec], 1, 0)[0]
+    assert x.nbytes == 128 * 128 * 3 > 96 * 96 * 3
+    host = open_model(path.read_bytes(), inspect(path.read_bytes()))
+    with qemu.board(request(path), built) as link:
+        link.load(x.tobytes())
+        raw = qemu._raw_outputs(link.infer_lines(1, 0, 30.0)[2], host.out_specs[0])
+    np.testing.assert_array_equal(raw, host.run([x])[0].reshape(-1))

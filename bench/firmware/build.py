@@ -46,13 +46,14 @@ log = logging.getLogger(__name__)
 
 ELF = "firmware.elf"
 RECORD = "build.json"
-#: RAM kept free for everything but the arena (and the model's input copy) when sizing the
-#: first build: the protocol's input buffer (96*96*3 B), stack, heap, TFLM's interpreter.
-RAM_RESERVE = 96 * 96 * 3 + STACK_SIZE + HEAP_SIZE + 16 * 1024
+#: RAM kept free for everything but the arena and the model's input (twice: the protocol's
+#: ``db`` buffer and the copy restored before each invoke) when sizing the first build:
+#: stack, heap, TFLM's interpreter.
+RAM_RESERVE = STACK_SIZE + HEAP_SIZE + 16 * 1024
 GRANULE = 16
 ARENA_TIMEOUT_S = 300.0  # x86-64 TFLite Micro's arena of the model (a first guess)
 #: Bumped when what a build produces changes beyond the templates (part of the build key).
-BUILD_FORMAT = 2
+BUILD_FORMAT = 3  # 3: the API's db buffer sized to the model's input
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 _MISSING = re.compile(r"missing: (\d+)")
 FLASH_SECTIONS = (".vectors", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".copy.table",
@@ -154,7 +155,7 @@ def _make(folder: Path, lib: Library, layout: Layout) -> None:
 def _first_arena(tflite: bytes, layout: Layout, input_bytes: int) -> tuple[int, int, int | None]:
     """A first arena with room to spare (twice x86-64 TFLM's figure plus 8 KiB), the most the
     device's RAM leaves for it, and that x86-64 figure (None when it could not be measured)."""
-    room = max(layout.ram_bytes - RAM_RESERVE - input_bytes, 4096)
+    room = max(layout.ram_bytes - RAM_RESERVE - 2 * input_bytes, 4096)  # db + input
     try:  # native TFLite Micro, which can abort on a model: in a worker
         with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
             f.write(tflite)

@@ -8,6 +8,7 @@ startup files) is the same on any Cortex-M board.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from bench.export import write_c
+from bench.firmware import FirmwareError
 from bench.firmware.library import Library
 from bench.firmware.machines import Machine
 from bench.firmware.resolver import OpKernel, resolver_header
@@ -105,6 +107,18 @@ def arena_source(arena_bytes: int) -> str:
             f"extern const size_t g_arena_size = {arena_bytes};\n")
 
 
+def _size_db_buffer(header: Path, input_bytes: int) -> None:
+    """Set ``MAX_DB_INPUT_SIZE`` — the submitter's size of the API's ``db load`` buffer, 96×96×3
+    in the official file — to this model's input: a larger input (a 128×128 image) would
+    overflow it and reset the board mid-load."""
+    text, found = re.subn(r"#define\s+MAX_DB_INPUT_SIZE\b.*",
+                          f"#define MAX_DB_INPUT_SIZE {input_bytes}  /* edgebench: the model's "
+                          f"input */", header.read_text())
+    if found != 1:
+        raise FirmwareError(f"{header}: no MAX_DB_INPUT_SIZE to size the input buffer")
+    header.write_text(text)
+
+
 def write_project(folder: Path, tflite: bytes, lib: Library, layout: Layout,
                   kernels: list[OpKernel], input_bytes: int, model_id: str,
                   arena_bytes: int, source: str) -> None:
@@ -117,6 +131,7 @@ def write_project(folder: Path, tflite: bytes, lib: Library, layout: Layout,
     api.mkdir(exist_ok=True)
     for name in API_FILES:
         shutil.copy(lib.tflm.parent / "api" / name, api / name)
+    _size_db_buffer(api / "submitter_implemented.h", input_bytes)
     dfp = lib.tflm / DOWNLOADS / "cmsis/Cortex_DFP/Device" / m.device / "Source"
     for name in (f"startup_{m.device}.c", f"system_{m.device}.c"):
         shutil.copy(dfp / name, folder / name)
