@@ -20,7 +20,7 @@ from bench.board.virtual import simulated_latency_us
 from bench.datasets.base import Dataset
 from bench.devices import load_device
 from bench.runners.base import RunRequest
-from bench.runners.serial import BoardError, evaluate, measure
+from bench.runners.serial import SERIAL, BoardError, BoardLink, evaluate, measure
 from tests.conftest import ROOT
 from tests.tflite_models import mlperf_model
 
@@ -186,6 +186,24 @@ def test_split_lines_with_stray_nul_and_cr_are_tolerated(
     out = measure(request(ad01, port, device, windows=3))
     expected_ms = simulated_latency_us(ad01.read_bytes(), device) / 1e3
     assert out["latency_p50"].value == pytest.approx(expected_ms, rel=0.01)
+
+
+def test_the_tail_of_a_line_cut_by_opening_the_port_is_skipped_once(
+        start_board: StartBoard, ad01: Path, device: dict) -> None:
+    """A board that boots as its port opens (an emulated one) shows ``-init-done``, the tail of
+    its ``m-init-done``, before the first reply: the handshake skips it; the same line later
+    is garbage."""
+    port = start_board(ad01, "--device", str(DEVICE), "--clock", "simulated", "--fault", "cut")
+    out = measure(request(ad01, port, device, windows=3))
+    assert out["latency_p50"].value > 0
+    again = start_board(ad01, "--device", str(DEVICE), "--fault", "cut")
+    link = BoardLink(SERIAL.parse_options({"port": again, "timeout_s": 1.0}))
+    try:
+        link.fresh = False  # as if a line had come before: now it is unreadable
+        with pytest.raises(BoardError, match=r"unreadable bytes after `name%`.*-init-done"):
+            link.handshake()
+    finally:
+        link.close()
 
 
 # --- faults --------------------------------------------------------------------------------------

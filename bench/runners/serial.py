@@ -122,6 +122,7 @@ class BoardLink:
             busy = " (port busy: another process holds it)" if "lock" in str(exc) else ""
             raise BoardError(f"{self.port}: cannot open the port{busy}: {exc}") from exc
         self.serial.reset_input_buffer()
+        self.fresh = True  # no line read since the port opened
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -165,7 +166,10 @@ class BoardLink:
                 raise self.fail(f"read failed after `{text}%`: {exc}") from exc
             for line in new:
                 self.last.append(line[:120])
+                first, self.fresh = self.fresh, False
                 if p.is_garbage(line):
+                    if first and booting and line.isascii() and line.isprintable():
+                        continue  # the tail of a line the board was printing as the port opened
                     raise self.fail(f"unreadable bytes after `{text}%` (wrong baud rate? "
                                     f"expected {self.opts.baud})")
                 if line in p.BOOT_MARKERS:
