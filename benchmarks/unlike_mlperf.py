@@ -1,12 +1,14 @@
 """Architectures unlike MLPerf Tiny's, measured on emulated boards, against the estimator.
 
-Five families, nine int8 models (random weights, seeded: an int8 model's cost is its graph):
+Six families, eleven int8 models (random weights, seeded: an int8 model's cost is its graph):
 the STM32 model zoo's HAR networks IGN and GMP (thin 16×1 / 5×1 convolutions over accelerometer
 axes, 24 and 48 samples), a fully convolutional 1-D time-series network (FCN, Wang et al. 2017:
-Conv1D 8/5/3 + batch norm + global average pooling, two widths), LeNet-5 on 28×28 digits, and a
-UCI-HAR MLP (561 → 128 → 64 → 6), two widths. Each runs on the emulated Cortex-M4F, M33 and M7
-(``edgebench run`` with the ``qemu`` devices: TFLite Micro with CMSIS-NN, instructions counted
-in QEMU × the core's calibrated cycles per instruction — ``method: emulated``).
+Conv1D 8/5/3 + batch norm + global average pooling, two widths), LeNet-5 on 28×28 digits, a
+UCI-HAR MLP (561 → 128 → 64 → 6), two widths, and the zoo's MobileNet v2 0.35 (96×96 and
+128×128; the 128 one does not fit the emulated M33's 256 KB and fails there). Each runs on
+the emulated Cortex-M4F, M33 and M7 (``edgebench run`` with the ``qemu`` devices: TFLite Micro
+with CMSIS-NN, instructions counted in QEMU × the core's calibrated cycles per instruction —
+``method: emulated``).
 
 1. A table fitted on the MLPerf Tiny results alone estimates each of them: absolute % error
    and the share inside its 80 % interval — first with the interval calibrated on the MLPerf
@@ -44,7 +46,8 @@ CORES = ["qemu-cortex-m4f", "qemu-cortex-m33", "qemu-cortex-m7"]
 #: model id → architecture; the family is the id before ``_``.
 ARCHITECTURES = {"ign_24": "ign:24", "ign_48": "ign:48", "gmp_24": "gmp:24", "gmp_48": "gmp:48",
                  "fcn_32": "fcn:32", "fcn_64": "fcn:64", "lenet_5": "lenet",
-                 "mlp_64": "mlp:64", "mlp_128": "mlp:128"}
+                 "mlp_64": "mlp:64", "mlp_128": "mlp:128",
+                 "mnv2_96": "mnv2:96", "mnv2_128": "mnv2:128"}
 
 
 def _keras() -> Any:
@@ -87,6 +90,18 @@ def _mlp(width: int) -> Any:
     return keras.Model(inputs, layers.Dense(6, activation="softmax")(x))
 
 
+def _mnv2(size: int) -> Any:
+    """The STM32 model zoo's MobileNet v2 0.35 with a 5-class head (its ``flowers`` models),
+    without the final softmax: with random weights its logits' scale is beyond what TFLite
+    Micro's int8 softmax accepts (it aborts in ``QuantizeMultiplierGreaterThanOne``); the
+    softmax of 5 values costs nothing beside the network."""
+    keras = _keras()
+    base = keras.applications.MobileNetV2((size, size, 3), alpha=0.35, include_top=False,
+                                          weights=None)
+    x = keras.layers.GlobalAveragePooling2D()(base.output)
+    return keras.Model(base.input, keras.layers.Dense(5)(x))
+
+
 def build(architecture: str) -> Any:
     import published_models
 
@@ -100,6 +115,8 @@ def build(architecture: str) -> Any:
         return _lenet()
     if kind == "mlp":
         return _mlp(int(args[0]))
+    if kind == "mnv2":
+        return _mnv2(int(args[0]))
     raise ValueError(f"unknown architecture {architecture!r}")
 
 
