@@ -14,28 +14,37 @@ import altair as alt
 import pandas as pd
 
 from bench.compare import timing_change
+from bench.record import Record
 from bench.significance import holm
-from bench.store import Store
+from bench.store import Run, Store
 from leaderboard.charts import USERMETA, plain
 
 METRIC = "latency_p50"
 
 
-def cells_with_latency(root: Path | str, suite: str) -> list[str]:
-    """Cell ids with a latency in at least one run of ``suite``, sorted."""
-    return sorted({r.cell_id for run in Store(root).runs(suite) for r in run.records()
-                   if r.status == "ok" and METRIC in r.metrics})
+#: Each run of a suite (oldest first) with its ok records that have a latency, by cell id.
+TimedRuns = list[tuple[Run, dict[str, Record]]]
 
 
-def cell_history(root: Path | str, suite: str, cell_id: str, tolerance: float = 0.05
-                 ) -> pd.DataFrame:
-    """One row per run of ``suite`` that timed ``cell_id``, oldest first: ``n`` (position),
-    ``run``, ``latency`` (ms), and against the run before: ``change``, ``p``, ``verdict`` and
+def timed_runs(root: Path | str, suite: str) -> TimedRuns:
+    """Each run of ``suite``, oldest first, with its timed records: every record file read
+    once (the page's cell list and the chosen cell's history both come from this)."""
+    return [(run, {r.cell_id: r for r in run.records() if r.status == "ok" and METRIC in
+                   r.metrics}) for run in Store(root).runs(suite)]
+
+
+def cells_with_latency(runs: TimedRuns) -> list[str]:
+    """Cell ids with a latency in at least one of ``runs``, sorted."""
+    return sorted({cell for _, timed in runs for cell in timed})
+
+
+def cell_history(runs: TimedRuns, cell_id: str, tolerance: float = 0.05) -> pd.DataFrame:
+    """One row per run that timed ``cell_id``, oldest first: ``n`` (position), ``run``,
+    ``latency`` (ms), and against the run before: ``change``, ``p``, ``verdict`` and
     ``change_point``."""
     rows, previous = [], None
-    for run in Store(root).runs(suite):  # oldest first
-        record = next((r for r in run.records() if r.cell_id == cell_id and r.status == "ok"
-                       and METRIC in r.metrics), None)
+    for run, timed in runs:
+        record = timed.get(cell_id)
         if record is None:
             continue
         test = None if previous is None else timing_change(*previous, run, record)

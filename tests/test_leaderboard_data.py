@@ -308,8 +308,9 @@ def test_history_marks_a_significant_step_only(tmp_path: Path) -> None:
             rec.metrics[name] = metric(name, value, "measured")
         run.append(rec)
         run.release()
-    assert history.cells_with_latency(tmp_path, "demo") == ["kws/fp32@host-litert"]
-    h = history.cell_history(tmp_path, "demo", "kws/fp32@host-litert")
+    runs = history.timed_runs(tmp_path, "demo")
+    assert history.cells_with_latency(runs) == ["kws/fp32@host-litert"]
+    h = history.cell_history(runs, "kws/fp32@host-litert")
     assert list(h["n"]) == [1, 2, 3, 4, 5]
     assert list(h["change_point"]) == [False, False, True, False, False]
     assert list(h["verdict"]) == ["", "within noise", "slower", "within noise", "within noise"]
@@ -323,6 +324,6 @@ def test_history_without_a_noise_measure_has_no_change_point(tmp_path: Path,
     from leaderboard import history
 
     make_store(tmp_path, monkeypatch)
-    h = history.cell_history(tmp_path, "demo", "kws/int8@host-litert")
+    h = history.cell_history(history.timed_runs(tmp_path, "demo"), "kws/int8@host-litert")
     assert list(h["latency"]) == [0.5, 0.9] and not h["change_point"].any()
     assert h["change"].isna().all() and list(h["verdict"]) == ["", ""]

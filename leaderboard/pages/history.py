@@ -13,13 +13,14 @@ df = common.load()
 if not common.empty_store(df):
     suites = data.options(df, "suite")
     suite = st.selectbox("suite", suites, key="suite")
-    cells = history.cells_with_latency(common.results_dir(), suite)
+    runs = history.timed_runs(common.results_dir(), suite)
+    cells = history.cells_with_latency(runs)
     if not cells:
         st.info("No run of this suite has a latency.")
         st.stop()
     cell = st.selectbox("cell", cells, key="cell")
     tol = st.slider("tolerance (%)", 0, 100, 5, key="tol") / 100
-    h = history.cell_history(common.results_dir(), suite, cell, tol)
+    h = history.cell_history(runs, cell, tol)
     points = int(h["change_point"].sum())
     st.caption(f"{len(h)} runs of {inline(cell)}; {points} change points (a step between "
                "consecutive runs that is significant — a bootstrap on raw samples, else "
