@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import textable
+from bench.board.reference_models import REFERENCE_FILES
 from bench.firmware import cpi as cpi_table
 from bench.firmware.build import build_for_device
 from bench.firmware.library import library
@@ -35,8 +36,6 @@ from bench.runners.serial import input_spec, timed_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-FILES = {"kws": "kws_ref_model_int8.tflite", "vww": "vww_96_int8.tflite",
-         "ic": "ic_resnet8_int8.tflite", "ad": "ad01_int8.tflite"}
 CORES = ("cortex-m4f", "cortex-m7", "cortex-m33", "cortex-m55")
 #: A board large enough for every reference model (the machines' own memories).
 MEMORY = {"flash_kb": 2048, "ram_kb": 1024}
@@ -82,7 +81,7 @@ def main() -> None:
     os.environ.setdefault("EDGEBENCH_THIRD_PARTY", str(SHARED / "third_party"))
 
     rows = [run_one(core, bench, args.models / name)
-            for core in args.cores for bench, name in FILES.items()]
+            for core in args.cores for bench, name in REFERENCE_FILES.items()]
     print("Reference models in QEMU (-icount shift=0), CMSIS-NN kernels:\n")
     print(textable.render(
         ["core", "machine", "model", "instructions", "arena B (x86-64)", "flash B", "RAM B",

@@ -172,8 +172,9 @@ def reference_only(results_csv: Path, reference_dir: Path, holdout: Any = None) 
     """The published figures predicted by a table fitted on the four MLPerf Tiny models only
     (the whole calibration procedure; ``holdout`` rows, if any, calibrate its new-model
     interval): how the estimator met these architectures unseen."""
+    from bench.board.reference_models import REFERENCE_FILES
     from bench.estimate.calibrate import calibrate
-    from bench.estimate.data import REFERENCE_FILES, results_data
+    from bench.estimate.data import results_data
     from bench.estimate.table import Coefficients
 
     refs = {b: reference_dir / f for b, f in REFERENCE_FILES.items()}

@@ -217,10 +217,11 @@ def render(rows: pd.DataFrame) -> str:
 
 
 def main() -> None:
+    from bench.board.reference_models import REFERENCE_FILES
     from bench.cache import default_root
     from bench.estimate.calibrate import calibrate
     from bench.estimate.crossval import leave_models_out
-    from bench.estimate.data import REFERENCE_FILES, results_data
+    from bench.estimate.data import results_data
     from bench.estimate.table import Coefficients
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -243,7 +244,6 @@ def main() -> None:
     print(f"Interval also calibrated on the other emulated models (each left out in turn): "
           f"{summary(each_left_out(mlperf, emulated))}\n")
 
-    refs = {b: args.models / f for b, f in REFERENCE_FILES.items()}
     by_architecture = emulated.subset(np.ones(len(emulated.rows), bool))
     by_architecture.rows["family"] = by_architecture.rows["family"].str.split("_").str[0]
     lmo = leave_models_out(mlperf + by_architecture)  # ign_24 and ign_48 out together

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.board.reference_models import REFERENCE_FILES
 from bench.cli import main
 from bench.estimate import releases
 from bench.estimate.analysis import analyse
 from bench.estimate.crossval import Interval, fit_data, leave_models_out, leave_systems_out
-from bench.estimate.data import REFERENCE_FILES, load_results, queries, results_data
+from bench.estimate.data import load_results, queries, results_data
 from bench.estimate.design import Structure
 from bench.estimate.fit import predict, to_json
 from bench.estimate.model import Target, estimate, load_coefficients

@@ -11,6 +11,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+#: The four MLPerf Tiny benchmarks with published latencies (the estimator's calibration).
+BENCHMARKS = ("kws", "vww", "ic", "ad")
+#: Their int8 reference models' file names (as in ``../shared/models/mlperf_tiny``).
+REFERENCE_FILES = {"kws": "kws_ref_model_int8.tflite", "vww": "vww_96_int8.tflite",
+                   "ic": "ic_resnet8_int8.tflite", "ad": "ad01_int8.tflite"}
 #: SHA-256 of each reference model → its id (``EE_MODEL_VERSION_*`` of the MLPerf Tiny API).
 MODEL_IDS: dict[str, str] = {
     # keyword_spotting: kws_ref_model.tflite (int8), kws_ref_model_float32.tflite

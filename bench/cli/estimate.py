@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import textable
+from bench.board.reference_models import BENCHMARKS
 from bench.cli.args import add_cache, add_devices_dir, read_device
-
-BENCHMARKS = ("kws", "vww", "ic", "ad")  # as bench.estimate.data.BENCHMARKS
 
 
 def _fail(message: str) -> int:
@@ -128,7 +127,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def _models(pairs: list[str], models_dir: Path | None) -> dict[str, Path]:
     """``NAME=PATH`` pairs, after the reference models found in ``models_dir``."""
-    from bench.estimate.data import BENCHMARKS, REFERENCE_FILES
+    from bench.board.reference_models import REFERENCE_FILES
 
     models: dict[str, Path] = {}
     if models_dir is not None:

@@ -21,10 +21,6 @@ from bench.cores import CORES
 from bench.estimate.design import Query, Workload, board_key
 from bench.estimate.releases import Resolution, normalise, resolve, round_key, slot_name
 
-BENCHMARKS = ("kws", "vww", "ic", "ad")
-#: The MLPerf Tiny reference model of each benchmark, as named in ``../shared/models``.
-REFERENCE_FILES = {"kws": "kws_ref_model_int8.tflite", "vww": "vww_96_int8.tflite",
-                   "ic": "ic_resnet8_int8.tflite", "ad": "ad01_int8.tflite"}
 #: Inference runtimes (the CSV's ``stack``) the model covers; others run on accelerators
 #: (syntiant, hls4ml on an FPGA) or are unnamed (``other``).
 RUNTIMES = ("tflm", "x-cube-ai", "microtvm", "plumerai", "bosch-hale", "onnc", "leip")

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from bench import textable
+from bench.board.reference_models import BENCHMARKS
 from bench.estimate import power
 from bench.estimate.crossval import leave_models_out, leave_systems_out, procedure
-from bench.estimate.data import BENCHMARKS, Data
+from bench.estimate.data import Data
 
 #: The figures before this rework (commit 4795ab6, docs/estimator.md): one structure chosen
 #: by looking at the leave-systems-out table itself, no intervals.

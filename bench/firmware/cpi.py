@@ -15,6 +15,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from bench.board.reference_models import BENCHMARKS
+
 TABLE = "cpi.json"
 #: Cycles per instruction for a core the table lacks (a single-issue core without wait states).
 FALLBACK_CPI = 1.0
@@ -46,7 +48,6 @@ def cpi_for(core: str) -> tuple[float, dict[str, Any]]:
 #: The published results' core names of the cores QEMU emulates.
 PUBLISHED_CORES = {"Cortex-M3": "cortex-m3", "Cortex-M4F": "cortex-m4f", "Cortex-M7": "cortex-m7",
                    "Cortex-M33": "cortex-m33", "Cortex-M55": "cortex-m55"}
-BENCHMARKS = ("kws", "vww", "ic", "ad")
 
 
 def published_tflm(csv: str) -> list[dict[str, Any]]:
