@@ -338,7 +338,7 @@ class _Dispatch:
             yield from self.lost(task, f"{type(e).__name__}: {str(e).splitlines()[0]}")
             return
         if task.kind == "build":
-            yield from self.build_done(task, value)
+            yield from self.build_done(task, value, ref)
         elif task.kind == "evaluate" and isinstance(value[0], Evaluated):
             self.submit_measure(task, *value)
         else:
@@ -349,7 +349,9 @@ class _Dispatch:
         for follower in self.followers.pop(self.plans[group].model_key, []):
             self.submit_build(follower, near=near)
 
-    def build_done(self, task: _Task, result: dict[str, Any]) -> Iterator[Outcome]:
+    def build_done(self, task: _Task, result: dict[str, Any], ref: Any) -> Iterator[Outcome]:
+        """Its cells, given the build's result (``ref``: it stays in the object store, held by
+        the driver, for every cell task to read)."""
         self.release(task.group, near=result["phase"]["node_id"])
         if "error" in result:
             error = CellFailure(result["error"]["kind"], result["error"]["message"])
@@ -357,7 +359,7 @@ class _Dispatch:
                 yield dataclasses.replace(self.work.failed(cell, task.started, error),
                                           phases=[result["phase"]])
             return
-        self.built[task.group] = (self.ray.put(result), result["phase"])  # held by the driver
+        self.built[task.group] = (ref, result["phase"])
         for cell in self.groups[task.group]:
             yield from self.submit_cell(cell, started=task.started)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.build import BuildPlan
 from bench.cache import Cache, write_atomic
-from bench.cellwork import CellFailure, CellWork, Evaluated, Outcome, this_host
+from bench.cellwork import Artifact, CellFailure, CellWork, Evaluated, Outcome, this_host
 from bench.devices import Device, load_device
 from bench.matrix import Cell
 from bench.spec import Suite
@@ -126,7 +126,8 @@ def build(job: Job, plan: BuildPlan) -> dict[str, Any]:
     except (OSError, ValueError) as e:
         result["error"] = {"kind": "artifact", "message": str(e)}
     else:
-        result.update(facts=artifact.facts, kind=artifact.kind, files=_files(work.cache, plan))
+        result.update(facts=artifact.facts, kind=artifact.kind, sha256=artifact.sha256,
+                      metrics=artifact.metrics, files=_files(work.cache, plan))
     result["phase"] = phase("build", started, artifact_key=plan.artifact_key)
     return result
 
@@ -135,9 +136,13 @@ def _stamped(outcome: Outcome, phases: list[Phase]) -> Outcome:
     return replace(outcome, host=node_host(), phases=phases)
 
 
-def _artifact(work: CellWork, plan: BuildPlan, built: dict[str, Any]):  # noqa: ANN202
+def _artifact(work: CellWork, plan: BuildPlan, built: dict[str, Any]) -> Artifact:
+    """The build's artifact on this node (its files landed); hash and size metrics as the
+    build task found them, not worked out again for every cell."""
     land(work.cache, built["files"])
-    return work.cached_artifact(plan, built["facts"])
+    path = work.cache.artifact(plan.artifact_key, plan.suffix)
+    return Artifact(path, path.read_bytes(), built["sha256"], built["facts"], built["metrics"],
+                    built["kind"])
 
 
 def run_cell(job: Job, cell: Cell, plan: BuildPlan, built: dict[str, Any],
