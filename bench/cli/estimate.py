@@ -146,13 +146,27 @@ def _models(pairs: list[str], models_dir: Path | None) -> dict[str, Path]:
     return models
 
 
-def _data(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """The calibration rows the arguments name, and the description of their sources."""
+def _records(args: argparse.Namespace, paths: list[Path]) -> Any:
+    """The calibration rows of the records under ``paths`` (devices and artifacts as the
+    arguments say)."""
     from bench.cache import default_root
     from bench.devices import search_dirs
+    from bench.estimate.records import records_data
+
+    cache = args.cache or default_root()
+    return records_data(paths, search_dirs(args.devices_dir),
+                        [cache / "artifacts", *(args.artifacts or [])])
+
+
+def _skipped(data: Any) -> str:
+    return "; ".join(f"{n} {why}" for why, n in data.skipped.items()) or "none"
+
+
+def _data(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The calibration rows the arguments name, and the description of their sources."""
     from bench.estimate.calibrate import model_sources
     from bench.estimate.data import Data, results_data
-    from bench.estimate.records import record_files, records_data
+    from bench.estimate.records import record_files
 
     parts: list[Data] = []
     sources: dict[str, Any] = {}
@@ -167,10 +181,7 @@ def _data(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
                                     .hexdigest() for p in args.results},
                         "models": model_sources(models, data)})
     if args.records:
-        cache = args.cache or default_root()
-        data = records_data(args.records, search_dirs(args.devices_dir),
-                            [cache / "artifacts", *(args.artifacts or [])])
-        parts.append(data)
+        parts.append(_records(args, args.records))
         sources["records"] = [str(f) for f in record_files(args.records)]
     data = parts[0]
     for more in parts[1:]:
@@ -182,16 +193,11 @@ def _holdout(args: argparse.Namespace, sources: dict[str, Any]) -> Any:
     """The ``--holdout-records`` rows (None without any), described in ``sources``."""
     if not args.holdout_records:
         return None
-    from bench.cache import default_root
-    from bench.devices import search_dirs
-    from bench.estimate.records import record_files, records_data
+    from bench.estimate.records import record_files
 
-    cache = args.cache or default_root()
-    holdout = records_data(args.holdout_records, search_dirs(args.devices_dir),
-                           [cache / "artifacts", *(args.artifacts or [])])
+    holdout = _records(args, args.holdout_records)
     if holdout.rows.empty:
-        skipped = "; ".join(f"{n} {why}" for why, n in holdout.skipped.items())
-        raise ValueError(f"--holdout-records: no usable rows (skipped: {skipped or 'none'})")
+        raise ValueError(f"--holdout-records: no usable rows (skipped: {_skipped(holdout)})")
     sources["holdout_records"] = {str(f): hashlib.sha256(f.read_bytes()).hexdigest()
                                   for f in record_files(args.holdout_records)}
     return holdout
@@ -209,8 +215,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     try:
         data, sources = _data(args)
         if data.rows.empty:
-            skipped = "; ".join(f"{n} {why}" for why, n in data.skipped.items())
-            return _fail(f"no usable rows (skipped: {skipped or 'none'})")
+            return _fail(f"no usable rows (skipped: {_skipped(data)})")
         holdout = _holdout(args, sources)
         if args.out is not None:
             base = None if args.results else load_coefficients(args.coefficients)

@@ -150,7 +150,8 @@ def _outer(data: Data, masks: list[tuple[str, np.ndarray]], structure: Structure
         res = held_out(train, test, chosen)
         low, high = interval.bounds(res["log_pred"].to_numpy(), res["sd"].to_numpy())
         out.append(res.assign(fold=name, structure=_label(chosen), pred_ms=np.exp(res["log_pred"]),
-                              low_ms=low, high_ms=high))
+                              low_ms=low, high_ms=high, z_low=interval.z_low,
+                              z_high=interval.z_high))
         log.info("held out %s: %s", name, _label(chosen))
     return pd.concat(out, ignore_index=True)
 

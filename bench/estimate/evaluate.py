@@ -35,10 +35,9 @@ def with_errors(res: pd.DataFrame, data: Data, by: str) -> pd.DataFrame:
         train = data.rows[data.rows[by] != name]
         mw = fold["core"].map(power.per_mhz(train)).to_numpy(float) * fold["clock_mhz"].to_numpy()
         seen = fold["core"].isin(set(train["core"])) & fold["runtime"].isin(set(train["runtime"]))
-        log_ms, sd = fold["log_pred"].to_numpy(), fold["sd"].to_numpy()
-        z = (np.log(fold["low_ms"].to_numpy()) - log_ms) / sd, \
-            (np.log(fold["high_ms"].to_numpy()) - log_ms) / sd  # the fold's interval
-        low, high = power.energy_bounds(mw, log_ms, z, sd, power.log_sd(train))
+        z = fold["z_low"].iloc[0], fold["z_high"].iloc[0]  # the fold's interval
+        low, high = power.energy_bounds(mw, fold["log_pred"].to_numpy(), z, fold["sd"].to_numpy(),
+                                        power.log_sd(train))
         out.append(fold.assign(pred_uj=fold["pred_ms"] * mw, low_uj=low, high_uj=high,
                                seen=seen))
     df = pd.concat(out, ignore_index=True)
