@@ -122,16 +122,6 @@ def _raw_outputs(lines: list[str], spec: IOSpec) -> np.ndarray:
     return np.asarray([int(w, 16) for w in words], np.uint32).view(np.float32)
 
 
-def _io_specs(data: bytes, source: str) -> tuple[IOSpec, IOSpec]:
-    """The model's (single) input and first output, from one look at the flatbuffer."""
-    from bench.tflite_info import inspect
-
-    info = inspect(data, source)
-    i, o = info.inputs[0], info.outputs[0]
-    return (IOSpec(tuple(i.shape), np.dtype(i.dtype), i.scale, i.zero_point),
-            IOSpec(tuple(o.shape), np.dtype(o.dtype), o.scale, o.zero_point))
-
-
 def evaluate(request: RunRequest) -> MetricMap:
     """Arena, firmware sizes, agreement with LiteRT and task metrics, from the firmware."""
     from bench.runners.io import load_artifact, sample_inputs
@@ -140,7 +130,8 @@ def evaluate(request: RunRequest) -> MetricMap:
 
     built = firmware(request)  # refuses a model without exactly one input
     data = load_artifact(request.artifact)
-    spec, out_spec = _io_specs(data, str(request.artifact))
+    lite = LiteRTModel(data, {}, str(request.artifact))  # the reference, and the I/O specs
+    spec, out_spec = lite.in_specs[0], lite.out_specs[0]
     out: MetricMap = {
         "arena_used": metric("arena_used", built.arena_used, METHOD),
         "firmware_flash": metric("firmware_flash", built.flash_used, METHOD),
@@ -148,7 +139,6 @@ def evaluate(request: RunRequest) -> MetricMap:
     size = int(np.prod(spec.shape)) * spec.dtype.itemsize
     samples = min(AGREEMENT_SAMPLES, max(5, AGREEMENT_BYTES // size))
     inputs = sample_inputs(request.dataset, [spec], samples, request.seed)
-    lite = LiteRTModel(data, {}, str(request.artifact))
     with board(request, built) as link:
         target = []
         for (x,) in inputs:
