@@ -259,18 +259,25 @@ def test_number_shows_thousands_in_full() -> None:
         "100,000", "36,000", "2,930", "0.9123", "1", "1e-05"]
 
 
-def test_a_latency_change_inside_the_noise_is_no_regression(tmp_path: Path) -> None:
-    """10 % slower on average but with a spread far wider: Welch's test says noise."""
-    st = store_mod.Store(tmp_path)
-    runs = []
-    for mean, std in ((1.0, 0.5), (1.1, 0.5)):
+def _timed_runs(root: Path, spreads: list[tuple[float, float]], n: int) -> list[str]:
+    """One run of suite ``demo`` per (mean, std) latency of kws/fp32@host-litert (``n``
+    samples each, no raw samples kept); their ``demo/<run id>`` names, oldest first."""
+    st = store_mod.Store(root)
+    names = []
+    for mean, std in spreads:
         run = st.create("demo", {"reference_variant": "fp32"})
         rec = _record(run.run_id, "kws", "fp32", "host-litert", latency=mean)
-        for name, value in (("latency_mean", mean), ("latency_std", std), ("latency_n", 20)):
+        for name, value in (("latency_mean", mean), ("latency_std", std), ("latency_n", n)):
             rec.metrics[name] = metric(name, value, "measured")
         run.append(rec)
         run.release()
-        runs.append(f"demo/{run.run_id}")
+        names.append(f"demo/{run.run_id}")
+    return names
+
+
+def test_a_latency_change_inside_the_noise_is_no_regression(tmp_path: Path) -> None:
+    """10 % slower on average but with a spread far wider: Welch's test says noise."""
+    runs = _timed_runs(tmp_path, [(1.0, 0.5), (1.1, 0.5)], n=20)
     df = data.load_frame(tmp_path)
     plain = data.compare_runs(df, *runs, ["latency_p50"])
     assert plain.loc[0, "regressed:latency_p50"]  # the fixed tolerance alone would flag it
@@ -300,14 +307,8 @@ def test_history_marks_a_significant_step_only(tmp_path: Path) -> None:
     10 % wobble inside a wide spread. Only the step is a change point."""
     from leaderboard import history
 
-    st = store_mod.Store(tmp_path)
-    for mean, std in ((1.0, 0.01), (1.0, 0.01), (1.3, 0.01), (1.3, 0.01), (1.43, 0.8)):
-        run = st.create("demo", {"reference_variant": "fp32"})
-        rec = _record(run.run_id, "kws", "fp32", "host-litert", latency=mean)
-        for name, value in (("latency_mean", mean), ("latency_std", std), ("latency_n", 50)):
-            rec.metrics[name] = metric(name, value, "measured")
-        run.append(rec)
-        run.release()
+    _timed_runs(tmp_path, [(1.0, 0.01), (1.0, 0.01), (1.3, 0.01), (1.3, 0.01), (1.43, 0.8)],
+                n=50)
     runs = history.timed_runs(tmp_path, "demo")
     assert history.cells_with_latency(runs) == ["kws/fp32@host-litert"]
     h = history.cell_history(runs, "kws/fp32@host-litert")
