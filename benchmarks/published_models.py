@@ -23,7 +23,7 @@ DATA = Path(__file__).parent / "data" / "published_latencies.csv"
 PUBLISHED_PARAMS = {"ign:24": 3064, "gmp:24": 1528}
 
 
-def _keras() -> Any:
+def tf_keras() -> Any:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tf_keras as keras
 
@@ -32,29 +32,29 @@ def _keras() -> Any:
 
 def _ign(window: int) -> Any:
     """stm32ai-modelzoo human_activity_recognition/src/models/ign.py (4 classes, WISDM)."""
-    layers = _keras().layers
+    layers = tf_keras().layers
     inputs = layers.Input((window, 3, 1))
     x = layers.Conv2D(24, (16, 1), activation="relu")(inputs)
     x = layers.MaxPooling2D((3, 1))(x)
     x = layers.Dense(12)(layers.Flatten()(x))
     outputs = layers.Dense(4, activation="softmax")(layers.Dropout(0.5)(x))
-    return _keras().Model(inputs, outputs)
+    return tf_keras().Model(inputs, outputs)
 
 
 def _gmp(window: int) -> Any:
     """stm32ai-modelzoo human_activity_recognition/src/models/gmp.py (4 classes, WISDM)."""
-    layers = _keras().layers
+    layers = tf_keras().layers
     inputs = layers.Input((window, 3, 1))
     x = layers.Conv2D(16, (5, 1))(layers.BatchNormalization()(inputs))
     x = layers.Conv2D(16, (5, 1))(layers.BatchNormalization()(x))
     x = layers.Dense(4)(layers.Dropout(0.5)(layers.GlobalMaxPooling2D()(x)))
-    return _keras().Model(inputs, layers.Activation("softmax")(x))
+    return tf_keras().Model(inputs, layers.Activation("softmax")(x))
 
 
 def _mobilenetv2(alpha: float, size: int, classes: int) -> Any:
     """Keras' MobileNetV2 (the zoo's ImageNet models), or its backbone with an average-pool
     and dense head (the zoo's fine-tuned ``fft`` models)."""
-    keras = _keras()
+    keras = tf_keras()
     if classes == 1000:
         return keras.applications.MobileNetV2((size, size, 3), alpha=alpha, weights=None)
     base = keras.applications.MobileNetV2((size, size, 3), alpha=alpha, include_top=False,
@@ -68,7 +68,7 @@ def build(architecture: str) -> tuple[Any, bool]:
     """The Keras model of ``architecture`` (``ign:24``, ``mobilenetv2:0.35:128:5``) and whether
     its TFLite input is uint8 (images) rather than float (sensor windows)."""
     kind, *args = architecture.split(":")
-    _keras().utils.set_random_seed(0)
+    tf_keras().utils.set_random_seed(0)
     if kind == "ign":
         return _ign(int(args[0])), False
     if kind == "gmp":
@@ -102,7 +102,9 @@ def int8_tflite(model: Any, input_type: str, output_type: str) -> bytes:
 
 def tflite(architecture: str) -> Path:
     """The int8 TFLite file of ``architecture`` (built once, then cached)."""
-    cache = Path(os.environ.get("EDGEBENCH_CACHE", ".cache/edgebench")) / "published"
+    from bench.cache import default_root
+
+    cache = default_root() / "published"
     path = cache / f"{architecture.replace(':', '_')}.tflite"
     if path.is_file():
         return path
@@ -116,11 +118,6 @@ def tflite(architecture: str) -> Path:
 def rows() -> list[dict[str, str]]:
     with DATA.open(newline="") as f:
         return list(csv.DictReader(f))
-
-
-def models() -> dict[str, Path]:
-    """Benchmark name → built int8 TFLite file, for every published row."""
-    return {r["benchmark"]: tflite(r["architecture"]) for r in rows()}
 
 
 def predicted_by(table: Any) -> list[dict[str, Any]]:
@@ -173,21 +170,14 @@ def reference_only(results_csv: Path, reference_dir: Path, holdout: Any = None) 
     (the whole calibration procedure; ``holdout`` rows, if any, calibrate its new-model
     interval): how the estimator met these architectures unseen."""
     from bench.board.reference_models import REFERENCE_FILES
-    from bench.estimate.calibrate import calibrate
+    from bench.estimate.calibrate import calibrate, model_sources
     from bench.estimate.data import results_data
     from bench.estimate.table import Coefficients
 
     refs = {b: reference_dir / f for b, f in REFERENCE_FILES.items()}
     data = results_data(results_csv, refs)
-    table = calibrate(data, sources={"models": {b: {"sha256": _sha(p)} for b, p in refs.items()}},
-                      holdout=holdout)
+    table = calibrate(data, sources={"models": model_sources(refs, data)}, holdout=holdout)
     return render(predicted_by(Coefficients.from_json(table, "fitted on the four references")))
-
-
-def _sha(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check_params() -> list[str]:

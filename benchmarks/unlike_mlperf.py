@@ -40,6 +40,8 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+import published_models  # noqa: E402 - a sibling script
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CORES = ["qemu-cortex-m4f", "qemu-cortex-m33", "qemu-cortex-m7"]
@@ -50,16 +52,9 @@ ARCHITECTURES = {"ign_24": "ign:24", "ign_48": "ign:48", "gmp_24": "gmp:24", "gm
                  "mnv2_96": "mnv2:96", "mnv2_128": "mnv2:128"}
 
 
-def _keras() -> Any:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tf_keras as keras
-
-    return keras
-
-
 def _fcn(width: int) -> Any:
     """FCN for time series (Wang, Yan, Oates 2017), 128 samples × 3 axes, 6 classes."""
-    keras = _keras()
+    keras = published_models.tf_keras()
     layers = keras.layers
     inputs = x = layers.Input((128, 3))
     for filters, kernel in ((width, 8), (2 * width, 5), (width, 3)):
@@ -71,7 +66,7 @@ def _fcn(width: int) -> Any:
 
 def _lenet() -> Any:
     """LeNet-5 (LeCun et al. 1998) on 28×28×1 digits."""
-    keras = _keras()
+    keras = published_models.tf_keras()
     layers = keras.layers
     inputs = layers.Input((28, 28, 1))
     x = layers.AveragePooling2D()(layers.Conv2D(6, 5, padding="same", activation="relu")(inputs))
@@ -83,7 +78,7 @@ def _lenet() -> Any:
 
 def _mlp(width: int) -> Any:
     """An MLP on UCI HAR's 561 features, 6 classes."""
-    keras = _keras()
+    keras = published_models.tf_keras()
     layers = keras.layers
     inputs = layers.Input((561,))
     x = layers.Dense(width // 2, activation="relu")(layers.Dense(width, activation="relu")(inputs))
@@ -95,7 +90,7 @@ def _mnv2(size: int) -> Any:
     without the final softmax: with random weights its logits' scale is beyond what TFLite
     Micro's int8 softmax accepts (it aborts in ``QuantizeMultiplierGreaterThanOne``); the
     softmax of 5 values costs nothing beside the network."""
-    keras = _keras()
+    keras = published_models.tf_keras()
     base = keras.applications.MobileNetV2((size, size, 3), alpha=0.35, include_top=False,
                                           weights=None)
     x = keras.layers.GlobalAveragePooling2D()(base.output)
@@ -103,10 +98,8 @@ def _mnv2(size: int) -> Any:
 
 
 def build(architecture: str) -> Any:
-    import published_models
-
     kind, *args = architecture.split(":")
-    _keras().utils.set_random_seed(0)
+    published_models.tf_keras().utils.set_random_seed(0)
     if kind in ("ign", "gmp"):
         return published_models.build(architecture)[0]
     if kind == "fcn":
@@ -122,8 +115,6 @@ def build(architecture: str) -> Any:
 
 def tflite(name: str, folder: Path) -> Path:
     """The int8 .tflite (int8 input and output) of ``name``, built once."""
-    import published_models
-
     path = folder / f"{name}.tflite"
     if not path.is_file():
         data = published_models.int8_tflite(build(ARCHITECTURES[name]), "int8", "int8")
@@ -182,15 +173,22 @@ def estimated_by(table: Any, data: Any) -> pd.DataFrame:
                        inside=(rows["latency_ms"] >= low) & (rows["latency_ms"] <= high))
 
 
+def architectures(data: Any) -> pd.Series:
+    """Each row's architecture (``records:ign_24`` and ``records:ign_48`` → ``records:ign``)."""
+    return data.rows["family"].str.split("_").str[0]
+
+
 def each_left_out(mlperf: Any, emulated: Any) -> pd.DataFrame:
-    """Each emulated model estimated by a table fitted on the MLPerf Tiny results whose
-    new-model interval is calibrated with the other emulated models' records."""
+    """Each emulated architecture (all its sizes) estimated by a table fitted on the MLPerf
+    Tiny results whose new-model interval is calibrated with the other architectures' records
+    only."""
     from bench.estimate.calibrate import calibrate
     from bench.estimate.table import Coefficients
 
     out = []
-    for family in sorted(set(emulated.rows["family"])):
-        mask = (emulated.rows["family"] == family).to_numpy()
+    arch = architectures(emulated)
+    for family in sorted(set(arch)):
+        mask = (arch == family).to_numpy()
         table = Coefficients.from_json(calibrate(mlperf, sources={}, holdout=emulated.subset(
             ~mask)), f"holdout without {family}")
         out.append(estimated_by(table, emulated.subset(mask)))
@@ -241,11 +239,12 @@ def main() -> None:
           "MLPerf Tiny's, estimated by a table fitted on the MLPerf Tiny results alone:\n")
     print(render(shipped))
     print(f"\nInterval calibrated on the MLPerf Tiny models alone: {summary(shipped)}")
-    print(f"Interval also calibrated on the other emulated models (each left out in turn): "
+    print(f"Interval also calibrated on the other emulated architectures (each left out in "
+          f"turn, all its sizes): "
           f"{summary(each_left_out(mlperf, emulated))}\n")
 
-    by_architecture = emulated.subset(np.ones(len(emulated.rows), bool))
-    by_architecture.rows["family"] = by_architecture.rows["family"].str.split("_").str[0]
+    by_architecture = emulated.subset(np.ones(len(emulated.rows), bool))  # a copy
+    by_architecture.rows["family"] = architectures(emulated)
     lmo = leave_models_out(mlperf + by_architecture)  # ign_24 and ign_48 out together
     held = lmo[lmo["family"].str.startswith("records:")]
     held = held.assign(error_pct=(held["pred_ms"] / held["latency_ms"] - 1) * 100,
@@ -256,8 +255,6 @@ def main() -> None:
     for family, g in held.groupby("family"):
         print(f"  {family.split(':')[1]:8s} {summary(g)}")
     print(f"  all      {summary(held)}\n")
-
-    import published_models
 
     table = Coefficients.from_json(calibrate(mlperf + emulated, sources={}),
                                    "MLPerf Tiny + emulated records")
