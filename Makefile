@@ -43,6 +43,7 @@ test: setup chromium toolchain  ## all tests, slow end-to-end ones included
 bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold/warm wall time)
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/quickstart_wall.py
+	$(BIN)/python benchmarks/layer_costs.py
 	$(BIN)/python benchmarks/unlike_mlperf.py
 	$(BIN)/python benchmarks/estimator_error.py
 	$(BIN)/python benchmarks/leaderboard_load.py

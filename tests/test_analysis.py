@@ -36,6 +36,7 @@ def test_kws_layers() -> None:
     a = analyse(mlperf_model("kws_ref_model_int8.tflite").read_bytes())
     first = a.ops[0]  # 10x4 conv, 1 → 64 channels, stride 2: 25x5 outputs
     assert (first.op, first.op_class, first.macs) == ("CONV_2D", "conv", 25 * 5 * 64 * 10 * 4)
+    assert first.channels == 64 and first.output_elements == 25 * 5 * 64
     assert first.params == 64 * 10 * 4 + 64 and first.input_bytes == 49 * 10
     dw = a.ops[1]
     assert (dw.op_class, dw.macs, dw.output_bytes) == ("depthwise", 25 * 5 * 64 * 9, 8000)

@@ -69,6 +69,7 @@ class OpInfo:
     output_bytes: int
     output_elements: int
     kernel: tuple[int, ...] = ()  # (k_h, k_w) of conv and depthwise conv ops
+    channels: int = 0  # output channels (last dimension of its output)
 
     @property
     def cost_class(self) -> str:
@@ -280,9 +281,11 @@ def _analyse(data: bytes) -> Analysis:
                 params=sum(_numel(g.shapes[t]) for t in ins if t >= 0 and g.const[t]),
                 input_bytes=sum(g.nbytes(t) for t in acts if not g.variable[t]),
                 output_bytes=sum(g.nbytes(t) for t in outs if t >= 0),
-                output_elements=sum(_numel(g.shapes[t]) for t in outs if t >= 0)))
-            if ops[-1].op_class in ("conv", "depthwise") and outs and g.shapes[outs[0]]:
-                channels += g.shapes[outs[0]][-1]
+                output_elements=sum(_numel(g.shapes[t]) for t in outs if t >= 0),
+                channels=g.shapes[outs[0]][-1] if outs and outs[0] >= 0 and g.shapes[outs[0]]
+                else 0))
+            if ops[-1].op_class in ("conv", "depthwise"):
+                channels += ops[-1].channels
             if name.startswith("CUSTOM:") or name in ("WHILE", "IF", "CALL_ONCE"):
                 warnings.append(f"{name}: cost of this operator is not modelled (counted once, "
                                 f"as its outputs)")
