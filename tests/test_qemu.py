@@ -310,3 +310,33 @@ def test_an_input_larger_than_the_apis_96x96x3_buffer_loads_and_runs(
         link.load(x.tobytes())
         raw = qemu._raw_outputs(link.infer_lines(1, 0, 30.0)[2], host.out_specs[0])
     np.testing.assert_array_equal(raw, host.run([x])[0].reshape(-1))
+
+
+def test_an_output_longer_than_a_protocol_line_is_compared(firmware_env: Path,
+                                                            tmp_path: Path) -> None:
+    """16,384 int8 outputs print an ``m-results`` line of about 98,000 characters, beyond the
+    protocol's 65,536-character line bound: the agreement check failed the whole cell (and lost
+    its measurement). The link now lets a results line hold the model's outputs."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(16384)])
+    rng = np.random.default_rng(0)
+
+    def samples() -> Iterator[list[np.ndarray]]:
+        for _ in range(4):
+            yield [rng.uniform(-1, 1, (1, 4)).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = samples
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    path = tmp_path / "wide.tflite"
+    path.write_bytes(converter.convert())
+    metrics = qemu.evaluate(request(path))
+    # all 16,384 outputs compared with LiteRT's, within CMSIS-NN's rounding (as ad01: ≤ 3)
+    assert metrics["output_max_diff"].unit == "steps"
+    assert metrics["output_max_diff"].value <= 3

@@ -140,6 +140,7 @@ def evaluate(request: RunRequest) -> MetricMap:
     samples = min(AGREEMENT_SAMPLES, max(5, AGREEMENT_BYTES // size))
     inputs = sample_inputs(request.dataset, [spec], samples, request.seed)
     with board(request, built) as link:
+        link.expect_outputs(int(np.prod(out_spec.shape)))
         target = []
         for (x,) in inputs:
             link.load(x.tobytes())

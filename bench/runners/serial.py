@@ -192,6 +192,11 @@ class BoardLink:
                             f"`{text}%` (wrong baud rate? expected {self.opts.baud})")
         raise self.fail(f"no m-ready within {waited:.1f} s after `{text}%`")
 
+    def expect_outputs(self, elements: int) -> None:
+        """Let a results line hold ``elements`` values (up to 24 characters each): a model's
+        output can print longer than the protocol's usual line bound, which stays the floor."""
+        self.splitter.max_line = max(self.splitter.max_line, p.MAX_LINE + 24 * elements)
+
     def handshake(self) -> tuple[str, str]:
         """``name%`` and ``profile%``: the board's name and model id (checked when expected)."""
         name = next((v for v in map(p.bracketed, self.command("name", booting=True)) if v),
@@ -322,7 +327,9 @@ def evaluate(request: RunRequest) -> MetricMap:
     from bench.datasets.base import Dataset
 
     spec = input_spec(request)
+    outputs = inspect(request.artifact.read_bytes(), str(request.artifact)).outputs
     with connect(request.options) as link:
+        link.expect_outputs(sum(int(np.prod(t.shape)) for t in outputs))
         return task_metrics(Dataset.load(request.dataset), board_predict(link, spec), "board")
 
 
