@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.estimate.analysis import analyse
+from bench.estimate.analysis import Analysis, OpInfo, analyse
 from bench.estimate.model import (
     EstimateError,
     Target,
@@ -267,3 +267,29 @@ def test_power_spread_counts_cores_measured_on_two_systems_or_more() -> None:
     assert power.per_mhz(pair)["cortex-m4f"] == pytest.approx(0.5)
     assert power.log_sd(pair) == pytest.approx(math.sqrt((math.log(0.4) ** 2 + math.log(1.6) ** 2)
                                                          / 2))
+
+
+def _one_conv(h: int, w: int, cin: int, cout: int, k: int = 3) -> Analysis:
+    """A model of one int8 k×k conv ('same' padding) on an h×w×cin input."""
+    out = h * w * cout
+    op = OpInfo(index=0, subgraph=0, op="CONV_2D", op_class="conv", dtype="int8",
+                macs=out * k * k * cin, params=cout * (k * k * cin + 1),
+                input_bytes=h * w * cin, output_bytes=out, output_elements=out,
+                kernel=(k, k), channels=cout)
+    return Analysis(size=op.params + 1000, params=op.params, ops=(op,),
+                    peak_activation_bytes=op.input_bytes + out, variable_bytes=0,
+                    input_bytes=op.input_bytes, output_bytes=out, tensors=4, conv_channels=cout)
+
+
+def test_a_thin_layer_costs_more_per_mac_than_a_deep_one() -> None:
+    """One input channel and eight filters run several times dearer per MAC than 32 → 32 under
+    TFLite Micro with CMSIS-NN (emulated: 14.0 against 1.93 instructions per MAC,
+    ``benchmarks/layer_costs.py``); the packaged table prices the difference."""
+    tflm = Target("m4", "cortex-m4f", 120.0, "tflm")
+    per_mac = []
+    for a in (_one_conv(64, 64, 1, 8), _one_conv(16, 16, 32, 32)):
+        e = estimate(a, tflm)
+        layer_ms = sum(ms for part, ms in e.breakdown_ms.items() if part != "operator calls")
+        per_mac.append(layer_ms * 120e3 / a.macs)
+        assert set(e.breakdown_ms) >= {"conv", "out_conv", "patch_conv"}
+    assert per_mac[0] > 3 * per_mac[1], per_mac

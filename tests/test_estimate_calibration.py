@@ -281,3 +281,15 @@ def test_a_family_weighs_the_same_however_many_rows_it_has() -> None:
                         "family": ["a"] * 100 + ["b"] * 10})
     assert Interval.from_residuals(res, "rows").z_high == pytest.approx(0.0, abs=0.5)
     assert Interval.from_residuals(res, "families", by="family").z_high == pytest.approx(5.0)
+
+
+def test_holdout_rows_only_ever_widen_the_new_model_interval() -> None:
+    from bench.estimate.interval import Interval
+
+    families = Interval(-1.5, 1.0, residuals=200)
+    near = Interval(-0.5, 0.5, residuals=31)  # holdout models estimated well
+    slow = Interval(-0.5, 2.0, residuals=31)  # holdout models slower than estimated
+    assert (Interval.widest([families, near], "x").z_low,
+            Interval.widest([families, near], "x").z_high) == (-1.5, 1.0)
+    assert (Interval.widest([families, slow], "x").z_low,
+            Interval.widest([families, slow], "x").z_high) == (-1.5, 2.0)

@@ -30,7 +30,10 @@ DTYPES = ("int8", "int16", "float32")
 #: output elements of convolutions (requantisation and loop set-up per output, whatever the
 #: depth of its sum: what makes a thin layer dear per MAC).
 OUTPUT_CLASSES = ("out_conv", "out_pointwise", "out_depthwise")
-COST_CLASSES = ("conv", "pointwise", *OP_CLASSES[1:], *OUTPUT_CLASSES)
+#: The elements a k×k convolution gathers per output pixel, summed over its pixels (MACs ÷
+#: output channels: what CMSIS-NN's im2col copies; dear per MAC when a layer has few filters).
+PATCH_CLASSES = ("patch_conv",)
+COST_CLASSES = ("conv", "pointwise", *OP_CLASSES[1:], *OUTPUT_CLASSES, *PATCH_CLASSES)
 #: Op classes whose per-runtime factor is fitted (the others carry too few MACs in the data).
 RUNTIME_CLASSES = ("conv", "depthwise", "fc")
 #: Op classes whose cost may change from one release to the next (a structural option).
@@ -75,6 +78,9 @@ class Workload:
             if f"out_{op.cost_class}" in OUTPUT_CLASSES:
                 k = (dtype_class(op.dtype), f"out_{op.cost_class}")
                 macs[k] = macs.get(k, 0.0) + op.output_elements
+            if f"patch_{op.cost_class}" in PATCH_CLASSES and op.channels:
+                k = (dtype_class(op.dtype), f"patch_{op.cost_class}")
+                macs[k] = macs.get(k, 0.0) + op.macs / op.channels
         return cls(macs, len(analysis.ops))
 
     def as_dtype(self, dtype: str) -> Workload:
@@ -99,12 +105,14 @@ class Structure:
     runtime_overhead: bool = False  # a per-runtime factor on the cost of an operator call
     pointwise: bool = False  # 1×1 convs priced apart from other convs
     outputs: bool = False  # a cost per output element of convolutions
+    patches: bool = False  # a cost per element a k×k convolution gathers (its im2col)
     robust: float = 0.0  # Huber threshold on |residual| / data_sd (0: plain least squares)
 
     def to_json(self) -> dict[str, Any]:
         return {"release_step": self.release_step, "release_class": self.release_class,
                 "data_sd": self.data_sd, "runtime_overhead": self.runtime_overhead,
-                "pointwise": self.pointwise, "robust": self.robust, "outputs": self.outputs}
+                "pointwise": self.pointwise, "robust": self.robust, "outputs": self.outputs,
+                "patches": self.patches}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Structure:
@@ -114,6 +122,7 @@ class Structure:
                    runtime_overhead=bool(data.get("runtime_overhead", False)),
                    pointwise=bool(data.get("pointwise", False)),
                    outputs=bool(data.get("outputs", False)),
+                   patches=bool(data.get("patches", False)),
                    robust=float(data.get("robust", 0.0)))
 
 
@@ -178,7 +187,8 @@ def terms(q: Query, structure: Structure) -> Terms:
                 z[f"release_class.{q.runtime}.{slot}.{c}"] = w
         zs.append(z)
         macs[t] = q.workload.macs.get((d, c), 0.0)
-        if c in OUTPUT_CLASSES and not structure.outputs:
+        if (c in OUTPUT_CLASSES and not structure.outputs) or (
+                c in PATCH_CLASSES and not structure.patches):
             macs[t] = 0.0
     overhead = {"overhead": 1.0}
     if structure.runtime_overhead:

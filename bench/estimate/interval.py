@@ -24,12 +24,13 @@ class Interval:
     source: str = "Gaussian default (not calibrated)"
 
     @classmethod
-    def from_residuals(cls, res: Any, source: str, by: str | None = None) -> Interval:
+    def from_residuals(cls, res: Any, source: str, by: str | None = None,
+                       minimum: int = 20) -> Interval:
         """From held-out rows (a frame with ``latency_ms``, ``log_pred`` and ``sd``); with
         ``by`` (a column, e.g. ``family``) each of its groups weighs the same, however many
-        rows it has."""
+        rows it has. Fewer than ``minimum`` rows give the Gaussian default."""
         z = ((np.log(res["latency_ms"]) - res["log_pred"]) / res["sd"]).to_numpy()
-        if len(z) < 20:
+        if len(z) < minimum:
             return cls(source=f"Gaussian default ({len(z)} held-out residuals are too few)")
         weights = None
         if by is not None:
@@ -37,6 +38,12 @@ class Interval:
         tail = (1 - LEVEL) / 2
         return cls(_quantile(z, tail, weights), _quantile(z, 1 - tail, weights), LEVEL, len(z),
                    source)
+
+    @classmethod
+    def widest(cls, parts: list[Interval], source: str) -> Interval:
+        """Each bound the widest of ``parts``' (each must hold for every kind of evidence)."""
+        return cls(min(i.z_low for i in parts), max(i.z_high for i in parts), LEVEL,
+                   sum(i.residuals for i in parts), source)
 
     def bounds(self, log_pred: np.ndarray | float, sd: np.ndarray | float
                ) -> tuple[Any, Any]:
