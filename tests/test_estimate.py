@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,13 @@ def test_estimate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     latency = next(line for line in text.splitlines() if line.startswith("latency"))
     assert " ms (" in latency and "–" in latency  # 4.9 ms (4.1–6.0)
     assert "release: 9.0" in text
+    assert main(["estimate", str(mlperf_model("kws_ref_model_int8.tflite")), "--device", "board",
+                 "--devices-dir", str(tmp_path)]) == 0
+    lines = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1)
+                 for line in capsys.readouterr().out.splitlines() if line.startswith("cycles/"))
+    assert "depthwise" in lines["cycles/MAC"] and "out_" not in lines["cycles/MAC"]
+    assert lines["cycles/output"].startswith("conv ")  # per conv output, not per MAC
+    assert lines["cycles/gathered element"].startswith("conv ")
     assert main(["estimate", str(model), "--device", "nope", "--devices-dir",
                  str(tmp_path)]) == 2
 

@@ -91,12 +91,26 @@ def _result_table(result: dict[str, Any]) -> str:
                              f"{'calibrated' if c['runtime_calibrated'] else 'prior only'}, "
                              f"board {c['board']} "
                              f"{'calibrated' if c['board_calibrated'] else 'not in the data'})"),
-            ("cycles/MAC", ", ".join(f"{k} {v:g}" for by in c["cycles_per_mac"].values()
-                                     for k, v in by.items())),
+            *_unit_costs(c["cycles_per_mac"]),
             ("time by class", ", ".join(f"{k} {v:.3g} ms"
                                         for k, v in result["breakdown_ms"].items()))]
     rows += [("warning", w) for w in result["warnings"]]
     return textable.render(None, rows)
+
+
+#: Cost classes priced per output or per gathered element, not per MAC (``out_conv``, …).
+_UNITS = {"out_": "cycles/output", "patch_": "cycles/gathered element"}
+
+
+def _unit_costs(per_dtype: dict[str, dict[str, float]]) -> list[tuple[str, str]]:
+    """The JSON's ``cycles_per_mac`` as one line per unit: MAC, output, gathered element."""
+    lines: dict[str, list[str]] = {"cycles/MAC": []}
+    for by_class in per_dtype.values():
+        for k, v in by_class.items():
+            prefix = next((q for q in _UNITS if k.startswith(q)), "")
+            label = _UNITS.get(prefix, "cycles/MAC")
+            lines.setdefault(label, []).append(f"{k.removeprefix(prefix)} {v:g}")
+    return [(label, ", ".join(items)) for label, items in lines.items() if items]
 
 
 def _table_path(args: argparse.Namespace, device: Any) -> Path | None:
