@@ -100,6 +100,26 @@ def int8_tflite(model: Any, input_type: str, output_type: str) -> bytes:
     return converter.convert()
 
 
+def emulated_suite(work: Path, name: str, models: dict[str, Path], devices: list[str],
+                   repeats: int) -> Any:
+    """Run ``models`` (id → .tflite) on the emulated ``devices`` as suite ``name`` under
+    ``work`` (resumed where a run was left); the run."""
+    import yaml
+
+    from bench.session import run_suite
+    from bench.spec import load_suite
+    from bench.store import Store
+
+    suite = work / f"{name}.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": name,
+        "models": [{"id": m, "path": str(path)} for m, path in models.items()],
+        "variants": [{"id": "int8"}], "devices": devices,
+        "settings": {"warmup": 1, "repeats": repeats, "timeout_s": 3600}}))
+    runs = Store(work / "results").runs()
+    return run_suite(load_suite(suite), work / "results", resume=bool(runs))
+
+
 def tflite(architecture: str) -> Path:
     """The int8 TFLite file of ``architecture`` (built once, then cached)."""
     from bench.cache import default_root

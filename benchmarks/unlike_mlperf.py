@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 import published_models  # noqa: E402 - a sibling script
@@ -125,20 +124,8 @@ def tflite(name: str, folder: Path) -> Path:
 
 def emulated_run(work: Path) -> Path:
     """Run every model on every emulated core (resumed where a run was left); its folder."""
-    from bench.session import run_suite
-    from bench.spec import load_suite
-    from bench.store import Store
-
     models = {name: tflite(name, work / "models") for name in ARCHITECTURES}
-    suite = work / "unlike-mlperf.yaml"
-    suite.write_text(yaml.safe_dump({
-        "name": "unlike-mlperf",
-        "models": [{"id": name, "path": str(path)} for name, path in models.items()],
-        "variants": [{"id": "int8"}], "devices": CORES,
-        "settings": {"warmup": 1, "repeats": 3, "timeout_s": 3600}}))
-    runs = Store(work / "results").runs()
-    run = run_suite(load_suite(suite), work / "results", resume=bool(runs))
-    return run.path
+    return published_models.emulated_suite(work, "unlike-mlperf", models, CORES, 3).path
 
 
 def holdout_data(work: Path) -> Any:

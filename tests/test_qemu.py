@@ -76,6 +76,29 @@ def _qemu_children() -> list[int]:
     return found
 
 
+def _int8(path: Path, *layers: object) -> Path:
+    """``layers`` (tf_keras, the first an ``Input``) as an int8 model (int8 input and output)
+    calibrated on 4 seeded uniform samples, written to ``path``."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(list(layers))
+    rng = np.random.default_rng(0)
+
+    def samples() -> Iterator[list[np.ndarray]]:
+        for _ in range(4):
+            yield [rng.uniform(-1, 1, (1, *model.input_shape[1:])).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = samples
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    path.write_bytes(converter.convert())
+    return path
+
+
 def test_ad_firmware_boots_and_answers_the_protocol(ad_firmware: Firmware, ad01: Path) -> None:
     assert ad_firmware.elf.is_file() and (ad_firmware.folder / "Makefile").is_file()
     assert ad_firmware.ops == ["FULLY_CONNECTED"]
@@ -275,7 +298,6 @@ def test_an_input_larger_than_the_apis_96x96x3_buffer_loads_and_runs(
     96×96×3 (27,648 B) and overflowing it reset the board mid-load; the firmware sizes it to
     the model's input, and the board's output matches TFLite Micro's x86-64 build."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tensorflow as tf
     import tf_keras as keras
 
     from bench.runners.io import sample_inputs
@@ -283,22 +305,9 @@ def test_an_input_larger_than_the_apis_96x96x3_buffer_loads_and_runs(
     from bench.runners.tflm import open_model
     from bench.tflite_info import inspect
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.layers.Input((128, 128, 3)), keras.layers.AveragePooling2D(16),
-                              keras.layers.Flatten(), keras.layers.Dense(3)])
-    rng = np.random.default_rng(0)
-
-    def samples() -> Iterator[list[np.ndarray]]:
-        for _ in range(4):
-            yield [rng.uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = samples
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    path = tmp_path / "image128.tflite"
-    path.write_bytes(converter.convert())
+    path = _int8(tmp_path / "image128.tflite", keras.layers.Input((128, 128, 3)),
+                 keras.layers.AveragePooling2D(16), keras.layers.Flatten(),
+                 keras.layers.Dense(3))
     memory = DEVICE["memory"]
     built = build_for_device(path.read_bytes(), "mps2-an386", memory["flash_kb"],
                              memory["ram_kb"], "image128")
@@ -318,24 +327,9 @@ def test_an_output_longer_than_a_protocol_line_is_compared(firmware_env: Path,
     protocol's 65,536-character line bound: the agreement check failed the whole cell (and lost
     its measurement). The link now lets a results line hold the model's outputs."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tensorflow as tf
     import tf_keras as keras
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(16384)])
-    rng = np.random.default_rng(0)
-
-    def samples() -> Iterator[list[np.ndarray]]:
-        for _ in range(4):
-            yield [rng.uniform(-1, 1, (1, 4)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = samples
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    path = tmp_path / "wide.tflite"
-    path.write_bytes(converter.convert())
+    path = _int8(tmp_path / "wide.tflite", keras.layers.Input((4,)), keras.layers.Dense(16384))
     metrics = qemu.evaluate(request(path))
     # all 16,384 outputs compared with LiteRT's, within CMSIS-NN's rounding (as ad01: ≤ 3)
     assert metrics["output_max_diff"].unit == "steps"
