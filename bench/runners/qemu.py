@@ -95,13 +95,14 @@ def board(request: RunRequest, built: Any) -> Iterator[Any]:
 
     A protocol failure while QEMU is gone is reported as QEMU's exit (killed, crashed)."""
     from bench.firmware.qemu import boot
-    from bench.runners.serial import BoardError, connect
+    from bench.runners.serial import BoardError, connect, output_elements
 
     opts = options(request)
     with boot(built.elf, MACHINES[built.machine]) as emulator:
         try:
             with connect({"port": emulator.port, "timeout_s": opts.timeout_s,
                           "model": built.model_id}) as link:
+                link.expect_outputs(output_elements(request))
                 yield link
         except BoardError as exc:
             reason = emulator.exit_reason(wait_s=2.0)
@@ -140,7 +141,6 @@ def evaluate(request: RunRequest) -> MetricMap:
     samples = min(AGREEMENT_SAMPLES, max(5, AGREEMENT_BYTES // size))
     inputs = sample_inputs(request.dataset, [spec], samples, request.seed)
     with board(request, built) as link:
-        link.expect_outputs(int(np.prod(out_spec.shape)))
         target = []
         for (x,) in inputs:
             link.load(x.tobytes())

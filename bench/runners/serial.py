@@ -261,6 +261,12 @@ def input_spec(request: RunRequest) -> IOSpec:
     return IOSpec(tuple(t.shape), np.dtype(t.dtype), t.scale, t.zero_point)
 
 
+def output_elements(request: RunRequest) -> int:
+    """How many values the artifact's outputs hold (what a results line prints)."""
+    info = inspect(request.artifact.read_bytes(), str(request.artifact))
+    return sum(math.prod(max(int(d), 1) for d in t.shape) for t in info.outputs)
+
+
 def timed_windows(link: BoardLink, inputs: list[list[np.ndarray]], warmup: int,
                   windows: int, min_window_s: float, min_inferences: int) -> list[float]:
     """Nanoseconds per inference in ``windows`` ``infer N W`` windows, one input each, N raised
@@ -297,6 +303,7 @@ def measure(request: RunRequest) -> MetricMap:
     """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it."""
     spec = input_spec(request)
     with connect(request.options) as link:
+        link.expect_outputs(output_elements(request))
         opts = link.opts
         inputs = sample_inputs(request.dataset, [spec], opts.windows, request.seed)
         per_inf_ns = timed_windows(link, inputs, request.warmup, opts.windows,
@@ -327,9 +334,8 @@ def evaluate(request: RunRequest) -> MetricMap:
     from bench.datasets.base import Dataset
 
     spec = input_spec(request)
-    outputs = inspect(request.artifact.read_bytes(), str(request.artifact)).outputs
     with connect(request.options) as link:
-        link.expect_outputs(sum(int(np.prod(t.shape)) for t in outputs))
+        link.expect_outputs(output_elements(request))
         return task_metrics(Dataset.load(request.dataset), board_predict(link, spec), "board")
 
 
