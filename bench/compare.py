@@ -20,6 +20,8 @@ TIMED = "latency_p50"
 #: Deterministic figures compared exactly (same artifact, same data: no noise).
 EXACT = ("model_size", "arena_used", *(m for task in TASK_METRICS.values() for m in task))
 TOLERANCE = 0.05
+#: Metrics whose change is relative (after ÷ before − 1); the others' is a difference.
+RELATIVE = ("model_size", "arena_used", TIMED)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ class Change:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def change_text(self) -> str:
+        """``+3.2%`` for a relative change, ``-0.004`` for a difference."""
+        return f"{self.change:+.1%}" if self.metric in RELATIVE else f"{self.change:+.4g}"
+
+    def interval_text(self) -> str:
+        return "" if self.low is None or self.high is None else (
+            f"{self.low:+.1%} … {self.high:+.1%}")
+
+    def p_text(self) -> str:
+        return "" if self.p_value is None else f"{self.p_value:.2g}"
 
 
 def _samples(run: Run, record: Record) -> raw.Samples | None:
@@ -92,8 +105,7 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance: float = TOLERANCE,
         for name in EXACT:
             if name in a.metrics and name in b.metrics:
                 x, y = a.metrics[name].value, b.metrics[name].value
-                relative = name in ("model_size", "arena_used")
-                change = (y / x - 1 if x else 0.0) if relative else y - x
+                change = (y / x - 1 if x else 0.0) if name in RELATIVE else y - x
                 up_bad = higher_is_better(name) is False
                 out.append(Change(cell_id, name, x, y, a.metrics[name].unit, change,
                                   verdict=_verdict(change, up_bad, tolerance)))

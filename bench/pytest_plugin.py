@@ -124,11 +124,8 @@ def _compare_session_runs(config: pytest.Config) -> tuple[list[str], bool]:
             continue
         changes = compare_runs(baseline, run, tolerance=config.getoption("edgebench_tolerance"))
         regressed |= any(c.verdict == "regression" for c in changes)
-        rows = [[c.cell_id, c.metric, f"{c.change:+.1%}" if c.metric == "latency_p50"
-                 else f"{c.change:+.4g}",
-                 "" if c.low is None else f"{c.low:+.1%} … {c.high:+.1%}",
-                 "" if c.p_value is None else f"{c.p_value:.2g}", c.verdict]
-                for c in changes if c.verdict != "same"]
+        rows = [[c.cell_id, c.metric, c.change_text(), c.interval_text(), c.p_text(),
+                 c.verdict] for c in changes if c.verdict != "same"]
         lines.append(f"{baseline.suite}/{baseline.run_id} → {run.run_id}")
         lines.append(textable.render(["cell", "metric", "change", "95% interval", "p",
                                       "verdict"], rows) if rows else "no changes")

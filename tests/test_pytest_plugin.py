@@ -302,3 +302,5 @@ def test_compare_with_the_previous_run_flags_a_real_slowdown(bench: pytest.Pytes
                  "--edgebench-compare-fail")
     assert slower.ret == pytest.ExitCode.TESTS_FAILED
     slower.stdout.fnmatch_lines(["*m/fp32@host-litert*latency_p50*regression*"])
+    # the model's size changes as the CLI prints it: relative, in % (it printed +9.5e+02)
+    slower.stdout.fnmatch_lines(["*m/fp32@host-litert*model_size*+*%*regression*"])

@@ -123,6 +123,8 @@ def test_compare_cli_flags_the_regression(tmp_path: Path, tiny_tflite: Path,
     assert out.returncode == 1, out.stderr
     (latency,) = [line for line in out.stdout.splitlines() if "latency_p50" in line]
     assert latency.endswith("regression") and "2 regressions" in out.stdout  # and model_size
+    (size,) = [line for line in out.stdout.splitlines() if "model_size" in line]
+    assert "%" in size  # a relative change, as the pytest plugin prints it
 
 
 def test_significance_primitives() -> None:

@@ -12,10 +12,6 @@ from bench import textable
 from bench.cli.args import add_results
 
 
-def _pct(x: float | None) -> str:
-    return "" if x is None else f"{x:+.1%}"
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare import compare_runs, machines_differ
     from bench.store import Store
@@ -30,12 +26,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rows = []
         for c in changes:
             if args.all or c.verdict not in ("same",):
-                interval = "" if c.low is None else f"{_pct(c.low)} … {_pct(c.high)}"
-                change = _pct(c.change) if c.metric in ("latency_p50", "model_size",
-                                                        "arena_used") else f"{c.change:+.4g}"
                 rows.append([c.cell_id, c.metric, f"{c.before:.4g}", f"{c.after:.4g}", c.unit,
-                             change, interval,
-                             "" if c.p_value is None else f"{c.p_value:.2g}", c.verdict])
+                             c.change_text(), c.interval_text(), c.p_text(), c.verdict])
         print(f"{run_a.suite}/{run_a.run_id} → {run_b.suite}/{run_b.run_id}: "
               f"{sum(c.verdict == 'regression' for c in changes)} regressions, "
               f"{sum(c.verdict == 'improvement' for c in changes)} improvements "
