@@ -52,6 +52,8 @@ def test_packaged_table(kws) -> None:  # noqa: ANN001
     for iv in table.intervals.values():  # calibrated on held-out residuals, not the default
         assert iv.residuals > 100 and iv.z_low < 0 < iv.z_high
     assert kws.sha256 in table.model_hashes
+    # the models' MACs, not MACs plus the outputs and gathered elements the shape terms count
+    assert table.meta["data"]["models"]["kws"]["macs"] == kws.macs == 2_664_780
     assert len(table.fitted.names) == table.fitted.cov.shape[0]
     assert "packaged" in table.provenance()["table"]
 

@@ -104,7 +104,7 @@ def model_sources(models: dict[str, Path], data: Data) -> dict[str, Any]:
     """The ``models`` part of a table's ``data``: each used model's file, hash and MACs."""
     used = set(data.rows["benchmark"])
     return {b: {"file": Path(p).name, "sha256": _sha256(p),
-                "macs": int(sum(data.workloads[b].macs.values()))}
+                "macs": int(data.workloads[b].mac_count)}
             for b, p in sorted(models.items()) if b in used}
 
 

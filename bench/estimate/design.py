@@ -91,6 +91,12 @@ class Workload:
             macs[(d, c)] = macs.get((d, c), 0.0) + m
         return Workload(macs, self.ops)
 
+    @property
+    def mac_count(self) -> float:
+        """The MACs (the shape classes count outputs and gathered elements, not MACs)."""
+        return sum(m for (_, c), m in self.macs.items()
+                   if c not in OUTPUT_CLASSES and c not in PATCH_CLASSES)
+
     def macs_by_class(self) -> dict[str, float]:
         return {c: sum(m for (_, k), m in self.macs.items() if k == c) for c in COST_CLASSES}
 
