@@ -285,3 +285,16 @@ def test_suite_end_to_end_on_the_virtual_board(start_board: StartBoard, ad01: Pa
 
     assert cached_again(board["connection"]) == [False, False]
     assert cached_again({**board["connection"], "firmware": "ad01-v1.0"}) == [False, True]
+
+
+def test_a_results_line_may_hold_the_models_outputs_up_to_a_ceiling() -> None:
+    from bench.runners.serial import MAX_RESULTS_LINE
+
+    link = BoardLink.__new__(BoardLink)  # only its line splitter is exercised
+    link.splitter = p.LineSplitter()
+    link.expect_outputs(10)  # a classifier's outputs: the protocol's bound stays
+    assert link.splitter.max_line == p.MAX_LINE + 240
+    link.expect_outputs(16384)  # a 16×16×64 feature map: about 98,000 characters
+    assert link.splitter.feed(b"m-results-[" + b"0.000," * 16384 + b"]\n")
+    link.expect_outputs(10**9)  # a shape the model file declares is no licence to buffer GBs
+    assert link.splitter.max_line == MAX_RESULTS_LINE

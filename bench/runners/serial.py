@@ -103,6 +103,10 @@ def resolve_port(opts: SerialOptions) -> str:
     raise BoardError(f"no serial port with USB id {opts.usb} (attached: {seen})")
 
 
+#: The longest results line a link accepts, whatever the model's outputs (16 MiB).
+MAX_RESULTS_LINE = 16 << 20
+
+
 class BoardLink:
     """One open serial connection speaking the protocol; every wait has a deadline."""
 
@@ -194,8 +198,10 @@ class BoardLink:
 
     def expect_outputs(self, elements: int) -> None:
         """Let a results line hold ``elements`` values (up to 24 characters each): a model's
-        output can print longer than the protocol's usual line bound, which stays the floor."""
-        self.splitter.max_line = max(self.splitter.max_line, p.MAX_LINE + 24 * elements)
+        output can print longer than the protocol's usual line bound, which stays the floor,
+        and :data:`MAX_RESULTS_LINE` the ceiling (a shape a model file merely declares)."""
+        self.splitter.max_line = max(self.splitter.max_line,
+                                     min(p.MAX_LINE + 24 * elements, MAX_RESULTS_LINE))
 
     def handshake(self) -> tuple[str, str]:
         """``name%`` and ``profile%``: the board's name and model id (checked when expected)."""
