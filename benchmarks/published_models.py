@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +180,10 @@ def render(results: list[dict[str, Any]]) -> str:
                             "published ms", "estimated ms (80 %)", "error", "inside"], table,
                            numeric={1, 6, 8}, style="markdown")
     on_chip = [r for r in results if r["memory"] == "on-chip"]
-    ape = sorted(abs(r["error_pct"]) for r in on_chip)
+    ape = statistics.median(abs(r["error_pct"]) for r in on_chip)
     inside = sum(r["inside"] for r in on_chip)
     return (f"{text}\n\nOn-chip ({len(on_chip)} results): median absolute error "
-            f"{ape[len(ape) // 2]:.0f} %, {inside} of {len(on_chip)} inside their 80 % interval.")
+            f"{ape:.0f} %, {inside} of {len(on_chip)} inside their 80 % interval.")
 
 
 def reference_only(results_csv: Path, reference_dir: Path, holdout: Any = None) -> str:

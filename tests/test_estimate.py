@@ -303,3 +303,15 @@ def test_a_thin_layer_costs_more_per_mac_than_a_deep_one() -> None:
         per_mac.append(layer_ms * 120e3 / a.macs)
         assert set(e.breakdown_ms) >= {"conv", "out_conv", "patch_conv"}
     assert per_mac[0] > 3 * per_mac[1], per_mac
+
+
+def test_only_a_k_by_k_conv_gathers_elements() -> None:
+    from dataclasses import replace
+
+    from bench.estimate.design import Workload
+
+    conv = _one_conv(16, 16, 3, 8)
+    assert Workload.from_analysis(conv).macs[("int8", "patch_conv")] == 16 * 16 * 9 * 3
+    transpose = replace(conv, ops=(replace(conv.ops[0], op="TRANSPOSE_CONV", kernel=()),))
+    assert ("int8", "patch_conv") not in Workload.from_analysis(transpose).macs
+    assert Workload.from_analysis(transpose).mac_count == conv.macs

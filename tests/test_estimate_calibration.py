@@ -293,3 +293,13 @@ def test_holdout_rows_only_ever_widen_the_new_model_interval() -> None:
             Interval.widest([families, near], "x").z_high) == (-1.5, 1.0)
     assert (Interval.widest([families, slow], "x").z_low,
             Interval.widest([families, slow], "x").z_high) == (-1.5, 2.0)
+
+
+def test_too_few_holdout_rows_leave_the_new_model_interval_alone(data) -> None:  # noqa: ANN001
+    """Under five holdout rows give no calibration (a Gaussian default): they widen nothing."""
+    from bench.estimate.crossval import HOLDOUT_MINIMUM, procedure
+
+    few = data.subset(np.arange(len(data.rows)) < HOLDOUT_MINIMUM - 1)
+    few.rows["latency_ms"] *= 10  # far slower than estimated: would widen, were they counted
+    alone, with_few = procedure(data), procedure(data, holdout=few)
+    assert with_few.intervals["new_model"] == alone.intervals["new_model"]

@@ -138,11 +138,12 @@ def procedure(data: Data, structures: tuple[Structure, ...] = STRUCTURES,
         # the held-out calibration families (real boards, many runtimes, four architectures)
         # and the holdout models (unusual architectures, one runtime): neither alone is "any
         # new model", so each bound is the wider of the two
-        intervals["new_model"] = Interval.widest(
-            [intervals["new_model"], Interval.from_residuals(rows, "holdout", by="family",
-                                                              minimum=HOLDOUT_MINIMUM)],
-            f"{why['models']}, and the wider of them and {len(rows)} holdout rows of "
-            f"{rows['family'].nunique()} models never fitted: {_label(structure)}")
+        part = Interval.from_residuals(rows, "holdout", by="family", minimum=HOLDOUT_MINIMUM)
+        if part.residuals:  # too few rows give no calibration, and widen nothing
+            intervals["new_model"] = Interval.widest(
+                [intervals["new_model"], part],
+                f"{why['models']}, and the wider of them and {len(rows)} holdout rows of "
+                f"{rows['family'].nunique()} models never fitted: {_label(structure)}")
     return Procedure(structure, fitted, intervals, scores)
 
 

@@ -32,6 +32,7 @@ DTYPES = ("int8", "int16", "float32")
 OUTPUT_CLASSES = ("out_conv", "out_pointwise", "out_depthwise")
 #: The elements a k×k convolution gathers per output pixel, summed over its pixels (MACs ÷
 #: output channels: what CMSIS-NN's im2col copies; dear per MAC when a layer has few filters).
+#: ``CONV_2D`` only: a transpose or 3-D conv gathers nothing the sweep measured.
 PATCH_CLASSES = ("patch_conv",)
 COST_CLASSES = ("conv", "pointwise", *OP_CLASSES[1:], *OUTPUT_CLASSES, *PATCH_CLASSES)
 #: Op classes whose per-runtime factor is fitted (the others carry too few MACs in the data).
@@ -78,7 +79,7 @@ class Workload:
             if f"out_{op.cost_class}" in OUTPUT_CLASSES:
                 k = (dtype_class(op.dtype), f"out_{op.cost_class}")
                 macs[k] = macs.get(k, 0.0) + op.output_elements
-            if f"patch_{op.cost_class}" in PATCH_CLASSES and op.channels:
+            if f"patch_{op.cost_class}" in PATCH_CLASSES and op.kernel and op.channels:
                 k = (dtype_class(op.dtype), f"patch_{op.cost_class}")
                 macs[k] = macs.get(k, 0.0) + op.macs / op.channels
         return cls(macs, len(analysis.ops))

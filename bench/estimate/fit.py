@@ -66,7 +66,7 @@ PRIORS: dict[str, tuple[float, float]] = {
     "config.*": (0.0, 0.5),  # a build configuration (min_ram, max_performance, native)
     "overhead.*": (0.0, 0.7),  # a runtime's cost of an operator call against the average
     # TFLite Micro's call: about 600 instructions (≈ 1,600 cycles at the emulated M4F's CPI,
-    # ``benchmarks/layer_costs.py``) against the average runtime's fitted 8,000 cycles
+    # ``benchmarks/layer_costs.py``) against the average runtime's fitted 7,000–8,000 cycles
     "overhead.tflm": (math.log(0.2), 0.3),
 }
 FIXED = ["c0", "beta", "overhead", "dtype.float32", "trend",
