@@ -77,12 +77,8 @@ def keras_model(kind: str, shape: tuple[int, ...], out: int, kernel: tuple[int, 
 
 def tflite(name: str, folder: Path) -> Path:
     """The int8 .tflite (int8 input and output) of layer ``name``, built once."""
-    path = folder / f"{name}.tflite"
-    if not path.is_file():
-        data = published_models.int8_tflite(keras_model(*LAYERS[name]), "int8", "int8")
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return path
+    return published_models.built_once(folder / f"{name}.tflite", lambda: (
+        published_models.int8_tflite(keras_model(*LAYERS[name]), "int8", "int8")))
 
 
 def emulated_run(work: Path, cores: list[str]) -> dict[tuple[str, str], float]:

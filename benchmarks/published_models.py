@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import os
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,15 @@ def int8_tflite(model: Any, input_type: str, output_type: str) -> bytes:
     return converter.convert()
 
 
+def built_once(path: Path, make: Callable[[], bytes]) -> Path:
+    """``path``, written with ``make()`` the first time (a cached model file)."""
+    if not path.is_file():
+        data = make()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return path
+
+
 def emulated_suite(work: Path, name: str, models: dict[str, Path], devices: list[str],
                    repeats: int) -> Any:
     """Run ``models`` (id → .tflite) on the emulated ``devices`` as suite ``name`` under
@@ -125,15 +135,12 @@ def tflite(architecture: str) -> Path:
     """The int8 TFLite file of ``architecture`` (built once, then cached)."""
     from bench.cache import default_root
 
-    cache = default_root() / "published"
-    path = cache / f"{architecture.replace(':', '_')}.tflite"
-    if path.is_file():
-        return path
-    model, uint8_input = build(architecture)
-    data = int8_tflite(model, "uint8" if uint8_input else "float32", "float32")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    def make() -> bytes:
+        model, uint8_input = build(architecture)
+        return int8_tflite(model, "uint8" if uint8_input else "float32", "float32")
+
+    return built_once(default_root() / "published" / f"{architecture.replace(':', '_')}.tflite",
+                      make)
 
 
 def rows() -> list[dict[str, str]]:

@@ -114,12 +114,8 @@ def build(architecture: str) -> Any:
 
 def tflite(name: str, folder: Path) -> Path:
     """The int8 .tflite (int8 input and output) of ``name``, built once."""
-    path = folder / f"{name}.tflite"
-    if not path.is_file():
-        data = published_models.int8_tflite(build(ARCHITECTURES[name]), "int8", "int8")
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return path
+    return published_models.built_once(folder / f"{name}.tflite", lambda: (
+        published_models.int8_tflite(build(ARCHITECTURES[name]), "int8", "int8")))
 
 
 def emulated_run(work: Path) -> Path:

@@ -98,18 +98,17 @@ def _result_table(result: dict[str, Any]) -> str:
     return textable.render(None, rows)
 
 
-#: Cost classes priced per output or per gathered element, not per MAC (``out_conv``, …).
-_UNITS = {"out_": "cycles/output", "patch_": "cycles/gathered element"}
-
-
 def _unit_costs(per_dtype: dict[str, dict[str, float]]) -> list[tuple[str, str]]:
-    """The JSON's ``cycles_per_mac`` as one line per unit: MAC, output, gathered element."""
+    """The JSON's ``cycles_per_mac`` as one line per unit: MAC, output, gathered element
+    (``out_conv`` is listed as ``conv`` under ``cycles/output``)."""
+    from bench.estimate.design import SHAPE_UNITS
+
     lines: dict[str, list[str]] = {"cycles/MAC": []}
     for by_class in per_dtype.values():
         for k, v in by_class.items():
-            prefix = next((q for q in _UNITS if k.startswith(q)), "")
-            label = _UNITS.get(prefix, "cycles/MAC")
-            lines.setdefault(label, []).append(f"{k.removeprefix(prefix)} {v:g}")
+            unit = SHAPE_UNITS.get(k)
+            name = k.split("_", 1)[1] if unit else k
+            lines.setdefault(f"cycles/{unit or 'MAC'}", []).append(f"{name} {v:g}")
     return [(label, ", ".join(items)) for label, items in lines.items() if items]
 
 

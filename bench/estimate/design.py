@@ -35,6 +35,9 @@ OUTPUT_CLASSES = ("out_conv", "out_pointwise", "out_depthwise")
 #: ``CONV_2D`` only: a transpose or 3-D conv gathers nothing the sweep measured.
 PATCH_CLASSES = ("patch_conv",)
 COST_CLASSES = ("conv", "pointwise", *OP_CLASSES[1:], *OUTPUT_CLASSES, *PATCH_CLASSES)
+#: What the shape classes count instead of MACs (every other class counts MACs or elements).
+SHAPE_UNITS = {**dict.fromkeys(OUTPUT_CLASSES, "output"),
+               **dict.fromkeys(PATCH_CLASSES, "gathered element")}
 #: Op classes whose per-runtime factor is fitted (the others carry too few MACs in the data).
 RUNTIME_CLASSES = ("conv", "depthwise", "fc")
 #: Op classes whose cost may change from one release to the next (a structural option).
@@ -95,8 +98,7 @@ class Workload:
     @property
     def mac_count(self) -> float:
         """The MACs (the shape classes count outputs and gathered elements, not MACs)."""
-        return sum(m for (_, c), m in self.macs.items()
-                   if c not in OUTPUT_CLASSES and c not in PATCH_CLASSES)
+        return sum(m for (_, c), m in self.macs.items() if c not in SHAPE_UNITS)
 
     def macs_by_class(self) -> dict[str, float]:
         return {c: sum(m for (_, k), m in self.macs.items() if k == c) for c in COST_CLASSES}

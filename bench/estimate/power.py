@@ -20,10 +20,13 @@ def _per_mhz(rows: pd.DataFrame) -> pd.DataFrame:
     return e.assign(mw_per_mhz=e["energy_uj"] / e["latency_ms"] / e["clock_mhz"])
 
 
+def _by_core(e: pd.DataFrame) -> pd.Series:
+    return e.groupby("core")["mw_per_mhz"].median()
+
+
 def per_mhz(rows: pd.DataFrame) -> pd.Series:
     """Core → median mW/MHz over the rows with energy."""
-    e = _per_mhz(rows)
-    return e.groupby("core")["mw_per_mhz"].median()
+    return _by_core(_per_mhz(rows))
 
 
 def log_sd(rows: pd.DataFrame) -> float:
@@ -36,7 +39,7 @@ def log_sd(rows: pd.DataFrame) -> float:
     systems = systems[several]
     if systems.empty:
         return DEFAULT_LOG_SD
-    typical = systems["core"].map(e.groupby("core")["mw_per_mhz"].median())  # per_mhz(rows)
+    typical = systems["core"].map(_by_core(e))
     return float(np.sqrt(np.mean(np.log(systems["mw_per_mhz"] / typical) ** 2)))
 
 
