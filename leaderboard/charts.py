@@ -112,7 +112,10 @@ def fit_chart(bars: pd.DataFrame, capacity_kb: float | None, title: str) -> alt.
     """One bar per model × variant (green fits, red does not) and the capacity as a red rule;
     the height follows the number of bars."""
     chart = alt.Chart(bars).mark_bar().encode(
-        x=alt.X("need_kb", title=title), y=alt.Y("cell", title=None, sort="-x"),
+        x=alt.X("need_kb", title=title),
+        # whole names: cut at the default 180 px, har_mlp_basic_motions/fp16, /fp32 and /int8
+        # all read "har_mlp_basic_…"
+        y=alt.Y("cell", title=None, sort="-x", axis=alt.Axis(labelLimit=0)),
         color=alt.Color("fits", title="fits", scale=FITS_COLOURS))
     if capacity_kb is not None and pd.notna(capacity_kb) and math.isfinite(capacity_kb):
         rule = plain(pd.DataFrame({"capacity_kb": [float(capacity_kb)]}), ["capacity_kb"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from importlib.resources import files
@@ -43,7 +44,13 @@ def serve(results: Path | str, port: int = 8501, address: str = "127.0.0.1",
         raise FileNotFoundError(f"no result store at {results}; run `edgebench run SUITE` first")
     env = {**os.environ, RESULTS_ENV: str(results)}
     print(f"serving {results} on http://{address}:{port}", file=sys.stderr)
+    server = subprocess.Popen(command(port, address, headless=not open_browser), env=env)
+    # a SIGTERM to this process stops the server too (it left it serving, orphaned)
+    previous = signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
-        return subprocess.call(command(port, address, headless=not open_browser), env=env)
-    except KeyboardInterrupt:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the server too: let it finish
+        server.wait()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

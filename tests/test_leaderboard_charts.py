@@ -91,6 +91,7 @@ def test_fit_chart_encodes_plain_finite_fields() -> None:
                if k in ("need_kb", "capacity_kb"))
     no_cap = charts.fit_chart(bars, float("nan"), "flash [KB]").to_dict()
     assert "layer" not in no_cap  # no capacity, no rule
+    assert no_cap["encoding"]["y"]["axis"]["labelLimit"] == 0  # whole cell names, not "kws/…"
 
 
 @pytest.mark.parametrize("text", [

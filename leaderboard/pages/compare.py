@@ -29,7 +29,7 @@ elif runs:
                "on the raw samples, else Welch's t; Holm-corrected, α 0.05) and beyond the "
                "tolerance; the verdict column says which.")
     n = int(table["regressed"].sum()) if not table.empty else 0
-    (st.error if n else st.success)(f"{n} regressions in {len(table)} cells "
+    (st.error if n else st.success)(f"{n} regression{'' if n == 1 else 's'} in {len(table)} cells "
                                     f"({inline(a)} → {inline(b)})")
     flags = [c for c in table.columns if c.startswith("regressed:")]
     shown = table.drop(columns=flags)
