@@ -206,6 +206,21 @@ def test_the_tail_of_a_line_cut_by_opening_the_port_is_skipped_once(
         link.close()
 
 
+def test_a_lone_m_ready_before_the_first_reply_is_the_end_of_a_missed_banner(
+        start_board: StartBoard, ad01: Path) -> None:
+    """QEMU drops a pty's output until the port opens: an emulated board was seen sending only
+    its banner's ``m-ready`` before the reply to ``name%``, which then read as an empty reply
+    ("no m-name-dut-[…] reply"). The handshake skips it; any later lone m-ready is a reply."""
+    port = start_board(ad01, "--fault", "late-ready", "--name", "late-board")
+    link = BoardLink(SERIAL.parse_options({"port": port, "timeout_s": 2.0}))
+    try:
+        assert link.handshake() == ("late-board", "ad01")
+        assert "m-ready" in link.last  # it did come, first
+        assert link.command("name") == ["m-name-dut-[late-board]"]  # replies stay in step
+    finally:
+        link.close()
+
+
 # --- faults --------------------------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ TRUNCATED_RESULTS = frozenset({"kws01"})
 log = logging.getLogger(__name__)
 
 ClockKind = Literal["host", "simulated"]
-FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong", "cut")
+FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong", "cut", "late-ready")
 RESET_ON_INFER = 2  # the ``reset`` fault reboots the board on this ``infer`` command
 
 
@@ -294,6 +294,7 @@ def serve(board: Board, link: Link, announce: Callable[[str], None],
     announce(link.address)
     cmd = bytearray()
     cut = board.fault == "cut"  # the port opened mid-banner: the tail of a line comes first
+    late = board.fault == "late-ready"  # ... or only the banner's m-ready (QEMU seen doing it)
     while not stop():
         data = link.read(0.2)
         for byte in data:
@@ -304,6 +305,9 @@ def serve(board: Board, link: Link, announce: Callable[[str], None],
                 if cut:
                     link.write(b"-init-done\r\n")
                     cut = False
+                if late:
+                    link.write(b"m-ready\r\n")
+                    late = False
                 _send(link, board, board.handle(text), rng)
             elif byte not in b"\r\n" and len(cmd) < p.COMMAND_BUFFER - 1:
                 cmd.append(byte)

@@ -61,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="m-lap-us from the host clock or the device's simulated clock "
                               "(replies paced so wall time never falls behind it)")
     serve_p.add_argument("--fault", choices=["garbage", "silence", "error", "reset", "split",
-                                             "overlong", "cut"], default=None,
+                                             "overlong", "cut", "late-ready"],
+                         default=None,
                          help="misbehave on purpose (for tests)")
     serve_p.add_argument("--name", default="edgebench-virtual-board", help="the name%% reply")
     serve_p.add_argument("--model-id", default=None,

@@ -143,8 +143,9 @@ class BoardLink:
         """Send ``text%`` and return the response lines up to ``m-ready`` (excluded).
 
         Raises :class:`BoardError` on an ``e-`` line, a boot banner (unless ``booting``: then
-        the banner and its ``m-ready`` are skipped), garbage, an overlong line or no ``m-ready``
-        within ``timeout`` (default ``timeout_s``).
+        the banner and its ``m-ready`` are skipped, as is an ``m-ready`` that is the first line
+        read: the end of a banner the port opened too late for), garbage, an overlong line or
+        no ``m-ready`` within ``timeout`` (default ``timeout_s``).
         """
         import serial
 
@@ -188,6 +189,8 @@ class BoardLink:
                     if in_banner:
                         in_banner = False
                         continue
+                    if booting and first:  # the banner went out before the port opened
+                        continue  # (QEMU drops a pty's output until it is opened): its m-ready
                     return lines
                 lines.append(line)
         waited = self.opts.timeout_s if timeout is None else timeout
