@@ -206,6 +206,25 @@ def test_estimate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
                  str(tmp_path)]) == 2
 
 
+def test_an_estimate_imports_neither_pandas_nor_tensorflow() -> None:
+    """One ``edgebench estimate`` call stays well under a second: pandas alone costs 0.35 s
+    to import (an import in ``bench.estimate.power`` once doubled the call's time)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys, contextlib, io; from bench.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    code = main(['estimate', {str(mlperf_model('kws_ref_model_int8.tflite'))!r}, "
+            "'--device', 'nucleo-l4r5zi'])\n"
+            "print(code, sorted(m for m in ('pandas', 'tensorflow', 'scipy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT, timeout=120)
+    assert out.stdout.split("\n")[-2] == "0 []"
+
+
 def test_a_device_file_names_its_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                        ) -> None:
     table = load_coefficients()

@@ -7,9 +7,12 @@ Power of a row = energy ÷ latency (µJ / ms = mW); per MHz, divided by its cloc
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # an estimate imports this module, and pandas costs it 0.35 s
+    import pandas as pd
 
 #: The spread assumed where the data has no core measured on two systems (log units: ×/÷ 1.5).
 DEFAULT_LOG_SD = math.log(1.5)
