@@ -334,3 +334,16 @@ def test_only_a_k_by_k_conv_gathers_elements() -> None:
     transpose = replace(conv, ops=(replace(conv.ops[0], op="TRANSPOSE_CONV", kernel=()),))
     assert ("int8", "patch_conv") not in Workload.from_analysis(transpose).macs
     assert Workload.from_analysis(transpose).mac_count == conv.macs
+
+
+def test_a_runtimes_layer_factor_scales_the_whole_layer() -> None:
+    """A runtime's conv kernels being faster makes its conv outputs and gathering faster too:
+    its per-class factor scales a layer's MACs, outputs and gathered elements alike, so their
+    shares of a conv's cost are the same on every runtime."""
+    conv = _one_conv(32, 32, 8, 16)
+    shares = []
+    for runtime in ("tflm", "x-cube-ai", "plumerai"):
+        b = estimate(conv, Target("m4", "cortex-m4f", 120.0, runtime)).breakdown_ms
+        shares.append((b["out_conv"] / b["conv"], b["patch_conv"] / b["conv"]))
+    assert shares[0] == pytest.approx(shares[1], rel=1e-6)
+    assert shares[0] == pytest.approx(shares[2], rel=1e-6)

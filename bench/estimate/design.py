@@ -6,7 +6,10 @@ estimate) adds to each parameter.
 coefficient in ``log cycles per MAC``::
 
     c0 + runtime[rt] + Σ_s w_s · release[rt, s] + core[core] − beta · log(simd) + board[id]
-       + dtype[d] + class[c] + runtime_class[rt, c] (+ Σ_s w_s · release_class[rt, s, c])
+       + dtype[d] + class[c] + runtime_class[rt, L(c)] (+ Σ_s w_s · release_class[rt, s, L(c)])
+
+where ``L(c)`` is the layer a class belongs to (:data:`LAYER_OF`: a conv's outputs and
+gathered elements are the conv's).
 
 The same code prices one estimate (:func:`terms` of one query) and the whole data set in the
 fit (:func:`matrices`), so they cannot disagree.
@@ -42,6 +45,10 @@ SHAPE_UNITS = {**dict.fromkeys(OUTPUT_CLASSES, "output"),
 RUNTIME_CLASSES = ("conv", "depthwise", "fc")
 #: Op classes whose cost may change from one release to the next (a structural option).
 RELEASE_CLASSES = ("depthwise",)
+#: The layer each shape class belongs to: a runtime's or release's factor on a kind of layer
+#: scales all its cost (MACs, outputs, gathered elements), not its MACs alone.
+LAYER_OF = {"out_conv": "conv", "patch_conv": "conv", "out_pointwise": "pointwise",
+            "out_depthwise": "depthwise"}
 #: Fixed log factors for arithmetic the calibration data does not cover (nominal, not fitted).
 NOMINAL_DTYPE = {"int16": math.log(2.0)}  # CMSIS-NN s16 kernels: about half the int8 throughput
 SOFT_FLOAT = math.log(10.0)  # float32 on a core without FPU runs in software (nominal)
@@ -189,11 +196,13 @@ def terms(q: Query, structure: Structure) -> Terms:
         priced = "conv" if c == "pointwise" and not structure.pointwise else c
         if priced != "conv":
             z[f"class.{priced}"] = 1.0
-        if priced in RUNTIME_CLASSES or priced == "pointwise":
-            z[f"runtime_class.{q.runtime}.{priced}"] = 1.0
-        if structure.release_class and c in RELEASE_CLASSES:
+        layer = LAYER_OF.get(c, c)
+        layer = "conv" if layer == "pointwise" and not structure.pointwise else layer
+        if layer in RUNTIME_CLASSES or layer == "pointwise":
+            z[f"runtime_class.{q.runtime}.{layer}"] = 1.0
+        if structure.release_class and layer in RELEASE_CLASSES:
             for slot, w in q.release.weights.items():
-                z[f"release_class.{q.runtime}.{slot}.{c}"] = w
+                z[f"release_class.{q.runtime}.{slot}.{layer}"] = w
         zs.append(z)
         macs[t] = q.workload.macs.get((d, c), 0.0)
         if (c in OUTPUT_CLASSES and not structure.outputs) or (
