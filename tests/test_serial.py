@@ -313,3 +313,19 @@ def test_a_results_line_may_hold_the_models_outputs_up_to_a_ceiling() -> None:
     assert link.splitter.feed(b"m-results-[" + b"0.000," * 16384 + b"]\n")
     link.expect_outputs(10**9)  # a shape the model file declares is no licence to buffer GBs
     assert link.splitter.max_line == MAX_RESULTS_LINE
+
+
+def test_the_cli_and_readme_name_every_fault_of_the_virtual_board() -> None:
+    import argparse
+
+    from bench.board.virtual import FAULTS
+    from bench.cli import parser
+
+    def sub(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+        action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        return action.choices[name]
+
+    serve = sub(sub(parser(), "board"), "serve")
+    fault = next(a for a in serve._actions if a.dest == "fault")
+    assert tuple(fault.choices) == FAULTS
+    assert f"[--fault {'|'.join(FAULTS)}]" in (ROOT / "README.md").read_text()
