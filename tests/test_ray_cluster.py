@@ -312,8 +312,14 @@ def test_ctrl_c_cancels_the_run_and_resume_completes_it(lab: Lab, tmp_path: Path
                "--address", lab.address, "--results", str(results), "--devices-dir",
                str(lab.devices), "--devices-dir", str(DEVICES), "-q"]
     env = child_env(tmp_path / "cache")
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tmp_path, env=env)
+    # A shell's background job starts with SIGINT ignored, and a child inherits that (its
+    # Ctrl-C would then be lost); it never inherits a handler: exec resets it to the default.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=tmp_path, env=env)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     try:
         wait_for(lambda: proc.poll() is not None or any(
             p.stat().st_size for p in results.glob("*/*/records.jsonl")), 180, "a first record")
