@@ -191,8 +191,8 @@ def test_split_lines_with_stray_nul_and_cr_are_tolerated(
 def test_the_tail_of_a_line_cut_by_opening_the_port_is_skipped_once(
         start_board: StartBoard, ad01: Path, device: dict) -> None:
     """A board that boots as its port opens (an emulated one) shows ``-init-done``, the tail of
-    its ``m-init-done``, before the first reply: the handshake skips it; the same line later
-    is garbage."""
+    its ``m-init-done``, and the banner's ``m-ready`` before the first reply: the handshake
+    skips both; the same line later is garbage."""
     port = start_board(ad01, "--device", str(DEVICE), "--clock", "simulated", "--fault", "cut")
     out = measure(request(ad01, port, device, windows=3))
     assert out["latency_p50"].value > 0

@@ -302,8 +302,8 @@ def serve(board: Board, link: Link, announce: Callable[[str], None],
                 text = cmd.decode("ascii", errors="replace").strip()
                 cmd.clear()
                 log.debug("command %r", text)
-                if cut:
-                    link.write(b"-init-done\r\n")
+                if cut:  # and the banner's m-ready after it
+                    link.write(b"-init-done\r\nm-ready\r\n")
                     cut = False
                 if late:
                     link.write(b"m-ready\r\n")

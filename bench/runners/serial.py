@@ -143,9 +143,10 @@ class BoardLink:
         """Send ``text%`` and return the response lines up to ``m-ready`` (excluded).
 
         Raises :class:`BoardError` on an ``e-`` line, a boot banner (unless ``booting``: then
-        the banner and its ``m-ready`` are skipped, as is an ``m-ready`` that is the first line
-        read: the end of a banner the port opened too late for), garbage, an overlong line or
-        no ``m-ready`` within ``timeout`` (default ``timeout_s``).
+        the banner and its ``m-ready`` are skipped, as is a lone ``m-ready`` before anything else
+        the port gave but the tail of a cut line: the end of a banner the port opened too late
+        for), garbage, an overlong line or no ``m-ready`` within ``timeout`` (default
+        ``timeout_s``).
         """
         import serial
 
@@ -161,6 +162,7 @@ class BoardLink:
         deadline = time.monotonic() + (self.opts.timeout_s if timeout is None else timeout)
         lines: list[str] = []
         in_banner = False
+        opening = booting and self.fresh  # nothing read yet since the port opened
         while time.monotonic() < deadline:
             try:
                 chunk = self.serial.read(max(1, self.serial.in_waiting))
@@ -189,8 +191,9 @@ class BoardLink:
                     if in_banner:
                         in_banner = False
                         continue
-                    if booting and first:  # the banner went out before the port opened
-                        continue  # (QEMU drops a pty's output until it is opened): its m-ready
+                    if opening and not lines:  # the banner went out before the port opened
+                        opening = False  # (QEMU drops a pty's output until it is opened)
+                        continue
                     return lines
                 lines.append(line)
         waited = self.opts.timeout_s if timeout is None else timeout
