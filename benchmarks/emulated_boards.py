@@ -124,5 +124,23 @@ def main() -> None:
         print(f"\nwrote {path}")
 
 
+def line_reassembly() -> str:
+    """How long the link takes to reassemble a 16,384-output results line (98,000 characters)
+    that a pty delivers a byte at a time, or in 64-byte reads (QEMU's UART gives both)."""
+    from bench.board.protocol import LineSplitter
+
+    line = b"m-results-[" + b"0.000," * 16384 + b"]\r\n"
+    times = []
+    for size in (1, 64):
+        splitter, started = LineSplitter(max_line=len(line)), time.perf_counter()
+        for i in range(0, len(line), size):
+            splitter.feed(line[i:i + size])
+        times.append(time.perf_counter() - started)
+    return (f"Reassembling a {len(line):,}-character results line: {times[0]:.3f} s fed a byte "
+            f"at a time, {times[1]:.3f} s in 64-byte reads (it was 3.1 s and 0.03 s before the "
+            f"splitter stopped re-splitting its whole buffer on each read)")
+
+
 if __name__ == "__main__":
     main()
+    print(f"\n{line_reassembly()}")

@@ -96,6 +96,19 @@ def test_line_splitter_reassembles_split_lines_and_drops_nul_cr() -> None:
         s.feed(b"x" * 101)
 
 
+def test_a_long_line_fed_a_byte_at_a_time_is_one_line_and_the_bound_holds() -> None:
+    line = b"m-results-[" + b"0.5," * 3000 + b"]"
+    s = p.LineSplitter(max_line=len(line))
+    out = [ln for i in range(len(line) + 2) for ln in s.feed((line + b"\r\n")[i:i + 1])]
+    assert out == [line.decode()] and s.pending == ""
+    assert s.feed(b"m-ready\nm-lap-us-1\nm-re") == ["m-ready", "m-lap-us-1"]
+    assert s.feed(b"ady\n") == ["m-ready"]
+    tight = p.LineSplitter(max_line=100)
+    with pytest.raises(p.ProtocolError, match="overlong"):
+        for _ in range(101):
+            tight.feed(b"x")
+
+
 def test_load_commands_fit_the_device_buffer() -> None:
     cmds = p.load_commands(bytes(range(200)))
     assert cmds[0] == "db load 200" and len(cmds) == 1 + 7

@@ -128,10 +128,16 @@ class LineSplitter:
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> list[str]:
-        """Complete lines in ``data`` (plus what was buffered); empty lines are skipped."""
-        self._buf += data.replace(b"\0", b"").replace(b"\r", b"")
-        *complete, rest = bytes(self._buf).split(b"\n")
-        self._buf = bytearray(rest)
+        """Complete lines in ``data`` (plus what was buffered); empty lines are skipped.
+
+        Linear in what arrives: a pty may deliver a long results line a byte at a time, and
+        re-splitting the whole buffer on each read made a 98,000-character line take 3 s."""
+        *complete, rest = data.replace(b"\0", b"").replace(b"\r", b"").split(b"\n")
+        if complete:
+            complete[0] = bytes(self._buf) + complete[0]
+            self._buf = bytearray(rest)
+        else:
+            self._buf += rest
         if len(self._buf) > self.max_line:
             head = bytes(self._buf[:60]).decode("latin-1")
             raise ProtocolError(f"overlong line (> {self.max_line} characters without a line "
