@@ -336,3 +336,12 @@ def test_an_output_longer_than_a_protocol_line_is_compared(firmware_env: Path,
     assert metrics["output_max_diff"].value <= 3
     measured = qemu.measure(request(path, windows=2, min_window_s=0.001))
     assert measured["instructions"].value > 16384  # at least one per output
+
+
+def test_the_agreement_check_is_bounded_by_the_uart_traffic_both_ways() -> None:
+    from bench.runners.qemu import agreement_samples
+
+    assert agreement_samples(640, 640) == 100  # ad01: every sample
+    assert agreement_samples(96 * 96 * 3, 2) == 7  # vww: a 27 KB input loads as 55 K characters
+    assert 5 <= agreement_samples(4, 16384) <= 25  # 16,384 outputs print ~200 K characters
+    assert agreement_samples(10**6, 10**6) == 5  # never fewer

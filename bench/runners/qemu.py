@@ -14,7 +14,7 @@ table's).
 ``evaluate`` (method ``emulated``): ``arena_used`` as TFLite Micro reports it on the 32-bit
 target, ``firmware_flash`` and ``firmware_ram`` from the ELF, task metrics from the firmware's
 outputs on the test split, ``output_max_diff`` of its raw outputs against LiteRT (on up to 100
-inputs, fewer for large inputs: :data:`AGREEMENT_BYTES`). ``measure``:
+inputs, fewer for large inputs or outputs: :func:`agreement_samples`). ``measure``:
 ``instructions`` per inference (the firmware's clock under icount: 1 ns per instruction), and
 ``latency_*`` derived from them as instructions × cycles per instruction ÷ the device's clock.
 """
@@ -41,9 +41,19 @@ log = logging.getLogger(__name__)
 
 METHOD = "emulated"
 NS_PER_INSTRUCTION = 1.0  # -icount shift=0: 2**0 ns of virtual time per instruction
-#: Input bytes the agreement check loads at most: QEMU's UART takes a character at a time
-#: (≈ 50 µs each here), so a 27 KB VWW input takes seconds; 200 KB keep the check under ~30 s.
-AGREEMENT_BYTES = 200_000
+#: Seconds of UART traffic the agreement check may take: QEMU's UART takes a character at a
+#: time, ≈ 50 µs each way in (an input loads as hex, 2 characters a byte: a 27 KB VWW input takes
+#: seconds) and ≈ 5 µs out (each output prints in two results lines, about 12 characters).
+AGREEMENT_S = 20.0
+IN_CHAR_S, OUT_CHAR_S, OUT_CHARS = 50e-6, 5e-6, 12
+
+
+def agreement_samples(input_bytes: int, output_elements: int) -> int:
+    """Inputs the agreement check runs: up to ``AGREEMENT_SAMPLES``, as many as the UART moves
+    in ``AGREEMENT_S`` (at least 5). A 16,384-output model ran 100 (94 s) before outputs
+    counted."""
+    each = 2 * input_bytes * IN_CHAR_S + OUT_CHARS * output_elements * OUT_CHAR_S
+    return min(AGREEMENT_SAMPLES, max(5, int(AGREEMENT_S / max(each, 1e-9))))
 
 
 class QemuOptions(Strict):
@@ -137,8 +147,8 @@ def evaluate(request: RunRequest) -> MetricMap:
         "arena_used": metric("arena_used", built.arena_used, METHOD),
         "firmware_flash": metric("firmware_flash", built.flash_used, METHOD),
         "firmware_ram": metric("firmware_ram", built.ram_used, METHOD)}
-    size = int(np.prod(spec.shape)) * spec.dtype.itemsize
-    samples = min(AGREEMENT_SAMPLES, max(5, AGREEMENT_BYTES // size))
+    samples = agreement_samples(int(np.prod(spec.shape)) * spec.dtype.itemsize,
+                                sum(int(np.prod(o.shape)) for o in lite.out_specs))
     inputs = sample_inputs(request.dataset, [spec], samples, request.seed)
     with board(request, built) as link:
         target = []
