@@ -293,8 +293,10 @@ def serve(board: Board, link: Link, announce: Callable[[str], None],
         _send(link, board, board.boot(), rng)
     announce(link.address)
     cmd = bytearray()
-    cut = board.fault == "cut"  # the port opened mid-banner: the tail of a line comes first
-    late = board.fault == "late-ready"  # ... or only the banner's m-ready (QEMU seen doing it)
+    # what comes before the first reply when the port opened mid-banner: the tail of a line and
+    # the banner's m-ready, or that m-ready alone (QEMU seen doing it)
+    opening = {"cut": b"-init-done\r\nm-ready\r\n", "late-ready": b"m-ready\r\n"}.get(
+        board.fault or "", b"")
     while not stop():
         data = link.read(0.2)
         for byte in data:
@@ -302,12 +304,9 @@ def serve(board: Board, link: Link, announce: Callable[[str], None],
                 text = cmd.decode("ascii", errors="replace").strip()
                 cmd.clear()
                 log.debug("command %r", text)
-                if cut:  # and the banner's m-ready after it
-                    link.write(b"-init-done\r\nm-ready\r\n")
-                    cut = False
-                if late:
-                    link.write(b"m-ready\r\n")
-                    late = False
+                if opening:
+                    link.write(opening)
+                    opening = b""
                 _send(link, board, board.handle(text), rng)
             elif byte not in b"\r\n" and len(cmd) < p.COMMAND_BUFFER - 1:
                 cmd.append(byte)
