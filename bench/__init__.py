@@ -21,13 +21,13 @@ __version__ = "0.1.0"
 
 #: public name → "module:attribute", resolved lazily by :func:`__getattr__`
 _API = {
-    "load_suite": "bench.spec:load_suite",
-    "run_suite": "bench.session:run_suite",
-    "Suite": "bench.spec:Suite",
-    "Record": "bench.record:Record",
-    "Metric": "bench.metrics:Metric",
-    "Store": "bench.store:Store",
-    "load_device": "bench.devices:load_device",
+    "load_suite": "bench.suite.spec:load_suite",
+    "run_suite": "bench.run.session:run_suite",
+    "Suite": "bench.suite.spec:Suite",
+    "Record": "bench.results.record:Record",
+    "Metric": "bench.results.metrics:Metric",
+    "Store": "bench.results.store:Store",
+    "load_device": "bench.devices.device:load_device",
     "SpecError": "bench.errors:SpecError",
     "Runner": "bench.runners.base:Runner",
     "registry": "bench:registry",

@@ -138,5 +138,5 @@ for _name, _ref in {
 }.items():
     runners.register(_name, _ref)
 
-executors.register("local", "bench.executor:LOCAL")
-executors.register("ray", "bench.executors.ray_executor:RAY")
+executors.register("local", "bench.run.executors.local:LOCAL")
+executors.register("ray", "bench.run.executors.ray_executor:RAY")

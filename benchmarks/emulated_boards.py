@@ -26,7 +26,7 @@ from pathlib import Path
 from bench import textable
 from bench.board.reference_models import REFERENCE_FILES
 from bench.firmware import cpi as cpi_table
-from bench.firmware.build import build_for_device
+from bench.firmware.image import build_for_device
 from bench.firmware.library import library
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
 from bench.runners import qemu

@@ -24,13 +24,13 @@ from pathlib import Path
 import pandas as pd
 
 from bench import textable
+from bench.artifacts.cache import default_root
 from bench.board.reference_models import REFERENCE_FILES
-from bench.cache import default_root
 from bench.estimate.analysis import analyse
 from bench.estimate.data import results_data
 from bench.estimate.evaluate import evaluate, render, render_systems
 from bench.estimate.model import Target, estimate, load_coefficients
-from bench.metrics import Metric
+from bench.results.metrics import Metric
 
 sys.path.insert(0, str(Path(__file__).parent))
 SHARED = Path(__file__).resolve().parents[2] / "shared"

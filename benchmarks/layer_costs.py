@@ -121,7 +121,7 @@ def fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    from bench.cache import default_root
+    from bench.artifacts.cache import default_root
     from bench.estimate.analysis import analyse
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

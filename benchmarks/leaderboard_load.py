@@ -6,9 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.metrics import metric
-from bench.record import ConstraintResult, Record
-from bench.store import Store
+from bench.results.metrics import metric
+from bench.results.record import ConstraintResult, Record
+from bench.results.store import Store
 from leaderboard import data, ranking
 
 N = 10_000

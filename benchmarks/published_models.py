@@ -117,9 +117,9 @@ def emulated_suite(work: Path, name: str, models: dict[str, Path], devices: list
     ``work`` (resumed where a run was left); the run."""
     import yaml
 
-    from bench.session import run_suite
-    from bench.spec import load_suite
-    from bench.store import Store
+    from bench.results.store import Store
+    from bench.run.session import run_suite
+    from bench.suite.spec import load_suite
 
     suite = work / f"{name}.yaml"
     suite.write_text(yaml.safe_dump({
@@ -133,7 +133,7 @@ def emulated_suite(work: Path, name: str, models: dict[str, Path], devices: list
 
 def tflite(architecture: str) -> Path:
     """The int8 TFLite file of ``architecture`` (built once, then cached)."""
-    from bench.cache import default_root
+    from bench.artifacts.cache import default_root
 
     def make() -> bytes:
         model, uint8_input = build(architecture)
@@ -175,7 +175,7 @@ def predicted_by(table: Any) -> list[dict[str, Any]]:
 def render(results: list[dict[str, Any]]) -> str:
     """The published figures next to their estimates, and a summary of the on-chip ones."""
     from bench import textable
-    from bench.metrics import Metric
+    from bench.results.metrics import Metric
 
     table = [[r["benchmark"], f"{r['macs']:,}", r["board"], f"{r['core']} {r['clock_mhz']} MHz",
               f"{r['software']} ({r['release_source']})", r["memory"],
@@ -199,8 +199,8 @@ def reference_only(results_csv: Path, reference_dir: Path, holdout: Any = None) 
     interval): how the estimator met these architectures unseen."""
     from bench.board.reference_models import REFERENCE_FILES
     from bench.estimate.calibrate import calibrate, model_sources
+    from bench.estimate.coefficients import Coefficients
     from bench.estimate.data import results_data
-    from bench.estimate.table import Coefficients
 
     refs = {b: reference_dir / f for b, f in REFERENCE_FILES.items()}
     data = results_data(results_csv, refs)

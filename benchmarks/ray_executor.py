@@ -76,11 +76,11 @@ def builds(tmp: Path) -> None:
 def dispatch(tmp: Path) -> None:
     import ray
 
-    from bench.cache import Cache
-    from bench.executors.ray_executor import RayExecutor
-    from bench.executors.resources import node_resources
-    from bench.session import run_suite
-    from bench.spec import load_suite
+    from bench.artifacts.cache import Cache
+    from bench.run.executors.ray_executor import RayExecutor
+    from bench.run.executors.resources import node_resources
+    from bench.run.session import run_suite
+    from bench.suite.spec import load_suite
 
     model = tmp / "model.tflite"
     model.write_bytes(_tiny())

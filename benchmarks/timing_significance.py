@@ -1,7 +1,7 @@
 """How trustworthy are compares? On the HAR MLP int8 (27 → 128 → 64 → 5) on host LiteRT:
 
-The test is :func:`bench.significance.on_samples` (a two-level bootstrap: processes and their
-durations), as ``edgebench compare`` runs it.
+The test is :func:`bench.results.significance.on_samples` (a two-level bootstrap: processes and
+their durations), as ``edgebench compare`` runs it.
 
 * false positives: 20 compares of the cell against itself, each between two fresh runs (three
   worker processes each, as ``edgebench run`` times it) — how many are flagged significant at
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.results.significance import ALPHA, on_samples
+from bench.run.worker import call
 from bench.runners.base import RunRequest
-from bench.significance import ALPHA, on_samples
-from bench.worker import call
 
 INJECTED = (0.02, 0.05, 0.10)
 PROCESSES = 3

@@ -166,7 +166,7 @@ def each_left_out(mlperf: Any, emulated: Any) -> pd.DataFrame:
     Tiny results whose new-model interval is calibrated with the other architectures' records
     only."""
     from bench.estimate.calibrate import calibrate
-    from bench.estimate.table import Coefficients
+    from bench.estimate.coefficients import Coefficients
 
     out = []
     arch = architectures(emulated)
@@ -187,7 +187,7 @@ def summary(rows: pd.DataFrame) -> str:
 
 def render(rows: pd.DataFrame) -> str:
     from bench import textable
-    from bench.metrics import Metric
+    from bench.results.metrics import Metric
 
     table = [[r.system.split(" (")[1].split("/")[0], r.core, f"{r.latency_ms:.4g}",
               Metric(r.pred_ms, "", "estimated", r.low_ms, r.high_ms).text(),
@@ -198,12 +198,12 @@ def render(rows: pd.DataFrame) -> str:
 
 
 def main() -> None:
+    from bench.artifacts.cache import default_root
     from bench.board.reference_models import REFERENCE_FILES
-    from bench.cache import default_root
     from bench.estimate.calibrate import calibrate
+    from bench.estimate.coefficients import Coefficients
     from bench.estimate.crossval import leave_models_out
     from bench.estimate.data import results_data
-    from bench.estimate.table import Coefficients
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", type=Path, default=SHARED / "data" / "mlperf_tiny_results.csv")

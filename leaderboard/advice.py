@@ -1,5 +1,5 @@
 """The deploy advisor: an application's requirements against the records, walked through the
-edge-versus-cloud decision. Energy and battery life follow :mod:`bench.energy`."""
+edge-versus-cloud decision. Energy and battery life follow :mod:`bench.devices.energy`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.energy import battery_days_at_rate, energy_uj
+from bench.devices.energy import battery_days_at_rate, energy_uj
 from leaderboard.data import needs
 
 CLOUD_ROUND_TRIP_MS = 100.0
@@ -37,7 +37,7 @@ class Advice:
 
 def battery_days(cell: pd.Series, rate_hz: float, dev: pd.Series) -> float | None:
     """Days the device's battery lasts running ``cell`` at ``rate_hz`` inferences per second,
-    asleep in between (:func:`bench.energy.battery_days_at_rate`); None when a figure is
+    asleep in between (:func:`bench.devices.energy.battery_days_at_rate`); None when a figure is
     missing or the device cannot keep up."""
     latency, energy = cell.get("latency_p50"), cell.get("energy_uj")
     if _missing(energy) and not _missing(dev.get("active_mw")) and not _missing(latency):

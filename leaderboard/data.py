@@ -1,12 +1,12 @@
 """The leaderboard's data layer: plain pandas over the result store (no Streamlit here).
 
-Every run of a results folder becomes one flat frame (:func:`bench.table.frame`, one row per
+Every run of a results folder becomes one flat frame (:func:`bench.results.table.frame`, one row per
 cell) with a few derived columns: ``run`` (``suite/run_id``), ``reference`` (the run's reference
 variant, from its manifest), ``method`` (``estimated`` when any figure of the cell is estimated,
 else ``measured``), ``checks`` (passed/total and the failed names) and ``Δ<task metric>`` /
 ``size_ratio`` against the reference variant of the same model, device and run. Metric
-directions and units are the library's (:mod:`bench.metrics`). The other functions filter that
-frame and answer the pages' questions.
+directions and units are the library's (:mod:`bench.results.metrics`). The other functions filter
+that frame and answer the pages' questions.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.compare import Change
-from bench.metrics import UNITS, higher_is_better, is_task_metric
-from bench.record import Record
-from bench.store import MANIFEST, RECORDS, Run, Store
-from bench.table import frame
+from bench.results.compare import Change
+from bench.results.metrics import UNITS, higher_is_better, is_task_metric
+from bench.results.record import Record
+from bench.results.store import MANIFEST, RECORDS, Run, Store
+from bench.results.table import frame
 
 ID_COLUMNS = ["suite", "run", "cell_id", "model", "variant", "device", "runner", "status"]
 FILTERS = ["suite", "run", "model", "variant", "device", "runner", "status", "method"]
@@ -30,8 +30,9 @@ KEY_METRICS = ["model_size", "arena_used", "arena_min", "latency_p50", "energy_u
 
 
 def default_reference() -> str:
-    """The reference variant a suite gets when it names none (:class:`bench.spec.Settings`)."""
-    from bench.spec import Settings
+    """The reference variant a suite gets when it names none
+    (:class:`bench.suite.spec.Settings`)."""
+    from bench.suite.spec import Settings
 
     return Settings.model_fields["reference_variant"].default
 
@@ -70,7 +71,8 @@ def cost_metrics(df: pd.DataFrame) -> list[str]:
 
 
 def unit_of(df: pd.DataFrame, metric: str) -> str:
-    """The unit the records give ``metric``, else the library's (:data:`bench.metrics.UNITS`)."""
+    """The unit the records give ``metric``, else the library's
+    (:data:`bench.results.metrics.UNITS`)."""
     units = df.get(f"{metric}__unit")
     units = units.dropna() if units is not None else ()
     return str(units.iloc[0]) if len(units) else UNITS.get(metric, "")
@@ -232,8 +234,8 @@ DEVICE_COLUMNS = ["device", "name", "core", "runtime", "flash_kb", "ram_kb", "ac
 
 def device_table(dirs: list[Path] | None = None) -> pd.DataFrame:
     """Device files as rows (id, name, core, runtime, flash/RAM capacity, power, battery), from
-    ``dirs`` and the library's search path (:func:`bench.devices.search_dirs`)."""
-    from bench.devices import list_devices, search_dirs
+    ``dirs`` and the library's search path (:func:`bench.devices.device.search_dirs`)."""
+    from bench.devices.device import list_devices, search_dirs
 
     devices, _ = list_devices(search_dirs(dirs))
     rows = [{"device": d.id, "name": d.name, "core": d.core, "runtime": d.runtime,
@@ -283,9 +285,9 @@ TASK_TOLERANCE = 0.005
 def timing_tests(root: Path | str, run_a: str, run_b: str, tolerance: float = 0.05
                  ) -> dict[str, Change]:
     """Each shared cell's ``latency_p50`` comparison with its significance
-    (:func:`bench.compare.compare_runs`: raw samples, else mean/std/n), by cell id."""
-    from bench.compare import TIMED
-    from bench.compare import compare_runs as compare_stored
+    (:func:`bench.results.compare.compare_runs`: raw samples, else mean/std/n), by cell id."""
+    from bench.results.compare import TIMED
+    from bench.results.compare import compare_runs as compare_stored
 
     a, b = find_run(root, run_a), find_run(root, run_b)
     if a is None or b is None:

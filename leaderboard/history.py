@@ -1,6 +1,6 @@
 """A cell's latency across the runs of its suite, with change points (the History page).
 
-A change point is a step between consecutive runs that :mod:`bench.compare` calls a
+A change point is a step between consecutive runs that :mod:`bench.results.compare` calls a
 regression or an improvement: significant (a two-level bootstrap on the raw samples, else
 Welch's t on mean, std and n; Holm-corrected over the steps of the history) and beyond the
 tolerance.
@@ -13,10 +13,10 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from bench.compare import timing_change
-from bench.record import Record
-from bench.significance import holm
-from bench.store import Run, Store
+from bench.results.compare import timing_change
+from bench.results.record import Record
+from bench.results.significance import holm
+from bench.results.store import Run, Store
 from leaderboard.charts import USERMETA, plain
 
 METRIC = "latency_p50"

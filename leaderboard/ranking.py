@@ -1,5 +1,5 @@
 """The home page's leaderboard: cells grouped by model, each model's variants ranked per device
-on one metric (its direction from :mod:`bench.metrics`), the best highlighted, estimated
+on one metric (its direction from :mod:`bench.results.metrics`), the best highlighted, estimated
 figures marked, empty cells blank."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from bench.metrics import higher_is_better, is_task_metric
+from bench.results.metrics import higher_is_better, is_task_metric
 from leaderboard.data import (
     KEY_METRICS,
     display_interval,

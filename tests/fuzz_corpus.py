@@ -227,10 +227,10 @@ def _alarm(signum: int, frame: object) -> None:
 def judge(case: Case, folder: Path) -> tuple[str, str]:
     """``(verdict, detail)``: verdict is ``error`` (a clear error naming the file), ``accepted``,
     ``traceback`` (any other exception, or an error that does not name the file) or ``hang``."""
-    from bench.devices import load_device
-    from bench.session import Session
-    from bench.spec import load_suite
-    from bench.store import Store
+    from bench.devices.device import load_device
+    from bench.results.store import Store
+    from bench.run.session import Session
+    from bench.suite.spec import load_suite
 
     path = folder / ("board.yaml" if case.kind == "device" else "suite.yaml")
     path.write_bytes(case.data)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from bench.artifacts.tflite_info import inspect
 from bench.cli import main
 from bench.estimate.analysis import analyse, op_class, render_table
-from bench.tflite_info import inspect
 from tests.tflite_models import TinyLSTM, TinyModels, build, build_lstm, mlperf_model
 
 

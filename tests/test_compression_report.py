@@ -6,10 +6,10 @@ import statistics
 
 import pytest
 
-from bench.metrics import Metric
-from bench.record import Record
-from bench.spec import ReportTable
-from bench.table import render_report
+from bench.results.metrics import Metric
+from bench.results.record import Record
+from bench.results.table import render_report
+from bench.suite.spec import ReportTable
 
 
 def rec(model: str, variant: str, acc: float, size: float = 1024.0, device: str = "d",

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.record import Record
-from bench.session import run_suite
-from bench.spec import load_suite
-from bench.table import render_report
+from bench.results.record import Record
+from bench.results.table import render_report
+from bench.run.session import run_suite
+from bench.suite.spec import load_suite
 from tests.test_session import DEVICES, write_suite
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.constraints import (
+from bench.devices.device import Device
+from bench.devices.energy import (
+    battery_days,
+    duty_cycle,
+    duty_cycle_power,
+    energy_metrics,
+    energy_uj,
+)
+from bench.results.metrics import Metric
+from bench.results.record import ConstraintResult, Record
+from bench.suite.constraints import (
     Constraint,
     check,
     device_fit,
@@ -15,21 +25,11 @@ from bench.constraints import (
     render_validation,
     rule_problems,
 )
-from bench.devices import Device
-from bench.energy import (
-    battery_days,
-    duty_cycle,
-    duty_cycle_power,
-    energy_metrics,
-    energy_uj,
-)
-from bench.metrics import Metric
-from bench.record import ConstraintResult, Record
 
 
 def rule(**fields: float | str | None) -> SimpleNamespace:
     """A constraint rule with every field (``rate_hz`` included, whether or not
-    ``bench.constraints.Constraint`` declares it yet)."""
+    ``bench.suite.constraints.Constraint`` declares it yet)."""
     base = {"max": None, "min": None, "min_delta_vs": None, "max_loss": None, "rate_hz": None}
     return SimpleNamespace(**{**base, **fields})
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from bench import cli
-from bench.cores import CORES
-from bench.devices import (
+from bench.devices.cores import CORES
+from bench.devices.device import (
     RUNTIMES,
     device_schema,
     find_device,
@@ -20,7 +20,7 @@ from bench.devices import (
     load_device,
     search_dirs,
 )
-from bench.spec import SpecError
+from bench.suite.spec import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "devices").glob("*.yaml"))

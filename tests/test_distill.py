@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.session import run_suite
-from bench.spec import SpecError, load_suite
+from bench.run.session import run_suite
+from bench.suite.spec import SpecError, load_suite
 from tests.test_session import DEVICES, write_suite
 
 DATA = {"name": "har_synthetic", "params": {"samples": 1500}}

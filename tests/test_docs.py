@@ -12,8 +12,8 @@ import pytest
 
 from bench import registry
 from bench.cli import parser
-from bench.connections import runners_by_kind
-from bench.metrics import UNITS
+from bench.devices.connections import runners_by_kind
+from bench.results.metrics import UNITS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -9,13 +9,13 @@ import pytest
 
 from bench.cli import main
 from bench.estimate.analysis import Analysis, OpInfo, analyse
+from bench.estimate.coefficients import Coefficients
 from bench.estimate.model import (
     EstimateError,
     Target,
     estimate,
     load_coefficients,
 )
-from bench.estimate.table import Coefficients
 from bench.runners.base import RunRequest
 from tests.tflite_models import mlperf_model
 

@@ -13,15 +13,15 @@ from bench.board.reference_models import REFERENCE_FILES
 from bench.cli import main
 from bench.estimate import releases
 from bench.estimate.analysis import analyse
+from bench.estimate.coefficients import Coefficients
 from bench.estimate.crossval import Interval, fit_data, leave_models_out, leave_systems_out
 from bench.estimate.data import load_results, queries, results_data
 from bench.estimate.design import Structure
 from bench.estimate.fit import predict, to_json
 from bench.estimate.model import Target, estimate, load_coefficients
-from bench.estimate.table import Coefficients
-from bench.metrics import Metric
-from bench.record import Record
-from bench.store import Store
+from bench.results.metrics import Metric
+from bench.results.record import Record
+from bench.results.store import Store
 from tests.tflite_models import MLPERF, SHARED, mlperf_model
 
 CSV = SHARED / "data" / "mlperf_tiny_results.csv"
@@ -85,7 +85,7 @@ def test_load_results_skips_what_it_cannot_map(tmp_path: Path) -> None:
     (tmp_path / "r.csv").write_text(head + "\n".join(rows) + "\n")
     usable, skipped = load_results(tmp_path / "r.csv")
     assert list(usable["core"]) == ["cortex-m4f"] * 2 and sum(skipped.values()) == 4
-    assert skipped["core not mapped to bench.cores: Cortex-Z9"] == 1
+    assert skipped["core not mapped to bench.devices.cores: Cortex-Z9"] == 1
     assert skipped["runtime not modelled: syntiant"] == 1
     assert usable["group"].iloc[0] == "nucleol4r5zi@120MHz/x-cube-ai"
     def text(column: str) -> list[str | None]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.devices import SpecError, load_device
-from bench.metrics import Metric, metric
-from bench.record import Record, RecordError
+from bench.devices.device import SpecError, load_device
+from bench.results.metrics import Metric, metric
+from bench.results.record import Record, RecordError
 
 OLD_RECORD = {  # schema 1, as edgebench wrote it before intervals
     "schema": 1, "suite": "s", "run_id": "r", "cell_id": "m/v@d", "model": "m", "variant": "v",
@@ -91,7 +91,7 @@ def test_emulated_twin_forgets_the_boards_release(tmp_path: Path) -> None:
 
 
 def test_show_prints_intervals() -> None:
-    from bench.table import frame, render, report_cell
+    from bench.results.table import frame, render, report_cell
 
     est = Record.from_json({**OLD_RECORD, "schema": 2, "metrics": {"latency_p50": {
         "value": 82.04, "unit": "ms", "method": "estimated", "low": 68.3, "high": 110.2}}})

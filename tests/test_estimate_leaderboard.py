@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.metrics import Metric
-from bench.record import Record
-from bench.table import frame
+from bench.results.metrics import Metric
+from bench.results.record import Record
+from bench.results.table import frame
 from leaderboard import charts, data, ranking
 
 

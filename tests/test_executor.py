@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from bench import registry
-from bench.cellwork import CellWork, MeasureHook, Outcome
-from bench.executor import LOCAL
-from bench.matrix import Cell
-from bench.record import Record
-from bench.session import run_suite
-from bench.spec import load_suite
+from bench.results.record import Record
+from bench.run.cellwork import CellWork, MeasureHook, Outcome
+from bench.run.executors.local import LOCAL
+from bench.run.session import run_suite
+from bench.suite.matrix import Cell
+from bench.suite.spec import load_suite
 
 DEVICES = Path(__file__).resolve().parents[1] / "devices"
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.cache import Cache
+from bench.artifacts.cache import Cache
+from bench.artifacts.export import c_identifier, export_c, find_artifact, resolve
 from bench.cli import main
-from bench.export import c_identifier, export_c, find_artifact, resolve
-from bench.metrics import Metric
-from bench.record import Record
-from bench.store import Store
+from bench.results.metrics import Metric
+from bench.results.record import Record
+from bench.results.store import Store
 from tests.tflite_models import MLPERF
 
 FAKE = b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 3 + b"\x07"

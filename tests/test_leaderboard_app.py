@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import leaderboard
-from bench.store import Store
+from bench.results.store import Store
 from leaderboard import ranking
 from leaderboard.plaintext import inline
 from tests.test_leaderboard_data import DEVICES, RUN_A, RUN_B, _record, make_store

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import pytest
 
 import leaderboard
-from bench.store import Store
+from bench.results.store import Store
 from leaderboard import ranking
 from tests.test_leaderboard_data import DEVICES, RUN_B, _record, make_store
 

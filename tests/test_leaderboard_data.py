@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import store as store_mod
-from bench.energy import battery_days_at_rate
-from bench.metrics import HIGHER_IS_BETTER, TASK_METRICS, UNITS, higher_is_better, metric
-from bench.record import ConstraintResult, Record
+from bench.devices.energy import battery_days_at_rate
+from bench.results import store as store_mod
+from bench.results.metrics import HIGHER_IS_BETTER, TASK_METRICS, UNITS, higher_is_better, metric
+from bench.results.record import ConstraintResult, Record
 from leaderboard import advice, data, ranking
 
 DEVICES = Path(__file__).resolve().parents[1] / "devices"
@@ -165,7 +165,7 @@ def test_battery_days_follow_the_library() -> None:
     cell = pd.Series({"energy_uj": 100.0, "latency_p50": 2.0})
     # 1000 mAh × 3 V = 3000 mWh; 100 µJ × 10 Hz = 1 mW → 3000 h = 125 days
     assert advice.battery_days(cell, 10.0, dev) == pytest.approx(125.0)
-    # asleep only between inferences (active 2%), as bench.energy models it: 1 + 0.98 × 1 mW
+    # asleep only between inferences (active 2%), as bench.devices.energy models it: 1 + 0.98 × 1 mW
     sleepy = dev.copy()
     sleepy["sleep_mw"] = 1.0
     assert advice.battery_days(cell, 10.0, sleepy) == pytest.approx(3000 / 1.98 / 24)

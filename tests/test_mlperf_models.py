@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from bench import registry
+from bench.artifacts.tflite_info import inspect
 from bench.models import mlperf_tiny as mt
 from bench.models.train import build_untrained
-from bench.tflite_info import inspect
 from tests.tflite_models import mlperf_model
 
 #: builder → (reference int8 model, input shape, outputs, MACs of the README in ../shared).

@@ -21,7 +21,7 @@ def test_import_bench_stays_light() -> None:
 
 def test_every_public_name_resolves() -> None:
     from bench import registry
-    from bench.spec import load_suite
+    from bench.suite.spec import load_suite
 
     assert bench.load_suite is load_suite
     assert bench.registry is registry and "litert" in bench.registry.runners

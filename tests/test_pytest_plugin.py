@@ -254,7 +254,7 @@ def test_xdist_deals_the_configured_suites_by_model(bench: pytest.Pytester,
 
 def test_xdist_scheduling_keeps_a_board_and_a_model_on_one_worker(
         pytester: pytest.Pytester) -> None:
-    scheduling = pytest.importorskip("bench.pytest_xdist")
+    scheduling = pytest.importorskip("bench.pytest.xdist")
     devices = pytester.mkdir("boards")
     board = {**yaml.safe_load((DEVICES / "mcu-256kb-80mhz.yaml").read_text()),
              "id": "bench-board", "connection": {"kind": "serial", "port": "/dev/ttyACM7"}}

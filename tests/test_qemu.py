@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from bench.firmware import FirmwareError
-from bench.firmware.build import Firmware, LinkOverflowError, build_for_device
+from bench.firmware.image import Firmware, LinkOverflowError, build_for_device
 from bench.firmware.machines import MACHINES
 from bench.firmware.resolver import MissingOpError
 from bench.runners import qemu
@@ -132,10 +132,10 @@ def test_32_bit_arena_differs_from_x86_64(ad_firmware: Firmware, ad01: Path) -> 
 
 
 def test_ad_performance_and_accuracy_windows(ad_firmware: Firmware, ad01: Path) -> None:
+    from bench.artifacts.tflite_info import inspect
     from bench.runners.io import quantize, sample_inputs
     from bench.runners.serial import input_spec
     from bench.runners.tflm import open_model
-    from bench.tflite_info import inspect
 
     measured = qemu.measure(request(ad01, min_window_s=0.02, windows=3))
     instructions = measured["instructions"].value
@@ -167,11 +167,11 @@ def test_ad_performance_and_accuracy_windows(ad_firmware: Firmware, ad01: Path) 
 
 def test_task_metrics_come_from_the_firmware(firmware_env: Path,
                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    from bench.artifacts.tflite_info import inspect
     from bench.datasets.base import Dataset
     from bench.runners.io import AGREEMENT_SAMPLES, batch_predict, sample_inputs
     from bench.runners.litert import LiteRTModel
     from bench.runners.tflm import open_model
-    from bench.tflite_info import inspect
 
     models = build(tmp_path_factory.getbasetemp() / "tiny-models")
     out = qemu.evaluate(request(models.dense_int8, models.classification))
@@ -198,8 +198,8 @@ def test_an_op_tflm_lacks_and_a_flash_overflow_fail_their_cells(
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
-    from bench.session import run_suite
-    from bench.spec import load_suite
+    from bench.run.session import run_suite
+    from bench.suite.spec import load_suite
 
     fn = tf.function(lambda x: tf.nn.gelu(x * 2.0 + 1.0),
                      input_signature=[tf.TensorSpec([1, 8], tf.float32)])
@@ -300,10 +300,10 @@ def test_an_input_larger_than_the_apis_96x96x3_buffer_loads_and_runs(
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tf_keras as keras
 
+    from bench.artifacts.tflite_info import inspect
     from bench.runners.io import sample_inputs
     from bench.runners.serial import input_spec
     from bench.runners.tflm import open_model
-    from bench.tflite_info import inspect
 
     path = _int8(tmp_path / "image128.tflite", keras.layers.Input((128, 128, 3)),
                  keras.layers.AveragePooling2D(16), keras.layers.Flatten(),

@@ -25,13 +25,13 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.cache import Cache
-from bench.executors.ray_executor import RayExecutor
-from bench.executors.resources import QUIET, QUIET_UNITS
-from bench.record import Record
-from bench.session import run_suite
-from bench.spec import load_suite
-from bench.store import Store
+from bench.artifacts.cache import Cache
+from bench.results.record import Record
+from bench.results.store import Store
+from bench.run.executors.ray_executor import RayExecutor
+from bench.run.executors.resources import QUIET, QUIET_UNITS
+from bench.run.session import run_suite
+from bench.suite.spec import load_suite
 from tests.conftest import ROOT
 
 ray = pytest.importorskip("ray")

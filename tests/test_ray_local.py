@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.store import Store
+from bench.results.store import Store
 from tests.conftest import ROOT
 
 pytest.importorskip("ray")
@@ -53,10 +53,10 @@ def test_builds_go_before_cells_that_would_wait_for_a_cpu(
     """On two CPUs, four builds: no cell takes a CPU before the last build has one (Ray has no
     priorities and, left alone, starts a cell beside the third build while the fourth waits;
     the executor holds such cells back while a build waits for a CPU)."""
-    from bench.cache import Cache
-    from bench.executors.ray_executor import RayExecutor
-    from bench.session import run_suite
-    from bench.spec import load_suite
+    from bench.artifacts.cache import Cache
+    from bench.run.executors.ray_executor import RayExecutor
+    from bench.run.session import run_suite
+    from bench.suite.spec import load_suite
 
     suite = tmp_path / "builds.yaml"
     suite.write_text(yaml.safe_dump({

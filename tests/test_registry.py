@@ -42,7 +42,8 @@ def test_bad_lazy_reference() -> None:
 
 
 def test_importing_bench_does_not_import_tensorflow() -> None:
-    code = ("import sys, bench, bench.spec, bench.session, bench.cli, bench.registry as r;"
+    code = ("import sys, bench, bench.suite.spec, bench.run.session, bench.cli, "
+            "bench.registry as r;"
             "[r.models.get(n) for n in r.models.names()];"
             "[r.datasets.get(n) for n in r.datasets.names()];"
             "[r.variant_steps.get(n) for n in r.variant_steps.names()];"

@@ -16,7 +16,7 @@ RUNNER_MODULE = '''
 """A third-party runner: latency from its connection's option, arena from the file size."""
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.metrics import metric
+from bench.results.metrics import metric
 from bench.runners.base import PositiveFloat, Runner
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.artifacts.tflite_info import inspect
 from bench.datasets.base import Dataset
-from bench.metrics import task_metrics
+from bench.results.metrics import task_metrics
 from bench.runners import io, litert, tflm
 from bench.runners.base import RunnerSkip, RunRequest
-from bench.tflite_info import inspect
 from tests.tflite_models import TinyLSTM, TinyModels, build, build_lstm, mlperf_model
 
 

@@ -18,7 +18,7 @@ import yaml
 from bench.board import protocol as p
 from bench.board.virtual import simulated_latency_us
 from bench.datasets.base import Dataset
-from bench.devices import load_device
+from bench.devices.device import load_device
 from bench.runners.base import RunRequest
 from bench.runners.serial import SERIAL, BoardError, BoardLink, evaluate, measure
 from tests.conftest import ROOT
@@ -166,10 +166,10 @@ def test_measure_with_simulated_clock_reports_the_simulated_latency(
 
 def test_evaluate_gives_the_task_metrics_of_the_boards_results(
         start_board: StartBoard, ad01: Path, tmp_path: Path) -> None:
-    from bench.metrics import task_metrics
+    from bench.artifacts.tflite_info import inspect
+    from bench.results.metrics import task_metrics
     from bench.runners.io import batch_predict
     from bench.runners.tflm import open_model
-    from bench.tflite_info import inspect
 
     dataset = anomaly_dataset(tmp_path)
     port = start_board(ad01)
@@ -276,8 +276,8 @@ def test_suite_end_to_end_on_the_virtual_board(start_board: StartBoard, ad01: Pa
                                                tmp_path: Path, device: dict,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import bench.registry
-    from bench.session import run_suite
-    from bench.spec import load_suite
+    from bench.run.session import run_suite
+    from bench.suite.spec import load_suite
 
     monkeypatch.setitem(bench.registry.runners._entries, "serial",
                         "bench.runners.serial:SERIAL")

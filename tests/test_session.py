@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.session import run_suite
-from bench.spec import load_suite
+from bench.run.session import run_suite
+from bench.suite.spec import load_suite
 from tests.conftest import ROOT
 
 DEVICES = ROOT / "devices"
@@ -268,7 +268,7 @@ def test_builder_without_default_shape_needs_a_dataset(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from bench.models.base import ModelBuilder
     from bench.registry import models
-    from bench.spec import SpecError
+    from bench.suite.spec import SpecError
 
     monkeypatch.setitem(models._entries, "shapeless", ModelBuilder(  # noqa: SLF001 - test only
         name="shapeless", build=lambda p, s, o: None, tasks=("classification",)))

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.matrix import plan
-from bench.spec import SpecError, load_suite, suite_schema
+from bench.suite.matrix import plan
+from bench.suite.spec import SpecError, load_suite, suite_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.metrics import Metric
-from bench.record import SCHEMA, Record, upgrade
-from bench.store import Store
+from bench.results.metrics import Metric
+from bench.results.record import SCHEMA, Record, upgrade
+from bench.results.store import Store
 
 
 def record(cell: str, status: str = "ok") -> Record:
@@ -110,7 +110,7 @@ def test_bad_lines_are_skipped_and_reported_with_file_line_and_reason(tmp_path: 
 def test_writes_are_strict_json_without_nan_or_infinity(tmp_path: Path) -> None:
     import numpy as np
 
-    from bench.record import ConstraintResult
+    from bench.results.record import ConstraintResult
 
     run = Store(tmp_path).create("s", {})
     diverged = record("a")
@@ -140,8 +140,8 @@ def test_show_results_resume_and_leaderboard_read_a_corrupt_run(tmp_path: Path,
 
     import yaml
 
-    from bench.session import Session
-    from bench.spec import load_suite
+    from bench.run.session import Session
+    from bench.suite.spec import load_suite
     from leaderboard.data import load_frame
     from tests.conftest import ROOT
 

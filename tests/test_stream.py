@@ -14,13 +14,13 @@ import pytest
 import yaml
 
 from bench import registry
-from bench.cache import Cache
+from bench.artifacts.cache import Cache
 from bench.datasets.base import Dataset
-from bench.metrics import metric
-from bench.record import Record
-from bench.spec import load_suite
-from bench.store import Store
-from bench.stream import _runs, locate, plot, replay, safe_name
+from bench.results.metrics import metric
+from bench.results.record import Record
+from bench.results.store import Store
+from bench.run.stream import _runs, locate, plot, replay, safe_name
+from bench.suite.spec import load_suite
 from tests.conftest import ROOT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -121,7 +121,7 @@ def test_replay_tiny_model(tiny_tflite: Path, tmp_path: Path, task: str, runner:
 @pytest.fixture(scope="module")
 def volume_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """A real 2-epoch run of the volume autoencoder (fp32, int8) on host-litert."""
-    from bench.session import run_suite
+    from bench.run.session import run_suite
 
     folder = tmp_path_factory.mktemp("stream")
     suite_file = write_suite(folder)

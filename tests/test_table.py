@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from bench.metrics import Metric
-from bench.record import ConstraintResult, Record
-from bench.table import render, render_report
+from bench.results.metrics import Metric
+from bench.results.record import ConstraintResult, Record
+from bench.results.table import render, render_report
 
 
 def rec(variant: str, size: float, acc: float, status: str = "ok") -> Record:

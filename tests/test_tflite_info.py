@@ -4,7 +4,7 @@ import gzip
 
 import pytest
 
-from bench.tflite_info import inspect, model_size, model_size_gzip
+from bench.artifacts.tflite_info import inspect, model_size, model_size_gzip
 from tests.tflite_models import TinyModels, build, mlperf_model
 
 

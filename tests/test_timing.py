@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import yaml
 
-from bench import samples
-from bench.compare import compare_runs
+from bench.results import samples
+from bench.results.compare import compare_runs
+from bench.results.significance import holm, on_samples, on_summaries
+from bench.results.stability import instability
+from bench.results.store import Store
+from bench.run.session import MixedHosts, Session
 from bench.runners.io import latency_stats
-from bench.session import MixedHosts, Session
-from bench.significance import holm, on_samples, on_summaries
-from bench.spec import load_suite
-from bench.stability import instability
-from bench.store import Store
+from bench.suite.spec import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICES = ROOT / "devices"
@@ -167,7 +167,7 @@ def test_samples_above_the_raw_limit_keep_a_faithful_compact_form(tmp_path: Path
 
 
 def test_show_flags_an_unstable_latency(tmp_path: Path, tiny_tflite: Path) -> None:
-    from bench.table import UNSTABLE, render
+    from bench.results.table import UNSTABLE, render
 
     (record,) = run(tmp_path, tiny_tflite).records()
     record.details["warnings"] = ["unstable timing: the std is 40% of the median"]

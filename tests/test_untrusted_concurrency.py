@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.runlock import RunLocked
-from bench.store import Store
+from bench.results.store import Store
+from bench.run.runlock import RunLocked
 from tests.conftest import ROOT
 
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 #: A process that creates (or, given a run id, joins) a run, says so, and holds it until told.
 HOLDER = """
 import sys
-from bench.metrics import Metric
-from bench.record import Record
-from bench.store import Store
+from bench.results.metrics import Metric
+from bench.results.record import Record
+from bench.results.store import Store
 run = Store(sys.argv[1]).create("s", {}, run_id=sys.argv[2] or None)
 print(run.path, flush=True)
 sys.stdin.readline()
@@ -94,7 +94,7 @@ def test_two_resumes_started_together_write_each_cell_once(tmp_path: Path,
         "name": "pair", "devices": ["host-litert"], "settings": {"repeats": 3, "warmup": 1},
         "models": [{"id": f"m{i}", "path": str(tiny_tflite)} for i in range(2)]}))
     root = tmp_path / "results"
-    subprocess.run([sys.executable, "-c", "import sys; from bench.store import Store; "
+    subprocess.run([sys.executable, "-c", "import sys; from bench.results.store import Store; "
                     "Store(sys.argv[1]).create('pair', {'cells': []})", str(root)],
                    check=True, cwd=ROOT)  # a run to resume, made by a process that ended
     command = [EDGEBENCH, "run", str(suite_file), "--results", str(root), "--resume", "-q",

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.devices import load_device
+from bench.devices.device import load_device
 from bench.errors import MAX_DEPTH, SpecError, parse_yaml, read_yaml
-from bench.session import Session
-from bench.spec import load_suite
-from bench.store import Store
+from bench.results.store import Store
+from bench.run.session import Session
+from bench.suite.spec import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = {"name": "s", "models": [{"id": "m", "builder": "har_mlp",

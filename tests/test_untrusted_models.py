@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.session import run_suite
-from bench.spec import SpecError, load_suite
+from bench.run.session import run_suite
+from bench.suite.spec import SpecError, load_suite
 from tests.conftest import ROOT
 
 DEVICES = ROOT / "devices"

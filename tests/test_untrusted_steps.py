@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from bench import registry
-from bench.build import build_artifact
-from bench.spec import SpecError, load_suite
+from bench.artifacts.build import build_artifact
+from bench.suite.spec import SpecError, load_suite
 from bench.variants.base import StepError, VariantStep
 
 

@@ -11,11 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 from bench import registry
+from bench.artifacts.tflite_info import inspect, model_size_gzip
 from bench.datasets import har
 from bench.datasets.base import Dataset
 from bench.models import seeds
 from bench.models.train import TrainSpec, train
-from bench.tflite_info import inspect, model_size_gzip
 from bench.variants.base import BuildState, StepError
 from bench.variants.cluster import CLUSTER, ClusterParams
 from bench.variants.int4 import INT4, Int4Params

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import worker
+from bench.run import worker
 
 
 @pytest.fixture(autouse=True)

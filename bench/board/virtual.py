@@ -53,9 +53,9 @@ class Board:
     def __init__(self, model_path: Path, *, device: dict[str, Any] | None = None,
                  clock: ClockKind = "host", fault: str | None = None,
                  name: str = "edgebench-virtual-board", model_id: str | None = None) -> None:
+        from bench.artifacts.tflite_info import inspect
         from bench.runners.io import IOSpec, load_artifact
         from bench.runners.tflm import open_model
-        from bench.tflite_info import inspect
 
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")

@@ -10,10 +10,10 @@ from bench.cli.args import add_cache, add_devices_dir
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from bench.cache import default_root
-    from bench.devices import list_devices, search_dirs
-    from bench.executors import node
-    from bench.executors.resources import boards_here, node_resources
+    from bench.artifacts.cache import default_root
+    from bench.devices.device import list_devices, search_dirs
+    from bench.run.executors import node
+    from bench.run.executors.resources import boards_here, node_resources
 
     if (args.address is None) == (not args.head):
         raise LookupError("give --address HEAD:PORT to join a cluster, or --head to start one")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bench.devices import Device
+    from bench.devices.device import Device
 
 
 def add_results(p: argparse.ArgumentParser) -> None:
@@ -30,7 +30,8 @@ def add_cache(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_target(p: argparse.ArgumentParser) -> None:
-    """``TARGET``: a .tflite file or a cell of the latest run (:mod:`bench.export` resolves)."""
+    """``TARGET``: a .tflite file or a cell of the latest run (resolved by
+    :mod:`bench.artifacts.export`)."""
     p.add_argument("target", help="a .tflite file, or a cell id model/variant@device "
                                   "(or model/variant) of the latest run")
 
@@ -48,7 +49,7 @@ def add_quiet(p: argparse.ArgumentParser) -> None:
 def read_device(ref: str, dirs: list[Path] | None) -> Device:
     """A ``--device`` value: a device file (``.yaml``/``.yml`` or an existing file) or an id
     looked up in ``dirs`` and the default device folders."""
-    from bench.devices import find_device, load_device, search_dirs
+    from bench.devices.device import find_device, load_device, search_dirs
 
     path = Path(ref)
     if path.suffix in (".yaml", ".yml") or path.is_file():

@@ -13,8 +13,8 @@ from bench.cli.args import add_results
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare_runs, machines_differ
-    from bench.store import Store
+    from bench.results.compare import compare_runs, machines_differ
+    from bench.results.store import Store
 
     store = Store(Path(args.results))
     run_a, run_b = store.find(args.run_a), store.find(args.run_b)

@@ -14,7 +14,7 @@ from bench import textable
 from bench.cli.args import add_devices_dir, read_device
 
 if TYPE_CHECKING:
-    from bench.devices import Device
+    from bench.devices.device import Device
 
 
 def _num(x: float | None) -> str:
@@ -40,7 +40,7 @@ def _shown_path(path: Path | None) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.devices import list_devices, search_dirs
+    from bench.devices.device import list_devices, search_dirs
 
     devices, errors = list_devices(search_dirs(args.devices_dir))
     header = ["id", "name", "core", "clock MHz", "flash KB", "RAM KB", "active mW", "runtime",
@@ -61,8 +61,8 @@ def _device_yaml(device: Device) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from bench.cores import get_core
-    from bench.devices import RUNTIMES
+    from bench.devices.cores import get_core
+    from bench.devices.device import RUNTIMES
 
     device = read_device(args.device, args.devices_dir)
     core = get_core(device.core)
@@ -75,7 +75,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from bench.devices import device_files, load_device
+    from bench.devices.device import device_files, load_device
     from bench.errors import SpecError
 
     files: list[Path] = []
@@ -99,7 +99,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_cores(args: argparse.Namespace) -> int:
-    from bench.cores import CORES
+    from bench.devices.cores import CORES
 
     rows = [[c.name, c.family, c.description] for c in CORES.values()]
     print(textable.render(["core", "family", "description"], rows))
@@ -107,8 +107,8 @@ def cmd_cores(args: argparse.Namespace) -> int:
 
 
 def cmd_runtimes(args: argparse.Namespace) -> int:
-    from bench.devices import RUNTIMES
-    from bench.estimate.table import load_coefficients
+    from bench.devices.device import RUNTIMES
+    from bench.estimate.coefficients import load_coefficients
 
     table = load_coefficients()
     rows = [[k, v, ", ".join(table.releases(k)) or "–"] for k, v in RUNTIMES.items()]
@@ -123,7 +123,7 @@ def _option_text(name: str, field: Any) -> str:
 
 def cmd_kinds(args: argparse.Namespace) -> int:
     """Connection kinds with their runners, artifact kinds, options (with defaults), method."""
-    from bench.connections import runners_by_kind
+    from bench.devices.connections import runners_by_kind
 
     rows = [[kind, r.name, ", ".join(r.artifacts), r.method,
              " ".join(_option_text(n, f) for n, f in r.options.model_fields.items()) or "-"]
@@ -133,7 +133,7 @@ def cmd_kinds(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from bench.devices import device_schema
+    from bench.devices.device import device_schema
 
     print(json.dumps(device_schema(), indent=2))
     return 0

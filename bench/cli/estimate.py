@@ -38,7 +38,7 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
         return args.arena_bytes, "given (--arena-bytes)"
     if not args.measure_arena:
         return None, ""
-    from bench import worker
+    from bench.run import worker
 
     try:
         used = worker.call("bench.estimate.model:measure_arena", {"path": str(args.model)},
@@ -51,7 +51,7 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
 
 
 def _result_table(result: dict[str, Any]) -> str:
-    from bench.metrics import Metric
+    from bench.results.metrics import Metric
 
     def fmt(value: Any, unit: str = "") -> str:
         if value is None:
@@ -162,8 +162,8 @@ def _models(pairs: list[str], models_dir: Path | None) -> dict[str, Path]:
 def _records(args: argparse.Namespace, paths: list[Path]) -> Any:
     """The calibration rows of the records under ``paths`` (devices and artifacts as the
     arguments say)."""
-    from bench.cache import default_root
-    from bench.devices import search_dirs
+    from bench.artifacts.cache import default_root
+    from bench.devices.device import search_dirs
     from bench.estimate.records import records_data
 
     cache = args.cache or default_root()

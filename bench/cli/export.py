@@ -10,9 +10,9 @@ from bench.cli.args import add_cache, add_model_target, add_results
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bench.cache import Cache
-    from bench.export import c_identifier, resolve, write_c
-    from bench.store import Store
+    from bench.artifacts.cache import Cache
+    from bench.artifacts.export import c_identifier, resolve, write_c
+    from bench.results.store import Store
 
     found = resolve(args.target, Store(Path(args.results)), Cache(args.cache), args.run)
     name = args.name or found.name

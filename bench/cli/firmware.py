@@ -10,12 +10,12 @@ from bench.cli.args import add_cache, add_devices_dir, add_model_target, add_res
 
 
 def cmd_firmware(args: argparse.Namespace) -> int:
-    from bench.cache import Cache
-    from bench.devices import find_device, search_dirs
-    from bench.export import resolve
-    from bench.firmware.build import build_for_device
+    from bench.artifacts.cache import Cache
+    from bench.artifacts.export import resolve
+    from bench.devices.device import find_device, search_dirs
+    from bench.firmware.image import build_for_device
+    from bench.results.store import Store
     from bench.runners.qemu import machine_name
-    from bench.store import Store
 
     found = resolve(args.target, Store(Path(args.results)), Cache(args.cache), args.run)
     device = find_device(args.device, search_dirs(args.devices_dir))

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 from bench.cli.args import add_devices_dir, add_quiet, add_results
 
 if TYPE_CHECKING:
-    from bench.store import Run
+    from bench.results.store import Run
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from bench import table
-    from bench.session import Session
-    from bench.spec import load_suite
-    from bench.store import Store
+    from bench.results import table
+    from bench.results.store import Store
+    from bench.run.session import Session
+    from bench.suite.spec import load_suite
 
     suite = load_suite(args.suite)
     with tqdm(unit="cell", file=sys.stderr, disable=args.quiet or None) as bar:
@@ -72,9 +72,9 @@ def _executor(args: argparse.Namespace, on_running: Callable[[dict[str, int]], N
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.matrix import plan
-    from bench.session import resolve_devices
-    from bench.spec import load_suite
+    from bench.run.session import resolve_devices
+    from bench.suite.matrix import plan
+    from bench.suite.spec import load_suite
 
     suite = load_suite(args.suite)
     resolve_devices(suite, args.devices_dir)
@@ -84,7 +84,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _run_or_latest(args: argparse.Namespace) -> Run:
-    from bench.store import Store
+    from bench.results.store import Store
 
     store = Store(Path(args.results))
     run = store.find(args.run) if args.run else store.latest()
@@ -94,12 +94,12 @@ def _run_or_latest(args: argparse.Namespace) -> Run:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from bench import table
+    from bench.results import table
 
     run = _run_or_latest(args)
     records = run.records()
     if args.checks:
-        from bench.constraints import render_validation
+        from bench.suite.constraints import render_validation
 
         chosen = [r for r in records if r.cell_id == args.checks]
         if not chosen:
@@ -116,8 +116,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from bench import table
-    from bench.store import Store
+    from bench.results import table
+    from bench.results.store import Store
 
     store = Store(Path(args.results))
     if args.raw:
@@ -134,8 +134,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def _print_raw(run: Run, cell_id: str, fmt: str) -> int:
     """A cell's raw timings: CSV ``process,index,ns`` or the stored JSON."""
-    from bench import samples
     from bench.errors import hint
+    from bench.results import samples
 
     records = {r.cell_id: r for r in run.records()}
     record = records.get(cell_id)
@@ -158,7 +158,7 @@ def _print_raw(run: Run, cell_id: str, fmt: str) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from bench.spec import suite_schema
+    from bench.suite.spec import suite_schema
 
     print(json.dumps(suite_schema(), indent=2))
     return 0

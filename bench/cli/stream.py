@@ -48,11 +48,11 @@ def _format(summary: dict[str, Any]) -> str:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from bench.cache import Cache, write_atomic
-    from bench.spec import load_suite
-    from bench.store import Store
-    from bench.stream import DEFAULT_PERIOD_S, locate, safe_name
-    from bench.worker import WorkerError, call
+    from bench.artifacts.cache import Cache, write_atomic
+    from bench.results.store import Store
+    from bench.run.stream import DEFAULT_PERIOD_S, locate, safe_name
+    from bench.run.worker import WorkerError, call
+    from bench.suite.spec import load_suite
 
     period = DEFAULT_PERIOD_S if args.sample_period_s is None else args.sample_period_s
     if not period > 0:
@@ -71,7 +71,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     options = ((record.details or {}).get("options") or {}) if record.runner == "litert" else {}
     title = f"{record.cell_id} — {suite.name}/{src.run.run_id}"
     try:
-        figures = call("bench.stream:replay_files",
+        figures = call("bench.run.stream:replay_files",
                        {"artifact": str(src.artifact), "dataset": str(src.dataset),
                         "period_s": period, "png": str(png), "title": title,
                         "options": options},

@@ -8,5 +8,5 @@
   results and from the user's own records
 * :mod:`bench.estimate.crossval`, :mod:`bench.estimate.evaluate` — nested cross-validation,
   interval calibration, the error and coverage tables
-* :mod:`bench.estimate.calibrate`, :mod:`bench.estimate.table` — the coefficient table
+* :mod:`bench.estimate.calibrate`, :mod:`bench.estimate.coefficients` — the coefficient table
 """

@@ -1,6 +1,6 @@
 """Per-operator analysis of a .tflite model: class, dtype, MACs, parameters, activation bytes.
 
-Read from the flatbuffer with the schema LiteRT ships (via :mod:`bench.tflite_info`); no
+Read from the flatbuffer with the schema LiteRT ships (via :mod:`bench.artifacts.tflite_info`); no
 interpreter is built. MACs follow the usual conventions (batch 1 where the graph says so):
 
 * conv: ``out_h·out_w·out_c·k_h·k_w·in_c/groups``; transpose conv: ``in_h·in_w·in_c·k_h·k_w·out_c``
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bench import textable
-from bench.tflite_info import _enum_names, _schema, parse_guarded
+from bench.artifacts.tflite_info import _enum_names, _schema, parse_guarded
 
 OP_CLASSES = ("conv", "depthwise", "fc", "elementwise", "other")
 
@@ -85,7 +85,7 @@ class Analysis:
     """Per-operator table and totals of one model."""
 
     size: int
-    params: int  # elements of all constant tensors (as :func:`bench.tflite_info.inspect`)
+    params: int  # elements of all constant tensors (as :func:`bench.artifacts.tflite_info.inspect`)
     ops: tuple[OpInfo, ...]
     peak_activation_bytes: int  # largest live set of activations over the execution order
     variable_bytes: int  # persistent variable tensors (e.g. LSTM state)

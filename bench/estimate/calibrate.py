@@ -19,10 +19,10 @@ import numpy as np
 
 from bench import textable
 from bench.estimate import power
+from bench.estimate.coefficients import KIND, SCHEMA, Coefficients
 from bench.estimate.crossval import fit_data, procedure
 from bench.estimate.data import Data
 from bench.estimate.fit import PRIORS, predict, to_json
-from bench.estimate.table import KIND, SCHEMA, Coefficients
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.cores import CORES
+from bench.devices.cores import CORES
 from bench.estimate.design import Query, Workload, board_key
 from bench.estimate.releases import Resolution, normalise, resolve, round_key, slot_name
 
@@ -60,7 +60,7 @@ class Data:
 
 
 def core_name(raw: str) -> str | None:
-    """``bench.cores`` name of the CSV's core ("Cortex-M4F" → ``cortex-m4f``), or None."""
+    """``bench.devices.cores`` name of the CSV's core ("Cortex-M4F" → ``cortex-m4f``), or None."""
     name = raw.split(" (")[0].strip().lower().replace("+", "plus").replace(" ", "-")
     return name if name in CORES and CORES[name].simd_macs_per_cycle > 0 else None
 
@@ -87,7 +87,7 @@ def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:
                   "weights or activations in external memory (not modelled)")
     cores = df["core"].map(core_name)
     for raw in sorted(df.loc[cores.isna(), "core"].unique()):
-        df = drop(df["core"] == raw, f"core not mapped to bench.cores: {raw}")
+        df = drop(df["core"] == raw, f"core not mapped to bench.devices.cores: {raw}")
     df = df.assign(core_n=df["core"].map(core_name))
     for stack in sorted(set(df["stack"]) - set(RUNTIMES)):
         df = drop(df["stack"] == stack, f"runtime not modelled: {stack}")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.cores import get_core
+from bench.devices.cores import get_core
 from bench.estimate.analysis import OP_CLASSES, Analysis
 from bench.estimate.releases import Resolution, param
 

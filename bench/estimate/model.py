@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.cores import get_core
+from bench.devices.cores import get_core
 from bench.estimate.analysis import Analysis
+from bench.estimate.coefficients import Coefficients, load_coefficients
 from bench.estimate.design import (
     TERMS,
     EstimateError,
@@ -35,7 +36,6 @@ from bench.estimate.fit import predict
 from bench.estimate.footprint import FOOTPRINTS, arena_estimate
 from bench.estimate.power import energy_bounds
 from bench.estimate.releases import normalise, resolve
-from bench.estimate.table import Coefficients, load_coefficients
 
 __all__ = ["Coefficients", "Estimate", "EstimateError", "Target", "dtype_class", "estimate",
            "load_coefficients", "measure_arena"]
@@ -60,7 +60,8 @@ class Target:
 
     @classmethod
     def from_device(cls, device: Any) -> Target:
-        """From a :class:`bench.devices.Device` or the same as a dict (``RunRequest.device``)."""
+        """From a :class:`bench.devices.device.Device` or the same as a dict
+        (``RunRequest.device``)."""
         d = device if isinstance(device, dict) else device.model_dump()
         memory, power = d.get("memory") or {}, d.get("power") or {}
         return cls(id=str(d.get("id", "")), core=str(d.get("core", "")),

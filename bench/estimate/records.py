@@ -52,9 +52,9 @@ def _artifacts(dirs: list[Path]) -> dict[str, Path]:
 def records_data(paths: list[Path], device_dirs: list[Path], artifact_dirs: list[Path]
                  ) -> Data:
     """Rows (and workloads) of the usable records under ``paths``."""
-    from bench.devices import find_device
+    from bench.devices.device import find_device
     from bench.estimate.analysis import analyse
-    from bench.store import Run
+    from bench.results.store import Run
 
     skipped: dict[str, int] = {}
 

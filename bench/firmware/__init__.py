@@ -6,8 +6,8 @@
 * :mod:`~bench.firmware.resolver`: an op resolver with exactly a model's ops.
 * :mod:`~bench.firmware.project`: a firmware project folder (model, API, board code, linker
   script, Makefile) a user can take to a real board.
-* :mod:`~bench.firmware.build`: build it; sizes from the ELF; failures with the tool's reason.
-* :mod:`~bench.firmware.qemu`: boot it under ``qemu-system-arm`` with its UART on a pty.
+* :mod:`~bench.firmware.image`: build it; sizes from the ELF; failures with the tool's reason.
+* :mod:`~bench.firmware.emulator`: boot it under ``qemu-system-arm`` with its UART on a pty.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class FirmwareError(RuntimeError):
 def cache_root() -> Path:
     """Where sources, libraries and firmware builds are kept: ``$EDGEBENCH_FIRMWARE_CACHE``,
     else ``firmware/`` under the edgebench cache."""
-    from bench.cache import default_root
+    from bench.artifacts.cache import default_root
 
     found = os.environ.get("EDGEBENCH_FIRMWARE_CACHE")
     return Path(found) if found else default_root() / "firmware"

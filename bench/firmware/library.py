@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from bench.cache import key, write_atomic
+from bench.artifacts.cache import key, write_atomic
 from bench.firmware import FirmwareError, cache_root
 from bench.firmware.lock import locked
 from bench.firmware.sources import sources_dir, sources_key

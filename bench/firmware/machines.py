@@ -23,7 +23,7 @@ class Region:
 @dataclass(frozen=True)
 class Machine:
     name: str  # qemu-system-arm -M
-    core: str  # edgebench core name (bench.cores)
+    core: str  # edgebench core name (bench.devices.cores)
     tflm_arch: str  # TFLite Micro TARGET_ARCH of the cortex_m_generic target
     device: str  # Cortex_DFP device folder and define (ARMCM4, …)
     code: Region  # flash stand-in: vector table, code and read-only data

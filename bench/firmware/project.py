@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from bench.export import write_c
+from bench.artifacts.export import write_c
 from bench.firmware import FirmwareError
 from bench.firmware.library import Library
 from bench.firmware.machines import Machine

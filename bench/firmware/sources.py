@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cache import key, sha256_file
+from bench.artifacts.cache import key, sha256_file
 from bench.firmware import FirmwareError, cache_root
 from bench.firmware.lock import locked
 

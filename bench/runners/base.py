@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator
 
 from bench.errors import Strict
-from bench.metrics import Metric
+from bench.results.metrics import Metric
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class Runner:
     options: type[BaseModel] = NoOptions
     #: which devices it serves: ``host`` (``core: host``), ``board`` (any other core), ``any``
     targets: Literal["host", "board", "any"] = "any"
-    #: how its latency figures are obtained (a :data:`bench.metrics.Method`)
+    #: how its latency figures are obtained (a :data:`bench.results.metrics.Method`)
     method: str = "measured"
     #: its measure phase times code on this host: it runs in ``settings.processes`` separate
     #: worker processes and their raw samples are pooled
@@ -106,7 +106,7 @@ class Runner:
     #: suite ``settings`` fields that fill the same-named option when the device file lacks it
     suite_settings: tuple[str, ...] = ()
     #: ``"module:function"`` opening an artifact for streaming replay
-    #: (``fn(data: bytes, options: dict, source: str) -> bench.stream.OpenedModel``), or None
+    #: (``fn(data: bytes, options: dict, source: str) -> bench.run.stream.OpenedModel``), or None
     open_model: str | None = None
     unsupported: Callable[[bytes, dict[str, Any]], str | None] = lambda tflite, options: None
     versions: Callable[[], dict[str, str]] = dict  # runtime versions, part of the cache key

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from bench.errors import Strict
-from bench.metrics import metric
+from bench.results.metrics import metric
 from bench.runners import tflm
 from bench.runners.base import MetricMap, Runner, RunRequest
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.metrics import Method, Metric, metric
-from bench.tflite_info import check_identifier
+from bench.artifacts.tflite_info import check_identifier
+from bench.results.metrics import Method, Metric, metric
 
 #: How many samples ``output_max_diff`` and generated evaluations use.
 AGREEMENT_SAMPLES = 100

@@ -2,7 +2,7 @@
 
 Device option ``runtime: tflite-runtime`` selects the legacy ``tflite_runtime`` package instead;
 when it cannot be imported (its last release predates numpy 2) the cell is skipped. Device option
-``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.stream`): the
+``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.run.stream`): the
 test split window by window at one reading every S seconds, as ``stream_*`` metrics.
 Interpreters are imported inside functions so that importing this module stays light.
 """
@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from bench.errors import Strict
-from bench.metrics import task_metrics
+from bench.results.metrics import task_metrics
 from bench.runners.base import (
     MetricMap,
     PositiveInt,
@@ -140,8 +140,8 @@ def evaluate(request: RunRequest) -> MetricMap:
     """Task metrics on the test split through LiteRT (method ``measured``); none without data."""
     if request.dataset is None:
         return {}
+    from bench.artifacts.tflite_info import inspect
     from bench.datasets.base import Dataset
-    from bench.tflite_info import inspect
 
     model, data = _open(request)
     if len(model.in_specs) != 1:
@@ -174,10 +174,10 @@ STREAM_TASK_METRICS = ("alerts", "events", "events_detected")
 def stream_metrics(tflite: bytes, request: RunRequest, period_s: float) -> MetricMap:
     """The streaming replay's figures: per-window latency against the sample period, and for
     anomaly models the alerts raised and the injected events caught."""
+    from bench.artifacts.tflite_info import inspect
     from bench.datasets.base import Dataset
-    from bench.metrics import metric
-    from bench.stream import replay
-    from bench.tflite_info import inspect
+    from bench.results.metrics import metric
+    from bench.run.stream import replay
 
     source = str(request.artifact)
     summary = replay(LiteRTModel(tflite, request.options, source), Dataset.load(request.dataset),

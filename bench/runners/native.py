@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.metrics import task_metrics
+from bench.results.metrics import task_metrics
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import latency_stats, timed_invokes
 

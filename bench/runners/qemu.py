@@ -32,7 +32,7 @@ from pydantic import Field
 
 from bench.errors import Strict, one_of
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
-from bench.metrics import metric, task_metrics
+from bench.results.metrics import metric, task_metrics
 from bench.runners.base import MetricMap, PositiveFloat, PositiveInt, Runner, RunRequest
 from bench.runners.io import AGREEMENT_SAMPLES, IOSpec, latency_stats, output_max_diff
 from bench.runners.tflm import FP16_REASON
@@ -84,7 +84,7 @@ def machine_name(device: dict[str, Any], opts: dict[str, Any]) -> str:
 
 def firmware(request: RunRequest) -> Any:
     """The artifact's firmware for the device (built and cached on first use)."""
-    from bench.firmware.build import build_for_device
+    from bench.firmware.image import build_for_device
     from bench.runners.io import load_artifact
 
     opts = options(request)
@@ -104,7 +104,7 @@ def board(request: RunRequest, built: Any) -> Iterator[Any]:
     """The firmware booted under QEMU and handshaken over the protocol (a ``BoardLink``).
 
     A protocol failure while QEMU is gone is reported as QEMU's exit (killed, crashed)."""
-    from bench.firmware.qemu import boot
+    from bench.firmware.emulator import boot
     from bench.runners.serial import BoardError, connect, output_elements
 
     opts = options(request)
@@ -192,7 +192,7 @@ def measure(request: RunRequest) -> MetricMap:
 
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
     """Skip reasons known before building: float16 tensors, not one input."""
-    from bench.tflite_info import inspect
+    from bench.artifacts.tflite_info import inspect
 
     try:
         info = inspect(tflite)
@@ -211,7 +211,7 @@ def versions() -> dict[str, str]:
     import subprocess
     from importlib.metadata import PackageNotFoundError, version
 
-    from bench.firmware.build import templates_digest
+    from bench.firmware.image import templates_digest
     from bench.firmware.sources import PINS
 
     out = {pin.name: pin.commit[:12] for pin in PINS}

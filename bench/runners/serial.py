@@ -29,12 +29,12 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
+from bench.artifacts.tflite_info import inspect
 from bench.board import protocol as p
 from bench.errors import Strict, one_of
-from bench.metrics import task_metrics
+from bench.results.metrics import task_metrics
 from bench.runners.base import MetricMap, PositiveFloat, PositiveInt, Runner, RunRequest
 from bench.runners.io import IOSpec, as_batch1, latency_stats, quantize, sample_inputs
-from bench.tflite_info import inspect
 
 log = logging.getLogger(__name__)
 

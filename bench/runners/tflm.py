@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.metrics import metric, task_metrics
+from bench.artifacts.tflite_info import ModelInfo, inspect
+from bench.results.metrics import metric, task_metrics
 from bench.runners.base import MetricMap, Runner, RunnerSkip, RunRequest
 from bench.runners.io import (
     AGREEMENT_SAMPLES,
@@ -36,7 +37,6 @@ from bench.runners.io import (
     sample_inputs,
     timed_invokes,
 )
-from bench.tflite_info import ModelInfo, inspect
 
 log = logging.getLogger(__name__)
 

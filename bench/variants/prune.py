@@ -174,7 +174,7 @@ def weight_sparsity(data: bytes) -> Sparsity:
     """
     from ai_edge_litert import schema_py_generated as s
 
-    from bench.tflite_info import check_identifier
+    from bench.artifacts.tflite_info import check_identifier
 
     check_identifier(data)
     dtype_names = {v: k.lower() for k, v in vars(s.TensorType).items() if k.isupper()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bench.metrics import higher_is_better
+from bench.results.metrics import higher_is_better
 from leaderboard import data, ranking
 from leaderboard.pages import common
 from leaderboard.plaintext import inline

@@ -1,0 +1,1 @@
+"""Artifacts: building, caching, exporting and reading a cell's .tflite model."""

@@ -1,0 +1,172 @@
+"""Facts read straight from a .tflite flatbuffer: parameters, dtypes, ops, inputs and outputs.
+
+Parsing uses the flatbuffer schema that ships with ``ai-edge-litert``; no interpreter is built,
+so it is cheap and safe to call in the parent process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output: shape (batch first), dtype name and per-tensor quantization.
+
+    ``scale == 0.0`` means the tensor is not quantized (the TFLite interpreter's convention).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What :func:`inspect` found in a model."""
+
+    size: int
+    params: int  # elements of constant tensors (tensors whose buffer holds data)
+    dtypes: tuple[str, ...]  # dtype names of all tensors, sorted
+    ops: tuple[str, ...]  # operator names used, sorted (custom ops as ``CUSTOM:<code>``)
+    op_counts: dict[str, int] = field(default_factory=dict)  # operator name → nodes
+    inputs: tuple[TensorInfo, ...] = ()
+    outputs: tuple[TensorInfo, ...] = ()
+    has_float16: bool = False
+    has_variables: bool = False  # variable tensors (e.g. LSTM state) persist across invokes
+    subgraphs: int = 1
+
+
+def _schema() -> Any:
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def _enum_names(enum_cls: type) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def model_size(data: bytes) -> int:
+    """Size of the flatbuffer in bytes (what flash must hold)."""
+    return len(data)
+
+
+def model_size_gzip(data: bytes) -> int:
+    """Size in bytes after gzip at level 9 (a hint of how much weights compress)."""
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+gzip_size = model_size_gzip  # the name bench.run.session uses
+
+
+def check_identifier(data: bytes, source: str = "data") -> None:
+    """Raise :class:`ValueError` unless ``data`` carries the ``TFL3`` file identifier."""
+    if len(data) < 8:
+        raise ValueError(f"{source} is not a valid .tflite flatbuffer: only {len(data)} bytes")
+    if bytes(data[4:8]) != TFLITE_IDENTIFIER:
+        raise ValueError(f"{source} is not a valid .tflite flatbuffer: file identifier "
+                         f"{bytes(data[4:8])!r} is not {TFLITE_IDENTIFIER!r}")
+
+
+def _numel(shape: Any) -> int:
+    return int(math.prod(int(d) for d in shape)) if len(shape) else 1
+
+
+def _tensor_info(tensor: Any, dtype_names: dict[int, str]) -> TensorInfo:
+    scale, zero_point = 0.0, 0
+    q = tensor.Quantization()
+    if q is not None and q.ScaleLength() == 1:
+        scale = float(q.Scale(0))
+        zero_point = int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0
+    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+    return TensorInfo(name=(tensor.Name() or b"").decode(errors="replace"), shape=shape,
+                      dtype=dtype_names.get(tensor.Type(), f"type{tensor.Type()}"),
+                      scale=scale, zero_point=zero_point)
+
+
+def _parse(data: bytes) -> ModelInfo:
+    s = _schema()
+    dtype_names = {k: v.lower() for k, v in _enum_names(s.TensorType).items()}
+    op_names = _enum_names(s.BuiltinOperator)
+    model = s.Model.GetRootAs(data, 0)
+
+    codes: list[str] = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        # Codes < 127 live in the old int8 field; newer ones in builtin_code (deprecated = 127).
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == s.BuiltinOperator.CUSTOM:
+            codes.append(f"CUSTOM:{(oc.CustomCode() or b'').decode(errors='replace')}")
+        else:
+            codes.append(op_names.get(code, f"BUILTIN_{code}"))
+
+    has_data = []
+    for b in range(model.BuffersLength()):
+        buf = model.Buffers(b)
+        has_data.append(buf.DataLength() > 0 or buf.Size() > 0)
+
+    params, dtypes, counts = 0, set(), Counter()
+    variables = False
+    inputs: tuple[TensorInfo, ...] = ()
+    outputs: tuple[TensorInfo, ...] = ()
+    for g in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(g)
+        for t in range(sub.TensorsLength()):
+            tensor = sub.Tensors(t)
+            dtypes.add(dtype_names.get(tensor.Type(), f"type{tensor.Type()}"))
+            variables |= bool(tensor.IsVariable())
+            buf = tensor.Buffer()
+            if 0 < buf < len(has_data) and has_data[buf] and not tensor.IsVariable():
+                params += _numel(tensor.ShapeAsNumpy() if tensor.ShapeLength() else ())
+        for j in range(sub.OperatorsLength()):
+            counts[codes[sub.Operators(j).OpcodeIndex()]] += 1
+        if g == 0:
+            inputs = tuple(_tensor_info(sub.Tensors(int(i)), dtype_names)
+                           for i in sub.InputsAsNumpy()) if sub.InputsLength() else ()
+            outputs = tuple(_tensor_info(sub.Tensors(int(i)), dtype_names)
+                            for i in sub.OutputsAsNumpy()) if sub.OutputsLength() else ()
+    if model.SubgraphsLength() == 0:
+        raise ValueError("no subgraph")
+    return ModelInfo(size=len(data), params=params, dtypes=tuple(sorted(dtypes)),
+                     ops=tuple(sorted(counts)), op_counts=dict(sorted(counts.items())),
+                     inputs=inputs, outputs=outputs, has_float16="float16" in dtypes,
+                     has_variables=variables, subgraphs=model.SubgraphsLength())
+
+
+def inspect(data: bytes, source: str = "data") -> ModelInfo:
+    """Parse a .tflite flatbuffer; :class:`ValueError` when ``data`` is not one.
+
+    ``params`` counts the elements of every constant tensor (a tensor whose buffer holds data:
+    weights, biases, and small constants such as a RESHAPE's shape), over all subgraphs.
+    """
+    return parse_guarded(_parse, data, source)
+
+
+def parse_guarded(parse: Callable[[bytes], T], data: bytes, source: str) -> T:
+    """``parse(data)`` after the file-identifier check; any failure of a corrupt or truncated
+    flatbuffer becomes one clear :class:`ValueError` naming ``source``."""
+    check_identifier(data, source)
+    try:
+        return parse(bytes(data))
+    except ValueError as exc:
+        raise ValueError(f"{source} is not a valid .tflite flatbuffer: {exc}") from exc
+    except Exception as exc:  # truncated or corrupt tables surface as struct/index errors
+        raise ValueError(f"{source} is not a valid .tflite flatbuffer: "
+                         f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Devices: device files, their connection kinds, cores and energy figures."""

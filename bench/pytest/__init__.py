@@ -1,0 +1,1 @@
+"""pytest front door: the plugin and its xdist scheduling."""

@@ -1,0 +1,1 @@
+"""Results: records, the store, metrics, samples, tables and comparisons."""

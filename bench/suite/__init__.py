@@ -1,0 +1,1 @@
+"""The suite file: its typed model, its cells and its deployment checks."""
