@@ -1,1 +1,1 @@
-"""Attached boards: the MLPerf Tiny serial protocol, the link that speaks it, the reference models."""
+"""Attached boards: the MLPerf Tiny serial protocol, the link speaking it, reference models."""
