@@ -2,8 +2,8 @@
 
 Device option ``runtime: tflite-runtime`` selects the legacy ``tflite_runtime`` package instead;
 when it cannot be imported (its last release predates numpy 2) the cell is skipped. Device option
-``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.run.stream`): the
-test split window by window at one reading every S seconds, as ``stream_*`` metrics.
+``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.runners.replay`):
+the test split window by window at one reading every S seconds, as ``stream_*`` metrics.
 Interpreters are imported inside functions so that importing this module stays light.
 """
 
@@ -18,15 +18,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from bench.errors import Strict
+from bench.errors import PositiveInt, Strict, positive
 from bench.results.metrics import task_metrics
 from bench.runners.base import (
     MetricMap,
-    PositiveInt,
     Runner,
     RunnerSkip,
     RunRequest,
-    positive,
 )
 from bench.runners.io import (
     IOSpec,
@@ -177,7 +175,7 @@ def stream_metrics(tflite: bytes, request: RunRequest, period_s: float) -> Metri
     from bench.artifacts.tflite_info import inspect
     from bench.datasets.base import Dataset
     from bench.results.metrics import metric
-    from bench.run.stream import replay
+    from bench.runners.replay import replay
 
     source = str(request.artifact)
     summary = replay(LiteRTModel(tflite, request.options, source), Dataset.load(request.dataset),

@@ -163,6 +163,11 @@ def measure_arena(data: bytes, source: str = "model", seed: int = 0) -> int:
     return model.arena_used()
 
 
+def measure_arena_file(path: str) -> int:
+    """:func:`measure_arena` of the model file at ``path`` (a worker target)."""
+    return measure_arena(Path(path).read_bytes(), path)
+
+
 def open_stream_model(data: bytes, options: dict[str, Any], source: str = "model") -> TFLMModel:
     """An interpreter for ``data`` (the runner's ``open_model``: streaming replay)."""
     return open_model(data, inspect(data, source), source)
