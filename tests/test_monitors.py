@@ -24,7 +24,7 @@ from bench.monitors.base import (
     traces_to_json,
     window_energy,
 )
-from bench.monitors.virtual import PowerTimeline, VirtualLPM01A
+from bench.virtual.monitor import PowerTimeline, VirtualLPM01A
 
 IDLE_A, ACTIVE_A = 0.001, 0.012
 

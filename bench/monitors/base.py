@@ -21,6 +21,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from bench import registry
+
 #: How a monitor's figures are labelled: ``board`` (an instrument on a real board) or
 #: ``emulated`` (edgebench's virtual bench: a power model, not a measurement).
 MonitorMethod = Literal["board", "emulated"]
@@ -230,14 +232,10 @@ class MonitorKind:
 
 def monitor_kind(name: str) -> MonitorKind:
     """The registered monitor ``name`` (entry points ``edgebench.monitors`` included)."""
-    from bench import registry
-
     return registry.monitors.get(name)
 
 
 def open_monitor(options: dict[str, Any]) -> Monitor:
     """An opened (not yet started) monitor for a device file's ``energy.monitor`` mapping."""
-    from bench.registry import load_ref
-
     kind = monitor_kind(str(options.get("kind")))
-    return load_ref(kind.open)(kind.parse_options(options))
+    return registry.load_ref(kind.open)(kind.parse_options(options))
