@@ -75,8 +75,7 @@ def serve_energy(args: argparse.Namespace, device: dict[str, Any] | None) -> int
     def announce(io_port: str, monitor_port: str) -> None:
         power = board.power
         assert power is not None
-        print(f"port: {io_port}", flush=True)
-        print(f"monitor: {monitor_port}", flush=True)
+        print(f"port: {io_port}\nmonitor: {monitor_port}", flush=True)
         print(f"virtual energy bench: IO manager {io_port}, LPM01A-compatible monitor "
               f"{monitor_port}; {args.model} as {board.model_id!r} drawing "
               f"{power.active_a * 1e3:.3f} mA active, {power.idle_a * 1e3:.3f} mA idle; "

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -32,6 +32,7 @@ from bench.board.link import (
     connect,
 )
 from bench.results.metrics import task_metrics
+from bench.runners import energy
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import IOSpec, as_batch1, latency_stats, quantize, sample_inputs
 
@@ -89,8 +90,11 @@ def timed_windows(link: BoardLink, inputs: list[list[np.ndarray]], warmup: int,
 
 
 def measure(request: RunRequest) -> MetricMap:
-    """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it."""
+    """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it;
+    with an ``energy:`` block, energy mode (:mod:`bench.runners.energy`)."""
     spec = input_spec(request)
+    if energy.energy_setup(request) is not None:
+        return energy.measure(request, spec, output_elements(request))
     with connect(request.options) as link:
         link.expect_outputs(output_elements(request))
         opts = link.opts
@@ -99,6 +103,18 @@ def measure(request: RunRequest) -> MetricMap:
                                    opts.min_window_s, opts.min_inferences)
     # p50 of the per-window latencies = 1000 / the median throughput (windows are few and odd)
     return latency_stats(per_inf_ns, "board")  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def board_link(request: RunRequest) -> Iterator[BoardLink]:
+    """The board's link: direct, or through the IO manager with the monitor powering it (a
+    device file with an ``energy:`` block)."""
+    if energy.energy_setup(request) is None:
+        with connect(request.options) as link:
+            yield link
+    else:
+        with energy.energy_link(request) as (link, _):
+            yield link
 
 
 def board_predict(link: BoardLink, spec: IOSpec) -> Callable[[np.ndarray], np.ndarray]:
@@ -123,7 +139,7 @@ def evaluate(request: RunRequest) -> MetricMap:
     from bench.datasets.base import Dataset
 
     spec = input_spec(request)
-    with connect(request.options) as link:
+    with board_link(request) as link:
         link.expect_outputs(output_elements(request))
         return task_metrics(Dataset.load(request.dataset), board_predict(link, spec), "board")
 
