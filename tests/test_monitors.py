@@ -210,3 +210,35 @@ def test_joulescope_without_its_package_says_how_to_install() -> None:
         pytest.skip("the joulescope package is installed")
     with pytest.raises(MonitorError, match=r"pip install 'edgebench\[joulescope\]'"):
         open_monitor({"kind": "joulescope"})
+
+
+def test_a_device_files_energy_block_is_checked_when_read(tmp_path) -> None:
+    import yaml
+
+    from bench.devices.device import load_device
+    from bench.errors import SpecError
+
+    base = {"id": "bench", "core": "cortex-m4f", "clock_mhz": 80, "runtime": "tflm",
+            "memory": {"flash_kb": 1024, "ram_kb": 256},
+            "connection": {"kind": "serial", "port": "/dev/ttyACM0"},
+            "energy": {"monitor": {"kind": "lpm01a", "port": "/dev/ttyACM1",
+                                   "voltage_v": 1.8}}}
+    path = tmp_path / "bench.yaml"
+
+    def problems(**change: object) -> str:
+        path.write_text(yaml.safe_dump({**base, **change}))
+        with pytest.raises(SpecError) as err:
+            load_device(path)
+        return str(err.value)
+
+    path.write_text(yaml.safe_dump(base))
+    assert load_device(path).energy.monitor["voltage_v"] == 1.8
+    assert "unknown power monitor 'lpm01b'; did you mean 'lpm01a'?" in problems(
+        energy={"monitor": {"kind": "lpm01b", "port": "x"}})
+    text = problems(energy={"monitor": {"kind": "lpm01a", "port": "x", "rate_hz": 7,
+                                        "voltag_v": 2}})
+    assert "energy.monitor.rate_hz" in text and "energy.monitor.voltag_v" in text
+    assert "connection.kind: serial" in problems(connection={"kind": "estimate"})
+    assert "energy.monitor: Field required" in problems(energy={"boot_s": 1})
+    assert "energy.boot_s" in problems(energy={**base["energy"], "boot_s": -1})
+    assert "energy.io" in problems(energy={**base["energy"], "io": 1})
