@@ -293,3 +293,59 @@ def test_a_peer_runner_following_the_published_energy_procedure_agrees(
     model = PowerModel.from_device(device)
     latency_s = simulated_latency_us(ad01.read_bytes(), device) / 1e6
     assert median_uj == pytest.approx(model.active_a * VOLTAGE * latency_s * 1e6, rel=0.05)
+
+
+# --- Run detail in Chromium ----------------------------------------------------------------------
+
+
+def test_run_detail_plots_the_energy_trace_in_chromium(
+        start_bench: StartBench, ad01: Path, device: dict, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import test_leaderboard_browser as web
+
+    if not web.CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import bench.registry
+    from bench.results import samples
+    from bench.run.session import run_suite
+    from bench.suite.spec import load_suite
+
+    monkeypatch.setitem(bench.registry.runners._entries, "serial",
+                        "bench.runners.serial:SERIAL")
+    port, monitor, _ = start_bench(ad01, "--model-id", "ad01")
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    dev = {**yaml.safe_load(DEVICE.read_text()), "id": "energy-bench",
+           **{k: v for k, v in energy_device(device, port, monitor).items()
+              if k in ("connection", "energy")}}
+    (devices / "energy-bench.yaml").write_text(yaml.safe_dump(dev))
+    suite_file = tmp_path / "energy.yaml"
+    suite_file.write_text(yaml.safe_dump({
+        "name": "energy", "models": [{"id": "ad01", "path": str(ad01)}],
+        "devices": ["energy-bench"], "settings": {"repeats": 5, "warmup": 1}}))
+    run = run_suite(load_suite(suite_file), tmp_path / "results", devices_dirs=[devices])
+    (record,) = run.records()
+    assert record.status == "ok", record
+    edges = len(traces_from_json(samples.load_trace(run.path, record.details["trace"]))[0]
+                ["events"])
+
+    with sync_api.sync_playwright() as p, web.serving(tmp_path / "results", tmp_path) as url:
+        browser = p.chromium.launch(executable_path=str(web.CHROMIUM), args=web.ARGS)
+        try:
+            with web.opened(browser, url) as (page, watch):
+                web.go(page, "Run detail")
+                page.get_by_role("heading", name="Energy", exact=True).wait_for(timeout=web.TIMEOUT_MS)
+                page.get_by_text("method emulated").wait_for(timeout=web.TIMEOUT_MS)
+                page.get_by_text("not a measurement").wait_for(timeout=web.TIMEOUT_MS)
+                page.get_by_text("between the last two timestamp edges").wait_for(
+                    timeout=web.TIMEOUT_MS)
+                page.wait_for_function(web.CHARTS_DRAWN, arg=1, timeout=web.TIMEOUT_MS)
+                (marks,) = page.evaluate(web.COUNT_MARKS)
+                assert marks["line"] == 1 and marks["rect"] == 1 and marks["nan"] == 0, marks
+                assert marks["rule"] == edges, marks
+                assert page.locator('[data-testid="stException"]').count() == 0
+                assert not watch.console, watch.console
+                assert not watch.outside, watch.outside
+        finally:
+            browser.close()
