@@ -349,3 +349,17 @@ def test_run_detail_plots_the_energy_trace_in_chromium(
                 assert not watch.outside, watch.outside
         finally:
             browser.close()
+
+
+def test_accuracy_runs_through_the_io_manager_with_the_monitor_powering_the_board(
+        start_bench: StartBench, ad01: Path, device: dict, tmp_path: Path) -> None:
+    from bench.runners.serial import evaluate
+    from tests.test_serial import anomaly_dataset
+
+    port, monitor, _ = start_bench(ad01, "--model-id", "ad01")
+    dev = energy_device(device, port, monitor)
+    req = RunRequest(artifact=ad01, dataset=anomaly_dataset(tmp_path), options=dev["connection"],
+                     device=dev, warmup=0)
+    metrics = evaluate(req)
+    assert metrics["auc"].method == "board" and 0.5 < metrics["auc"].value <= 1.0
+    assert monitor_threads() == []

@@ -64,3 +64,13 @@ class IOManagerLink(BoardLink):
             done = "m-load-done" in self.command(cmd) or done
         if not done:
             raise self.fail(f"no m-load-done after loading {len(data)} bytes")
+
+    def infer_lines(self, n: int, warmup: int, timeout: float
+                    ) -> tuple[int, list[float], list[str]]:
+        """``infer N W`` through the relay: 0 µs for the window (energy-mode firmware prints no
+        ``m-lap-us``: the monitor's edges time it), the results and every line."""
+        lines = self.command(f"infer {n} {warmup}", timeout=timeout)
+        found = [r for r in map(p.results, lines) if r is not None]
+        if "m-infer-done" not in lines or not found:
+            raise self.fail(f"`infer {n} {warmup}%` gave no m-infer-done and m-results lines")
+        return 0, found[-1], lines

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from bench.board import protocol as p
 from bench.board.iomanager import IOManagerLink
 from bench.board.link import BoardLink, SerialOptions
 from bench.monitors.base import (
@@ -76,9 +75,7 @@ def energy_link(request: RunRequest) -> Iterator[tuple[BoardLink, Monitor]]:
 def _run_window(link: BoardLink, monitor: Monitor, n: int, warmup: int,
                 timeout: float) -> tuple[WindowEnergy, Trace]:
     monitor.mark()
-    lines = link.command(f"infer {n} {warmup}", timeout=timeout)
-    if "m-infer-done" not in lines or not any(p.results(ln) is not None for ln in lines):
-        raise link.fail(f"`infer {n} {warmup}%` gave no m-infer-done and m-results lines")
+    link.infer_lines(n, warmup, timeout)
     trace = monitor.collect()
     return window_energy(trace, n), trace
 

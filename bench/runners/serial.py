@@ -12,6 +12,10 @@ harness cannot tell a reflashed board from the last one, so every run asks the b
 ``measure`` (method ``board``): five ``infer N W`` windows on five inputs, N chosen so a window
 lasts ``min_window_s``; latency per window = (t1 − t0) / N; ``latency_p50`` is 1000 / the median
 throughput. ``evaluate`` (method ``board``): every test-split input with ``infer 1 0``.
+
+A device file with an ``energy:`` block is a board in MLPerf Tiny's energy mode: the connection's
+port is the IO manager's, the monitor powers the board, and ``measure`` gives energy per
+inference (:mod:`bench.runners.energy`).
 """
 
 from __future__ import annotations
