@@ -49,6 +49,8 @@ VIRTUAL_ID = "edgebench virtual"
 _VALUE = re.compile(r"(\d{4})([+-])(\d{2})")
 _TIMESTAMP = re.compile(r"^TimeStamp:[ ><](\d{3})s (\d{3})ms, buff (\d{2})%$")
 _EVENT = re.compile(r"^event (\d+) (ris|fal)$")
+#: How far past the end of a window the stream must reach before it is collected.
+CATCH_UP_S = 0.05
 #: Lines of the stream kept per window at most (bounded memory: 1 h at 5 kHz).
 MAX_WINDOW_SAMPLES = 18_000_000
 
@@ -322,8 +324,9 @@ class LPM01A(Monitor):
         with self.lock:
             self.streaming = True
             self.window, self.events, self.total = [], [], 0
+        sent = time.monotonic()  # the monitor's clock starts after this: the stream lags it
         self.command("start")
-        self.started_at = self.last_sample_at = time.monotonic()
+        self.started_at, self.last_sample_at = sent, time.monotonic()
         log.info("%s: LPM01A %r streaming at %d Hz, %.2f V", self.port, self.identity,
                  self.opts.rate_hz, self.opts.voltage_v)
 
@@ -336,7 +339,10 @@ class LPM01A(Monitor):
         monitor stopped streaming, reported an error or dropped too many samples."""
         now = time.monotonic()
         elapsed = now - self.started_at
-        due = (elapsed * (1 - 1e-4)) * self.opts.rate_hz - 2  # up to now, less clock drift
+        # the stream up to a little after now (the closing edge came before the DUT's reply, and
+        # the monitor sends each sample a few ms after its period); a monitor whose clock runs
+        # slower than ours never gets there: past ``stall_s`` it is enough that it still streams
+        due = (elapsed + CATCH_UP_S) * self.opts.rate_hz
         stall_s = max(1.0, self.opts.timeout_s / 5)
         while True:
             with self.lock:

@@ -87,5 +87,5 @@ class EnergyBench:
                         cmd.append(byte)
         finally:
             done.set()
+            monitor.join(2.0)  # its read loop wakes within 0.2 s
             self.monitor.close()
-            monitor.join(2.0)

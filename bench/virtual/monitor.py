@@ -111,12 +111,15 @@ class PtyPort:
         self.lock = threading.Lock()
 
     def read(self, timeout: float) -> bytes:
-        ready, _, _ = select.select([self.master], [], [], timeout)
+        try:
+            ready, _, _ = select.select([self.master], [], [], timeout)
+        except (OSError, ValueError):  # closed
+            return b""
         if not ready:
             return b""
         try:
             return os.read(self.master, 4096)
-        except BlockingIOError:
+        except OSError:  # nothing after all, or the port closed
             return b""
 
     def write(self, data: bytes, timeout: float = 1.0) -> bool:
