@@ -89,8 +89,8 @@ class Runner:
     #: suite ``settings`` fields that fill the same-named option when the device file lacks it
     suite_settings: tuple[str, ...] = ()
     #: ``"module:function"`` opening an artifact for streaming replay
-    #: (``fn(data: bytes, options: dict, source: str) -> OpenedModel``, the protocol of
-    #: :mod:`bench.runners.replay`), or None
+    #: (``fn(data: bytes, options: dict, source: str) -> OpenedModel``, the base of
+    #: :mod:`bench.runners.io`), or None
     open_model: str | None = None
     unsupported: Callable[[bytes, dict[str, Any]], str | None] = lambda tflite, options: None
     versions: Callable[[], dict[str, str]] = dict  # runtime versions, part of the cache key

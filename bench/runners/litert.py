@@ -28,6 +28,7 @@ from bench.runners.base import (
 )
 from bench.runners.io import (
     IOSpec,
+    OpenedModel,
     batch_predict,
     latency_stats,
     load_artifact,
@@ -83,7 +84,7 @@ def _interpreter_class(options: dict[str, Any]) -> Any:
     raise ValueError(f"unknown host runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
 
 
-class LiteRTModel:
+class LiteRTModel(OpenedModel):
     """An allocated interpreter with its first input/output specs; batch 1 per invoke."""
 
     def __init__(self, model: bytes, options: dict[str, Any] | None = None,
@@ -112,16 +113,7 @@ class LiteRTModel:
         return [self.interpreter.get_tensor(d["index"]) for d in self.outputs]
 
     def reset(self) -> None:
-        """Clear state carried between invokes (LSTM variables)."""
         self.interpreter.reset_all_variables()
-
-    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
-        """Raw outputs for one set of raw inputs (variables reset first when ``reset``)."""
-        if reset:
-            self.reset()
-        self.set_inputs(raw)
-        self.invoke()
-        return self.get_outputs()
 
 
 def open_model(data: bytes, options: dict[str, Any], source: str = "model") -> LiteRTModel:

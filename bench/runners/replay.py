@@ -16,12 +16,19 @@ import gc
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bench.results.metrics import reconstruction_scores, threshold_max_f1
-from bench.runners.io import IOSpec, as_batch1, batch_predict, dequantize, latency_stats, quantize
+from bench.runners.io import (
+    OpenedModel,
+    as_batch1,
+    batch_predict,
+    dequantize,
+    latency_stats,
+    quantize,
+)
 
 if TYPE_CHECKING:
     from bench.datasets.base import Dataset
@@ -108,19 +115,6 @@ def _anomaly_metrics(labels: np.ndarray, alerts: np.ndarray) -> dict[str, float]
         "events": len(events),
         "events_detected": int(detected),
     }
-
-
-class OpenedModel(Protocol):
-    """What a replay needs of an opened model: LiteRT's and TFLite Micro's both satisfy it."""
-
-    in_specs: list[IOSpec]
-    out_specs: list[IOSpec]
-
-    def set_inputs(self, raw: list[np.ndarray]) -> None: ...
-    def invoke(self) -> None: ...
-    def get_outputs(self) -> list[np.ndarray]: ...
-    def reset(self) -> None: ...
-    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]: ...
 
 
 def replay(model: OpenedModel, dataset: Dataset, period_s: float = DEFAULT_PERIOD_S, *,
