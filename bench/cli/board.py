@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli.args import add_devices_dir, read_device
+from bench.virtual.board import Board, PowerModel
+from bench.virtual.energy_bench import EnergyBench
 
 log = logging.getLogger(__name__)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bench.virtual.board import Board, PtyLink, TcpLink, serve
+    from bench.virtual.board import PtyLink, TcpLink, serve
 
     device = (read_device(args.device, args.devices_dir).model_dump(mode="json")
               if args.device else None)
@@ -51,9 +53,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def serve_energy(args: argparse.Namespace, device: dict[str, Any] | None) -> int:
     """The virtual energy bench: prints ``port:`` (the IO manager) and ``monitor:`` lines."""
-    from bench.virtual.board import Board, PowerModel
-    from bench.virtual.energy_bench import EnergyBench
-
     if device is None:
         print("error: --mode energy needs --device (its power.active_mw is the board's power "
               "model)", file=sys.stderr)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bench import textable
+from bench import registry, textable
 from bench.cli.args import add_devices_dir, read_device
 
 if TYPE_CHECKING:
@@ -134,8 +134,6 @@ def cmd_kinds(args: argparse.Namespace) -> int:
 
 def cmd_monitors(args: argparse.Namespace) -> int:
     """Power monitors for energy mode (``energy.monitor.kind``), their options and defaults."""
-    from bench import registry
-
     rows = []
     for name in registry.monitors.names():
         kind = registry.monitors.get(name)
