@@ -187,6 +187,7 @@ def test_suite_records_measured_energy_with_its_trace_and_a_dead_monitor_fails_o
     trace = traces_from_json(samples.load_trace(run.path, ok.details["trace"]))
     assert len(trace) == 5 and (run.path / ok.details["trace"]).stat().st_size < 2_000_000
     assert failed.status == "failed" and "cannot open the monitor's port" in str(failed.error)
+    assert "model_size" in failed.metrics  # what was measured before the monitor failed stays
     assert str(tmp_path / "nope") in str(failed.error)
 
 
@@ -344,6 +345,8 @@ def test_run_detail_plots_the_energy_trace_in_chromium(
                 (marks,) = page.evaluate(web.COUNT_MARKS)
                 assert marks["line"] == 1 and marks["rect"] == 1 and marks["nan"] == 0, marks
                 assert marks["rule"] == edges, marks
+                page.locator('[data-testid="stVegaLiteChart"]').screenshot(
+                    path=str(tmp_path / "run_detail_trace.png"))
                 assert page.locator('[data-testid="stException"]').count() == 0
                 assert not watch.console, watch.console
                 assert not watch.outside, watch.outside
