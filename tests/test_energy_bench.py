@@ -336,7 +336,8 @@ def test_run_detail_plots_the_energy_trace_in_chromium(
         try:
             with web.opened(browser, url) as (page, watch):
                 web.go(page, "Run detail")
-                page.get_by_role("heading", name="Energy", exact=True).wait_for(timeout=web.TIMEOUT_MS)
+                page.get_by_role("heading", name="Energy", exact=True).wait_for(
+                    timeout=web.TIMEOUT_MS)
                 page.get_by_text("method emulated").wait_for(timeout=web.TIMEOUT_MS)
                 page.get_by_text("not a measurement").wait_for(timeout=web.TIMEOUT_MS)
                 page.get_by_text("between the last two timestamp edges").wait_for(
@@ -366,3 +367,29 @@ def test_accuracy_runs_through_the_io_manager_with_the_monitor_powering_the_boar
     metrics = evaluate(req)
     assert metrics["auc"].method == "board" and 0.5 < metrics["auc"].value <= 1.0
     assert monitor_threads() == []
+
+
+def test_a_window_without_timestamp_edges_says_so(start_bench: StartBench, ad01: Path,
+                                                  device: dict) -> None:
+    from bench.monitors.base import WindowError
+
+    port, monitor, _ = start_bench(ad01, "--model-id", "ad01", "--fault", "unwired")
+    with pytest.raises(WindowError, match=r"holds 0 timestamp edge\(s\); energy mode needs 2"):
+        measure(request(ad01, energy_device(device, port, monitor)))
+    assert monitor_threads() == []
+
+
+def test_the_cli_and_readme_name_every_fault_of_the_virtual_monitor() -> None:
+    import argparse
+
+    from bench.cli import parser
+    from bench.virtual.monitor import FAULTS
+
+    def sub(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+        action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        return action.choices[name]
+
+    serve = sub(sub(parser(), "board"), "serve")
+    fault = next(a for a in serve._actions if a.dest == "monitor_fault")
+    assert tuple(fault.choices) == FAULTS
+    assert f"[--monitor-fault {'|'.join(FAULTS)}]" in (ROOT / "README.md").read_text()

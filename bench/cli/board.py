@@ -15,6 +15,7 @@ from typing import Any
 from bench.cli.args import add_devices_dir, read_device
 from bench.virtual.board import Board, PowerModel
 from bench.virtual.energy_bench import EnergyBench
+from bench.virtual.monitor import FAULTS as MONITOR_FAULTS
 
 log = logging.getLogger(__name__)
 
@@ -101,15 +102,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="m-lap-us from the host clock or the device's simulated clock "
                               "(replies paced so wall time never falls behind it)")
     serve_p.add_argument("--fault", choices=["garbage", "silence", "error", "reset", "split",
-                                             "overlong", "cut", "late-ready"],
+                                             "overlong", "cut", "late-ready", "unwired"],
                          default=None,
-                         help="misbehave on purpose (for tests)")
+                         help="misbehave on purpose (for tests); unwired: in energy mode the "
+                              "timestamp pin does not reach the monitor")
     serve_p.add_argument("--mode", choices=["performance", "energy"], default="performance",
                          help="energy: the board in MLPerf Tiny's energy mode behind a virtual "
                               "IO manager (`port:`), with an LPM01A-compatible monitor "
                               "(`monitor:`) streaming its current from the device's power; "
                               "needs --device")
-    serve_p.add_argument("--monitor-fault", choices=["garbage", "silence", "drop", "stop"],
+    serve_p.add_argument("--monitor-fault", choices=list(MONITOR_FAULTS),
                          default=None, help="the virtual monitor misbehaves on purpose (for "
                                             "tests)")
     serve_p.add_argument("--name", default="edgebench-virtual-board", help="the name%% reply")

@@ -41,7 +41,8 @@ Mode = Literal["performance", "energy"]
 #: How long the energy-mode firmware holds its timestamp pin low (the reference port busy-waits
 #: 100,000 nops, about a millisecond), drawing active current.
 PULSE_S = 0.001
-FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong", "cut", "late-ready")
+FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong", "cut", "late-ready",
+          "unwired")
 RESET_ON_INFER = 2  # the ``reset`` fault reboots the board on this ``infer`` command
 
 
@@ -148,7 +149,8 @@ class Board:
         if self.power is None or self.mode != "energy":
             return [f"m-lap-us-{self.now_us()}"]
         start = time.monotonic()
-        self.power.timeline.edge(start)
+        if self.fault != "unwired":  # the pin reaches the monitor
+            self.power.timeline.edge(start)
         self.power.timeline.busy(start, start + PULSE_S, self.power.active_a)
         time.sleep(PULSE_S)
         self.now_us()
