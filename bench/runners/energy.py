@@ -116,15 +116,25 @@ def energy_windows(link: BoardLink, monitor: Monitor, inputs: list[list[np.ndarr
     return results, traces, when
 
 
+class EnergyTimed(Timed):
+    """Energy-mode figures: the metrics (window spans as the latency samples), the record's
+    ``details`` and the raw ``trace`` (:func:`bench.runners.phase.run_phase` passes both on)."""
+
+    details: dict[str, Any]
+    trace: dict[str, Any]
+
+
 def energy_figures(windows: list[WindowEnergy], traces: list[Trace], when: list[str],
-                   monitor: Monitor, kind: str) -> Timed:
+                   monitor: Monitor, kind: str) -> EnergyTimed:
     """The metrics (with the raw window spans as latency samples), ``details`` and ``trace``."""
     method: Any = monitor.method
     best = median_window(windows)
-    out = latency_stats([w.duration_s * 1e9 / w.inferences for w in windows], method)
+    timed = latency_stats([w.duration_s * 1e9 / w.inferences for w in windows], method)
+    out = EnergyTimed(timed)
+    out.samples_ns = timed.samples_ns
     out["energy_uj"] = metric("energy_uj", best.energy_uj_per_inference, method)
     out["power_mw"] = metric("power_mw", best.power_mw, method)
-    out.details = {"energy": {  # type: ignore[attr-defined]
+    out.details = {"energy": {
         "monitor": kind, "method": method, "port": monitor.port,
         "voltage_v": traces[0].voltage_v, "rate_hz": traces[0].rate_hz,
         "inferences": best.inferences,
@@ -134,11 +144,11 @@ def energy_figures(windows: list[WindowEnergy], traces: list[Trace], when: list[
                      "edges_s": [w.start / t.rate_hz, w.stop / t.rate_hz], "edges": w.edges,
                      "dropped_share": w.dropped_share}
                     for w, t, at in zip(windows, traces, when, strict=True)]}}
-    out.trace = traces_to_json(traces, windows, kind, method)  # type: ignore[attr-defined]
+    out.trace = traces_to_json(traces, windows, kind, method)
     return out
 
 
-def measure(request: RunRequest, spec: Any, output_elements: int) -> Timed:
+def measure(request: RunRequest, spec: Any, output_elements: int) -> EnergyTimed:
     """Energy mode's windows on the board of ``request`` (see the module's docstring)."""
     setup = energy_setup(request) or {}
     with energy_link(request) as (link, monitor):
