@@ -6,7 +6,10 @@ Boards (every core but ``host``)
 must also state ``clock_mhz`` and ``memory.flash_kb`` / ``memory.ram_kb``: the estimator and the
 fit checks need them. A ``host`` device is the machine running edgebench, measured rather than
 estimated, so its clock and memory are optional (when given, the fit checks still apply).
-``power`` is optional everywhere; without ``power.active_mw`` there is no energy figure.
+``power`` is optional everywhere; without ``power.active_mw`` there is no estimated energy.
+``energy: {monitor: {kind, …}, boot_s}`` puts a board in MLPerf Tiny's energy mode: behind an
+IO manager (the serial connection's port), supplied and measured by a registered power monitor
+(its options checked when the file is read).
 Sources for the figures go in YAML comments, not in fields.
 
 A board may name an emulation target, ``emulate: {machine: mps2-an386}`` (the options of a
