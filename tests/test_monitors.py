@@ -242,3 +242,26 @@ def test_a_device_files_energy_block_is_checked_when_read(tmp_path) -> None:
     assert "energy.monitor: Field required" in problems(energy={"boot_s": 1})
     assert "energy.boot_s" in problems(energy={**base["energy"], "boot_s": -1})
     assert "energy.io" in problems(energy={**base["energy"], "io": 1})
+
+
+def test_joulescope_raw_samples_fold_into_energy_periods_and_edges() -> None:
+    from bench.monitors.joulescope import fold
+
+    rng = np.random.default_rng(0)
+    current = rng.uniform(0.001, 0.01, 10_000)
+    voltage = np.full(10_000, 1.8)
+    gpi = np.ones(10_000, bool)
+    gpi[2_500:2_600] = False  # a timestamp pulse: low, then a rising edge at raw sample 2600
+    gpi[7_000:7_100] = False  # and at 7100
+    energy, edges, level = [], [], None
+    carry = np.zeros(0)
+    for a in range(0, 10_000, 777):  # arbitrary transfers
+        b = min(a + 777, 10_000)
+        sums, found, carry, level = fold(carry, level, current[a:b], voltage[a:b], gpi[a:b],
+                                         100, 1e6)
+        edges += [len(energy) + e for e in found]
+        energy += sums.tolist()
+    assert len(energy) == 100 and not len(carry)
+    assert edges == [26, 71]  # the periods holding raw samples 2600 and 7100
+    expected = (current * voltage / 1e6).reshape(-1, 100).sum(axis=1)
+    assert np.allclose(energy, expected, rtol=1e-12)

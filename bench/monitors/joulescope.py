@@ -52,6 +52,20 @@ def _package() -> Any:
     return joulescope
 
 
+def fold(carry: np.ndarray, level: bool | None, current: np.ndarray, voltage: np.ndarray,
+         gpi: np.ndarray, stride: int, raw_rate_hz: float
+         ) -> tuple[np.ndarray, list[int], np.ndarray, bool]:
+    """Raw samples into energy per period of ``stride`` raw samples: the completed periods'
+    energies (J), each rising edge of ``gpi`` as the index of the period it falls in (counted
+    from the first completed one), the raw energies left over and the input's last level."""
+    raw = np.concatenate([carry, current * voltage / raw_rate_hz])
+    full = len(raw) // stride * stride
+    before = np.concatenate([[gpi[0] if level is None else level], gpi[:-1]])
+    rising = np.flatnonzero(gpi & ~before) + len(carry)
+    sums = raw[:full].reshape(-1, stride).sum(axis=1)
+    return sums, [int(r // stride) for r in rising], raw[full:], bool(gpi[-1])
+
+
 class Joulescope(Monitor):
     """An open JS220 or JS110 streaming into its buffer; a thread turns raw samples into
     energy per period and GPI edges."""
@@ -104,7 +118,8 @@ class Joulescope(Monitor):
 
     def _read_loop(self) -> None:
         last_id: int | None = None
-        energy, count, level = 0.0, 0, None
+        carry = np.zeros(0)  # raw energies of a sample period not yet complete
+        level: bool | None = None
         while self.running.is_set():
             try:
                 buffer = self.device.stream_buffer
@@ -122,23 +137,20 @@ class Joulescope(Monitor):
                 return
             last_id = end
             signals = data["signals"]
-            i, v = signals["current"]["value"], signals["voltage"]["value"]
-            gpi = signals["current_lsb"]["value"]
-            now = time.monotonic()
+            i = np.asarray(signals["current"]["value"], np.float64)
+            v = np.asarray(signals["voltage"]["value"], np.float64)
+            gpi = np.asarray(signals["current_lsb"]["value"]) > 0
+            n = min(len(i), len(v), len(gpi))
+            if n == 0:
+                continue
+            sums, edges, carry, level = fold(carry, level, i[:n], v[:n], gpi[:n], self.stride,
+                                             self.opts.raw_rate_hz)
             with self.lock:
-                self.last_data_at = now
+                self.last_data_at = time.monotonic()
                 self.window.extend([math.nan] * (lost // self.stride))
-                self.voltages.append(float(np.nanmean(v)) if len(v) else math.nan)
-                for k in range(min(len(i), len(v), len(gpi))):
-                    energy += float(i[k] * v[k]) / self.opts.raw_rate_hz
-                    count += 1
-                    high = bool(gpi[k])
-                    if level is False and high:
-                        self.events.append(len(self.window))
-                    level = high
-                    if count >= self.stride:
-                        self.window.append(energy)
-                        energy, count = 0.0, 0
+                self.voltages.append(float(np.mean(v[:n])))
+                self.events.extend(len(self.window) + e for e in edges)
+                self.window.extend(sums.tolist())
 
     def mark(self) -> None:
         with self.lock:
