@@ -35,6 +35,7 @@ from bench.board.link import (
     SerialOptions,
     connect,
 )
+from bench.datasets.base import Dataset
 from bench.results.metrics import task_metrics
 from bench.runners import energy
 from bench.runners.base import MetricMap, Runner, RunRequest
@@ -140,7 +141,6 @@ def evaluate(request: RunRequest) -> MetricMap:
     if request.dataset is None:
         log.info("no data set: the serial runner has no task metrics to evaluate")
         return {}
-    from bench.datasets.base import Dataset
 
     spec = input_spec(request)
     with board_link(request) as link:

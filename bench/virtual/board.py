@@ -25,8 +25,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bench.artifacts.tflite_info import inspect
 from bench.board import protocol as p
 from bench.board.reference_models import model_id as reference_model_id
+from bench.estimate.analysis import analyse
+from bench.runners.io import IOSpec, dequantize, load_artifact
 from bench.virtual.clock import Clock, HostClock, SimulatedClock
 from bench.virtual.monitor import PowerTimeline
 
@@ -72,7 +75,6 @@ class PowerModel:
 
 def simulated_latency_us(model: bytes, device: dict[str, Any]) -> float:
     """The estimator's latency of ``model`` on ``device`` (a device file as a dict), in µs."""
-    from bench.estimate.analysis import analyse
     from bench.estimate.model import Target, estimate
 
     return estimate(analyse(model), Target.from_device(device)).latency_ms * 1e3
@@ -85,8 +87,6 @@ class Board:
                  clock: ClockKind = "host", fault: str | None = None,
                  name: str = "edgebench-virtual-board", model_id: str | None = None,
                  mode: Mode = "performance", power: PowerModel | None = None) -> None:
-        from bench.artifacts.tflite_info import inspect
-        from bench.runners.io import IOSpec, load_artifact
         from bench.runners.tflm import open_model
 
         if fault is not None and fault not in FAULTS:
@@ -240,7 +240,6 @@ class Board:
         lines += ["m-warmup-done", f"m-infer-start-{n}", *self.timestamp()]
         outputs, _ = self._invoke(raw, n)
         lines += [*self.timestamp(), "m-infer-done"]
-        from bench.runners.io import dequantize
 
         values = np.concatenate([dequantize(o, spec).reshape(-1)
                                  for o, spec in zip(outputs, self.model.out_specs, strict=True)])
