@@ -1,5 +1,5 @@
 """One generic registry for every plugin axis: models, datasets, variant steps, runners,
-executors (ARCHITECTURE.md lists them with their base types).
+executors, power monitors (ARCHITECTURE.md lists them with their base types).
 
 Built-ins are registered lazily as ``"module:attr"`` strings so that importing :mod:`bench` does
 not import TensorFlow; third parties add theirs through entry points (``edgebench.<axis>``).
@@ -95,6 +95,7 @@ datasets: Registry[Any] = Registry("dataset", "edgebench.datasets")
 variant_steps: Registry[Any] = Registry("variant step", "edgebench.variants")
 runners: Registry[Any] = Registry("runner", "edgebench.runners")
 executors: Registry[Any] = Registry("executor", "edgebench.executors")
+monitors: Registry[Any] = Registry("power monitor", "edgebench.monitors")
 
 for _name, _ref in {
     "har_mlp": "bench.models.seeds:HAR_MLP",
@@ -141,3 +142,10 @@ for _name, _ref in {
 
 executors.register("local", "bench.run.executors.local:LOCAL")
 executors.register("ray", "bench.run.executors.ray_executor:RAY")
+
+for _name, _ref in {
+    "lpm01a": "bench.monitors.lpm01a:LPM01A_KIND",
+    "joulescope": "bench.monitors.joulescope:JOULESCOPE_KIND",
+    "virtual": "bench.monitors.lpm01a:VIRTUAL_KIND",
+}.items():
+    monitors.register(_name, _ref)

@@ -53,6 +53,29 @@ def battery_days(cell: pd.Series, rate_hz: float, dev: pd.Series) -> float | Non
         return None
 
 
+def energy_source(cell: pd.Series, dev: pd.Series) -> str:
+    """How the energy behind a cell's battery life was obtained: the record's ``energy_uj``
+    method (``board``, ``emulated``, ``estimated``), ``estimated`` from the device's datasheet
+    power, or "–" when there is none."""
+    if not _missing(cell.get("energy_uj")):
+        return str(cell.get("energy_uj__method") or "measured")
+    if not _missing(dev.get("active_mw")) and not _missing(cell.get("latency_p50")):
+        return "estimated (datasheet power)"
+    return "–"
+
+
+def battery_interval(cell: pd.Series, rate_hz: float, dev: pd.Series
+                     ) -> tuple[float, float] | None:
+    """The battery life at the ends of the energy's 80 % interval (an estimate's
+    ``energy_uj__low``/``__high``), fewest days first; None without one."""
+    low, high = cell.get("energy_uj__low"), cell.get("energy_uj__high")
+    if _missing(low) or _missing(high):
+        return None
+    ends = [battery_days(pd.Series({**cell.to_dict(), "energy_uj": e}), rate_hz, dev)
+            for e in (high, low)]
+    return None if any(d is None for d in ends) else (ends[0], ends[1])  # type: ignore[return-value]
+
+
 def _missing(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
 
@@ -82,6 +105,10 @@ def candidate_cells(df: pd.DataFrame, devices: pd.DataFrame, req: Requirements) 
                                or ram <= rcap)
         days = battery_days(c, req.sensor_rate_hz, dev)
         row["battery days"] = days
+        span = battery_interval(c, req.sensor_rate_hz, dev)
+        row["battery days (80 %)"] = (f"{span[0]:.4g}–{span[1]:.4g}" if span is not None
+                                      else "")
+        row["energy from"] = energy_source(c, dev)
         row["meets battery"] = req.battery_days <= 0 or (days is not None
                                                          and days >= req.battery_days)
         checks = ["meets latency", "keeps up with sensor", "fits flash", "fits RAM",

@@ -122,3 +122,18 @@ def fit_chart(bars: pd.DataFrame, capacity_kb: float | None, title: str) -> alt.
         chart = chart + alt.Chart(rule).mark_rule(color="red", strokeWidth=2).encode(
             x=alt.X("capacity_kb", title=title))
     return chart.properties(height=BAR_ROW_PX * len(bars) + AXES_PX, usermeta=USERMETA)
+
+
+def trace_chart(points: pd.DataFrame, span: dict[str, float | list[float]]) -> alt.Chart:
+    """An energy window's current over time (a line), the span integrated between the last two
+    timestamp edges (a shaded band) and every edge (a rule)."""
+    line = alt.Chart(plain(points, ["time_s", "current_ma"])).mark_line().encode(
+        x=alt.X("time_s", title="time in the window [s]"),
+        y=alt.Y("current_ma", title="current [mA]"))
+    band = alt.Chart(plain(pd.DataFrame({"start_s": [span["start_s"]],
+                                         "stop_s": [span["stop_s"]]}),
+                           ["start_s", "stop_s"])).mark_rect(opacity=0.15, color="#2a9d8f"
+                                                             ).encode(x="start_s", x2="stop_s")
+    edges = alt.Chart(plain(pd.DataFrame({"edge_s": list(span["events_s"])}), ["edge_s"])
+                      ).mark_rule(color="#e76f51").encode(x="edge_s")
+    return (band + line + edges).properties(height=300, usermeta=USERMETA)

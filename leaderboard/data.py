@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from bench.monitors.base import traces_from_json
+from bench.results import samples
 from bench.results.compare import TIMED, Change
 from bench.results.compare import compare_runs as compare_stored
 from bench.results.metrics import UNITS, higher_is_better, is_task_metric
@@ -100,9 +104,14 @@ def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -
     df["run"] = df["suite"] + "/" + df["run_id"]
     df["reference"] = df["run"].map(dict(references or {})).fillna(default_reference())
     method_cols = [c for c in df.columns if c.endswith("__method")]
-    estimated = (df[method_cols] == "estimated").any(axis=1) if method_cols else False
-    df["method"] = pd.Series(estimated, index=df.index).map({True: "estimated",
-                                                             False: "measured"})
+    def any_of(method: str) -> pd.Series:
+        found = (df[method_cols] == method).any(axis=1) if method_cols else False
+        return pd.Series(found, index=df.index)
+
+    # the least direct way any of a row's figures was obtained: an estimate, else an emulation
+    # (QEMU, the virtual energy bench), else a measurement
+    df["method"] = any_of("estimated").map({True: "estimated", False: None}).fillna(
+        any_of("emulated").map({True: "emulated", False: "measured"}))
     checks = [c[len("check:"):] for c in df.columns if c.startswith("check:")]
     df["checks"] = df.apply(_checks, axis=1, args=(checks,)) if checks else ""
     keys = ["run", "model", "device"]
@@ -344,3 +353,29 @@ def get_record(root: Path | str, run: str, cell_id: str) -> Record | None:
     found = find_run(root, run)
     return None if found is None else next(
         (x for x in found.records() if x.cell_id == cell_id), None)
+
+
+#: The most points a plotted energy trace keeps (bucket means: the integral is kept).
+TRACE_POINTS = 1500
+
+
+def energy_trace(run: Run, relative: str, window: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One window of an energy-mode cell's saved current trace (``details.trace``) for plotting:
+    ``time_s`` and ``current_ma`` (bucket means, at most :data:`TRACE_POINTS`), and the window's
+    ``events``/``start``/``stop`` in seconds with its figures. ValueError when unreadable."""
+    windows = traces_from_json(samples.load_trace(run.path, relative))
+    if not 0 <= window < len(windows):
+        raise ValueError(f"the trace has {len(windows)} windows, not {window + 1}")
+    w = windows[window]
+    current = w["current_a"] * 1e3
+    step = max(1, -(-len(current) // TRACE_POINTS))
+    cut = len(current) // step * step
+    means = current[:cut].reshape(-1, step)
+    kept = ~np.isnan(means).all(axis=1)
+    points = pd.DataFrame({"time_s": (np.arange(len(means)) * step + step / 2) / w["rate_hz"],
+                           "current_ma": np.nanmean(np.where(kept[:, None], means, 0), axis=1)})
+    rate = w["rate_hz"]
+    return points[kept].reset_index(drop=True), {
+        "events_s": [e / rate for e in w["events"]], "start_s": w["start"] / rate,
+        "stop_s": w["stop"] / rate, "inferences": w["inferences"], "energy_uj": w["energy_uj"],
+        "voltage_v": w["voltage_v"], "rate_hz": rate, "windows": len(windows)}

@@ -26,15 +26,19 @@ from leaderboard.data import (
 #: Prefix of an estimated figure (no board measured it), with its colour.
 ESTIMATED_MARK = "≈"
 ESTIMATED_STYLE = "color: #7b4f9e"
+#: Suffix of an emulated figure (QEMU, the virtual energy bench: a model of the board, not a
+#: measurement of one).
+EMULATED_MARK = "(emulated)"
 #: The best variant of a model on a device.
 BEST_STYLE = "background-color: #d8f3dc; font-weight: bold"
 #: Suffix of a latency whose timing was unstable (the record's ``details.warnings``).
 UNSTABLE_MARK = "⚠"
 LEGEND = (f"**Bold on green**: the best variant of each model on that device by the ranking "
           f"metric. {ESTIMATED_MARK} in purple: estimated (no board measured it), with its 80 % "
-          f"interval in brackets; other figures "
-          f"were measured. {UNSTABLE_MARK} after a latency: its timing was unstable (see the "
-          "cell's warnings on Run detail). Click a column header to sort.")
+          f"interval in brackets; {EMULATED_MARK} after a figure: an emulated board or the "
+          f"virtual energy bench gave it; other figures were measured. {UNSTABLE_MARK} after a "
+          "latency: its timing was unstable (see the cell's warnings on Run detail). Click a "
+          "column header to sort.")
 #: Styling stops above this many cells (pandas' Styler limit is 262,144).
 MAX_STYLED_CELLS = 200_000
 
@@ -74,6 +78,7 @@ class Board:
     formats: dict[str, Callable[[float], str]] = field(default_factory=dict)  # column → text
     unstable: dict[str, pd.Series] = field(default_factory=dict)  # latency column → per row
     intervals: dict[str, tuple[pd.Series, pd.Series]] = field(default_factory=dict)  # low, high
+    emulated: dict[str, pd.Series] = field(default_factory=dict)  # column → per row
 
 
 def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
@@ -87,6 +92,7 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
     formats: dict[str, Callable[[float], str]] = {"rank": "{:.0f}".format}
     estimated: dict[str, pd.Series] = {}
     unstable: dict[str, pd.Series] = {}
+    emulated: dict[str, pd.Series] = {}
     intervals: dict[str, tuple[pd.Series, pd.Series]] = {}
     warned = df.get("warnings", pd.Series(index=df.index, dtype=object)).notna()
     versus = reference_label(df)
@@ -95,7 +101,8 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
             continue
         column = header(m, unit_of(df, m))
         table[column], formats[column] = display_values(df, m), number
-        estimated[column] = df.get(f"{m}__method", pd.Series(index=df.index)).eq("estimated")
+        how = df.get(f"{m}__method", pd.Series(index=df.index))
+        estimated[column], emulated[column] = how.eq("estimated"), how.eq("emulated")
         if (bounds := display_interval(df, m)) is not None:
             intervals[column] = bounds
         if m.startswith("latency"):
@@ -113,10 +120,11 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
     best = df["rank"].eq(1).reset_index(drop=True)
     estimated = {c: s.reset_index(drop=True) for c, s in estimated.items()}
     unstable = {c: s.reset_index(drop=True) for c, s in unstable.items()}
+    emulated = {c: s.reset_index(drop=True) for c, s in emulated.items()}
     intervals = {c: (lo.reset_index(drop=True), hi.reset_index(drop=True))
                  for c, (lo, hi) in intervals.items()}
     return Board(table, header(metric, unit_of(df, metric)), best, estimated, formats, unstable,
-                 intervals)
+                 intervals, emulated)
 
 
 def style(b: Board) -> Styler | pd.DataFrame:
@@ -137,6 +145,11 @@ def style(b: Board) -> Styler | pd.DataFrame:
             styler = styler.format(
                 lambda v, lo=low[row], hi=high[row]: f"{ESTIMATED_MARK} {with_interval(v, lo, hi)}",
                 subset=pd.IndexSlice[[row], [column]])
+    for column, mask in b.emulated.items():
+        rows = t.index[mask & t[column].notna()]
+        fmt = b.formats[column]
+        styler = styler.format(lambda v, fmt=fmt: f"{fmt(v)} {EMULATED_MARK}",
+                               subset=pd.IndexSlice[rows, [column]])
     for column, mask in b.unstable.items():
         rows = t.index[mask & t[column].notna()]
         fmt = b.formats[column]

@@ -53,7 +53,8 @@ def test_linked_docs_exist() -> None:
 
 
 @pytest.mark.parametrize("reg", [registry.models, registry.datasets, registry.variant_steps,
-                                 registry.runners, registry.executors], ids=lambda r: r.kind)
+                                 registry.runners, registry.executors, registry.monitors],
+                         ids=lambda r: r.kind)
 def test_every_registered_plugin_is_documented(reg: registry.Registry) -> None:
     missing = [name for name in reg.names() if not quoted(name)]
     assert not missing, f"{reg.kind}s missing from README.md: {missing}"

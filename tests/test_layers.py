@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bench.models",),
     ("bench.variants",),
     ("bench.suite",),
-    ("bench.devices", "bench.board"),
+    ("bench.devices", "bench.board", "bench.monitors"),
     ("bench.estimate", "bench.firmware"),
     ("bench.runners",),
     ("bench.run",),

@@ -1,5 +1,6 @@
-"""``edgebench board serve MODEL.tflite [--device ID] [--link pty|tcp] [--clock host|simulated]``:
-a virtual MLPerf Tiny board."""
+"""``edgebench board serve MODEL.tflite [--device ID] [--link pty|tcp] [--clock host|simulated]
+[--mode performance|energy]``: a virtual MLPerf Tiny board, or in energy mode a virtual energy
+bench (the board behind an IO manager, and an LPM01A-compatible monitor)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.cli.args import add_devices_dir, read_device
+from bench.virtual.board import Board, PowerModel
+from bench.virtual.energy_bench import EnergyBench
+from bench.virtual.monitor import FAULTS as MONITOR_FAULTS
 
 log = logging.getLogger(__name__)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bench.virtual.board import Board, PtyLink, TcpLink, serve
+    from bench.virtual.board import PtyLink, TcpLink, serve
 
     device = (read_device(args.device, args.devices_dir).model_dump(mode="json")
               if args.device else None)
+    if args.mode == "energy":
+        return serve_energy(args, device)
     try:
         board = Board(args.model, device=device, clock=args.clock, fault=args.fault,
                       name=args.name, model_id=args.model_id)
@@ -45,6 +52,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_energy(args: argparse.Namespace, device: dict[str, Any] | None) -> int:
+    """The virtual energy bench: prints ``port:`` (the IO manager) and ``monitor:`` lines."""
+    if device is None:
+        print("error: --mode energy needs --device (its power.active_mw is the board's power "
+              "model)", file=sys.stderr)
+        return 2
+    try:
+        board = Board(args.model, device=device, clock=args.clock, fault=args.fault,
+                      name=args.name, model_id=args.model_id, mode="energy",
+                      power=PowerModel.from_device(device))
+        bench = EnergyBench(board, args.monitor_fault)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+    def announce(io_port: str, monitor_port: str) -> None:
+        power = board.power
+        assert power is not None
+        print(f"port: {io_port}\nmonitor: {monitor_port}", flush=True)
+        print(f"virtual energy bench: IO manager {io_port}, LPM01A-compatible monitor "
+              f"{monitor_port}; {args.model} as {board.model_id!r} drawing "
+              f"{power.active_a * 1e3:.3f} mA active, {power.idle_a * 1e3:.3f} mA idle; "
+              "Ctrl-C to stop", file=sys.stderr, flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        bench.serve(announce)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``edgebench board serve`` to the CLI."""
     sp = sub.add_parser("board", help="a virtual board speaking the MLPerf Tiny serial protocol")
@@ -61,9 +102,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="m-lap-us from the host clock or the device's simulated clock "
                               "(replies paced so wall time never falls behind it)")
     serve_p.add_argument("--fault", choices=["garbage", "silence", "error", "reset", "split",
-                                             "overlong", "cut", "late-ready"],
+                                             "overlong", "cut", "late-ready", "unwired"],
                          default=None,
-                         help="misbehave on purpose (for tests)")
+                         help="misbehave on purpose (for tests); unwired: in energy mode the "
+                              "timestamp pin does not reach the monitor")
+    serve_p.add_argument("--mode", choices=["performance", "energy"], default="performance",
+                         help="energy: the board in MLPerf Tiny's energy mode behind a virtual "
+                              "IO manager (`port:`), with an LPM01A-compatible monitor "
+                              "(`monitor:`) streaming its current from the device's power; "
+                              "needs --device")
+    serve_p.add_argument("--monitor-fault", choices=list(MONITOR_FAULTS),
+                         default=None, help="the virtual monitor misbehaves on purpose (for "
+                                            "tests)")
     serve_p.add_argument("--name", default="edgebench-virtual-board", help="the name%% reply")
     serve_p.add_argument("--model-id", default=None,
                          help="the m-model reply (default: kws01, vww01, ic01, ad01 or strww01 "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bench import textable
+from bench import registry, textable
 from bench.cli.args import add_devices_dir, read_device
 
 if TYPE_CHECKING:
@@ -132,6 +132,17 @@ def cmd_kinds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitors(args: argparse.Namespace) -> int:
+    """Power monitors for energy mode (``energy.monitor.kind``), their options and defaults."""
+    rows = []
+    for name in registry.monitors.names():
+        kind = registry.monitors.get(name)
+        options = " ".join(_option_text(n, f) for n, f in kind.options.model_fields.items())
+        rows.append([name, kind.extra and f"edgebench[{kind.extra}]" or "-", options or "-"])
+    print(textable.render(["monitor", "needs", "options"], rows))
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from bench.devices.device import device_schema
 
@@ -162,5 +173,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp = dsub.add_parser("kinds", help="the connection kinds (one per registered runner), their "
                                        "options and defaults")
     sp.set_defaults(func=cmd_kinds)
+    sp = dsub.add_parser("monitors", help="the power monitors an `energy:` block may name, "
+                                          "their options and defaults")
+    sp.set_defaults(func=cmd_monitors)
     sp = dsub.add_parser("schema", help="JSON Schema of a device file")
     sp.set_defaults(func=cmd_schema)

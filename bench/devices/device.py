@@ -6,7 +6,10 @@ Boards (every core but ``host``)
 must also state ``clock_mhz`` and ``memory.flash_kb`` / ``memory.ram_kb``: the estimator and the
 fit checks need them. A ``host`` device is the machine running edgebench, measured rather than
 estimated, so its clock and memory are optional (when given, the fit checks still apply).
-``power`` is optional everywhere; without ``power.active_mw`` there is no energy figure.
+``power`` is optional everywhere; without ``power.active_mw`` there is no estimated energy.
+``energy: {monitor: {kind, …}, boot_s}`` puts a board in MLPerf Tiny's energy mode: behind an
+IO manager (the serial connection's port), supplied and measured by a registered power monitor
+(its options checked when the file is read).
 Sources for the figures go in YAML comments, not in fields.
 
 A board may name an emulation target, ``emulate: {machine: mps2-an386}`` (the options of a
@@ -22,11 +25,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bench import registry
 from bench.devices.connections import option_problems, primary_runner
 from bench.devices.cores import get_core
 from bench.devices.releases import normalise
 from bench.errors import (
     Id,
+    PositiveFloat,
     SpecError,
     Strict,
     hint,
@@ -34,6 +39,7 @@ from bench.errors import (
     pydantic_problems,
     read_yaml,
     shorten,
+    unknown,
 )
 
 #: Inference stacks a device may run (``runtime``). The names from ``tflm`` to ``hls4ml`` are the
@@ -79,6 +85,18 @@ class EstimateSettings(Strict):
                                       "relative to the device file")
 
 
+class EnergySetup(Strict):
+    """MLPerf Tiny's energy mode (``energy:`` in a device file): the board, flashed with
+    energy-mode firmware, sits behind an IO manager on the connection's port and is supplied
+    by a power monitor (``monitor.kind``: `edgebench devices monitors` lists them; the other
+    keys are that monitor's options)."""
+
+    monitor: dict[str, Any] = Field(description="`kind` (a registered power monitor) and its "
+                                                "options")
+    boot_s: PositiveFloat = Field(1.0, description="wait after powering the board before "
+                                                   "talking to it, s")
+
+
 class Connection(BaseModel):
     """How the harness reaches the device: ``kind`` names a registered runner's connection
     kind (``edgebench devices kinds``); the other keys are that runner's options."""
@@ -102,6 +120,7 @@ class Device(Strict):
                           "the releases the estimator knows")
     connection: Connection
     estimate: EstimateSettings | None = None
+    energy: EnergySetup | None = None
     emulate: dict[str, Any] | None = Field(
         None, description="options of a `qemu` connection (e.g. {machine: mps2-an386}): the "
                           "device `<id>-emulated` is this board emulated")
@@ -196,6 +215,35 @@ def _connection_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+#: The connection kind energy mode speaks through (the IO manager relays the serial protocol).
+ENERGY_CONNECTION = "serial"
+
+
+def _energy_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ``energy`` block's monitor (a registered kind, its options) and connection."""
+    energy = data.get("energy")
+    if not isinstance(energy, dict):
+        return []
+    problems = []
+    connection = data.get("connection")
+    if isinstance(connection, dict) and connection.get("kind") != ENERGY_CONNECTION:
+        problems.append(("energy", f"energy mode talks to the board through an IO manager: "
+                                   f"`connection.kind: {ENERGY_CONNECTION}` with the IO "
+                                   f"manager's port (got {shorten(connection.get('kind'))!r})"))
+    monitor = energy.get("monitor")
+    if not isinstance(monitor, dict):
+        return problems  # pydantic reports a missing or mistyped monitor
+    names = registry.monitors.names()
+    kind = monitor.get("kind")
+    if kind not in names:
+        return [*problems, ("energy.monitor.kind", unknown("power monitor", kind, names))]
+    try:
+        registry.monitors.get(kind).parse_options(monitor)
+    except ValidationError as e:
+        problems += pydantic_problems(e, "energy.monitor")
+    return problems
+
+
 def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[str, str]]]:
     """Validate a parsed device file: the device (None when invalid) and every problem found."""
     if not isinstance(data, dict):
@@ -206,7 +254,7 @@ def device_problems(data: Any, path: Path) -> tuple[Device | None, list[tuple[st
         device = Device.model_validate(data)
     except ValidationError as e:
         problems += pydantic_problems(e)
-    problems += _board_problems(data) + _connection_problems(data)
+    problems += _board_problems(data) + _connection_problems(data) + _energy_problems(data)
     device_id = data.get("id")
     if isinstance(device_id, str) and device_id != path.stem:
         problems.append(("id", f"{shorten(device_id)!r} does not match the file name "

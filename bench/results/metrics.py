@@ -44,6 +44,7 @@ UNITS: dict[str, str] = {
     "energy_uj": "µJ",
     "avg_power_mw": "mW",
     "battery_days": "d",
+    "power_mw": "mW",  # mean power over an energy-mode window (a power monitor's)
     # streaming replay (host runner option ``stream_period_s``): the test split window by window
     "stream_latency_p99": "ms",
     "stream_rtf": "",  # real-time factor: p99 invoke latency / sample period
@@ -74,7 +75,7 @@ HIGHER_IS_BETTER: dict[str, bool | None] = {
     "latency_std": False, "latency_n": None,
     **{name: better for task in TASK_METRICS.values() for name, better in task.items()},
     "threshold": None, "output_max_diff": False, "sparsity": None,
-    "energy_uj": False, "avg_power_mw": False, "battery_days": True,
+    "energy_uj": False, "avg_power_mw": False, "battery_days": True, "power_mw": False,
     "stream_latency_p99": False, "stream_rtf": False, "stream_max_rate_hz": True,
     "stream_deadline_misses": False, "stream_alerts": None, "stream_events": None,
     "stream_events_detected": True,

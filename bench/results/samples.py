@@ -84,6 +84,32 @@ def save(run_path: Path, cell_id: str, samples: Samples) -> str:
     return f"{FOLDER}/{path.name}"
 
 
+def save_trace(run_path: Path, cell_id: str, trace: dict[str, Any]) -> str:
+    """Write an energy-mode cell's raw current trace beside its samples
+    (``samples/<cell>.trace.json``); the path relative to the run folder."""
+    folder = Path(run_path) / FOLDER
+    folder.mkdir(exist_ok=True)
+    path = folder / file_name(cell_id).replace(".json", ".trace.json")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(trace))
+    tmp.replace(path)
+    return f"{FOLDER}/{path.name}"
+
+
+def load_trace(run_path: Path, relative: str, limit: int = 256 << 20) -> Any:
+    """A saved trace's JSON (parse it with :func:`bench.monitors.base.traces_from_json`);
+    ValueError when missing, too large or outside the run folder."""
+    path = (Path(run_path) / relative).resolve()
+    if Path(run_path).resolve() not in path.parents:
+        raise ValueError(f"trace path {relative!r} leaves the run folder")
+    try:
+        if path.stat().st_size > limit:
+            raise ValueError(f"larger than {limit >> 20} MiB")
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read the energy trace: {e}") from None
+
+
 def load(run_path: Path, relative: str) -> Samples:
     """A cell's samples from the run folder; ValueError when missing or malformed."""
     path = (Path(run_path) / relative).resolve()

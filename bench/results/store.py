@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.results import runlock
 from bench.artifacts.cache import write_atomic
+from bench.results import runlock
 from bench.results.record import Record
 
 log = logging.getLogger(__name__)

@@ -108,6 +108,8 @@ class Outcome:
     samples: Samples | None = None
     #: the measuring machine's state when it timed the cell (:func:`bench.results.host.state`)
     machine: dict[str, Any] | None = None
+    #: an energy-mode cell's raw current trace (:func:`bench.monitors.base.traces_to_json`)
+    trace: dict[str, Any] | None = None
 
 
 @dataclass
@@ -250,6 +252,7 @@ class CellWork:
         cell, metrics, details = step.cell, dict(step.metrics), dict(step.details)
         runner = runner_for(step.connection_kind, step.artifact_kind)
         timings: list[list[float]] = []
+        trace = None
         try:
             timed = None if measure is None else measure(cell, step.request)
             if timed is not None:
@@ -267,6 +270,8 @@ class CellWork:
                                     for k, v in measured["metrics"].items()})
                     if measured.get("samples_ns") is not None:
                         timings.append(measured["samples_ns"])
+                    details.update(measured.get("details") or {})
+                    trace = measured.get("trace") or trace
             samples = pooled(timings, metrics, details)
             metrics.update(energy_metrics(self.devices[cell.device], metrics,
                                           self.suite.settings.inferences_per_s))
@@ -277,6 +282,7 @@ class CellWork:
         outcome = self.outcome(cell, "ok", step.started, metrics=metrics, sha=step.sha,
                                details=details)
         outcome.samples, outcome.machine = samples, host.state()
+        outcome.trace = trace
         return outcome
 
     def _phase(self, ref: str, request: RunRequest, label: str) -> dict[str, Any]:

@@ -204,6 +204,8 @@ class Session:
         details = dict(outcome.details)
         if outcome.samples is not None:
             details["samples"] = samples.save(run.path, cell.id, outcome.samples)
+        if outcome.trace is not None:
+            details["trace"] = samples.save_trace(run.path, cell.id, outcome.trace)
         if self._mixed_hosts:
             details["mixed_hosts"] = self._mixed_hosts
         device = self.devices[cell.device]

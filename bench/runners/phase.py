@@ -20,4 +20,7 @@ def run_phase(ref: str, request: dict[str, Any]) -> dict[str, Any]:
     samples = getattr(metrics, "samples_ns", None)
     if samples is not None:
         out["samples_ns"] = samples
+    for extra in ("details", "trace"):  # what an energy-mode phase adds (bench.runners.energy)
+        if getattr(metrics, extra, None) is not None:
+            out[extra] = getattr(metrics, extra)
     return out

@@ -12,6 +12,10 @@ harness cannot tell a reflashed board from the last one, so every run asks the b
 ``measure`` (method ``board``): five ``infer N W`` windows on five inputs, N chosen so a window
 lasts ``min_window_s``; latency per window = (t1 − t0) / N; ``latency_p50`` is 1000 / the median
 throughput. ``evaluate`` (method ``board``): every test-split input with ``infer 1 0``.
+
+A device file with an ``energy:`` block is a board in MLPerf Tiny's energy mode: the connection's
+port is the IO manager's, the monitor powers the board, and ``measure`` gives energy per
+inference (:mod:`bench.runners.energy`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -33,6 +37,7 @@ from bench.board.link import (
 )
 from bench.datasets.base import Dataset
 from bench.results.metrics import task_metrics
+from bench.runners import energy
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import IOSpec, as_batch1, latency_stats, quantize, sample_inputs
 
@@ -90,8 +95,11 @@ def timed_windows(link: BoardLink, inputs: list[list[np.ndarray]], warmup: int,
 
 
 def measure(request: RunRequest) -> MetricMap:
-    """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it."""
+    """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it;
+    with an ``energy:`` block, energy mode (:mod:`bench.runners.energy`)."""
     spec = input_spec(request)
+    if energy.energy_setup(request) is not None:
+        return energy.measure(request, spec, output_elements(request))
     with connect(request.options) as link:
         link.expect_outputs(output_elements(request))
         opts = link.opts
@@ -100,6 +108,18 @@ def measure(request: RunRequest) -> MetricMap:
                                    opts.min_window_s, opts.min_inferences)
     # p50 of the per-window latencies = 1000 / the median throughput (windows are few and odd)
     return latency_stats(per_inf_ns, "board")  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def board_link(request: RunRequest) -> Iterator[BoardLink]:
+    """The board's link: direct, or through the IO manager with the monitor powering it (a
+    device file with an ``energy:`` block)."""
+    if energy.energy_setup(request) is None:
+        with connect(request.options) as link:
+            yield link
+    else:
+        with energy.energy_link(request) as (link, _):
+            yield link
 
 
 def board_predict(link: BoardLink, spec: IOSpec) -> Callable[[np.ndarray], np.ndarray]:
@@ -123,7 +143,7 @@ def evaluate(request: RunRequest) -> MetricMap:
         return {}
 
     spec = input_spec(request)
-    with connect(request.options) as link:
+    with board_link(request) as link:
         link.expect_outputs(output_elements(request))
         return task_metrics(Dataset.load(request.dataset), board_predict(link, spec), "board")
 

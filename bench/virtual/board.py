@@ -19,6 +19,7 @@ import socket
 import time
 import tty
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from bench.board.reference_models import model_id as reference_model_id
 from bench.estimate.analysis import analyse
 from bench.runners.io import IOSpec, dequantize, load_artifact
 from bench.virtual.clock import Clock, HostClock, SimulatedClock
+from bench.virtual.monitor import PowerTimeline
 
 #: Model ids whose reference firmware prints truncated digits (the KWS reference's
 #: ``th_results``); the others print ``%0.3f``.
@@ -38,8 +40,37 @@ TRUNCATED_RESULTS = frozenset({"kws01"})
 log = logging.getLogger(__name__)
 
 ClockKind = Literal["host", "simulated"]
-FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong", "cut", "late-ready")
+Mode = Literal["performance", "energy"]
+#: How long the energy-mode firmware holds its timestamp pin low (the reference port busy-waits
+#: 100,000 nops, about a millisecond), drawing active current.
+PULSE_S = 0.001
+FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong", "cut", "late-ready",
+          "unwired")
 RESET_ON_INFER = 2  # the ``reset`` fault reboots the board on this ``infer`` command
+
+
+@dataclass(frozen=True)
+class PowerModel:
+    """What the board draws: ``active_a`` while it computes, ``idle_a`` between, on the
+    ``timeline`` the virtual monitor streams."""
+
+    timeline: PowerTimeline
+    active_a: float
+    idle_a: float
+
+    @classmethod
+    def from_device(cls, device: dict[str, Any]) -> PowerModel:
+        """Currents from a device file's ``power`` (``active_mw``, ``sleep_mw``, ``voltage_v``:
+        3.3 V and a hundredth of the active power when not stated)."""
+        power = device.get("power") or {}
+        active_mw = power.get("active_mw")
+        if not active_mw:
+            raise ValueError(f"device {device.get('id')!r} states no power.active_mw: the "
+                             "virtual energy bench draws its current from it")
+        volts = power.get("voltage_v") or 3.3
+        sleep_mw = power.get("sleep_mw")
+        idle_a = (sleep_mw if sleep_mw is not None else active_mw / 100) / volts / 1e3
+        return cls(PowerTimeline(idle_a), active_mw / volts / 1e3, idle_a)
 
 
 def simulated_latency_us(model: bytes, device: dict[str, Any]) -> float:
@@ -54,7 +85,8 @@ class Board:
 
     def __init__(self, model_path: Path, *, device: dict[str, Any] | None = None,
                  clock: ClockKind = "host", fault: str | None = None,
-                 name: str = "edgebench-virtual-board", model_id: str | None = None) -> None:
+                 name: str = "edgebench-virtual-board", model_id: str | None = None,
+                 mode: Mode = "performance", power: PowerModel | None = None) -> None:
         from bench.runners.tflm import open_model
 
         if fault is not None and fault not in FAULTS:
@@ -80,6 +112,10 @@ class Board:
                 raise ValueError("a simulated clock needs a device (--device ID)")
             self.latency_us = simulated_latency_us(data, device)
             self.clock = SimulatedClock()
+        if mode == "energy" and power is None:
+            raise ValueError("energy mode needs the board's power model (a device file with "
+                             "power.active_mw)")
+        self.mode, self.power = mode, power
         self.infers = 0
         self.expected = 0
         self.buffer = bytearray()
@@ -94,14 +130,37 @@ class Board:
         """Run the model ``times`` times from the clock's last reading; its outputs and the time
         after (on a simulated clock, ``times`` latencies later, and no sooner in wall time)."""
         outputs: list[np.ndarray] = []
+        simulated_s = times * (self.latency_us or 0.0) / 1e6
+        if self.power is not None and self.latency_us is not None:
+            start = time.monotonic()  # the clock paces the computation to its latency
+            self.power.timeline.busy(start, start + simulated_s, self.power.active_a)
+        elif self.power is not None:
+            self.power.timeline.set(self.power.active_a)
         for _ in range(times):
             outputs = self.model.run([raw], self.reset_state)
-        return outputs, self.clock.elapse(times * (self.latency_us or 0.0))
+        after = self.clock.elapse(times * (self.latency_us or 0.0))
+        if self.power is not None and self.latency_us is None:
+            self.power.timeline.set(self.power.idle_a)
+        return outputs, after
+
+    def timestamp(self) -> list[str]:
+        """``th_timestamp``: an ``m-lap-us`` line, or in energy mode a pulse on the timestamp
+        pin (its falling edge marks the monitor's stream) and no text."""
+        if self.power is None or self.mode != "energy":
+            return [f"m-lap-us-{self.now_us()}"]
+        start = time.monotonic()
+        if self.fault != "unwired":  # the pin reaches the monitor
+            self.power.timeline.edge(start)
+        self.power.timeline.busy(start, start + PULSE_S, self.power.active_a)
+        time.sleep(PULSE_S)
+        self.now_us()
+        return []
 
     def boot(self) -> list[str]:
         """The boot banner (and a reset of the loaded input)."""
         self.buffer, self.expected = bytearray(), 0
-        return [p.BOOT_PERFORMANCE, f"m-lap-us-{self.now_us()}", p.INIT_DONE, p.READY]
+        banner = p.BOOT_ENERGY if self.mode == "energy" else p.BOOT_PERFORMANCE
+        return [banner, *self.timestamp(), p.INIT_DONE, p.READY]
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -113,7 +172,7 @@ class Board:
         handler: Callable[[list[str]], list[str]] | None = {
             "name": lambda a: [f"m-name-dut-[{self.name}]"],
             "profile": lambda a: [f"m-profile-[{p.PROFILE}]", f"m-model-[{self.model_id}]"],
-            "timestamp": lambda a: [f"m-lap-us-{self.now_us()}"],
+            "timestamp": lambda a: self.timestamp(),
             "db": self._db,
             "infer": self._infer,
             "results": lambda a: [self.last_results],
@@ -178,9 +237,9 @@ class Board:
         lines = [f"m-warmup-start-{w}"]
         self.now_us()  # the warmup starts now
         self._invoke(raw, w)
-        lines += ["m-warmup-done", f"m-infer-start-{n}", f"m-lap-us-{self.now_us()}"]
-        outputs, end_us = self._invoke(raw, n)
-        lines += [f"m-lap-us-{end_us}", "m-infer-done"]
+        lines += ["m-warmup-done", f"m-infer-start-{n}", *self.timestamp()]
+        outputs, _ = self._invoke(raw, n)
+        lines += [*self.timestamp(), "m-infer-done"]
 
         values = np.concatenate([dequantize(o, spec).reshape(-1)
                                  for o, spec in zip(outputs, self.model.out_specs, strict=True)])

@@ -1,11 +1,12 @@
-"""Run detail: one cell's record — metrics, error, constraint table, provenance."""
+"""Run detail: one cell's record — metrics, error, constraint table, measured energy with its
+current trace, provenance."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from leaderboard import data
+from leaderboard import charts, data
 from leaderboard.pages import common
 from leaderboard.plaintext import inline
 
@@ -41,6 +42,33 @@ if not common.empty_store(df):
                                   for k, c in record.constraints.items()]))
     else:
         st.caption("no constraints")
+    energy = record.details.get("energy")
+    if isinstance(energy, dict) and record.details.get("trace"):
+        st.subheader("Energy")
+        found = data.find_run(common.results_dir(), run)
+        uj, mw = record.metrics.get("energy_uj"), record.metrics.get("power_mw")
+        how = uj.method if uj else "–"
+        st.markdown(inline(
+            f"energy {uj.text() if uj else '–'} per inference · power "
+            f"{mw.text() if mw else '–'} · method {how} · monitor {energy.get('monitor')} · "
+            f"supply {energy.get('voltage_v')} V · {energy.get('rate_hz')} samples/s · "
+            f"{energy.get('inferences')} inferences a window · dropped samples "
+            f"{float(energy.get('dropped_share') or 0):.2%}"))
+        if how == "emulated":
+            st.caption("emulated: the virtual energy bench's power model, not a measurement")
+        count = len(energy.get("windows") or [])
+        window = st.selectbox("window", range(count), format_func=lambda i: f"window {i + 1}",
+                              key="energy_window") if count else 0
+        try:
+            points, span = data.energy_trace(found, record.details["trace"], window or 0)
+        except (ValueError, AttributeError) as e:
+            st.warning(inline(f"cannot plot the current trace: {e}"))
+        else:
+            st.altair_chart(charts.trace_chart(points, span))
+            st.caption(inline(
+                f"the shaded span, between the last two timestamp edges (red), holds "
+                f"{span['energy_uj'] / max(span['inferences'], 1):.4g} µJ per inference over "
+                f"{span['stop_s'] - span['start_s']:.3f} s"))
     st.subheader("Provenance")
     st.json(record.provenance, expanded=False)
     st.subheader("Details")
