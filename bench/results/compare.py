@@ -79,6 +79,19 @@ def timing_change(run_a: Run, a: Record, run_b: Run, b: Record) -> Test | None:
         return None
 
 
+#: The figures comparing runs reads (with the timing summaries the test falls back on).
+COMPARED = (*EXACT, TIMED, "latency_mean", "latency_std", "latency_n")
+
+
+def compared_records(run: Run) -> list[Record]:
+    """A run's records as comparing needs them: from its index (figures and raw-samples path
+    only), else read line by line."""
+    from bench.results import index
+
+    found = index.open_run(run)
+    return found.records(COMPARED) if found is not None else run.records()
+
+
 def _verdict(change: float, worse_if_higher: bool, tolerance: float) -> str:
     if change == 0:
         return "same"
@@ -91,8 +104,8 @@ def _verdict(change: float, worse_if_higher: bool, tolerance: float) -> str:
 def compare_runs(run_a: Run, run_b: Run, *, tolerance: float = TOLERANCE,
                  alpha: float = ALPHA) -> list[Change]:
     """Every shared ok cell's changes from ``run_a`` to ``run_b``."""
-    before = {r.cell_id: r for r in run_a.records() if r.status == "ok"}
-    after = {r.cell_id: r for r in run_b.records() if r.status == "ok"}
+    before = {r.cell_id: r for r in compared_records(run_a) if r.status == "ok"}
+    after = {r.cell_id: r for r in compared_records(run_b) if r.status == "ok"}
     shared = [c for c in before if c in after]
     timed: list[tuple[str, Test]] = []
     out: list[Change] = []
