@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.results.index import INDEX
 from bench.results.metrics import metric
 from bench.results.record import ConstraintResult, Record
 from bench.results.store import RECORDS, Store
@@ -37,6 +38,9 @@ PROVENANCE = {"versions": {"tensorflow": "2.16.2", "ai-edge-litert": "1.2.0", "n
               "host": {"node": "bench-host-01", "system": "Linux", "release": "6.8.0-45-generic",
                        "machine": "x86_64", "python": "3.11.10", "cpus": 16,
                        "cpu": "AMD Ryzen 9 7950X 16-Core Processor"},
+              "machine": {"cpu_model": "AMD Ryzen 9 7950X 16-Core Processor", "cores": 16,
+                          "memory_gb": 64, "governor": "performance", "turbo": False,
+                          "kernel": "6.8.0-45-generic"},
               "git_commit": "3f1c9a2b7d4e5f60718293a4b5c6d7e8f9012345",
               "edgebench": "0.9.0"}
 
@@ -79,6 +83,15 @@ def record(suite: str, run_id: str, i: int, shift: float) -> Record:
                "dataset": {"name": "speech_commands", "split": "validation", "samples": 1000,
                            "sha256": "9b1f2d3c4a5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70"
                                      "8192a3b4c5d6e7f8"}}
+    details["io"] = {"inputs": [{"name": "serving_default_input_1:0", "shape": [1, 49, 10, 1],
+                                 "dtype": "int8", "quantization": [0.10196078568696976, -128]}],
+                     "outputs": [{"name": "StatefulPartitionedCall:0", "shape": [1, 12],
+                                  "dtype": "int8", "quantization": [0.00390625, -128]}]}
+    details["options"] = {"threads": 1, "warmup": 10, "repeats": 200, "processes": 3,
+                          "seed": 1234, "batch_size": 1, "samples": 1000, "timeout_s": 600}
+    details["tflite"] = {"sha256": f"{i * 40503 % 2**64:064x}", "operators": 14, "tensors": 41,
+                         "buffers": 29, "bytes": size, "arena_requested": 131072,
+                         "arena_head": int(size * 0.3), "arena_tail": int(size * 0.1)}
     if estimated:
         details["estimate"] = {"table": "cortex-m4f-cmsis-nn", "fitted": "2026-10-02",
                                "layers": 14, "interval": "80 % (leave-one-board-out residuals)"}
@@ -170,20 +183,23 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="big-store-"))
     try:
         t0 = time.perf_counter()
-        a, b = write_store(root, args.records)
+        runs = Store(root).runs()
+        if len(runs) == 2:  # --keep DIR of an earlier call: reuse its store
+            a, b = (f"{r.suite}/{r.run_id}" for r in runs)
+            print("big store: reusing", root)
+        else:
+            a, b = write_store(root, args.records)
         size = sum(p.stat().st_size for p in root.glob(f"*/*/{RECORDS}"))
-        print(f"big store: {args.records:,} records ({size / 1e6:.0f} MB of records.jsonl) "
-              f"written in {time.perf_counter() - t0:.1f} s")
+        lines = sum(p.read_bytes().count(b"\n") for p in root.glob(f"*/*/{RECORDS}"))
+        print(f"big store: {lines:,} records in 2 runs ({size / 1e6:.0f} MB of records.jsonl, "
+              f"{size / lines / 1e3:.1f} KB a record), ready in {time.perf_counter() - t0:.1f} s")
         readers = ["show", "results CSV", "compare", "leaderboard load"]
         modes = (["plain"] if args.plain else []) + ["index built", "indexed"]
         for mode in modes:
-            if mode == "index built":
-                for index in root.glob("*/*/.records.index"):
-                    index.unlink()
             for what in readers:
-                if mode == "index built":  # each reader builds what it needs from scratch
-                    for index in root.glob("*/*/.records.index"):
-                        index.unlink()
+                if mode == "index built":  # each reader builds the indexes from scratch
+                    for path in root.glob(f"*/*/{INDEX}"):
+                        path.unlink()
                 wall, peak = measure(what, root, a, b, plain=mode == "plain")
                 print(f"  {mode:<12} {what:<17} {wall:6.2f} s  {peak:6.0f} MB peak", flush=True)
     finally:

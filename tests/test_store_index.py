@@ -107,6 +107,7 @@ def test_indexed_answers_are_the_plain_ones(store, monkeypatch, capsys, caplog) 
                               "--results", root),
                 "csv": cli(capsys, "results", "--all", "--results", root),
                 "csv one run": cli(capsys, "results", b.run_id, "--results", root),
+                "json": cli(capsys, "results", "--all", "--format", "json", "--results", root),
                 "compare": cli(capsys, "compare", a.run_id, b.run_id, "--all",
                                "--results", root),
                 "compare json": cli(capsys, "compare", a.run_id, b.run_id, "--format", "json",
@@ -122,7 +123,7 @@ def test_indexed_answers_are_the_plain_ones(store, monkeypatch, capsys, caplog) 
     assert any("torn final line" in m for m in answers["plain"]["skipped"])
     for mode in ("indexed", "indexed again"):
         got, want = answers[mode], answers["plain"]
-        for key in ("show", "checks", "csv", "csv one run", "compare", "compare json",
+        for key in ("show", "checks", "csv", "csv one run", "json", "compare", "compare json",
                     "changes", "record", "skipped"):
             assert got[key] == want[key], (mode, key)
         pd.testing.assert_frame_equal(got["leaderboard"], want["leaderboard"])
@@ -294,3 +295,25 @@ def test_concurrent_appends_and_readers_leave_a_whole_index(tmp_path: Path) -> N
     assert index._load(run.path / index.INDEX, run.records_path.stat().st_size)[0] is not None
     assert [x.cell_id for x in index.open_run(run).lines()] == final
     pd.testing.assert_frame_equal(index.frame([run]), table.frame(run.records()))
+
+
+def test_welch_p_is_scipys() -> None:
+    """Comparing runs computes Welch's test per cell without SciPy's per-call overhead; the
+    p-values are SciPy's."""
+    import math
+    import random
+
+    from scipy.stats import ttest_ind_from_stats
+
+    from bench.results.significance import welch_p
+
+    rng = random.Random(7)
+    cases = [(1, 0, 10, 1, 0, 10), (1, 0, 10, 2, 0, 10), (5, 0.1, 2, 5, 0.1, 2)]
+    cases += [(rng.uniform(0.01, 100), rng.choice([0, rng.uniform(0, 10)]), rng.randint(2, 500),
+               rng.uniform(0.01, 100), rng.choice([0, rng.uniform(0, 10)]), rng.randint(2, 500))
+              for _ in range(500)]
+    for case in cases:
+        want = float(ttest_ind_from_stats(*case, equal_var=False).pvalue)
+        got = welch_p(*case)
+        assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, rel=1e-9,
+                                                                              abs=1e-300), case

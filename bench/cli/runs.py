@@ -140,13 +140,14 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.raw:
         return _print_raw(_run_or_latest(args), args.raw, args.format)
     runs = [_run_or_latest(args)] if args.run or not args.all else store.runs()
-    if args.format == "json":  # one run in memory at a time
+    from bench.results import index
+
+    if args.format == "json":  # one record in memory at a time
         for run in runs:
-            for r in run.records():
+            found = index.open_run(run)
+            for r in found.full_records() if found is not None else run.records():
                 print(json.dumps(r.to_json(), ensure_ascii=False, default=str))
     else:
-        from bench.results import index
-
         index.write_csv(runs, sys.stdout)
     return 0
 

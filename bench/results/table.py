@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Any, NamedTuple
-
-import pandas as pd
+from collections import Counter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bench import textable
 from bench.results.metrics import Metric, _sig
 from bench.results.record import Record
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Marks a latency whose timing was unstable (the record's ``details.warnings``).
 UNSTABLE = "⚠"
@@ -56,6 +58,8 @@ def frame(records: list[Record]) -> pd.DataFrame:
     """One row per record: ids, status, error, timing ``warnings``, ``<metric>`` values,
     ``<metric>__unit`` and ``<metric>__method`` columns (an estimate's 80 % interval also in
     ``<metric>__low`` and ``<metric>__high``), and ``check:<name>`` pass/fail columns."""
+    import pandas as pd
+
     return pd.DataFrame([row(r) for r in records])
 
 
@@ -220,9 +224,9 @@ def render_lines(lines: list[Line], width: int = 60) -> str:
         rows.append([*cells, _checks_text(x.checks), note_text])
     numeric = [i for i, h in enumerate(header) if h not in ("cell", "status", "checks", "note")]
     out = [textable.render(header, rows, numeric)]
-    counts = pd.Series([x.status for x in lines]).value_counts()
+    counts = sorted(Counter(x.status for x in lines).items(), key=lambda kv: -kv[1])
     out.append("")
-    out.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" — {len(lines)} cells")
+    out.append(", ".join(f"{n} {s}" for s, n in counts) + f" — {len(lines)} cells")
     unstable = sum(x.unstable for x in lines)
     if unstable:
         out.append(f"{UNSTABLE} {unstable} cells with unstable timing (see the note, or "
