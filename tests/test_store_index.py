@@ -182,7 +182,8 @@ def craft(path: Path, sql: str) -> None:
 
 @pytest.mark.parametrize("damage", [
     "garbage", "empty", "truncated", "wrong type", "bad status", "a trigger", "a view",
-    "other version", "extra column", "huge"])
+    "other version", "extra column", "huge", "column bytes", "column length", "column text",
+    "column nesting"])
 def test_a_damaged_or_crafted_index_is_rebuilt(store, damage: str, caplog) -> None:  # noqa: ANN001
     _, a, _ = store
     good = index.open_run(a)
@@ -206,6 +207,15 @@ def test_a_damaged_or_crafted_index_is_rebuilt(store, damage: str, caplog) -> No
         craft(path, "UPDATE meta SET value = 99 WHERE key = 'version'")
     elif damage == "extra column":
         craft(path, "ALTER TABLE cells ADD COLUMN zz TEXT")
+    elif damage == "column bytes":
+        craft(path, "UPDATE series SET data = x'64000102' WHERE name = 'model_size'")
+    elif damage == "column length":
+        craft(path, "UPDATE series SET data = substr(data, 1, 17) WHERE name = 'model_size'")
+    elif damage == "column text":
+        craft(path, "UPDATE series SET data = CAST('j[1, {}]' AS BLOB) WHERE name = 'model'")
+    elif damage == "column nesting":
+        craft(path, "UPDATE series SET data = CAST('j' || replace(hex(zeroblob(50000)), '00', "
+                    "'[') AS BLOB) WHERE name = 'model'")
     else:
         path.write_bytes(b"\0" * (index.MAX_RATIO * a.records_path.stat().st_size + (2 << 20)))
     with caplog.at_level(logging.INFO, logger="bench.results.index"):
@@ -214,6 +224,21 @@ def test_a_damaged_or_crafted_index_is_rebuilt(store, damage: str, caplog) -> No
     assert [x.cell_id for x in rebuilt.lines()] == [r.cell_id for r in a.records()]
     pd.testing.assert_frame_equal(index.frame([a]), table.frame(a.records()))
     assert index._load(path, a.records_path.stat().st_size)[0] is not None  # rewritten whole
+
+
+def test_a_last_line_without_its_newline_yet_is_read_but_not_stored(store) -> None:  # noqa: ANN001
+    _, a, _ = store
+    index.open_run(a)
+    with a.records_path.open("a") as f:  # a whole record, its newline not yet written
+        f.write(json.dumps(record(a, 60).to_json()))
+    plain = a.records()
+    assert len(plain) == 61
+    got = index.open_run(a)
+    assert [x.cell_id for x in got.lines()] == [r.cell_id for r in plain]
+    pd.testing.assert_frame_equal(index.frame([a]), table.frame(plain))
+    assert got.find(plain[-1].cell_id, last=True) == plain[-1]
+    stored = index._load(a.path / index.INDEX, a.records_path.stat().st_size)[0]
+    assert stored.execute("SELECT count(*) FROM cells").fetchone() == (60,)
 
 
 def test_the_index_is_never_written_through_a_link(store, tmp_path: Path) -> None:  # noqa: ANN001

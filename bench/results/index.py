@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 INDEX = ".records.index"
 #: Bump when what is stored changes: older indexes are rebuilt.
-VERSION = 1
+VERSION = 2
 #: The bytes before the indexed offset whose digest tells an appended file from a rewritten one.
 TAIL_BYTES = 4096
 #: An index larger than this many times its records file (plus 1 MiB) is not one we wrote.
@@ -62,6 +63,7 @@ SCHEMA = {
     "cells": "CREATE TABLE cells (line INTEGER PRIMARY KEY, offset INTEGER NOT NULL, "
              "length INTEGER NOT NULL, note TEXT NOT NULL, unstable INTEGER NOT NULL, "
              "samples TEXT) STRICT",
+    "series": "CREATE TABLE series (name TEXT PRIMARY KEY, data BLOB NOT NULL) STRICT",
 }
 #: Column kinds: an id column (text or null), a metric's unit or method (text; null: absent),
 #: a metric's figure (a number; null: absent), a check (1 passed, 0 failed, -1 not applicable;
@@ -217,6 +219,7 @@ def _open(run: Run) -> RunIndex:
     offset, line, changed, torn = _index_lines(db, run.records_path, columns, *start)
     if changed or rebuilt:
         _set_meta(db, run.records_path, os.stat(run.records_path), offset, line)
+        _store_series(db, columns)
         _write(path, db)
     for raw in torn:  # the torn last line: this reader's view only
         _add_line(db, columns, raw, line + 1, offset, len(raw or b""), torn=True)
@@ -277,12 +280,12 @@ def _check(db: sqlite3.Connection) -> dict[str, Any]:
     :func:`_index_lines` write; :class:`NotOurs` otherwise. (Reading every cell for the type
     check also finds a damaged page: SQLite raises.)"""
     objects = db.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
-    expected = {("table", n) for n in SCHEMA} | {("index", "sqlite_autoindex_meta_1"),
-                                                 ("index", "sqlite_autoindex_columns_1")}
+    expected = {("table", n) for n in SCHEMA} | {("index", f"sqlite_autoindex_{n}_1")
+                                                 for n in ("meta", "columns", "series")}
     if {(t, n) for t, n, _ in objects} != expected or len(objects) != len(expected):
         raise NotOurs("unexpected tables")
     sql = {n: s for t, n, s in objects if t == "table"}
-    if any(sql[n] != SCHEMA[n] for n in ("meta", "columns", "bad")):
+    if any(sql[n] != SCHEMA[n] for n in ("meta", "columns", "bad", "series")):
         raise NotOurs("unexpected schema")
     if not sql["cells"].endswith(" STRICT"):
         raise NotOurs("unexpected schema")
@@ -514,35 +517,139 @@ def _union(indexes: list[RunIndex]) -> dict[str, str] | None:
 
 
 def frame(runs: list[Run]) -> Any:
-    """:func:`bench.results.table.frame` of every record of ``runs``, from their indexes."""
-    import numpy as np
+    """:func:`bench.results.table.frame` of every record of ``runs``, from their indexes'
+    stored columns (no row is built: each column is one array or one JSON list)."""
     import pandas as pd
 
     indexes = open_runs(runs)
     names = None if indexes is None else _union(indexes)
     if indexes is None or names is None:
         return table.frame([r for run in runs for r in run.records()])
-    rows: list[tuple[Any, ...]] = []
-    for index in indexes:
-        select = ", ".join(index.col(n) if n in index.columns else "NULL" for n in names)
-        if index.columns:
-            rows += index.db.execute(f"SELECT {select} FROM cells ORDER BY line")
-    if not rows:
+    parts: list[tuple[int, dict[str, Any]]] = []
+    for i, index in enumerate(indexes):
+        try:
+            parts.append(_series(index))
+        except (ValueError, TypeError, RecursionError, sqlite3.Error) as e:  # crafted: rebuild
+            log.info("%s: rebuilding the index (%s)", index.run.path / INDEX, e)
+            (index.run.path / INDEX).unlink(missing_ok=True)
+            indexes[i] = open_run(index.run) or index
+            parts.append(_series(indexes[i]))
+    if not any(n for n, _ in parts):
         return pd.DataFrame()
-    df = pd.DataFrame(rows, columns=list(names))
+    return pd.DataFrame({name: _joined(kind, [(n, got.get(name)) for n, got in parts])
+                         for name, kind in names.items()})
+
+
+# --- stored columns (``series``): the frame without building rows ----------------------------
+
+#: A check's code where the record has no such check.
+ABSENT = -2
+
+
+def _column(kind: str, values: list[Any]) -> Any:
+    """One column's values (in line order) as stored: numbers as int64 (every row an integer)
+    or float64 (NaN: absent), checks as int8 codes, text as a list."""
+    import numpy as np
+
+    if kind == "number":
+        if all(type(v) is int for v in values):
+            return np.array(values, dtype=np.int64)
+        return np.array([float("nan") if v is None else v for v in values], dtype=np.float64)
+    if kind == "check":
+        return np.array([ABSENT if v is None else v for v in values], dtype=np.int8)
+    return list(values)
+
+
+def _encode(kind: str, column: Any) -> bytes:
+    if kind in ("number", "check"):
+        return column.dtype.char.encode() + column.tobytes()
+    return b"j" + json.dumps(column, ensure_ascii=False).encode()
+
+
+def _decode(kind: str, data: bytes, n: int) -> Any:
+    """A stored column; ValueError when it is not one of ``n`` values of ``kind``."""
+    import numpy as np
+
+    tag, body = data[:1], data[1:]
+    if kind == "number" and tag in (b"l", b"q", b"d"):
+        column = np.frombuffer(body, dtype=np.int64 if tag != b"d" else np.float64)
+    elif kind == "check" and tag == b"b":
+        column = np.frombuffer(body, dtype=np.int8)
+        if not np.isin(column, (1, 0, -1, ABSENT)).all():
+            raise ValueError("a check code out of range")
+    elif kind in ("text", "label") and tag == b"j":
+        column = json.loads(body)
+        if type(column) is not list or not all(v is None or type(v) is str for v in column):
+            raise ValueError("a text column that is not a list of strings")
+    else:
+        raise ValueError(f"a {kind} column stored as {tag!r}")
+    if len(column) != n:
+        raise ValueError(f"a column of {len(column)} values, not {n}")
+    return column
+
+
+def _store_series(db: sqlite3.Connection, columns: dict[str, tuple[int, str]]) -> None:
+    """Store every column of the indexed cells (line order) for :func:`frame`."""
+    db.execute("DELETE FROM series")
+    if not columns:
+        return
+    rows = db.execute(f"SELECT {', '.join(f'c{p}' for p, _ in columns.values())} FROM cells "
+                      "ORDER BY line").fetchall()
+    transposed = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
     del rows
-    for name, kind in names.items():
-        if kind == "check":  # 1/0/-1/NULL → True/False/None/NaN, as pandas infers them
-            codes = df[name].to_numpy(dtype=float, na_value=np.nan)
-            if np.isin(codes, (0, 1)).all():
-                df[name] = codes == 1
-            elif not np.isin(codes, (0, 1)).any():  # only None and NaN: pandas makes floats
-                df[name] = np.full(len(codes), np.nan)
-            else:
-                values = np.full(len(codes), np.nan, dtype=object)
-                values[codes == 1], values[codes == 0], values[codes == -1] = True, False, None
-                df[name] = values
-    return df
+    db.executemany("INSERT INTO series VALUES (?, ?)", (
+        (name, _encode(kind, _column(kind, list(values))))
+        for (name, (_, kind)), values in zip(columns.items(), transposed, strict=True)))
+
+
+def _series(index: RunIndex) -> tuple[int, dict[str, Any]]:
+    """The run's row count and its columns by name: the stored ones, plus the torn last line
+    (indexed by this reader only) appended."""
+    lines = index.db.execute("SELECT value FROM meta WHERE key = 'lines'").fetchone()
+    stored = index.db.execute("SELECT count(*) FROM cells WHERE line <= ?",
+                              (lines[0] if lines else 0,)).fetchone()[0]
+    got = {name: _decode(index.columns[name][1], data, stored) for name, data in
+           index.db.execute("SELECT name, data FROM series") if name in index.columns}
+    if set(got) != set(index.columns):
+        raise ValueError("stored columns missing")
+    extra = index.db.execute(
+        f"SELECT {', '.join(f'c{p}' for p, _ in index.columns.values()) or 'NULL'} FROM cells "
+        "WHERE line > ? ORDER BY line", (lines[0] if lines else 0,)).fetchall()
+    if extra:
+        import numpy as np
+
+        for (name, (_, kind)), values in zip(index.columns.items(), zip(*extra, strict=True),
+                                             strict=True):
+            more = _column(kind, list(values))
+            got[name] = (got[name] + more if kind in ("text", "label") else
+                         np.concatenate([got[name], more]))
+    return stored + len(extra), got
+
+
+def _joined(kind: str, pieces: list[tuple[int, Any]]) -> Any:
+    """One frame column over several runs (a run without it: absent in its rows), with the
+    dtype pandas infers for the same values given row by row."""
+    import numpy as np
+
+    if kind in ("text", "label"):
+        out: list[Any] = []
+        for n, piece in pieces:
+            out += [None] * n if piece is None else piece
+        return out
+    if kind == "number":
+        if all(p is not None and p.dtype == np.int64 for n, p in pieces if n):
+            return np.concatenate([p for n, p in pieces if n])
+        return np.concatenate([np.full(n, np.nan) if p is None else p.astype(np.float64)
+                               for n, p in pieces])
+    codes = np.concatenate([np.full(n, ABSENT, np.int8) if p is None else p for n, p in pieces])
+    known = np.isin(codes, (0, 1))
+    if known.all():
+        return codes == 1
+    if not known.any():  # only None and NaN: pandas makes floats
+        return np.full(len(codes), np.nan)
+    values = np.full(len(codes), np.nan, dtype=object)
+    values[codes == 1], values[codes == 0], values[codes == -1] = True, False, None
+    return values
 
 
 def write_csv(runs: list[Run], out: IO[str]) -> None:
