@@ -89,7 +89,7 @@ def compared_records(run: Run) -> list[Record]:
     from bench.results import index
 
     found = index.open_run(run)
-    return found.records(COMPARED) if found is not None else run.records()
+    return found.records(COMPARED, ok=True) if found is not None else run.records()
 
 
 def _verdict(change: float, worse_if_higher: bool, tolerance: float) -> str:

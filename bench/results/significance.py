@@ -86,16 +86,22 @@ def welch_p(mean_a: float, std_a: float, n_a: int, mean_b: float, std_b: float,
             n_b: int) -> float:
     """The two-sided p-value of Welch's t-test on summaries, as SciPy's
     ``ttest_ind_from_stats(..., equal_var=False)`` computes it (NaN when both spreads are 0 and
-    the means equal), without its per-call overhead (a compare of 50,000 cells makes that many)."""
+    the means equal), without its per-call overhead (a compare of 50,000 cells makes that
+    many)."""
     from scipy.special import stdtr
 
-    va, vb = std_a ** 2 / n_a, std_b ** 2 / n_b
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df = np.float64(va + vb) ** 2 / (np.float64(va) ** 2 / (n_a - 1)
-                                          + np.float64(vb) ** 2 / (n_b - 1))
-        t = np.float64(mean_a - mean_b) / np.sqrt(np.float64(va + vb))
-    df = 1.0 if np.isnan(df) else df
-    return float(2 * stdtr(df, -abs(t)))
+    va, vb = std_a * std_a / n_a, std_b * std_b / n_b
+    spread = va + vb
+    df_below = va * va / (n_a - 1) + vb * vb / (n_b - 1)
+    df = spread * spread / df_below if df_below else 1.0  # SciPy's stand-in for 0 / 0
+    if math.isnan(df):
+        df = 1.0
+    d = mean_a - mean_b
+    if not spread:
+        if not d:
+            return math.nan
+        return 0.0
+    return float(2 * stdtr(df, -abs(d / math.sqrt(spread))))
 
 
 def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
