@@ -107,6 +107,7 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance: float = TOLERANCE,
     before = {r.cell_id: r for r in compared_records(run_a) if r.status == "ok"}
     after = {r.cell_id: r for r in compared_records(run_b) if r.status == "ok"}
     shared = [c for c in before if c in after]
+    worse_if_higher = {name: higher_is_better(name) is False for name in EXACT}
     timed: list[tuple[str, Test]] = []
     out: list[Change] = []
     for cell_id in shared:
@@ -119,7 +120,7 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance: float = TOLERANCE,
             if name in a.metrics and name in b.metrics:
                 x, y = a.metrics[name].value, b.metrics[name].value
                 change = (y / x - 1 if x else 0.0) if name in RELATIVE else y - x
-                up_bad = higher_is_better(name) is False
+                up_bad = worse_if_higher[name]
                 out.append(Change(cell_id, name, x, y, a.metrics[name].unit, change,
                                   verdict=_verdict(change, up_bad, tolerance)))
     rejected = holm([t.p_value for _, t in timed], alpha)

@@ -3,8 +3,10 @@
 ``records.jsonl`` stays the source of truth. ``<run>/.records.index`` (SQLite, from the standard
 library) holds for each valid line its row of :func:`bench.results.table.frame` (one SQL column
 per frame column), its note, whether its timing was unstable, its raw-samples path and its byte
-offset, and the lines skipped as not valid records. The readers of whole runs (``show``,
-``results``, ``compare``, the leaderboard) query it instead of parsing every line.
+offset; the lines skipped as not valid records; and each frame column whole (``series``: an
+int64/float64 array, check codes or a JSON list of text) so a frame is built column by column.
+The readers of whole runs (``show``, ``results``, ``compare``, the leaderboard) query it instead
+of parsing every line.
 
 Kept current from the file itself: the index notes the file's device and inode, the offset up
 to which it read whole lines, its mtime then, and a digest of the 4 KiB before that offset. A
@@ -609,13 +611,10 @@ def _store_series(db: sqlite3.Connection, columns: dict[str, tuple[int, str]]) -
     db.execute("DELETE FROM series")
     if not columns:
         return
-    rows = db.execute(f"SELECT {', '.join(f'c{p}' for p, _ in columns.values())} FROM cells "
-                      "ORDER BY line").fetchall()
-    transposed = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-    del rows
-    db.executemany("INSERT INTO series VALUES (?, ?)", (
-        (name, _encode(kind, _column(kind, list(values))))
-        for (name, (_, kind)), values in zip(columns.items(), transposed, strict=True)))
+    for name, (position, kind) in columns.items():  # one column in memory at a time
+        values = [v for (v,) in db.execute(f"SELECT c{position} FROM cells ORDER BY line")]
+        db.execute("INSERT INTO series VALUES (?, ?)", (name, _encode(kind, _column(kind,
+                                                                                    values))))
 
 
 def _series(index: RunIndex) -> tuple[int, dict[str, Any]]:
