@@ -6,10 +6,11 @@ provenance), then times each reader in a fresh process and prints its wall time 
 (the child's maximum resident set): ``edgebench show`` of the latest run, ``edgebench results
 --all`` (CSV), ``edgebench compare`` of the two runs and the leaderboard's
 :func:`leaderboard.data.load_frame`. Each is run twice: first with no index (it is built from
-``records.jsonl``), then with the index in place. ``--plain`` also times the readers without
-the index (parsing every line, as before it existed; slow).
+``records.jsonl``), then with the index in place. ``--plain`` also times the readers with the
+index turned off (``EDGEBENCH_NO_INDEX=1``: every line parsed), ``--before DIR`` with the
+edgebench checked out in DIR (e.g. a worktree of the version before the index; both slow).
 
-    python benchmarks/big_store.py [--records 100000] [--plain] [--keep DIR]
+    python benchmarks/big_store.py [--records 100000] [--plain] [--before DIR] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.results.index import INDEX
 from bench.results.metrics import metric
 from bench.results.record import ConstraintResult, Record
 from bench.results.store import RECORDS, Store
@@ -161,11 +161,17 @@ def _child(what: str, root: str, a: str, b: str) -> None:
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def measure(what: str, root: Path, a: str, b: str, plain: bool) -> tuple[float, float]:
-    """Wall time (s) and peak resident memory (MB) of one reader in a fresh process."""
+def measure(what: str, root: Path, a: str, b: str, plain: bool,
+            code: Path | None = None) -> tuple[float, float]:
+    """Wall time (s) and peak resident memory (MB) of one reader in a fresh process (``code``:
+    with the edgebench found there instead)."""
     env = {**os.environ, **({"EDGEBENCH_NO_INDEX": "1"} if plain else {})}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     done = subprocess.run([sys.executable, __file__, "--child", what, str(root), a, b],
-                          env=env, capture_output=True, text=True, check=True)
+                          env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{what} failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return figures["wall"], figures["peak_mb"]
 
@@ -175,11 +181,16 @@ def main() -> None:
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--plain", action="store_true", help="also time the readers without the index")
     p.add_argument("--keep", type=Path, help="write the store here and keep it")
+    p.add_argument("--before", type=Path, metavar="DIR",
+                   help="also time the readers with the edgebench checked out in DIR (a version "
+                        "from before the index)")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         _child(*args.child)
         return
+    from bench.results.index import INDEX
+
     root = args.keep or Path(tempfile.mkdtemp(prefix="big-store-"))
     try:
         t0 = time.perf_counter()
@@ -194,13 +205,14 @@ def main() -> None:
         print(f"big store: {lines:,} records in 2 runs ({size / 1e6:.0f} MB of records.jsonl, "
               f"{size / lines / 1e3:.1f} KB a record), ready in {time.perf_counter() - t0:.1f} s")
         readers = ["show", "results CSV", "compare", "leaderboard load"]
-        modes = (["plain"] if args.plain else []) + ["index built", "indexed"]
-        for mode in modes:
+        modes = (["before"] if args.before else []) + (["plain"] if args.plain else [])
+        for mode in [*modes, "index built", "indexed"]:
             for what in readers:
                 if mode == "index built":  # each reader builds the indexes from scratch
                     for path in root.glob(f"*/*/{INDEX}"):
                         path.unlink()
-                wall, peak = measure(what, root, a, b, plain=mode == "plain")
+                wall, peak = measure(what, root, a, b, plain=mode == "plain",
+                                     code=args.before if mode == "before" else None)
                 print(f"  {mode:<12} {what:<17} {wall:6.2f} s  {peak:6.0f} MB peak", flush=True)
     finally:
         if not args.keep:

@@ -342,3 +342,26 @@ def test_welch_p_is_scipys() -> None:
         got = welch_p(*case)
         assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, rel=1e-9,
                                                                               abs=1e-300), case
+
+
+def test_the_leaderboards_checks_column_matches_the_row_by_row_rule() -> None:
+    """The checks text is built column by column (100,000 rows); each row reads as the rule
+    says: passed/applicable, the failed names in column order, blank when none applied."""
+    import random
+
+    from leaderboard.data import _checks
+
+    def by_row(row: pd.Series, names: list[str]) -> str:
+        results = {n: row[f"check:{n}"] for n in names if pd.notna(row[f"check:{n}"])}
+        if not results:
+            return ""
+        failed = [n for n, v in results.items() if not bool(v)]
+        text = f"{len(results) - len(failed)}/{len(results)}"
+        return f"✗ {text} {', '.join(failed)}" if failed else f"✓ {text}"
+
+    rng = random.Random(3)
+    rows = [{f"check:{n}": rng.choice([True, False, None]) for n in "abc" if rng.random() > 0.3}
+            for _ in range(300)]
+    for df in (pd.DataFrame(rows), pd.DataFrame([{"check:x": True}, {"check:x": False}])):
+        names = [c[len("check:"):] for c in df.columns]
+        assert _checks(df, names).tolist() == df.apply(by_row, axis=1, args=(names,)).tolist()

@@ -134,14 +134,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    from bench.results import index
     from bench.results.store import Store
 
     store = Store(Path(args.results))
     if args.raw:
         return _print_raw(_run_or_latest(args), args.raw, args.format)
     runs = [_run_or_latest(args)] if args.run or not args.all else store.runs()
-    from bench.results import index
-
     if args.format == "json":  # one record in memory at a time
         for run in runs:
             found = index.open_run(run)
