@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.artifacts.cache import default_root
+
 
 class FirmwareError(RuntimeError):
     """A firmware could not be built or booted; the message gives the tool's reason."""
@@ -23,7 +25,6 @@ class FirmwareError(RuntimeError):
 def cache_root() -> Path:
     """Where sources, libraries and firmware builds are kept: ``$EDGEBENCH_FIRMWARE_CACHE``,
     else ``firmware/`` under the edgebench cache."""
-    from bench.artifacts.cache import default_root
 
     found = os.environ.get("EDGEBENCH_FIRMWARE_CACHE")
     return Path(found) if found else default_root() / "firmware"

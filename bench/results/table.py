@@ -7,6 +7,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bench import textable
+from bench.results.aggregate import aggregate_row
 from bench.results.metrics import Metric, _sig
 from bench.results.record import Record
 
@@ -166,7 +167,6 @@ def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str]
                 ) -> list[list[str]]:
     """Report lines of an ``aggregate`` table (:mod:`bench.results.aggregate`), labelled by the
     rule's model and variant patterns and the device."""
-    from bench.results.aggregate import aggregate_row
 
     groups: dict[str, list[Record]] = {}
     for rule, r in matched:

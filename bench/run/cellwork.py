@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.artifacts.build import BuildPlan
+from bench import worker
+from bench.artifacts import tflite_info
 from bench.artifacts.cache import Cache, key
 from bench.devices.connections import all_runners, runner_for
 from bench.devices.device import Device
@@ -26,11 +27,12 @@ from bench.results import host
 from bench.results.metrics import Metric, metric
 from bench.results.samples import Samples
 from bench.results.stability import instability
-from bench.run import worker
+from bench.run.build import BuildPlan
 from bench.runners.base import RunRequest
 from bench.runners.io import latency_stats
 from bench.suite.matrix import Cell
 from bench.suite.spec import Suite
+from bench.variants.prune import tflite_sparsity
 
 #: Times one cell in-process (``run_cells(measure=...)``): latency metrics, or None.
 MeasureHook = Callable[[Cell, RunRequest], "dict[str, Metric] | None"]
@@ -155,7 +157,7 @@ class CellWork:
             facts = {**(self.cache.read_json(info) or {}), "cached": True}
         else:
             try:
-                facts = worker.call("bench.artifacts.build:build_artifact",
+                facts = worker.call("bench.run.build:build_artifact",
                                     build.payload(self.cache), self.suite.settings.timeout_s)
             except worker.WorkerError as e:
                 kind = "build" if e.kind == "error" else e.kind
@@ -166,8 +168,6 @@ class CellWork:
     def cached_artifact(self, build: BuildPlan, facts: dict[str, Any]) -> Artifact:
         """The artifact of ``build`` already in the cache, with its build ``facts``: bytes,
         hash and size metrics (an executor that built it elsewhere lands the bytes first)."""
-        from bench.artifacts import tflite_info
-        from bench.variants.prune import tflite_sparsity
 
         path = self.cache.artifact(build.artifact_key, build.suffix)
         data = path.read_bytes()

@@ -2,8 +2,8 @@
 
 Device option ``runtime: tflite-runtime`` selects the legacy ``tflite_runtime`` package instead;
 when it cannot be imported (its last release predates numpy 2) the cell is skipped. Device option
-``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.run.stream`): the
-test split window by window at one reading every S seconds, as ``stream_*`` metrics.
+``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.runners.replay`):
+the test split window by window at one reading every S seconds, as ``stream_*`` metrics.
 Interpreters are imported inside functions so that importing this module stays light.
 """
 
@@ -18,24 +18,26 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from bench.errors import Strict
-from bench.results.metrics import task_metrics
+from bench.artifacts.tflite_info import inspect
+from bench.datasets.base import Dataset
+from bench.errors import PositiveInt, Strict, positive
+from bench.results.metrics import metric, task_metrics
 from bench.runners.base import (
     MetricMap,
-    PositiveInt,
     Runner,
     RunnerSkip,
     RunRequest,
-    positive,
 )
 from bench.runners.io import (
     IOSpec,
+    OpenedModel,
     batch_predict,
     latency_stats,
     load_artifact,
     sample_inputs,
     timed_invokes,
 )
+from bench.runners.replay import replay
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ def _interpreter_class(options: dict[str, Any]) -> Any:
     raise ValueError(f"unknown host runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
 
 
-class LiteRTModel:
+class LiteRTModel(OpenedModel):
     """An allocated interpreter with its first input/output specs; batch 1 per invoke."""
 
     def __init__(self, model: bytes, options: dict[str, Any] | None = None,
@@ -114,16 +116,7 @@ class LiteRTModel:
         return [self.interpreter.get_tensor(d["index"]) for d in self.outputs]
 
     def reset(self) -> None:
-        """Clear state carried between invokes (LSTM variables)."""
         self.interpreter.reset_all_variables()
-
-    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
-        """Raw outputs for one set of raw inputs (variables reset first when ``reset``)."""
-        if reset:
-            self.reset()
-        self.set_inputs(raw)
-        self.invoke()
-        return self.get_outputs()
 
 
 def open_model(data: bytes, options: dict[str, Any], source: str = "model") -> LiteRTModel:
@@ -140,8 +133,6 @@ def evaluate(request: RunRequest) -> MetricMap:
     """Task metrics on the test split through LiteRT (method ``measured``); none without data."""
     if request.dataset is None:
         return {}
-    from bench.artifacts.tflite_info import inspect
-    from bench.datasets.base import Dataset
 
     model, data = _open(request)
     if len(model.in_specs) != 1:
@@ -174,10 +165,6 @@ STREAM_TASK_METRICS = ("alerts", "events", "events_detected")
 def stream_metrics(tflite: bytes, request: RunRequest, period_s: float) -> MetricMap:
     """The streaming replay's figures: per-window latency against the sample period, and for
     anomaly models the alerts raised and the injected events caught."""
-    from bench.artifacts.tflite_info import inspect
-    from bench.datasets.base import Dataset
-    from bench.results.metrics import metric
-    from bench.run.stream import replay
 
     source = str(request.artifact)
     summary = replay(LiteRTModel(tflite, request.options, source), Dataset.load(request.dataset),
