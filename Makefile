@@ -47,6 +47,7 @@ bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold
 	$(BIN)/python benchmarks/unlike_mlperf.py
 	$(BIN)/python benchmarks/estimator_error.py
 	$(BIN)/python benchmarks/leaderboard_load.py
+	$(BIN)/python benchmarks/big_store.py
 	$(BIN)/python benchmarks/emulated_boards.py
 	$(BIN)/python benchmarks/ray_executor.py
 	$(BIN)/python benchmarks/timing_significance.py

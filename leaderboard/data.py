@@ -25,7 +25,6 @@ from bench.results.compare import compare_runs as compare_stored
 from bench.results.metrics import UNITS, higher_is_better, is_task_metric
 from bench.results.record import Record
 from bench.results.store import MANIFEST, RECORDS, Run, Store
-from bench.results.table import frame
 
 ID_COLUMNS = ["suite", "run", "cell_id", "model", "variant", "device", "runner", "status"]
 FILTERS = ["suite", "run", "model", "variant", "device", "runner", "status", "method"]
@@ -83,13 +82,24 @@ def unit_of(df: pd.DataFrame, metric: str) -> str:
     return str(units.iloc[0]) if len(units) else UNITS.get(metric, "")
 
 
-def _checks(row: pd.Series, names: list[str]) -> str:
-    results = {n: row[f"check:{n}"] for n in names if pd.notna(row[f"check:{n}"])}
-    if not results:
-        return ""
-    failed = [n for n, v in results.items() if not bool(v)]
-    text = f"{len(results) - len(failed)}/{len(results)}"
-    return f"✗ {text} {', '.join(failed)}" if failed else f"✓ {text}"
+def _checks(df: pd.DataFrame, names: list[str]) -> pd.Series:
+    """Each row's checks: ``✓ 2/2``, ``✗ 1/2 flash_kb`` (failed names in column order), or
+    ``""`` when none applied. Column by column, not row by row (100,000 rows in well under a
+    second)."""
+    known = pd.Series(0, index=df.index)
+    passed = pd.Series(0, index=df.index)
+    failed = pd.Series("", index=df.index, dtype=object)
+    for n in names:
+        column = df[f"check:{n}"]
+        applies = column.notna()
+        ok = applies & column.where(applies, False).astype(bool)
+        known += applies
+        passed += ok
+        failed = failed.where(~(applies & ~ok), failed + ", " + n)
+    text = passed.astype(str) + "/" + known.astype(str)
+    failed = failed.str[2:]
+    out = ("✓ " + text).where(failed == "", "✗ " + text + " " + failed)
+    return out.where(known > 0, "")
 
 
 def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -113,7 +123,7 @@ def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -
     df["method"] = any_of("estimated").map({True: "estimated", False: None}).fillna(
         any_of("emulated").map({True: "emulated", False: "measured"}))
     checks = [c[len("check:"):] for c in df.columns if c.startswith("check:")]
-    df["checks"] = df.apply(_checks, axis=1, args=(checks,)) if checks else ""
+    df["checks"] = _checks(df, checks) if checks else ""
     keys = ["run", "model", "device"]
     ref = df[(df["variant"] == df["reference"]) & (df["status"] == "ok")].drop_duplicates(keys)
     metrics = [m for m in metric_names(df) if is_task_metric(m)]
@@ -141,9 +151,10 @@ def run_references(runs: list[Run]) -> dict[str, str]:
 
 def load_frame(root: Path | str) -> pd.DataFrame:
     """Every record of every run under ``root`` as one frame with the derived columns."""
+    from bench.results import index
+
     runs = Store(root).runs()
-    records = [r for run in runs for r in run.records()]
-    return add_derived(frame(records), run_references(runs))
+    return add_derived(index.frame(runs), run_references(runs))
 
 
 def options(df: pd.DataFrame, column: str) -> list[str]:
@@ -350,9 +361,15 @@ def find_run(root: Path | str, run: str) -> Run | None:
 
 def get_record(root: Path | str, run: str, cell_id: str) -> Record | None:
     """One cell's full record (``run`` is ``suite/run_id``), or None."""
+    from bench.results import index
+
     found = find_run(root, run)
-    return None if found is None else next(
-        (x for x in found.records() if x.cell_id == cell_id), None)
+    if found is None:
+        return None
+    indexed = index.open_run(found)
+    if indexed is not None:
+        return indexed.find(cell_id)
+    return next((x for x in found.records() if x.cell_id == cell_id), None)
 
 
 #: The most points a plotted energy trace keeps (bucket means: the integral is kept).

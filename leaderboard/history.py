@@ -13,7 +13,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from bench.results.compare import timing_change
+from bench.results.compare import compared_records, timing_change
 from bench.results.record import Record
 from bench.results.significance import holm
 from bench.results.store import Run, Store
@@ -29,7 +29,7 @@ TimedRuns = list[tuple[Run, dict[str, Record]]]
 def timed_runs(root: Path | str, suite: str) -> TimedRuns:
     """Each run of ``suite``, oldest first, with its timed records: every record file read
     once (the page's cell list and the chosen cell's history both come from this)."""
-    return [(run, {r.cell_id: r for r in run.records() if r.status == "ok" and METRIC in
+    return [(run, {r.cell_id: r for r in compared_records(run) if r.status == "ok" and METRIC in
                    r.metrics}) for run in Store(root).runs(suite)]
 
 

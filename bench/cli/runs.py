@@ -47,12 +47,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.reset(total=len(session.cells))
         run = session.run(resume=args.resume)
     print(f"run {run.suite}/{run.run_id} → {run.records_path}")
-    records = run.records()
-    print(table.render(records))
+    print(table.render_lines(_lines(run)))  # indexes the run for the readers after it
     if suite.report:
-        print(table.render_report(records, [t.model_dump(mode="json") for t in suite.report],
+        print(table.render_report(run.records(), [t.model_dump(mode="json")
+                                                  for t in suite.report],
                                   suite.settings.reference_variant))
     return 0
+
+
+def _lines(run: Run) -> list[Any]:
+    """The terminal table's view of a run's records: from its index, else read line by line."""
+    from bench.results import index, table
+
+    found = index.open_run(run)
+    return found.lines() if found is not None else [table.line(r) for r in run.records()]
+
+
+def _find_record(run: Run, cell_id: str, *, last: bool = False) -> Any:
+    """A cell's full record (the first with that id, or the last), or None."""
+    from bench.results import index
+
+    found = index.open_run(run)
+    if found is not None:
+        return found.find(cell_id, last=last)
+    matches = [r for r in run.records() if r.cell_id == cell_id]
+    return (matches[-1] if last else matches[0]) if matches else None
 
 
 def _executor(args: argparse.Namespace, on_running: Callable[[dict[str, int]], None]) -> Any:
@@ -97,38 +116,38 @@ def cmd_show(args: argparse.Namespace) -> int:
     from bench.results import table
 
     run = _run_or_latest(args)
-    records = run.records()
     if args.checks:
         from bench.suite.constraints import render_validation
 
-        chosen = [r for r in records if r.cell_id == args.checks]
-        if not chosen:
+        chosen = _find_record(run, args.checks)
+        if chosen is None:
             raise LookupError(f"no cell {args.checks!r} in run {run.suite}/{run.run_id}")
-        print(render_validation(chosen[0]))
+        print(render_validation(chosen))
         return 0
     print(f"{run.suite}/{run.run_id}")
-    print(table.render(records, width=args.width))
+    print(table.render_lines(_lines(run), width=args.width))
     manifest = run.manifest()
     if manifest.get("report"):
-        print(table.render_report(records, manifest["report"],
+        print(table.render_report(run.records(), manifest["report"],
                                   manifest.get("reference_variant", "fp32")))
     return 0
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from bench.results import table
+    from bench.results import index
     from bench.results.store import Store
 
     store = Store(Path(args.results))
     if args.raw:
         return _print_raw(_run_or_latest(args), args.raw, args.format)
     runs = [_run_or_latest(args)] if args.run or not args.all else store.runs()
-    records = [r for run in runs for r in run.records()]
-    if args.format == "json":
-        for r in records:
-            print(json.dumps(r.to_json(), ensure_ascii=False, default=str))
+    if args.format == "json":  # one record in memory at a time
+        for run in runs:
+            found = index.open_run(run)
+            for r in found.full_records() if found is not None else run.records():
+                print(json.dumps(r.to_json(), ensure_ascii=False, default=str))
     else:
-        table.frame(records).to_csv(sys.stdout, index=False)
+        index.write_csv(runs, sys.stdout)
     return 0
 
 
@@ -137,11 +156,10 @@ def _print_raw(run: Run, cell_id: str, fmt: str) -> int:
     from bench.errors import hint
     from bench.results import samples
 
-    records = {r.cell_id: r for r in run.records()}
-    record = records.get(cell_id)
+    record = _find_record(run, cell_id, last=True)
     if record is None:
         raise LookupError(f"no cell {cell_id!r} in run {run.suite}/{run.run_id}"
-                          f"{hint(cell_id, records)}")
+                          f"{hint(cell_id, [x.cell_id for x in _lines(run)])}")
     relative = (record.details or {}).get("samples")
     if not isinstance(relative, str):
         raise LookupError(f"{cell_id} kept no raw timings (a cell without latency, or a record "

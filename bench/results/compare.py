@@ -80,6 +80,19 @@ def timing_change(run_a: Run, a: Record, run_b: Run, b: Record) -> Test | None:
         return None
 
 
+#: The figures comparing runs reads (with the timing summaries the test falls back on).
+COMPARED = (*EXACT, TIMED, "latency_mean", "latency_std", "latency_n")
+
+
+def compared_records(run: Run) -> list[Record]:
+    """A run's records as comparing needs them: from its index (figures and raw-samples path
+    only), else read line by line."""
+    from bench.results import index
+
+    found = index.open_run(run)
+    return found.records(COMPARED, ok=True) if found is not None else run.records()
+
+
 def _verdict(change: float, worse_if_higher: bool, tolerance: float) -> str:
     if change == 0:
         return "same"
@@ -92,9 +105,10 @@ def _verdict(change: float, worse_if_higher: bool, tolerance: float) -> str:
 def compare_runs(run_a: Run, run_b: Run, *, tolerance: float = TOLERANCE,
                  alpha: float = ALPHA) -> list[Change]:
     """Every shared ok cell's changes from ``run_a`` to ``run_b``."""
-    before = {r.cell_id: r for r in run_a.records() if r.status == "ok"}
-    after = {r.cell_id: r for r in run_b.records() if r.status == "ok"}
+    before = {r.cell_id: r for r in compared_records(run_a) if r.status == "ok"}
+    after = {r.cell_id: r for r in compared_records(run_b) if r.status == "ok"}
     shared = [c for c in before if c in after]
+    worse_if_higher = {name: higher_is_better(name) is False for name in EXACT}
     timed: list[tuple[str, Test]] = []
     out: list[Change] = []
     for cell_id in shared:
@@ -107,7 +121,7 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance: float = TOLERANCE,
             if name in a.metrics and name in b.metrics:
                 x, y = a.metrics[name].value, b.metrics[name].value
                 change = (y / x - 1 if x else 0.0) if name in RELATIVE else y - x
-                up_bad = higher_is_better(name) is False
+                up_bad = worse_if_higher[name]
                 out.append(Change(cell_id, name, x, y, a.metrics[name].unit, change,
                                   verdict=_verdict(change, up_bad, tolerance)))
     rejected = holm([t.p_value for _, t in timed], alpha)

@@ -180,6 +180,22 @@ def _not_finite(value: Any) -> str | None:
     return None if math.isfinite(number) else str(number)
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is already strict JSON data (dicts, lists, strings, booleans, None, ints
+    and finite floats of the built-in types): :func:`_nulled` would change nothing. The fast
+    path of reading a stored record, whose values are nearly always plain."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        return all(map(_plain, value.values()))
+    if kind is list:
+        return all(map(_plain, value))
+    return False
+
+
 def _nulled(value: Any, path: str, notes: dict[str, str]) -> Any:
     """``value`` with every non-finite number replaced by None (noted under its path)."""
     if isinstance(value, dict):
@@ -208,7 +224,7 @@ def finite(data: dict[str, Any]) -> dict[str, Any]:
             else:
                 notes[f"metrics.{name}"] = bad
         data = {**data, "metrics": kept}
-    data = {k: _nulled(v, k, notes) for k, v in data.items()}
+    data = {k: v if _plain(v) else _nulled(v, k, notes) for k, v in data.items()}
     details = data.get("details", {})
     if notes and isinstance(details, dict):  # a malformed `details` is left for the check
         earlier = details.get("not_finite")

@@ -72,17 +72,36 @@ def on_summaries(mean_a: float, std_a: float, n_a: int, mean_b: float, std_b: fl
                  n_b: int) -> Test:
     """Welch's t-test on stored summaries (records without raw samples); the interval is the
     delta method's for the ratio of means."""
-    from scipy.stats import ttest_ind_from_stats
-
     if n_a < 2 or n_b < 2 or mean_a <= 0:
         return Test(mean_b / mean_a - 1 if mean_a else math.inf, -math.inf, math.inf, 1.0,
                     "welch")
-    p = float(ttest_ind_from_stats(mean_a, std_a, n_a, mean_b, std_b, n_b,
-                                   equal_var=False).pvalue)
+    p = welch_p(mean_a, std_a, n_a, mean_b, std_b, n_b)
     ratio = mean_b / mean_a
     se = ratio * math.sqrt((std_a / mean_a) ** 2 / n_a + (std_b / max(mean_b, 1e-300)) ** 2 / n_b)
     return Test(ratio - 1, ratio - 1.96 * se - 1, ratio + 1.96 * se - 1,
                 1.0 if math.isnan(p) else p, "welch")
+
+
+def welch_p(mean_a: float, std_a: float, n_a: int, mean_b: float, std_b: float,
+            n_b: int) -> float:
+    """The two-sided p-value of Welch's t-test on summaries, as SciPy's
+    ``ttest_ind_from_stats(..., equal_var=False)`` computes it (NaN when both spreads are 0 and
+    the means equal), without its per-call overhead (a compare of 50,000 cells makes that
+    many)."""
+    from scipy.special import stdtr
+
+    va, vb = std_a * std_a / n_a, std_b * std_b / n_b
+    spread = va + vb
+    df_below = va * va / (n_a - 1) + vb * vb / (n_b - 1)
+    df = spread * spread / df_below if df_below else 1.0  # SciPy's stand-in for 0 / 0
+    if math.isnan(df):
+        df = 1.0
+    d = mean_a - mean_b
+    if not spread:
+        if not d:
+            return math.nan
+        return 0.0
+    return float(2 * stdtr(df, -abs(d / math.sqrt(spread))))
 
 
 def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:

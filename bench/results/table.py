@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Any
-
-import pandas as pd
+from collections import Counter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bench import textable
-from bench.results.metrics import Metric
-from bench.results.record import Record
 from bench.results.aggregate import aggregate_row
+from bench.results.metrics import Metric, _sig
+from bench.results.record import Record
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Marks a latency whose timing was unstable (the record's ``details.warnings``).
 UNSTABLE = "⚠"
@@ -29,28 +31,70 @@ COLUMNS: list[tuple[str, str, float, str]] = [
 ]
 
 
+#: The columns every row of :func:`frame` has, in order (metrics and checks follow).
+ID_COLUMNS = ("suite", "run_id", "cell_id", "model", "variant", "device", "runner", "status",
+              "error_kind", "error", "artifact_sha256", "warnings")
+
+
+def row(r: Record) -> dict[str, Any]:
+    """A record as one row of :func:`frame`."""
+    out: dict[str, Any] = {"suite": r.suite, "run_id": r.run_id, "cell_id": r.cell_id,
+                           "model": r.model, "variant": r.variant, "device": r.device,
+                           "runner": r.runner, "status": r.status,
+                           "error_kind": (r.error or {}).get("kind"),
+                           "error": (r.error or {}).get("message"),
+                           "artifact_sha256": r.artifact_sha256,
+                           "warnings": "; ".join(map(str, (r.details or {}).get("warnings")
+                                                     or [])) or None}
+    for name, m in r.metrics.items():
+        out[name], out[f"{name}__unit"], out[f"{name}__method"] = m.value, m.unit, m.method
+        if m.low is not None and m.high is not None:  # an estimate's 80 % interval
+            out[f"{name}__low"], out[f"{name}__high"] = m.low, m.high
+    for name, c in r.constraints.items():
+        out[f"check:{name}"] = c.passed
+    return out
+
+
 def frame(records: list[Record]) -> pd.DataFrame:
     """One row per record: ids, status, error, timing ``warnings``, ``<metric>`` values,
     ``<metric>__unit`` and ``<metric>__method`` columns (an estimate's 80 % interval also in
     ``<metric>__low`` and ``<metric>__high``), and ``check:<name>`` pass/fail columns."""
-    rows: list[dict[str, Any]] = []
-    for r in records:
-        row: dict[str, Any] = {"suite": r.suite, "run_id": r.run_id, "cell_id": r.cell_id,
-                               "model": r.model, "variant": r.variant, "device": r.device,
-                               "runner": r.runner, "status": r.status,
-                               "error_kind": (r.error or {}).get("kind"),
-                               "error": (r.error or {}).get("message"),
-                               "artifact_sha256": r.artifact_sha256,
-                               "warnings": "; ".join(map(str, (r.details or {}).get("warnings")
-                                                         or [])) or None}
-        for name, m in r.metrics.items():
-            row[name], row[f"{name}__unit"], row[f"{name}__method"] = m.value, m.unit, m.method
-            if m.low is not None and m.high is not None:  # an estimate's 80 % interval
-                row[f"{name}__low"], row[f"{name}__high"] = m.low, m.high
-        for name, c in r.constraints.items():
-            row[f"check:{name}"] = c.passed
-        rows.append(row)
-    return pd.DataFrame(rows)
+    import pandas as pd
+
+    return pd.DataFrame([row(r) for r in records])
+
+
+class Line(NamedTuple):
+    """What the terminal table shows of a record: its figures as (value, low, high) by metric
+    (the :data:`COLUMNS` ones), its checks in order, its note (the error, else the first
+    timing warning, in full) and whether its timing was unstable."""
+
+    cell_id: str
+    status: str
+    figures: dict[str, tuple[float, float | None, float | None]]
+    checks: list[tuple[str, bool | None]]
+    note: str
+    unstable: bool
+
+
+#: The metrics the terminal table can show.
+SHOWN = tuple(c[1] for c in COLUMNS)
+
+
+def note(r: Record) -> str:
+    """A record's note in the terminal table, in full: its error, else its first warning."""
+    if r.error is not None:
+        return f"{r.error.get('kind')}: {r.error.get('message')}"
+    warnings = (r.details or {}).get("warnings")
+    return str(warnings[0]) if warnings else ""
+
+
+def line(r: Record) -> Line:
+    """A record as a :class:`Line`."""
+    return Line(r.cell_id, r.status,
+                {n: (m.value, m.low, m.high) for n, m in r.metrics.items() if n in SHOWN},
+                [(n, c.passed) for n, c in r.constraints.items()], note(r),
+                bool((r.details or {}).get("warnings")))
 
 
 def _checks(r: Record) -> str:
@@ -121,8 +165,8 @@ def render_report(records: list[Record], tables: list[dict[str, Any]],
 def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str],
                 ok: dict[tuple[str, str, str], Record], reference_variant: str
                 ) -> list[list[str]]:
-    """Report lines of an ``aggregate`` table (:mod:`bench.results.aggregate`), labelled by the rule's
-    model and variant patterns and the device."""
+    """Report lines of an ``aggregate`` table (:mod:`bench.results.aggregate`), labelled by the
+    rule's model and variant patterns and the device."""
 
     groups: dict[str, list[Record]] = {}
     for rule, r in matched:
@@ -136,37 +180,54 @@ def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str]
 def cell_text(m: Metric, scale: float, fmt: str) -> str:
     """A metric in the terminal table: its value, and an estimate's 80 % interval after it
     (``82.0 (68.3–110)``; the unit is in the column's header)."""
-    if m.low is None or m.high is None:
-        return fmt.format(m.value * scale)
-    return m.text(scale, unit="")
+    return _figure_text((m.value, m.low, m.high), scale, fmt)
+
+
+def _figure_text(figure: tuple[float, float | None, float | None], scale: float,
+                 fmt: str) -> str:
+    value, low, high = figure
+    if low is None or high is None:
+        return fmt.format(value * scale)
+    return f"{_sig(value * scale)} ({_sig(low * scale)}–{_sig(high * scale)})"
+
+
+def _checks_text(checks: list[tuple[str, bool | None]]) -> str:
+    results = [passed for _, passed in checks if passed is not None]
+    if not results:
+        return ""
+    failed = [n for n, passed in checks if passed is False]
+    return f"{sum(results)}/{len(results)}" + (f" ✗ {','.join(failed)}" if failed else "")
 
 
 def render(records: list[Record], width: int = 60) -> str:
     """The terminal leaderboard: one row per cell, key metrics with units, status and why."""
-    if not records:
+    return render_lines([line(r) for r in records], width)
+
+
+def render_lines(lines: list[Line], width: int = 60) -> str:
+    """:func:`render` of records already reduced to :class:`Line` (from the store's index)."""
+    if not lines:
         return "(no records)"
-    used = [c for c in COLUMNS if any(c[1] in r.metrics for r in records)]
+    used = [c for c in COLUMNS if any(c[1] in x.figures for x in lines)]
     header = ["cell", "status", *[c[0] for c in used], "checks", "note"]
     rows = []
-    for r in records:
-        cells = [r.cell_id, r.status]
-        warnings = (r.details or {}).get("warnings") or []
+    for x in lines:
+        cells = [x.cell_id, x.status]
         for _, name, scale, fmt in used:
-            m = r.metrics.get(name)
-            text = "" if m is None else cell_text(m, scale, fmt)
-            cells.append(f"{text} {UNSTABLE}" if text and warnings and
+            figure = x.figures.get(name)
+            text = "" if figure is None else _figure_text(figure, scale, fmt)
+            cells.append(f"{text} {UNSTABLE}" if text and x.unstable and
                          name.startswith("latency") else text)
-        note = "" if r.error is None else f"{r.error['kind']}: {r.error['message']}"
-        if not note and warnings:
-            note = str(warnings[0])
-        note = textwrap.shorten(" ".join(note.split()), width=width, placeholder="…")
-        rows.append([*cells, _checks(r), note])
+        note_text = " ".join(x.note.split())
+        if len(note_text) > width:
+            note_text = textwrap.shorten(note_text, width=width, placeholder="…")
+        rows.append([*cells, _checks_text(x.checks), note_text])
     numeric = [i for i, h in enumerate(header) if h not in ("cell", "status", "checks", "note")]
     out = [textable.render(header, rows, numeric)]
-    counts = pd.Series([r.status for r in records]).value_counts()
+    counts = sorted(Counter(x.status for x in lines).items(), key=lambda kv: -kv[1])
     out.append("")
-    out.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" — {len(records)} cells")
-    unstable = sum(bool((r.details or {}).get("warnings")) for r in records)
+    out.append(", ".join(f"{n} {s}" for s, n in counts) + f" — {len(lines)} cells")
+    unstable = sum(x.unstable for x in lines)
     if unstable:
         out.append(f"{UNSTABLE} {unstable} cells with unstable timing (see the note, or "
                    "details.warnings in their records)")
