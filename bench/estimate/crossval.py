@@ -25,7 +25,7 @@ import pandas as pd
 from bench.estimate.data import Data, queries
 from bench.estimate.design import Structure
 from bench.estimate.fit import Fitted, fit, predict, slots_of
-from bench.estimate.interval import Interval
+from bench.estimate.interval import Interval, doubt_of
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +158,14 @@ def _outer(data: Data, masks: list[tuple[str, np.ndarray]], structure: Structure
         else:
             chosen, interval = structure, Interval()
         res = held_out(train, test, chosen)
-        low, high = interval.bounds(res["log_pred"].to_numpy(), res["sd"].to_numpy())
-        out.append(res.assign(fold=name, structure=_label(chosen), pred_ms=np.exp(res["log_pred"]),
-                              low_ms=low, high_ms=high, z_low=interval.z_low,
-                              z_high=interval.z_high))
+        per_row = [interval.for_doubt(doubt_of(r)) for r in res["resolution"]]
+        z_low = np.array([i.z_low for i in per_row])
+        z_high = np.array([i.z_high for i in per_row])
+        log_pred, sd = res["log_pred"].to_numpy(), res["sd"].to_numpy()
+        out.append(res.assign(fold=name, structure=_label(chosen), pred_ms=np.exp(log_pred),
+                              low_ms=np.exp(log_pred + z_low * sd),
+                              high_ms=np.exp(log_pred + z_high * sd), z_low=z_low,
+                              z_high=z_high, doubt=[doubt_of(r) for r in res["resolution"]]))
         log.info("held out %s: %s", name, _label(chosen))
     return pd.concat(out, ignore_index=True)
 
