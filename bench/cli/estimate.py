@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ def _result_table(result: dict[str, Any]) -> str:
             ("method", result["method"]),
             ("latency", with_interval("latency_ms", "ms")),
             ("energy", with_interval("energy_uj", "µJ")),
+            ("power", _power_line(result["energy"])),
             ("interval", f"{iv['level']:.0%} ({iv['kind'].replace('_', ' ')}: "
                          f"{iv['calibrated_on']})"),
             ("runtime release", f"{rel['source']}"
@@ -96,6 +98,15 @@ def _result_table(result: dict[str, Any]) -> str:
                                         for k, v in result["breakdown_ms"].items()))]
     rows += [("warning", w) for w in result["warnings"]]
     return textable.render(None, rows)
+
+
+def _power_line(energy: dict[str, Any]) -> str:
+    """Where the energy's power comes from: mW, source and its spread."""
+    if energy.get("source") is None:
+        return "– (no power figure: state power.active_mw in the device file)"
+    at = f" at {energy['at_mhz']:g} MHz" if energy.get("at_mhz") else ""
+    return (f"{energy['power_mw']:.4g} mW ({energy['source']}: {energy['from']}{at}; "
+            f"×/÷ {math.exp(energy['power_log_sd']):.2f})")
 
 
 def _unit_costs(per_dtype: dict[str, dict[str, float]]) -> list[tuple[str, str]]:

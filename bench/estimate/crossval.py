@@ -180,6 +180,22 @@ def leave_systems_out(data: Data, structure: Structure | None = None,
     return _outer(data, masks, structure, "known_model", holdout)
 
 
+def release_key(rows: pd.DataFrame) -> pd.Series:
+    """Each row's runtime release (``runtime/slot``): the unit :func:`leave_releases_out`
+    holds out."""
+    return rows["runtime"].astype(str) + "/" + rows["slot"].fillna("none").astype(str)
+
+
+def leave_releases_out(data: Data, structure: Structure | None = None,
+                       holdout: Data | None = None) -> pd.DataFrame:
+    """Each runtime release's rows (every system that ran it) predicted by the procedure run
+    on the other releases: how estimates of a release the data lack fare (nearby releases,
+    pooled releases), with the known-model interval."""
+    keys = release_key(data.rows)
+    masks = [(k, (keys == k).to_numpy()) for k in sorted(set(keys))]
+    return _outer(data, masks, structure, "known_model", holdout)
+
+
 def leave_models_out(data: Data, structure: Structure | None = None,
                      holdout: Data | None = None) -> pd.DataFrame:
     """Each model family's rows (an architecture at all its sizes) predicted by the procedure

@@ -17,7 +17,13 @@ import pandas as pd
 from bench import textable
 from bench.board.reference_models import BENCHMARKS
 from bench.estimate import power
-from bench.estimate.crossval import leave_models_out, leave_systems_out, procedure
+from bench.estimate.crossval import (
+    leave_models_out,
+    leave_releases_out,
+    leave_systems_out,
+    procedure,
+    release_key,
+)
 from bench.estimate.data import Data
 from bench.estimate.design import board_key
 
@@ -61,9 +67,13 @@ def with_errors(res: pd.DataFrame, data: Data, by: str,
     runtime in the training rows) and ``cortex_m``."""
     out = []
     powered = data.with_power()
+
+    def key(rows: pd.DataFrame) -> pd.Series:
+        return release_key(rows) if by == "release" else rows[by]
+
     for name, fold in res.groupby("fold", sort=False):
-        train = data.rows[data.rows[by] != name]
-        p = _energy(fold, powered[powered[by] != name], datasheets or {})
+        train = data.rows[key(data.rows) != name]
+        p = _energy(fold, powered[key(powered) != name], datasheets or {})
         mw = p["mw"].to_numpy(float)
         seen = fold["core"].isin(set(train["core"])) & fold["runtime"].isin(set(train["runtime"]))
         z = fold["z_low"].to_numpy(float), fold["z_high"].to_numpy(float)  # each row's
@@ -95,8 +105,9 @@ def stats(ape: pd.Series, inside: pd.Series | None = None) -> dict[str, Any]:
             else round(float(cov.astype(float).mean()) * 100, 1)}
 
 
-def summarise(lso: pd.DataFrame, lmo: pd.DataFrame) -> dict[str, Any]:
-    """Both tables as data."""
+def summarise(lso: pd.DataFrame, lmo: pd.DataFrame, lro: pd.DataFrame | None = None
+              ) -> dict[str, Any]:
+    """The tables as data."""
     subsets = {TARGET: lso["cortex_m"] & lso["seen"],
                "Cortex-M, core or runtime unseen": lso["cortex_m"] & ~lso["seen"],
                "other cores": ~lso["cortex_m"], "all systems": lso["ape"].notna()}
@@ -115,6 +126,13 @@ def summarise(lso: pd.DataFrame, lmo: pd.DataFrame) -> dict[str, Any]:
                    "energy": stats(lso.loc[m, "energy_ape"], lso.loc[m, "energy_inside"])}
             for name, m in subsets.items()},
         "leave_systems_out_by_system": systems.round(1).to_dict(orient="records"),
+        "latency_by_doubt": {
+            "leave systems out": {str(d): stats(g["ape"], g["inside"])
+                                  for d, g in lso.groupby("doubt", sort=True)},
+            **({} if lro is None else {"leave releases out": {
+                "all": stats(lro["ape"], lro["inside"]),
+                **{str(d): stats(g["ape"], g["inside"])
+                   for d, g in lro.groupby("doubt", sort=True)}}})},
         "energy_by_power_source": {
             str(src): {"systems": int(g["group"].nunique()),
                        "energy": stats(g["energy_ape"], g["energy_inside"])}
@@ -157,7 +175,11 @@ def evaluate(data: Data, nested: bool = True, holdout: Data | None = None,
                           datasheets)
         lmo = with_errors(leave_models_out(data, structure, holdout=holdout), data, "family",
                           datasheets)
-        out[name] = summarise(lso, lmo)
+        lro = None
+        if name == "nested":  # the by-release measure of the interval is the nested one
+            lro = with_errors(leave_releases_out(data, structure, holdout=holdout), data,
+                              "release", datasheets)
+        out[name] = summarise(lso, lmo, lro)
     return out
 
 
@@ -192,6 +214,15 @@ def render(report: dict[str, Any]) -> str:
                               "inside 80 %", "Cortex-M median", "Cortex-M p90",
                               "Cortex-M inside"], models, numeric=range(1, 8),
                              style="markdown")]
+    doubts = main.get("latency_by_doubt") or {}
+    rows = [[how, d, s["n"], *_pct(s), _cov(s)] for how, by in doubts.items()
+            for d, s in by.items()]
+    if rows:
+        lines += ["", f"Latency by source of doubt (the interval's z is calibrated per source; "
+                      f"{label}):", "",
+                  textable.render(["held out", "source of doubt", "rows", "latency median",
+                                   "latency p90", "inside 80 %"], rows, numeric=range(2, 6),
+                                  style="markdown")]
     by_source = main.get("energy_by_power_source") or {}
     if by_source:
         rows = [[src, s["systems"], s["energy"]["n"], *_pct(s["energy"]), _cov(s["energy"])]
