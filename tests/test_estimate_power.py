@@ -273,3 +273,36 @@ def test_calibrate_records_with_energy(tmp_path: Path, capsys: pytest.CaptureFix
     assert result["energy"]["source"] == "records"
     assert result["energy"]["power_mw"] == pytest.approx(31.0, rel=1e-3)
     assert result["energy_uj"] == pytest.approx(31.0 * result["latency_ms"], rel=1e-3)
+
+
+def test_the_evaluation_prices_energy_as_a_user_of_the_held_out_board_would() -> None:
+    """A held-out system's power comes from the training rows (its board under other systems)
+    or a device file's datasheet figure, never from its own energy results."""
+    from bench.board.reference_models import REFERENCE_FILES
+    from bench.estimate.crossval import leave_systems_out
+    from bench.estimate.data import results_data
+    from bench.estimate.design import Structure
+    from bench.estimate.evaluate import with_errors
+    from tests.tflite_models import SHARED
+
+    csv = SHARED / "data" / "mlperf_tiny_results.csv"
+    if not csv.is_file():
+        pytest.skip(f"calibration data not found at {csv}")
+    data = results_data(csv, {b: mlperf_model(f) for b, f in REFERENCE_FILES.items()})
+    groups = ["nucleol4r5zi@120MHz/x-cube-ai", "ekra6m4@200MHz/tflm"]
+    lso = leave_systems_out(data, Structure(0.3, False, 0.3, True, robust=1.0), groups)
+    sheets = {"ekra6m4": {"active_mw": 65.3, "active_at_mhz": 200.0}}
+    res = with_errors(lso, data, "group", sheets)
+    res = res[res["energy_uj"].notna()]
+    l4, ra = (res[res["group"] == g] for g in groups)
+    assert set(l4["power_source"]) == {"published"}
+    others = data.rows[(data.rows["board"] == "nucleol4r5zi") & (data.rows["group"] != groups[0])]
+    systems = (others["energy_uj"] / others["latency_ms"]).groupby(others["group"]).median()
+    assert l4["power_mw"].iloc[0] == pytest.approx(systems.median(), rel=1e-3)
+    assert set(ra["power_source"]) == {"datasheet"} and (ra["power_mw"] == 65.3).all()
+    np.testing.assert_allclose(ra["pred_uj"], 65.3 * ra["pred_ms"], rtol=1e-9)
+    # without the datasheet: the core's typical figure from the other systems, wider
+    bare = with_errors(lso, data, "group", {})
+    bare = bare[(bare["group"] == groups[1]) & bare["energy_uj"].notna()]
+    assert set(bare["power_source"]) == {"core typical"}
+    assert (bare["power_sd"] > ra["power_sd"].iloc[0]).all()
