@@ -4,7 +4,9 @@
 :class:`Structure`, cross-validate inside the data (systems held out in ``INNER_FOLDS``
 folds, and each model family held out in turn), keep the structure with the smallest mean
 absolute log error, take the 10th and 90th percentiles of its standardised held-out residuals
-as the 80 % interval, and fit it on everything. :func:`leave_systems_out` and
+as the 80 % interval (each held-out system, or model family, weighing the same, however many
+rows it has; per source of doubt where there are enough: :class:`Interval`), and fit it on
+everything. :func:`leave_systems_out` and
 :func:`leave_models_out` run that whole procedure on each outer training set (nested) — or,
 with ``structure`` given, skip the choice (the non-nested, optimistic figure).
 
@@ -130,7 +132,7 @@ def procedure(data: Data, structures: tuple[Structure, ...] = STRUCTURES,
     why = {"systems": f"systems held out in {folds} folds", "models": "each model held out"}
     intervals = {kind: Interval.from_residuals(
         res[res["kind"] == by], f"{why[by]}: {_label(structure)}",
-        by="family" if by == "models" else None) for kind, by in KINDS.items()}
+        by="family" if by == "models" else "group") for kind, by in KINDS.items()}
     if holdout is not None and not holdout.rows.empty:
         # no board effect: what they measure is the model's novelty, not a board's
         p = predict(fitted, queries(holdout, fitted.slots, boards=set()))
