@@ -1,12 +1,15 @@
 """The 80 % interval of an estimate: ``exp(log ŷ + z · sd)``, ``z`` the percentiles of
 standardised held-out residuals (see :mod:`bench.estimate.crossval`).
 
-``z`` is calibrated per **source of doubt** where the held-out residuals allow: an estimate
+``z`` is widened per **source of doubt** where the held-out residuals allow: an estimate
 whose runtime release has results (``release known``) and one whose release the data lack
 (``release not in the data``: nearby releases, pooled releases, an unseen runtime) stray
-differently from their ``sd`` — one global pair of percentiles made the first too wide and the
-second too narrow. A source with fewer than :data:`DOUBT_MINIMUM` residuals keeps the
-overall ``z``.
+differently from their ``sd``; one global pair of percentiles left the second too narrow. Each
+source with at least :data:`DOUBT_MINIMUM` residuals takes each bound the wider of its own
+percentile and the overall one. Never narrower: narrowing ``release known`` to its own inner
+percentiles covered 73 % of held-out systems instead of 80 % — the inner folds hold out a
+fifth of the systems, so their ``sd`` carries more parameter uncertainty than a
+one-system-out estimate's, and their standardised residuals come out too small.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Interval:
         if by is not None:
             weights = (1.0 / res.groupby(by)[by].transform("size")).to_numpy(float)
         tail = (1 - LEVEL) / 2
+        low, high = _quantile(z, tail, weights), _quantile(z, 1 - tail, weights)
         by_doubt: dict[str, tuple[float, float, int]] = {}
         if "resolution" in res:
             doubts = res["resolution"].map(doubt_of).to_numpy()
@@ -72,10 +76,9 @@ class Interval:
                 m = doubts == doubt
                 if m.sum() >= DOUBT_MINIMUM:
                     w = None if weights is None else weights[m]
-                    by_doubt[doubt] = (_quantile(z[m], tail, w), _quantile(z[m], 1 - tail, w),
-                                       int(m.sum()))
-        return cls(_quantile(z, tail, weights), _quantile(z, 1 - tail, weights), LEVEL, len(z),
-                   source, by_doubt)
+                    by_doubt[doubt] = (min(_quantile(z[m], tail, w), low),
+                                       max(_quantile(z[m], 1 - tail, w), high), int(m.sum()))
+        return cls(low, high, LEVEL, len(z), source, by_doubt)
 
     @classmethod
     def widest(cls, parts: list[Interval], source: str) -> Interval:
