@@ -275,6 +275,7 @@ def test_estimate_runner(tmp_path: Path) -> None:
     prov = provenance(device)
     assert prov["core_calibrated"] and prov["release"]["source"] == "release"
     assert prov["runtime_version"] == "9.0" and ESTIMATE.name == "estimate"
+    assert prov["power"]["source"] == "datasheet" and prov["power"]["power_mw"] == 40.0
     assert ESTIMATE.unsupported(b"", {}) is None
     # evaluation is TFLite Micro's own (same function, so the session caches it once)
     assert load_ref(ESTIMATE.evaluate) is tflm.evaluate and load_ref(ESTIMATE.measure) is measure
