@@ -24,7 +24,7 @@ GAUSS_Z = 1.2815515655446004  # the 90th percentile of a standard normal
 #: Fewest held-out residuals of one source of doubt that get their own ``z``.
 DOUBT_MINIMUM = 10
 #: Sources of doubt, by how an estimate's runtime release was resolved
-#: (:attr:`bench.estimate.releases.Resolution.source`).
+#: (:attr:`bench.devices.releases.Resolution.source`).
 DOUBTS = {"release": "release known", "nearby releases": "release not in the data",
           "runtime pooled": "release not in the data", "runtime unseen": "release not in the data"}
 

@@ -8,7 +8,7 @@ source's spread beside the latency's (see :mod:`bench.estimate.design` for
 the factors of ``cycles_per_MAC``). The interval is ``exp(log latency + z · sd)`` for the
 table's calibrated ``z`` quantiles, ``sd`` combining the residual scatter, the fit's parameter
 covariance, the prior width of anything the data never saw (core, runtime, board) and the
-release's distance from the data (:mod:`bench.estimate.releases`). A model the table was
+release's distance from the data (:mod:`bench.devices.releases`). A model the table was
 fitted on gets the ``known_model`` interval, any other model the wider ``new_model`` one.
 """
 
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.devices.cores import get_core
+from bench.devices.releases import normalise, resolve
 from bench.estimate.analysis import Analysis
 from bench.estimate.coefficients import Coefficients, load_coefficients
 from bench.estimate.design import (
@@ -39,10 +39,9 @@ from bench.estimate.footprint import FOOTPRINTS, arena_estimate
 from bench.estimate.interval import doubt_of
 from bench.estimate.power import PowerSpec, energy_bounds
 from bench.estimate.power import resolve as resolve_power
-from bench.estimate.releases import normalise, resolve
 
 __all__ = ["Coefficients", "Estimate", "EstimateError", "Target", "dtype_class", "estimate",
-           "load_coefficients", "measure_arena"]
+           "load_coefficients"]
 
 
 @dataclass(frozen=True)
@@ -229,9 +228,3 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
         flash_bytes=flash, ram_bytes=ram, fits_flash=_fits(flash, target.flash_kb),
         fits_ram=_fits(ram, target.ram_kb), details=details)
 
-
-def measure_arena(path: str) -> int:
-    """TFLite Micro's recorded arena for the model at ``path`` (run in a worker: native code)."""
-    from bench.runners.tflm import measure_arena as tflm_arena
-
-    return tflm_arena(Path(path).read_bytes(), path)
