@@ -31,7 +31,7 @@ from bench.artifacts.cache import default_root
 from bench.board.reference_models import REFERENCE_FILES
 from bench.estimate.analysis import analyse
 from bench.estimate.data import results_data
-from bench.estimate.evaluate import evaluate, render, render_systems
+from bench.estimate.evaluate import device_datasheets, evaluate, render, render_systems
 from bench.estimate.model import Target, estimate, load_coefficients
 from bench.results.metrics import Metric
 
@@ -104,11 +104,7 @@ def estimate_call_time(model: Path, runs: int = 3) -> str:
 def shipped_datasheets() -> dict[str, dict]:
     """The datasheet power figures of the shipped device files, by board: what a user of a
     held-out board has (a figure derived from the published results is not one)."""
-    from bench.devices.device import list_devices
-    from bench.estimate.evaluate import datasheet_power
-
-    devices, _ = list_devices([Path(__file__).resolve().parents[1] / "devices"])
-    return datasheet_power(devices)
+    return device_datasheets([Path(__file__).resolve().parents[1] / "devices"])
 
 
 def main() -> None:

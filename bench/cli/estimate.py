@@ -227,19 +227,9 @@ def _holdout(args: argparse.Namespace, sources: dict[str, Any]) -> Any:
     return holdout
 
 
-def _datasheets(args: argparse.Namespace) -> dict[str, Any]:
-    """Datasheet power figures of the device files found (``--devices-dir`` and the usual
-    folders), by board: what the evaluation prices a held-out board's energy with."""
-    from bench.devices.device import list_devices, search_dirs
-    from bench.estimate.evaluate import datasheet_power
-
-    devices, _ = list_devices(search_dirs(args.devices_dir))
-    return datasheet_power(devices)
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bench.estimate.calibrate import calibrate, render_summary
-    from bench.estimate.evaluate import evaluate, render, render_systems
+    from bench.estimate.evaluate import device_datasheets, evaluate, render, render_systems
     from bench.estimate.model import EstimateError, load_coefficients
 
     if args.out is None and not args.evaluate:
@@ -258,7 +248,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             print(render_summary(table, args.out))
         if args.evaluate:
             report = evaluate(data, nested=not args.quick, holdout=holdout,
-                              datasheets=_datasheets(args))
+                              datasheets=device_datasheets(args.devices_dir))
             print(render(report))
             print("\nLeave whole systems out, by system:\n")
             print(render_systems(report))

@@ -9,6 +9,7 @@ by how far the training systems' power strays from their core's typical figure.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 
 from bench import textable
 from bench.board.reference_models import BENCHMARKS
+from bench.devices.device import list_devices, search_dirs
 from bench.estimate import power
 from bench.estimate.crossval import (
     leave_models_out,
@@ -32,6 +34,12 @@ from bench.estimate.design import board_key
 OLD = {"target": (12.5, 33.6), "all systems": (12.9, 40.6),
        "the four MLPerf Tiny models": (17.2, 53.2)}
 TARGET = "Cortex-M, core and runtime seen in the rest (target)"
+
+
+def device_datasheets(dirs: list[Path] | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`datasheet_power` of the device files in ``dirs`` and the usual folders."""
+    devices, _ = list_devices(search_dirs(dirs))
+    return datasheet_power(devices)
 
 
 def datasheet_power(devices: list[Any]) -> dict[str, dict[str, Any]]:

@@ -37,7 +37,7 @@ from bench.estimate.design import (
 from bench.estimate.fit import predict
 from bench.estimate.footprint import FOOTPRINTS, arena_estimate
 from bench.estimate.interval import doubt_of
-from bench.estimate.power import PowerSpec, energy_bounds
+from bench.estimate.power import PowerFigure, PowerSpec, energy_bounds
 from bench.estimate.power import resolve as resolve_power
 
 __all__ = ["Coefficients", "Estimate", "EstimateError", "Target", "dtype_class", "estimate",
@@ -74,6 +74,12 @@ class Target:
                    active_mw=power.get("active_mw"), flash_kb=memory.get("flash_kb"),
                    ram_kb=memory.get("ram_kb"), runtime_version=d.get("runtime_version"),
                    power=power or None)
+
+    def power_figure(self, table: Coefficients) -> PowerFigure | None:
+        """The power its energy uses: the most trusted source (:mod:`bench.estimate.power`)."""
+        if not self.clock_mhz:
+            return None
+        return resolve_power(self.power_spec(), self.board, self.core, table.power)
 
     def power_spec(self) -> PowerSpec:
         """The device's power figures (``active_mw`` alone when no block was given)."""
@@ -175,7 +181,7 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
             cpm.setdefault(d, {})[c] = round(float(e[0, t]) / tm.macs[t], 3)
     breakdown["operator calls"] = float(o[0]) / hz * 1e3
     energy = e_low = e_high = None
-    figure = resolve_power(target.power_spec(), target.board, target.core, table.power)
+    figure = target.power_figure(table)
     if figure is not None:
         energy = figure.mw * latency
         e_low, e_high = (float(v) for v in energy_bounds(

@@ -63,12 +63,10 @@ def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) ->
     applies, the interval's level, and the power its energy used (mW, source, spread)."""
     from bench.devices.releases import normalise, resolve
     from bench.estimate.model import Target, load_coefficients
-    from bench.estimate.power import resolve as resolve_power
 
     table = load_coefficients(table_path(device, options))
     target = Target.from_device(device)
-    power = resolve_power(target.power_spec(), target.board, target.core, table.power) \
-        if target.clock_mhz else None
+    power = target.power_figure(table)
     release = resolve(table.fitted.slots.get(target.runtime, []),
                       normalise(target.runtime_version))
     return {**table.provenance(), "method": "estimated", "core": target.core,
