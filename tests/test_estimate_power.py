@@ -146,6 +146,10 @@ def test_power_from_calibration_rows() -> None:
     b = math.log(50.0 / 42.0)
     expected = math.sqrt((np.mean(a ** 2) + b ** 2) / 2)
     assert power.board_log_sd(rows) == pytest.approx(expected)
+    # no energy at all (records of latency only): no boards, the default spreads
+    bare = power.table_block(rows.assign(energy_uj=np.nan))
+    assert bare["boards"] == {} and bare["cores"] == {}
+    assert bare["log_sd"]["typical"] == pytest.approx(power.DEFAULT_LOG_SD, abs=1e-4)
     # records of a board replace its published figures
     mine = pd.concat([rows, pd.DataFrame([{"group": "mine", "board": "b1", "core": "cortex-m4f",
                                            "clock_mhz": 50.0, "power_mw": 10.0,

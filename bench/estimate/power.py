@@ -276,8 +276,10 @@ def boards(rows: pd.DataFrame) -> dict[str, dict[str, Any]]:
     clock and the supply (when every row states the same), systems, rows and source. A board
     with energy records is measured by them alone (``records``), else ``published``."""
     e = _per_mhz(rows)
-    e = e[e["board"].map(lambda b: isinstance(b, str) and bool(b))]
     out: dict[str, dict[str, Any]] = {}
+    if e.empty:
+        return out
+    e = e[e["board"].map(lambda b: isinstance(b, str) and bool(b)).astype(bool)]
     for board, b in e.groupby("board", sort=True):
         records = b[b["source"].str.startswith("records")]
         source = "records" if not records.empty else "published"
