@@ -291,7 +291,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "names (kws_ref_model_int8.tflite, …)")
     sp.add_argument("--records", type=Path, action="append", metavar="RUN_OR_DIR",
                     help="a run folder, a folder of runs or a records.jsonl (repeatable): "
-                         "latencies measured on boards (serial) or emulated boards")
+                         "latencies measured on boards (serial) or emulated boards, and "
+                         "energy measured on boards (the board's own power)")
     sp.add_argument("--holdout-records", type=Path, action="append", metavar="RUN_OR_DIR",
                     help="records of models never fitted (repeatable): their held-out errors "
                          "join the new-model interval's calibration (with --results)")
@@ -303,8 +304,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_devices_dir(sp)
     sp.add_argument("--out", type=Path, help="write the coefficient table (JSON) here")
     sp.add_argument("--evaluate", action="store_true",
-                    help="print the nested leave-systems-out and leave-one-model-out error "
-                         "and interval-coverage tables (a few minutes)")
+                    help="print the nested leave-systems-out, leave-one-model-out and "
+                         "leave-each-release-out error and interval-coverage tables (minutes)")
     sp.add_argument("--quick", action="store_true",
                     help="with --evaluate: skip the nested runs (optimistic figures only)")
     sp.set_defaults(func=cmd_calibrate)
