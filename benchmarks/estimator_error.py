@@ -1,8 +1,11 @@
 """The estimator's honest error and interval coverage, and what one estimate costs.
 
-1. nested leave-systems-out and leave-one-model-out (the whole calibration procedure rerun on
-   each training set): median and p90 absolute % error and the share of held-out results
-   inside their 80 % interval, next to the old figures and the non-nested ones;
+1. nested leave-systems-out, leave-one-model-out and leave-each-release-out (the whole
+   calibration procedure rerun on each training set): median and p90 absolute % error and the
+   share of held-out results inside their 80 % interval, by source of doubt, next to the old
+   figures and the non-nested ones; energy of held-out systems, its power priced as a user of
+   that board would have it (its other systems' published power, else the shipped device
+   file's datasheet figure, else its core's typical one), by where the power came from;
 2. per system;
 3. models beyond the four MLPerf Tiny references (published latencies, sources cited in
    ``benchmarks/data/published_latencies.csv``), predicted by the procedure fitted on the
@@ -28,7 +31,7 @@ from bench.artifacts.cache import default_root
 from bench.board.reference_models import REFERENCE_FILES
 from bench.estimate.analysis import analyse
 from bench.estimate.data import results_data
-from bench.estimate.evaluate import evaluate, render, render_systems
+from bench.estimate.evaluate import device_datasheets, evaluate, render, render_systems
 from bench.estimate.model import Target, estimate, load_coefficients
 from bench.results.metrics import Metric
 
@@ -98,6 +101,12 @@ def estimate_call_time(model: Path, runs: int = 3) -> str:
             f"NumPy and pydantic imports are most of it; load {load:.1f} per core)")
 
 
+def shipped_datasheets() -> dict[str, dict]:
+    """The datasheet power figures of the shipped device files, by board: what a user of a
+    held-out board has (a figure derived from the published results is not one)."""
+    return device_datasheets([Path(__file__).resolve().parents[1] / "devices"])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", type=Path, default=SHARED / "data" / "mlperf_tiny_results.csv")
@@ -115,7 +124,8 @@ def main() -> None:
     holdout = unlike_mlperf.holdout_data(args.holdout)
     print(f"holdout for the new-model interval: {unlike_mlperf.describe(holdout, args.holdout)}\n")
     t0 = time.perf_counter()
-    report = evaluate(data, nested=not args.quick, holdout=holdout)
+    report = evaluate(data, nested=not args.quick, holdout=holdout,
+                      datasheets=shipped_datasheets())
     print(render(report))
     print(f"\n(evaluation took {time.perf_counter() - t0:.0f} s)")
     print("\nLeave whole systems out, by system:\n")

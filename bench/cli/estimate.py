@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ def _result_table(result: dict[str, Any]) -> str:
             ("method", result["method"]),
             ("latency", with_interval("latency_ms", "ms")),
             ("energy", with_interval("energy_uj", "µJ")),
+            ("power", _power_line(result["energy"])),
             ("interval", f"{iv['level']:.0%} ({iv['kind'].replace('_', ' ')}: "
                          f"{iv['calibrated_on']})"),
             ("runtime release", f"{rel['source']}"
@@ -96,6 +98,15 @@ def _result_table(result: dict[str, Any]) -> str:
                                         for k, v in result["breakdown_ms"].items()))]
     rows += [("warning", w) for w in result["warnings"]]
     return textable.render(None, rows)
+
+
+def _power_line(energy: dict[str, Any]) -> str:
+    """Where the energy's power comes from: mW, source and its spread."""
+    if energy.get("source") is None:
+        return "– (no power figure: state power.active_mw in the device file)"
+    at = f" at {energy['at_mhz']:g} MHz" if energy.get("at_mhz") else ""
+    return (f"{energy['power_mw']:.4g} mW ({energy['source']}: {energy['from']}{at}; "
+            f"×/÷ {math.exp(energy['power_log_sd']):.2f})")
 
 
 def _unit_costs(per_dtype: dict[str, dict[str, float]]) -> list[tuple[str, str]]:
@@ -215,7 +226,7 @@ def _holdout(args: argparse.Namespace, sources: dict[str, Any]) -> Any:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bench.estimate.calibrate import calibrate, render_summary
-    from bench.estimate.evaluate import evaluate, render, render_systems
+    from bench.estimate.evaluate import device_datasheets, evaluate, render, render_systems
     from bench.estimate.model import EstimateError, load_coefficients
 
     if args.out is None and not args.evaluate:
@@ -233,7 +244,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             Path(args.out).write_text(json.dumps(table, indent=1, default=str) + "\n")
             print(render_summary(table, args.out))
         if args.evaluate:
-            report = evaluate(data, nested=not args.quick, holdout=holdout)
+            report = evaluate(data, nested=not args.quick, holdout=holdout,
+                              datasheets=device_datasheets(args.devices_dir))
             print(render(report))
             print("\nLeave whole systems out, by system:\n")
             print(render_systems(report))
@@ -276,7 +288,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "names (kws_ref_model_int8.tflite, …)")
     sp.add_argument("--records", type=Path, action="append", metavar="RUN_OR_DIR",
                     help="a run folder, a folder of runs or a records.jsonl (repeatable): "
-                         "latencies measured on boards (serial) or emulated boards")
+                         "latencies measured on boards (serial) or emulated boards, and "
+                         "energy measured on boards (the board's own power)")
     sp.add_argument("--holdout-records", type=Path, action="append", metavar="RUN_OR_DIR",
                     help="records of models never fitted (repeatable): their held-out errors "
                          "join the new-model interval's calibration (with --results)")
@@ -288,8 +301,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_devices_dir(sp)
     sp.add_argument("--out", type=Path, help="write the coefficient table (JSON) here")
     sp.add_argument("--evaluate", action="store_true",
-                    help="print the nested leave-systems-out and leave-one-model-out error "
-                         "and interval-coverage tables (a few minutes)")
+                    help="print the nested leave-systems-out, leave-one-model-out and "
+                         "leave-each-release-out error and interval-coverage tables (minutes)")
     sp.add_argument("--quick", action="store_true",
                     help="with --evaluate: skip the nested runs (optimistic figures only)")
     sp.set_defaults(func=cmd_calibrate)

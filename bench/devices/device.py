@@ -21,9 +21,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bench import registry
 from bench.devices.connections import option_problems, primary_runner
@@ -67,10 +74,36 @@ class Memory(Strict):
 
 
 class Power(Strict):
+    """Power figures; ``active_mw`` may be stated at another clock or supply than the board's
+    (``active_at_mhz`` / ``active_at_v``): the estimator scales its dynamic part as f·V^k
+    (:mod:`bench.estimate.power`), so one chip's figure serves every clock it runs at."""
+
     active_mw: float | None = Field(None, gt=0, description="typical power while inferring, mW")
     sleep_mw: float | None = Field(None, ge=0, description="power asleep between inferences, mW")
     voltage_v: float | None = Field(None, gt=0, description="supply voltage of these figures, V")
     battery_mah: float | None = Field(None, gt=0, description="battery capacity, mAh")
+    active_source: Literal["datasheet", "measured"] = Field(
+        "datasheet", description="where active_mw comes from: a datasheet run-mode figure, or "
+                                 "measured on this board while inferring (a narrower interval)")
+    active_at_mhz: float | None = Field(None, gt=0, le=10_000, description="the clock active_mw "
+                                        "was stated at, MHz (default: the device's clock_mhz)")
+    active_at_v: float | None = Field(None, gt=0, le=50, description="the supply active_mw was "
+                                      "stated at, V (default: voltage_v)")
+    static_mw: float = Field(0.0, ge=0, description="the part of active_mw that neither clock "
+                                                    "nor supply scales (leakage, regulators), mW")
+    voltage_exponent: float = Field(2.0, ge=0, le=2, description="dynamic power ∝ f·V^k: 2 "
+                                    "where V feeds the core, 1 behind a linear regulator, 0 "
+                                    "behind a switching one")
+
+    @model_validator(mode="after")
+    def _scalable(self) -> Power:
+        if self.active_mw is not None and self.static_mw >= self.active_mw:
+            raise ValueError(f"static_mw ({self.static_mw:g}) must be below active_mw "
+                             f"({self.active_mw:g}): it is the part that does not scale")
+        if self.active_at_v is not None and self.voltage_v is None:
+            raise ValueError("active_at_v needs voltage_v (the supply the board runs at) to "
+                             "scale active_mw to it")
+        return self
 
 
 #: The id suffix of a board's emulated twin (see ``Device.emulate``).

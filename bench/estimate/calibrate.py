@@ -46,8 +46,15 @@ def _systems(data: Data) -> list[dict[str, Any]]:
     return out
 
 
-def _power(data: Data) -> dict[str, float]:
-    return {c: round(float(v), 4) for c, v in power.per_mhz(data.rows).items()}
+def _power(data: Data, base: Coefficients | None) -> dict[str, Any]:
+    """The table's ``power`` block: boards and cores measured in ``data`` (a refit keeps the
+    base table's and its spreads, and adds or replaces the boards its records measured)."""
+    block = power.table_block(data.with_power())
+    if base is None:
+        return block
+    kept = base.power
+    return {"boards": {**kept["boards"], **block["boards"]}, "cores": kept["cores"],
+            "log_sd": kept["log_sd"]}
 
 
 def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None = None,
@@ -78,6 +85,7 @@ def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None 
     ape = np.abs(np.exp(pred.log_ms) / data.rows["latency_ms"].to_numpy() - 1) * 100
     log.info("calibrated on %d rows (%d skipped)", len(data.rows), sum(data.skipped.values()))
     digest = hashlib.sha256(repr(sorted(sources.items())).encode())
+    power_block = _power(data, base)
     systems = _systems(data)
     if base is not None:
         systems = base.meta.get("systems", []) + systems
@@ -91,8 +99,10 @@ def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None 
         **to_json(fitted),
         "intervals": {k: v.to_json() for k, v in intervals.items()},
         "evaluation": evaluation,
-        "power_mw_per_mhz": _power(data),
-        "power_log_sd": round(power.log_sd(data.rows) if base is None else base.power_log_sd, 4),
+        "power": power_block,
+        # the fields older readers know: a core's typical power and its spread
+        "power_mw_per_mhz": power_block["cores"],
+        "power_log_sd": power_block["log_sd"]["typical"],
         "in_sample": {"median_ape": round(float(np.median(ape)), 2),
                       "p90_ape": round(float(np.quantile(ape, 0.9)), 2)},
         "systems": systems,

@@ -4,10 +4,13 @@ Schema 2 (JSON): ``parameters`` (name → value), ``covariance`` (``names``, ``m
 fit's Laplace covariance), ``sigma`` (residual sd of log latency), ``releases`` (each
 runtime's release slots in order), ``rounds``, ``structure`` (the structural options chosen),
 ``intervals`` (``known_model`` / ``new_model``: the standardised quantiles of the 80 %
-interval), ``power_mw_per_mhz`` and ``power_log_sd`` (a core's typical power and how far
-systems stray from it: energy intervals), ``priors``, ``data`` (what it was fitted on,
-with SHA-256 hashes) and ``evaluation`` (the inner cross-validation scores). Schema 1 tables
-(before releases and intervals) are refused with the command that refits them.
+interval), ``power`` (``boards``: each measured board's mW/MHz at its clock, published or from
+records; ``cores``: a core's typical mW/MHz; ``log_sd``: the spread of a figure by kind —
+``measured``, ``datasheet``, ``typical`` — see :mod:`bench.estimate.power`; older tables have
+only ``power_mw_per_mhz`` and ``power_log_sd``, the cores and their spread), ``priors``,
+``data`` (what it was fitted on, with SHA-256 hashes) and ``evaluation`` (the inner
+cross-validation scores). Schema 1 tables (before releases and intervals) are refused with the
+command that refits them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from bench.estimate.design import EstimateError
 from bench.estimate.fit import Fitted, from_json
 from bench.estimate.interval import Interval
-from bench.estimate.power import DEFAULT_LOG_SD
+from bench.estimate.power import DEFAULT_LOG_SD, check_block, default_spreads
 
 SCHEMA = 2
 KIND = "edgebench estimator coefficients"
@@ -58,6 +61,18 @@ class Coefficients:
         intervals): the table's, or :data:`power.DEFAULT_LOG_SD` for a table without one."""
         return float(self.meta.get("power_log_sd", DEFAULT_LOG_SD))
 
+    @property
+    def power(self) -> dict[str, Any]:
+        """The table's ``power`` block (``boards``, ``cores``, ``log_sd``); a table from
+        before boards had their own power gives its cores and their spread only."""
+        block = self.meta.get("power")
+        if isinstance(block, dict):
+            return {"boards": dict(block.get("boards") or {}),
+                    "cores": dict(block.get("cores") or {}),
+                    "log_sd": {**default_spreads(), **(block.get("log_sd") or {})}}
+        return {"boards": {}, "cores": dict(self.meta.get("power_mw_per_mhz") or {}),
+                "log_sd": {**default_spreads(), "typical": self.power_log_sd}}
+
     def releases(self, runtime: str) -> list[str]:
         """The runtime's release slots in order (``7.3``, ``as of v1.0``)."""
         return [s.release or f"as of {s.round}" for s in self.fitted.slots.get(runtime, [])]
@@ -83,6 +98,7 @@ class Coefficients:
         try:
             fitted = from_json(data)
             intervals = {k: Interval.from_json(v) for k, v in data["intervals"].items()}
+            check_block(data.get("power"))
         except (KeyError, TypeError, ValueError) as e:
             raise EstimateError(f"{source}: malformed coefficient table ({type(e).__name__}: "
                                 f"{e})") from None

@@ -4,7 +4,9 @@
 :class:`Structure`, cross-validate inside the data (systems held out in ``INNER_FOLDS``
 folds, and each model family held out in turn), keep the structure with the smallest mean
 absolute log error, take the 10th and 90th percentiles of its standardised held-out residuals
-as the 80 % interval, and fit it on everything. :func:`leave_systems_out` and
+as the 80 % interval (each held-out system, or model family, weighing the same, however many
+rows it has; per source of doubt where there are enough: :class:`Interval`), and fit it on
+everything. :func:`leave_systems_out` and
 :func:`leave_models_out` run that whole procedure on each outer training set (nested) — or,
 with ``structure`` given, skip the choice (the non-nested, optimistic figure).
 
@@ -25,7 +27,7 @@ import pandas as pd
 from bench.estimate.data import Data, queries
 from bench.estimate.design import Structure
 from bench.estimate.fit import Fitted, fit, predict, slots_of
-from bench.estimate.interval import Interval
+from bench.estimate.interval import Interval, doubt_of
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ def procedure(data: Data, structures: tuple[Structure, ...] = STRUCTURES,
     why = {"systems": f"systems held out in {folds} folds", "models": "each model held out"}
     intervals = {kind: Interval.from_residuals(
         res[res["kind"] == by], f"{why[by]}: {_label(structure)}",
-        by="family" if by == "models" else None) for kind, by in KINDS.items()}
+        by="family" if by == "models" else "group") for kind, by in KINDS.items()}
     if holdout is not None and not holdout.rows.empty:
         # no board effect: what they measure is the model's novelty, not a board's
         p = predict(fitted, queries(holdout, fitted.slots, boards=set()))
@@ -158,10 +160,14 @@ def _outer(data: Data, masks: list[tuple[str, np.ndarray]], structure: Structure
         else:
             chosen, interval = structure, Interval()
         res = held_out(train, test, chosen)
-        low, high = interval.bounds(res["log_pred"].to_numpy(), res["sd"].to_numpy())
-        out.append(res.assign(fold=name, structure=_label(chosen), pred_ms=np.exp(res["log_pred"]),
-                              low_ms=low, high_ms=high, z_low=interval.z_low,
-                              z_high=interval.z_high))
+        per_row = [interval.for_doubt(doubt_of(r)) for r in res["resolution"]]
+        z_low = np.array([i.z_low for i in per_row])
+        z_high = np.array([i.z_high for i in per_row])
+        log_pred, sd = res["log_pred"].to_numpy(), res["sd"].to_numpy()
+        out.append(res.assign(fold=name, structure=_label(chosen), pred_ms=np.exp(log_pred),
+                              low_ms=np.exp(log_pred + z_low * sd),
+                              high_ms=np.exp(log_pred + z_high * sd), z_low=z_low,
+                              z_high=z_high, doubt=[doubt_of(r) for r in res["resolution"]]))
         log.info("held out %s: %s", name, _label(chosen))
     return pd.concat(out, ignore_index=True)
 
@@ -173,6 +179,22 @@ def leave_systems_out(data: Data, structure: Structure | None = None,
     ``structure`` is given, which then gets the Gaussian interval)."""
     names = groups or sorted(set(data.rows["group"]))
     masks = [(g, (data.rows["group"] == g).to_numpy()) for g in names]
+    return _outer(data, masks, structure, "known_model", holdout)
+
+
+def release_key(rows: pd.DataFrame) -> pd.Series:
+    """Each row's runtime release (``runtime/slot``): the unit :func:`leave_releases_out`
+    holds out."""
+    return rows["runtime"].astype(str) + "/" + rows["slot"].fillna("none").astype(str)
+
+
+def leave_releases_out(data: Data, structure: Structure | None = None,
+                       holdout: Data | None = None) -> pd.DataFrame:
+    """Each runtime release's rows (every system that ran it) predicted by the procedure run
+    on the other releases: how estimates of a release the data lack fare (nearby releases,
+    pooled releases), with the known-model interval."""
+    keys = release_key(data.rows)
+    masks = [(k, (keys == k).to_numpy()) for k in sorted(set(keys))]
     return _outer(data, masks, structure, "known_model", holdout)
 
 

@@ -5,7 +5,7 @@ A row: ``system``, ``group`` (the unit held out together: a board with its clock
 ``version`` (MLPerf Tiny round; None for records), ``core``, ``runtime``, ``release``
 (normalised, or None), ``slot`` (its release effect), ``benchmark`` (the workload's key),
 ``dtype``, ``clock_mhz``, ``latency_ms``, ``energy_uj``, ``board`` (a device measured by the
-user, else None) and ``source``.
+user, else None), ``source`` and ``voltage_v`` (the supply of an energy figure, when known).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from bench.estimate.design import Query, Workload, board_key
 RUNTIMES = ("tflm", "x-cube-ai", "microtvm", "plumerai", "bosch-hale", "onnc", "leip")
 COLUMNS = ["system", "group", "version", "core", "runtime", "release", "slot", "config",
            "benchmark", "family", "dtype", "clock_mhz", "latency_ms", "energy_uj", "board",
-           "source"]
+           "source", "voltage_v"]
 #: Build configurations a submission's system name states (``…_int8_min_ram``), each with a
 #: fitted factor; an estimate is for the default build.
 CONFIGS = {"min_ram": r"min_ram", "max_performance": r"max_performance",
@@ -42,6 +42,15 @@ class Data:
     rows: pd.DataFrame
     workloads: dict[str, Workload]
     skipped: dict[str, int] = field(default_factory=dict)
+    #: power measured without a latency to fit (energy records): ``group``, ``board``,
+    #: ``core``, ``family``, ``clock_mhz``, ``voltage_v``, ``source``, ``power_mw``
+    power_only: pd.DataFrame | None = None
+
+    def with_power(self) -> pd.DataFrame:
+        """The rows and the power-only rows: what :mod:`bench.estimate.power` reads."""
+        if self.power_only is None or self.power_only.empty:
+            return self.rows
+        return pd.concat([self.rows, self.power_only], ignore_index=True)
 
     @property
     def rounds(self) -> dict[str, int]:
@@ -49,15 +58,20 @@ class Data:
         return {v: i for i, v in enumerate(versions)}
 
     def subset(self, mask: pd.Series | np.ndarray) -> Data:
-        return Data(self.rows[np.asarray(mask)].reset_index(drop=True), self.workloads,
-                    self.skipped)
+        kept = self.rows[np.asarray(mask)].reset_index(drop=True)
+        power = self.power_only
+        if power is not None:  # a power-only row follows its system
+            power = power[power["group"].isin(set(kept["group"]))].reset_index(drop=True)
+        return Data(kept, self.workloads, self.skipped, power)
 
     def __add__(self, other: Data) -> Data:
         skipped = dict(self.skipped)
         for k, v in other.skipped.items():
             skipped[k] = skipped.get(k, 0) + v
+        power = [p for p in (self.power_only, other.power_only) if p is not None]
         return Data(pd.concat([self.rows, other.rows], ignore_index=True),
-                    {**self.workloads, **other.workloads}, skipped)
+                    {**self.workloads, **other.workloads}, skipped,
+                    pd.concat(power, ignore_index=True) if power else None)
 
 
 def core_name(raw: str) -> str | None:
@@ -112,6 +126,7 @@ def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:
         "latency_ms": df["latency_ms"].astype(float),
         "energy_uj": df["energy_uj"].astype(float) if "energy_uj" in df else np.nan,
         "board": board, "source": "results",
+        "voltage_v": df["voltage_v"].astype(float) if "voltage_v" in df else np.nan,
     }).reset_index(drop=True)
     return rows[COLUMNS], skipped
 

@@ -9,6 +9,7 @@ by how far the training systems' power strays from their core's typical figure.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,17 @@ import pandas as pd
 
 from bench import textable
 from bench.board.reference_models import BENCHMARKS
+from bench.devices.device import list_devices, search_dirs
 from bench.estimate import power
-from bench.estimate.crossval import leave_models_out, leave_systems_out, procedure
+from bench.estimate.crossval import (
+    leave_models_out,
+    leave_releases_out,
+    leave_systems_out,
+    procedure,
+    release_key,
+)
 from bench.estimate.data import Data
+from bench.estimate.design import board_key
 
 #: The figures before this rework (commit 4795ab6, docs/estimator.md): one structure chosen
 #: by looking at the leave-systems-out table itself, no intervals.
@@ -27,19 +36,60 @@ OLD = {"target": (12.5, 33.6), "all systems": (12.9, 40.6),
 TARGET = "Cortex-M, core and runtime seen in the rest (target)"
 
 
-def with_errors(res: pd.DataFrame, data: Data, by: str) -> pd.DataFrame:
-    """Held-out rows (folds of ``by``: ``group`` or ``family``) with ``ape``, ``inside``,
-    energy figures, ``seen`` (core and runtime in the training rows) and ``cortex_m``."""
+def device_datasheets(dirs: list[Path] | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`datasheet_power` of the device files in ``dirs`` and the usual folders."""
+    devices, _ = list_devices(search_dirs(dirs))
+    return datasheet_power(devices)
+
+
+def datasheet_power(devices: list[Any]) -> dict[str, dict[str, Any]]:
+    """Board key → the ``power`` block of a device file whose ``active_mw`` is a datasheet
+    figure (its clock as ``active_at_mhz`` unless stated): what a user of that board has."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in devices:
+        p = d.power
+        if p is None or p.active_mw is None or p.active_source != "datasheet" or not d.clock_mhz:
+            continue
+        out.setdefault(board_key(d.id), {**p.model_dump(),
+                                         "active_at_mhz": p.active_at_mhz or d.clock_mhz})
+    return out
+
+
+def _energy(fold: pd.DataFrame, train: pd.DataFrame,
+            datasheets: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Each held-out row's power (mW), its spread and source, as an estimate of its system
+    would have them from ``train`` and ``datasheets`` alone."""
+    block = power.table_block(train)
     out = []
+    for r in fold.itertuples(index=False):
+        spec = power.PowerSpec.from_block(datasheets.get(r.board), float(r.clock_mhz))
+        fig = power.resolve(spec, r.board, r.core, block)
+        out.append((np.nan, np.nan, None) if fig is None else (fig.mw, fig.log_sd, fig.source))
+    return pd.DataFrame(out, columns=["mw", "power_sd", "power_source"], index=fold.index)
+
+
+def with_errors(res: pd.DataFrame, data: Data, by: str,
+                datasheets: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+    """Held-out rows (folds of ``by``: ``group`` or ``family``) with ``ape``, ``inside``,
+    energy figures (``power_source`` says where each power came from), ``seen`` (core and
+    runtime in the training rows) and ``cortex_m``."""
+    out = []
+    powered = data.with_power()
+
+    def key(rows: pd.DataFrame) -> pd.Series:
+        return release_key(rows) if by == "release" else rows[by]
+
     for name, fold in res.groupby("fold", sort=False):
-        train = data.rows[data.rows[by] != name]
-        mw = fold["core"].map(power.per_mhz(train)).to_numpy(float) * fold["clock_mhz"].to_numpy()
+        train = data.rows[key(data.rows) != name]
+        p = _energy(fold, powered[key(powered) != name], datasheets or {})
+        mw = p["mw"].to_numpy(float)
         seen = fold["core"].isin(set(train["core"])) & fold["runtime"].isin(set(train["runtime"]))
-        z = fold["z_low"].iloc[0], fold["z_high"].iloc[0]  # the fold's interval
+        z = fold["z_low"].to_numpy(float), fold["z_high"].to_numpy(float)  # each row's
         low, high = power.energy_bounds(mw, fold["log_pred"].to_numpy(), z, fold["sd"].to_numpy(),
-                                        power.log_sd(train))
+                                        p["power_sd"].to_numpy(float))
         out.append(fold.assign(pred_uj=fold["pred_ms"] * mw, low_uj=low, high_uj=high,
-                               seen=seen))
+                               seen=seen, power_mw=mw, power_sd=p["power_sd"],
+                               power_source=p["power_source"]))
     df = pd.concat(out, ignore_index=True)
     energy = df["energy_uj"]
     return df.assign(
@@ -63,8 +113,9 @@ def stats(ape: pd.Series, inside: pd.Series | None = None) -> dict[str, Any]:
             else round(float(cov.astype(float).mean()) * 100, 1)}
 
 
-def summarise(lso: pd.DataFrame, lmo: pd.DataFrame) -> dict[str, Any]:
-    """Both tables as data."""
+def summarise(lso: pd.DataFrame, lmo: pd.DataFrame, lro: pd.DataFrame | None = None
+              ) -> dict[str, Any]:
+    """The tables as data."""
     subsets = {TARGET: lso["cortex_m"] & lso["seen"],
                "Cortex-M, core or runtime unseen": lso["cortex_m"] & ~lso["seen"],
                "other cores": ~lso["cortex_m"], "all systems": lso["ape"].notna()}
@@ -83,6 +134,17 @@ def summarise(lso: pd.DataFrame, lmo: pd.DataFrame) -> dict[str, Any]:
                    "energy": stats(lso.loc[m, "energy_ape"], lso.loc[m, "energy_inside"])}
             for name, m in subsets.items()},
         "leave_systems_out_by_system": systems.round(1).to_dict(orient="records"),
+        "latency_by_doubt": {
+            "leave systems out": {str(d): stats(g["ape"], g["inside"])
+                                  for d, g in lso.groupby("doubt", sort=True)},
+            **({} if lro is None else {"leave releases out": {
+                "all": stats(lro["ape"], lro["inside"]),
+                **{str(d): stats(g["ape"], g["inside"])
+                   for d, g in lro.groupby("doubt", sort=True)}}})},
+        "energy_by_power_source": {
+            str(src): {"systems": int(g["group"].nunique()),
+                       "energy": stats(g["energy_ape"], g["energy_inside"])}
+            for src, g in lso[lso["energy_ape"].notna()].groupby("power_source", sort=True)},
         "leave_models_out": {
             **{b: {"latency": stats(g["ape"], g["inside"]),
                    "cortex_m": stats(g.loc[g["cortex_m"], "ape"], g.loc[g["cortex_m"], "inside"]),
@@ -104,20 +166,28 @@ def _model_subsets(lmo: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
-def evaluate(data: Data, nested: bool = True, holdout: Data | None = None) -> dict[str, Any]:
+def evaluate(data: Data, nested: bool = True, holdout: Data | None = None,
+             datasheets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Leave-systems-out and leave-one-model-out, nested (the procedure, structure choice and
     interval included, rerun on each training set, with ``holdout`` rows for its new-model
     interval) and — for comparison — with the structure the procedure picks on all the data
-    (optimistic: chosen by looking at the held-out rows)."""
+    (optimistic: chosen by looking at the held-out rows). ``datasheets`` (board key → a device
+    file's power block, :func:`datasheet_power`) stand for what a user's device file states."""
     chosen = procedure(data, holdout=holdout)
     out: dict[str, Any] = {"structure_on_all_data": chosen.structure.to_json(),
                            "inner_scores": chosen.scores, "old": OLD}
     runs = [("nested", None)] if nested else []
     runs.append(("non_nested", chosen.structure))
     for name, structure in runs:
-        lso = with_errors(leave_systems_out(data, structure, holdout=holdout), data, "group")
-        lmo = with_errors(leave_models_out(data, structure, holdout=holdout), data, "family")
-        out[name] = summarise(lso, lmo)
+        lso = with_errors(leave_systems_out(data, structure, holdout=holdout), data, "group",
+                          datasheets)
+        lmo = with_errors(leave_models_out(data, structure, holdout=holdout), data, "family",
+                          datasheets)
+        lro = None
+        if name == "nested":  # the by-release measure of the interval is the nested one
+            lro = with_errors(leave_releases_out(data, structure, holdout=holdout), data,
+                              "release", datasheets)
+        out[name] = summarise(lso, lmo, lro)
     return out
 
 
@@ -152,6 +222,23 @@ def render(report: dict[str, Any]) -> str:
                               "inside 80 %", "Cortex-M median", "Cortex-M p90",
                               "Cortex-M inside"], models, numeric=range(1, 8),
                              style="markdown")]
+    doubts = main.get("latency_by_doubt") or {}
+    rows = [[how, d, s["n"], *_pct(s), _cov(s)] for how, by in doubts.items()
+            for d, s in by.items()]
+    if rows:
+        lines += ["", f"Latency by source of doubt (the interval's z is calibrated per source; "
+                      f"{label}):", "",
+                  textable.render(["held out", "source of doubt", "rows", "latency median",
+                                   "latency p90", "inside 80 %"], rows, numeric=range(2, 6),
+                                  style="markdown")]
+    by_source = main.get("energy_by_power_source") or {}
+    if by_source:
+        rows = [[src, s["systems"], s["energy"]["n"], *_pct(s["energy"]), _cov(s["energy"])]
+                for src, s in by_source.items()]
+        lines += ["", f"Energy of held-out systems by where the power came from ({label}):", "",
+                  textable.render(["power from", "systems", "rows", "energy median",
+                                   "energy p90", "energy inside"], rows, numeric=range(1, 6),
+                                  style="markdown")]
     if "nested" in report:
         lines += ["", "Old and new, side by side (median / p90 absolute % error; coverage):",
                   "", render_comparison(report)]

@@ -1,8 +1,10 @@
 """The estimate: latency and energy of a model on a device, with an 80 % interval; flash and RAM.
 
 ``cycles = Σ_{dtype, class} MACs × cycles_per_MAC + ops × cycles_per_op``, ``latency =
-cycles / clock``, ``energy = active power × latency`` (its interval also carries the spread of
-power around a typical figure: :mod:`bench.estimate.power`) (see :mod:`bench.estimate.design` for
+cycles / clock``, ``energy = power while inferring × latency`` — the power from the most
+trusted source the device has (records, measured, published, datasheet, core typical: see
+:mod:`bench.estimate.power`), scaled to its clock and supply, and its interval carries that
+source's spread beside the latency's (see :mod:`bench.estimate.design` for
 the factors of ``cycles_per_MAC``). The interval is ``exp(log latency + z · sd)`` for the
 table's calibrated ``z`` quantiles, ``sd`` combining the residual scatter, the fit's parameter
 covariance, the prior width of anything the data never saw (core, runtime, board) and the
@@ -13,7 +15,7 @@ fitted on gets the ``known_model`` interval, any other model the wider ``new_mod
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,7 +36,9 @@ from bench.estimate.design import (
 )
 from bench.estimate.fit import predict
 from bench.estimate.footprint import FOOTPRINTS, arena_estimate
-from bench.estimate.power import energy_bounds
+from bench.estimate.interval import doubt_of
+from bench.estimate.power import PowerFigure, PowerSpec, energy_bounds
+from bench.estimate.power import resolve as resolve_power
 
 __all__ = ["Coefficients", "Estimate", "EstimateError", "Target", "dtype_class", "estimate",
            "load_coefficients"]
@@ -52,6 +56,8 @@ class Target:
     flash_kb: float | None = None
     ram_kb: float | None = None
     runtime_version: str | None = None
+    #: the device file's ``power`` block (supply, the figure's clock and supply, static part)
+    power: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def board(self) -> str:
@@ -66,7 +72,19 @@ class Target:
         return cls(id=str(d.get("id", "")), core=str(d.get("core", "")),
                    clock_mhz=d.get("clock_mhz"), runtime=str(d.get("runtime", "")),
                    active_mw=power.get("active_mw"), flash_kb=memory.get("flash_kb"),
-                   ram_kb=memory.get("ram_kb"), runtime_version=d.get("runtime_version"))
+                   ram_kb=memory.get("ram_kb"), runtime_version=d.get("runtime_version"),
+                   power=power or None)
+
+    def power_figure(self, table: Coefficients) -> PowerFigure | None:
+        """The power its energy uses: the most trusted source (:mod:`bench.estimate.power`)."""
+        if not self.clock_mhz:
+            return None
+        return resolve_power(self.power_spec(), self.board, self.core, table.power)
+
+    def power_spec(self) -> PowerSpec:
+        """The device's power figures (``active_mw`` alone when no block was given)."""
+        block = self.power if self.power is not None else {"active_mw": self.active_mw}
+        return PowerSpec.from_block(block, float(self.clock_mhz or 0.0))
 
 
 @dataclass(frozen=True)
@@ -140,7 +158,8 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
     query = Query(target.core, target.runtime, float(target.clock_mhz), release,
                   Workload.from_analysis(analysis), target.board)
     kind = "known_model" if analysis.sha256 in table.model_hashes else "new_model"
-    interval = table.intervals[kind]
+    doubt = doubt_of(release.source)
+    interval = table.intervals[kind].for_doubt(doubt)
     pred = predict(fitted, [query])
     log_ms, sd = float(pred.log_ms[0]), float(pred.sd[0])
     latency = math.exp(log_ms)
@@ -162,10 +181,11 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
             cpm.setdefault(d, {})[c] = round(float(e[0, t]) / tm.macs[t], 3)
     breakdown["operator calls"] = float(o[0]) / hz * 1e3
     energy = e_low = e_high = None
-    if target.active_mw is not None:
-        energy = target.active_mw * latency
+    figure = target.power_figure(table)
+    if figure is not None:
+        energy = figure.mw * latency
         e_low, e_high = (float(v) for v in energy_bounds(
-            target.active_mw, log_ms, (interval.z_low, interval.z_high), sd, table.power_log_sd))
+            figure.mw, log_ms, (interval.z_low, interval.z_high), sd, figure.log_sd))
 
     fp = FOOTPRINTS.get(target.runtime, FOOTPRINTS["tflm"])
     kernels = len({op.op for op in analysis.ops})
@@ -178,7 +198,8 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
     details = {
         "model": model_name, "device": target.id, "macs": analysis.macs,
         "params": analysis.params,
-        "interval": {"level": interval.level, "kind": kind, "sd_log": round(sd, 4),
+        "interval": {"level": interval.level, "kind": kind, "doubt": doubt,
+                     "sd_log": round(sd, 4),
                      "z": [round(interval.z_low, 3), round(interval.z_high, 3)],
                      "calibrated_on": interval.source},
         "release": {"runtime": target.runtime, "stated": target.runtime_version,
@@ -189,10 +210,13 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
                   else f"runtime {target.runtime!r} unknown: TFLite Micro's figures"},
         "ram": {"arena_bytes": arena_bytes, "arena_method": arena_method,
                 "runtime_ram_bytes": runtime_ram, "source": fp.source},
-        "energy": {"active_mw": target.active_mw, "power_log_sd": table.power_log_sd,
-                   "note": "active power × latency; the interval adds to the latency's how far "
-                           "a board's power strays from a typical figure (power_log_sd)"
-                   if energy is not None else "the device file states no active power"},
+        "energy": ({**figure.to_json(), "active_mw": target.active_mw,
+                    "note": "power while inferring × latency; the interval adds the power "
+                            "figure's spread (power_log_sd, by its source) to the latency's"}
+                   if figure is not None else
+                   {"active_mw": None, "source": None,
+                    "note": "no power figure: the device file states no power.active_mw, and "
+                            "the table has none for its board or core"}),
         "coefficients": {
             **table.provenance(), "core": target.core,
             "core_calibrated": table.knows("core", target.core),

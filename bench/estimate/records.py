@@ -6,6 +6,11 @@ A record counts when it is ``ok`` and its ``latency_p50`` was measured on the de
 core, clock, runtime and release; its model is found by the record's ``artifact_sha256``
 among the ``.tflite`` files in the cache and any folders given. Everything else is skipped,
 with the reason counted.
+
+Energy measured on the board (``power_mw``, else ``energy_uj`` ÷ ``latency_p50``, method
+``board``) gives the board's power while inferring (:mod:`bench.estimate.power`), at the
+device file's clock and ``power.voltage_v``; a record with energy but no latency to fit (an
+energy-mode run) still gives its power.
 """
 
 from __future__ import annotations
@@ -63,16 +68,19 @@ def records_data(paths: list[Path], device_dirs: list[Path], artifact_dirs: list
 
     artifacts = _artifacts(artifact_dirs)
     workloads: dict[str, Workload] = {}
-    rows = []
+    rows, power_only = [], []
     for file in record_files(paths):
         for r in Run(file.parent.parent.name, file.parent.name, file.parent).records():
             m = r.metrics.get("latency_p50")
-            if r.status != "ok" or m is None:
+            mw = measured_power(r.metrics)
+            if r.status != "ok" or (m is None and mw is None):
                 skip("not ok, or no latency_p50")
                 continue
-            if m.method not in METHODS:
-                skip(f"latency_p50 method {m.method!r} (only board or emulated calibrate)")
-                continue
+            if m is not None and m.method not in METHODS:
+                if mw is None:
+                    skip(f"latency_p50 method {m.method!r} (only board or emulated calibrate)")
+                    continue
+                m = None  # its measured power still counts
             try:
                 device = find_device(r.device, device_dirs)
             except (LookupError, ValueError) as e:
@@ -80,6 +88,13 @@ def records_data(paths: list[Path], device_dirs: list[Path], artifact_dirs: list
                 continue
             if device.is_host or not device.clock_mhz:
                 skip(f"device {device.id}: a host or a device without clock_mhz")
+                continue
+            voltage = device.power.voltage_v if device.power is not None else None
+            if m is None:  # energy without a latency to fit: the board's power alone
+                power_only.append({"group": device.id, "board": board_key(device.id),
+                                   "core": device.core, "family": f"records:{r.model}",
+                                   "clock_mhz": float(device.clock_mhz), "voltage_v": voltage,
+                                   "source": "records (board energy)", "power_mw": mw})
                 continue
             path = artifacts.get(r.artifact_sha256 or "")
             if path is None:
@@ -94,7 +109,22 @@ def records_data(paths: list[Path], device_dirs: list[Path], artifact_dirs: list
                          "slot": None, "config": None, "benchmark": key,
                          "family": f"records:{r.model}", "dtype": "model",
                          "clock_mhz": float(device.clock_mhz), "latency_ms": float(m.value),
-                         "energy_uj": np.nan, "board": board_key(device.id),
-                         "source": METHODS[m.method]})
+                         "energy_uj": np.nan if mw is None else mw * float(m.value),
+                         "board": board_key(device.id), "source": METHODS[m.method],
+                         "voltage_v": voltage})
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return Data(frame, workloads, skipped)
+    power = pd.DataFrame(power_only, columns=["group", "board", "core", "family", "clock_mhz",
+                                              "voltage_v", "source", "power_mw"])
+    return Data(frame, workloads, skipped, power if not power.empty else None)
+
+
+def measured_power(metrics: dict) -> float | None:
+    """mW while inferring, measured on the board: its ``power_mw``, else ``energy_uj`` ÷
+    ``latency_p50`` (both measured on the board); None when the record has neither."""
+    power, energy, latency = (metrics.get(k) for k in ("power_mw", "energy_uj", "latency_p50"))
+    if power is not None and power.method == "board" and power.value > 0:
+        return float(power.value)
+    if energy is not None and energy.method == "board" and latency is not None \
+            and latency.method == "board" and latency.value > 0:
+        return float(energy.value) / float(latency.value)
+    return None

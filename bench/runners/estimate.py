@@ -61,10 +61,11 @@ def measure(request: RunRequest) -> MetricMap:
 def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a record's ``details["estimate"]`` should say: the table used, its fit date and data
     hash, whether the device's core, runtime and board were calibrated, which release effect
-    applies, and the interval's level."""
+    applies, the interval's level, and the power its energy used (mW, source, spread)."""
 
     table = load_coefficients(table_path(device, options))
     target = Target.from_device(device)
+    power = target.power_figure(table)
     release = resolve(table.fitted.slots.get(target.runtime, []),
                       normalise(target.runtime_version))
     return {**table.provenance(), "method": "estimated", "core": target.core,
@@ -74,7 +75,8 @@ def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) ->
             "release": release.to_json(), "board": target.board,
             "board_calibrated": table.knows("board", target.board),
             "interval": {"level": 0.8, "metrics": "latency_p50, energy_uj: low and high"},
-            "clock_mhz": target.clock_mhz, "active_mw": target.active_mw}
+            "clock_mhz": target.clock_mhz, "active_mw": target.active_mw,
+            "power": None if power is None else power.to_json()}
 
 
 class EstimateOptions(Strict):

@@ -1,0 +1,314 @@
+"""A board's power while inferring: sources and their precedence, f·V² scaling, the energy
+interval's spread by source, intervals per source of doubt, power from energy records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.devices.device import device_problems
+from bench.estimate import power
+from bench.estimate.analysis import analyse
+from bench.estimate.coefficients import Coefficients
+from bench.estimate.interval import DOUBT_MINIMUM, GAUSS_Z, Interval, doubt_of
+from bench.estimate.model import EstimateError, Target, estimate, load_coefficients
+from bench.results.metrics import Metric
+from bench.results.record import Record
+from bench.results.store import Store
+from tests.tflite_models import MLPERF, mlperf_model
+
+BOARD = "nucleol4r5zi"  # board key of device id nucleo-l4r5zi
+SPREADS = {"measured": 0.15, "datasheet": 0.55, "typical": 0.8}
+
+
+@pytest.fixture(scope="module")
+def kws():  # noqa: ANN201 - an Analysis
+    return analyse(mlperf_model("kws_ref_model_int8.tflite").read_bytes())
+
+
+def table_with(boards: dict[str, Any], cores: dict[str, float] | None = None) -> Coefficients:
+    """The packaged table with another ``power`` block."""
+    meta = load_coefficients().meta
+    block = {"boards": boards, "cores": cores if cores is not None else {"cortex-m4f": 0.35},
+             "log_sd": SPREADS}
+    return Coefficients.from_json({**meta, "power": block}, "test table")
+
+
+def target(power_block: dict[str, Any] | None, clock: float = 120.0, core: str = "cortex-m4f",
+           device: str = "nucleo-l4r5zi") -> Target:
+    return Target(device, core, clock, "x-cube-ai", active_mw=(power_block or {}).get(
+        "active_mw"), runtime_version="9.0", power=power_block)
+
+
+def test_dynamic_power_scales_with_clock_and_the_square_of_the_supply() -> None:
+    # 40 mW at 120 MHz and 3.3 V, 4 mW of it static: at 60 MHz and 1.8 V
+    moved = power.scale(40.0, from_mhz=120, to_mhz=60, from_v=3.3, to_v=1.8, static_mw=4.0)
+    assert moved == pytest.approx(4.0 + 36.0 * 0.5 * (1.8 / 3.3) ** 2)
+    # behind a linear regulator the current stays: linear in the supply
+    linear = power.scale(40.0, from_mhz=120, to_mhz=120, from_v=3.3, to_v=1.8, exponent=1)
+    assert linear == pytest.approx(40.0 * 1.8 / 3.3)
+    # a supply unknown on either side is taken as unchanged
+    assert power.scale(40.0, from_mhz=120, to_mhz=60, from_v=None, to_v=1.8) == pytest.approx(20)
+
+
+def test_a_figure_at_another_clock_and_supply_serves_the_same_chip(kws) -> None:  # noqa: ANN001
+    table = table_with({})
+    stated = {"active_mw": 40.0, "voltage_v": 1.8, "active_at_mhz": 120, "active_at_v": 3.3,
+              "static_mw": 4.0}
+    slow = estimate(kws, target(stated, clock=60.0, device="my-l4r5"), table)
+    expected_mw = 4.0 + 36.0 * (60 / 120) * (1.8 / 3.3) ** 2
+    assert slow.energy_uj == pytest.approx(expected_mw * slow.latency_ms, rel=1e-6)
+    energy = slow.details["energy"]
+    assert energy["source"] == "datasheet" and energy["power_mw"] == pytest.approx(expected_mw,
+                                                                                   rel=1e-3)
+    assert energy["at_mhz"] == 120 and energy["at_v"] == 3.3
+    # without the conditions the figure is the board's own at its clock: unscaled
+    plain = estimate(kws, target({"active_mw": 40.0}, clock=60.0, device="my-l4r5"), table)
+    assert plain.energy_uj == pytest.approx(40.0 * plain.latency_ms)
+
+
+def test_published_power_of_the_board_beats_its_datasheet_and_is_narrower(kws) -> None:  # noqa: ANN001
+    published = {BOARD: {"mw_per_mhz": 0.4, "clock_mhz": 120.0, "voltage_v": None, "systems": 4,
+                         "rows": 40, "source": "published"}}
+    datasheet = estimate(kws, target({"active_mw": 30.0}, device="my-l4r5"), table_with(published))
+    used = estimate(kws, target({"active_mw": 30.0}), table_with(published))
+    assert datasheet.details["energy"]["source"] == "datasheet"
+    assert used.details["energy"]["source"] == "published"
+    assert used.details["energy"]["power_mw"] == pytest.approx(48.0)
+    assert used.energy_uj == pytest.approx(48.0 * used.latency_ms)
+    assert used.details["energy"]["systems"] == 4 and used.details["energy"]["active_mw"] == 30.0
+
+    def spread(e) -> float:  # noqa: ANN001 - log width of the energy interval
+        return math.log(e.energy_uj_high / e.energy_uj_low)
+
+    assert spread(used) < spread(datasheet)  # measured on that board: narrower
+    # the published figure at 120 MHz serves the same board at 80 MHz (4 mW static)
+    slower = estimate(kws, target({"active_mw": 30.0, "static_mw": 4.0}, clock=80.0),
+                      table_with(published))
+    assert slower.details["energy"]["power_mw"] == pytest.approx(4.0 + 44.0 * 80 / 120)
+
+
+def test_sources_in_order_of_trust(kws) -> None:  # noqa: ANN001
+    def source(block: dict[str, Any] | None, boards: dict[str, Any], core: str = "cortex-m4f"
+               ) -> str | None:
+        return estimate(kws, target(block, core=core), table_with(boards)).details["energy"][
+            "source"]
+
+    published = {BOARD: {"mw_per_mhz": 0.4, "clock_mhz": 120, "source": "published"}}
+    records = {BOARD: {"mw_per_mhz": 0.3, "clock_mhz": 120, "source": "records"}}
+    measured = {"active_mw": 45.0, "active_source": "measured"}
+    assert source(measured, records) == "records"
+    assert source(measured, published) == "measured"
+    assert source({"active_mw": 45.0}, published) == "published"
+    assert source({"active_mw": 45.0}, {}) == "datasheet"
+    assert source(None, {}) == "core typical"
+    assert source(None, {}, core="cortex-m55") is None
+
+
+def test_energy_interval_adds_the_power_spread_by_source(kws) -> None:  # noqa: ANN001
+    """Each side's half-width: the latency's and the power figure's in quadrature, the power's
+    spread that of its source."""
+    table = table_with({})
+    for block, kind in (({"active_mw": 40.0}, "datasheet"),
+                        ({"active_mw": 40.0, "active_source": "measured"}, "measured"),
+                        (None, "typical")):
+        e = estimate(kws, target(block, device="my-l4r5"), table)
+        (z_low, z_high), sd = e.details["interval"]["z"], e.details["interval"]["sd_log"]
+        p = GAUSS_Z * SPREADS[kind]
+        assert e.details["energy"]["power_log_sd"] == pytest.approx(SPREADS[kind])
+        assert math.log(e.energy_uj / e.energy_uj_low) == pytest.approx(
+            math.hypot(z_low * sd, p), rel=1e-3)  # z and sd as printed: rounded
+        assert math.log(e.energy_uj_high / e.energy_uj) == pytest.approx(
+            math.hypot(z_high * sd, p), rel=1e-3)
+
+
+def test_power_from_calibration_rows() -> None:
+    rows = pd.DataFrame([
+        {"group": g, "board": b, "core": "cortex-m4f", "clock_mhz": 100.0, "latency_ms": 10.0,
+         "energy_uj": mw * 10.0, "source": "results"}
+        for g, b, mw in (("a", "b1", 40.0), ("a", "b1", 44.0), ("b", "b1", 50.0),
+                         ("c", "b2", 20.0))])
+    boards = power.boards(rows)
+    # each system weighs the same: the median of a's 42 and b's 50
+    assert boards["b1"]["mw_per_mhz"] == pytest.approx(0.46)
+    assert boards["b1"]["systems"] == 2 and boards["b1"]["source"] == "published"
+    assert boards["b2"]["mw_per_mhz"] == pytest.approx(0.2)
+    # a row against the median of its board's other systems, each system weighing the same
+    a = np.log(np.array([40.0, 44.0]) / 50.0)
+    b = math.log(50.0 / 42.0)
+    expected = math.sqrt((np.mean(a ** 2) + b ** 2) / 2)
+    assert power.board_log_sd(rows) == pytest.approx(expected)
+    # no energy at all (records of latency only): no boards, the default spreads
+    bare = power.table_block(rows.assign(energy_uj=np.nan))
+    assert bare["boards"] == {} and bare["cores"] == {}
+    assert bare["log_sd"]["typical"] == pytest.approx(power.DEFAULT_LOG_SD, abs=1e-4)
+    # records of a board replace its published figures
+    mine = pd.concat([rows, pd.DataFrame([{"group": "mine", "board": "b1", "core": "cortex-m4f",
+                                           "clock_mhz": 50.0, "power_mw": 10.0,
+                                           "voltage_v": 1.8, "source": "records (board)"}])])
+    b1 = power.boards(mine)["b1"]
+    assert b1["source"] == "records" and b1["mw_per_mhz"] == pytest.approx(0.2)
+    assert b1["clock_mhz"] == 50.0 and b1["voltage_v"] == 1.8
+
+
+def test_a_malformed_power_block_is_a_clear_error() -> None:
+    meta = load_coefficients().meta
+    bad = {"boards": {BOARD: {"mw_per_mhz": -1, "clock_mhz": 120, "source": "published"}}}
+    with pytest.raises(EstimateError, match=r"power.boards.nucleol4r5zi.mw_per_mhz: expected a "
+                                            r"positive number"):
+        Coefficients.from_json({**meta, "power": bad}, "t.json")
+    odd = {"boards": {BOARD: {"mw_per_mhz": 1, "clock_mhz": 120, "source": "guessed"}}}
+    with pytest.raises(EstimateError, match="expected published or records"):
+        Coefficients.from_json({**meta, "power": odd}, "t.json")
+
+
+@pytest.mark.parametrize(("power_block", "where", "message"), [
+    ({"active_mw": 10, "static_mw": 12}, "power", "static_mw (12) must be below active_mw (10)"),
+    ({"active_mw": 10, "active_at_v": 1.8}, "power", "active_at_v needs voltage_v"),
+    ({"active_mw": 10, "voltage_exponent": 3}, "power.voltage_exponent", "less than or equal"),
+    ({"active_mw": 10, "active_at_mhz": 0}, "power.active_at_mhz", "greater than 0"),
+    ({"active_mw": 10, "active_source": "guess"}, "power.active_source", "'datasheet' or"),
+])
+def test_device_file_power_fields_are_checked(power_block: dict[str, Any], where: str,
+                                              message: str) -> None:
+    data = {"id": "b", "core": "cortex-m4f", "clock_mhz": 80, "runtime": "tflm",
+            "memory": {"flash_kb": 1, "ram_kb": 1}, "connection": {"kind": "estimate"},
+            "power": power_block}
+    device, problems = device_problems(data, Path("b.yaml"))
+    assert device is None
+    assert any(loc == where and message in why for loc, why in problems), problems
+
+
+def test_interval_per_source_of_doubt() -> None:
+    """Held-out rows whose release the data lack stray further than those whose release they
+    have: they get their own, wider z where they have enough residuals."""
+    rng = np.random.default_rng(0)
+    n = 200
+    known = rng.normal(0, 0.5, n)
+    unknown = rng.normal(-0.5, 2.0, 2 * DOUBT_MINIMUM)
+    res = pd.DataFrame({"latency_ms": np.exp(np.concatenate([known, unknown])),
+                        "log_pred": 0.0, "sd": 1.0,
+                        "resolution": ["release"] * n + ["nearby releases"] * len(unknown)})
+    iv = Interval.from_residuals(res, "test")
+    near = iv.for_doubt(doubt_of("nearby releases"))
+    here = iv.for_doubt(doubt_of("release"))
+    assert near.z_low < iv.z_low < 0 < iv.z_high < near.z_high  # widened where it strays
+    assert near.residuals == 2 * DOUBT_MINIMUM
+    # never narrowed below the overall (inner folds understate a one-system-out estimate's z)
+    assert (here.z_low, here.z_high) == (iv.z_low, iv.z_high)
+    back = Interval.from_json(json.loads(json.dumps(iv.to_json())))  # as a table stores it
+    assert back.for_doubt("release not in the data").z_low == pytest.approx(near.z_low, abs=1e-4)
+    few = Interval.from_residuals(res.iloc[: n + DOUBT_MINIMUM - 1], "test")
+    assert few.for_doubt("release not in the data") == few  # too few: the overall z
+
+
+def test_an_estimate_uses_the_z_of_its_source_of_doubt(kws) -> None:  # noqa: ANN001
+    meta = load_coefficients().meta
+    intervals = json.loads(json.dumps(meta["intervals"]))
+    intervals["known_model"]["by_doubt"] = {
+        "release known": {"z_low": -0.5, "z_high": 0.5, "residuals": 100},
+        "release not in the data": {"z_low": -2.0, "z_high": 1.5, "residuals": 20}}
+    table = Coefficients.from_json({**meta, "intervals": intervals}, "t")
+    stated = estimate(kws, target({"active_mw": 40.0}), table)
+    assert stated.details["interval"]["doubt"] == "release known"
+    assert stated.details["interval"]["z"] == [-0.5, 0.5]
+    pooled = estimate(kws, Target("x", "cortex-m4f", 120.0, "x-cube-ai"), table)
+    assert pooled.details["release"]["source"] == "runtime pooled"
+    assert pooled.details["interval"]["z"] == [-2.0, 1.5]
+
+
+BOARD_YAML = """id: my-board
+core: cortex-m4f
+clock_mhz: 100
+memory: {flash_kb: 1024, ram_kb: 256}
+power: {active_mw: 20.0, voltage_v: 1.8}
+runtime: tflm
+connection: {kind: serial, port: /dev/null}
+"""
+
+
+def _records(root: Path, rows: list[tuple[str, dict[str, Metric]]]) -> Path:
+    run = Store(root / "results").create("mine", {})
+    for bench, metrics in rows:
+        path = mlperf_model({"kws": "kws_ref_model_int8.tflite", "ad": "ad01_int8.tflite"}[bench])
+        run.append(Record(suite="mine", run_id=run.run_id, cell_id=f"{bench}/int8@my-board",
+                          model=bench, variant="int8", device="my-board", runner="serial",
+                          status="ok", artifact_sha256=hashlib.sha256(path.read_bytes())
+                          .hexdigest(), metrics=metrics))
+    run.release()
+    return run.path
+
+
+def test_calibrate_records_with_energy(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    """Energy records give the board its own power: estimates of it use ``records`` power,
+    whatever its datasheet says; an energy-mode record without latency still counts."""
+    (tmp_path / "devices").mkdir()
+    (tmp_path / "devices" / "my-board.yaml").write_text(BOARD_YAML)
+    run = _records(tmp_path, [
+        ("kws", {"latency_p50": Metric(50.0, "ms", "board"),
+                 "energy_uj": Metric(1500.0, "µJ", "board")}),  # 30 mW
+        ("ad", {"energy_uj": Metric(64.0, "µJ", "board"),
+                "power_mw": Metric(32.0, "mW", "board")}),  # energy mode: power, no latency
+        ("kws", {"latency_p50": Metric(50.0, "ms", "board"),
+                 "energy_uj": Metric(9999.0, "µJ", "estimated")}),  # never calibrates power
+    ])
+    out = tmp_path / "mine.json"
+    assert main(["calibrate", "--records", str(run), "--devices-dir", str(tmp_path / "devices"),
+                 "--artifacts", str(MLPERF), "--out", str(out)]) == 0
+    capsys.readouterr()
+    mine = load_coefficients(out)
+    board = mine.power["boards"]["myboard"]
+    assert board["source"] == "records" and board["voltage_v"] == 1.8
+    assert board["mw_per_mhz"] * board["clock_mhz"] == pytest.approx(31.0)  # median of 30, 32
+    assert mine.power["cores"] == load_coefficients().power["cores"]  # the base table's kept
+    yaml = BOARD_YAML + f"estimate: {{coefficients: {out}}}\n"
+    (tmp_path / "devices" / "my-board.yaml").write_text(yaml)
+    assert main(["estimate", str(mlperf_model("kws_ref_model_int8.tflite")), "--device",
+                 "my-board", "--devices-dir", str(tmp_path / "devices"), "--format",
+                 "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["energy"]["source"] == "records"
+    assert result["energy"]["power_mw"] == pytest.approx(31.0, rel=1e-3)
+    assert result["energy_uj"] == pytest.approx(31.0 * result["latency_ms"], rel=1e-3)
+
+
+def test_the_evaluation_prices_energy_as_a_user_of_the_held_out_board_would() -> None:
+    """A held-out system's power comes from the training rows (its board under other systems)
+    or a device file's datasheet figure, never from its own energy results."""
+    from bench.board.reference_models import REFERENCE_FILES
+    from bench.estimate.crossval import leave_systems_out
+    from bench.estimate.data import results_data
+    from bench.estimate.design import Structure
+    from bench.estimate.evaluate import with_errors
+    from tests.tflite_models import SHARED
+
+    csv = SHARED / "data" / "mlperf_tiny_results.csv"
+    if not csv.is_file():
+        pytest.skip(f"calibration data not found at {csv}")
+    data = results_data(csv, {b: mlperf_model(f) for b, f in REFERENCE_FILES.items()})
+    groups = ["nucleol4r5zi@120MHz/x-cube-ai", "ekra6m4@200MHz/tflm"]
+    lso = leave_systems_out(data, Structure(0.3, False, 0.3, True, robust=1.0), groups)
+    sheets = {"ekra6m4": {"active_mw": 65.3, "active_at_mhz": 200.0}}
+    res = with_errors(lso, data, "group", sheets)
+    res = res[res["energy_uj"].notna()]
+    l4, ra = (res[res["group"] == g] for g in groups)
+    assert set(l4["power_source"]) == {"published"}
+    others = data.rows[(data.rows["board"] == "nucleol4r5zi") & (data.rows["group"] != groups[0])]
+    systems = (others["energy_uj"] / others["latency_ms"]).groupby(others["group"]).median()
+    assert l4["power_mw"].iloc[0] == pytest.approx(systems.median(), rel=1e-3)
+    assert set(ra["power_source"]) == {"datasheet"} and (ra["power_mw"] == 65.3).all()
+    np.testing.assert_allclose(ra["pred_uj"], 65.3 * ra["pred_ms"], rtol=1e-9)
+    # without the datasheet: the core's typical figure from the other systems, wider
+    bare = with_errors(lso, data, "group", {})
+    bare = bare[(bare["group"] == groups[1]) & bare["energy_uj"].notna()]
+    assert set(bare["power_source"]) == {"core typical"}
+    assert (bare["power_sd"] > ra["power_sd"].iloc[0]).all()
