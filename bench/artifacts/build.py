@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import registry
-from bench.artifacts.cache import Cache, key, sha256_file, versions, write_atomic
+from bench import files, registry
+from bench.artifacts.cache import Cache, key, sha256_file, versions
 from bench.suite.spec import ModelEntry, VariantEntry
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def ensure_dataset(model: ModelEntry, dkey: str, cache: Cache) -> Path:
         data: Dataset = plugin.load(params, model.dataset.seed)
         buf = io.BytesIO()
         data.save(buf)
-        write_atomic(path, buf.getvalue())
+        cache.write(path, buf.getvalue())
     return path
 
 
@@ -188,9 +188,16 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
     else:
         keras_model = training.train(builder, params, data, model.train)
         facts = {"cached": False, "train_seconds": round(time.monotonic() - started, 2)}
-    saved.parent.mkdir(parents=True, exist_ok=True)
+    files.make_folder(saved.parent, cache.root)  # refuses a link on the way
     tmp = saved.with_name(f".model.{os.getpid()}.tmp.keras")  # concurrent builders
-    keras_model.save(tmp)
+    if os.path.lexists(tmp):  # Keras would write through a link planted there
+        os.unlink(tmp)
+    try:
+        keras_model.save(tmp)
+    except OSError as e:
+        if e.errno in files.NO_ROOM:
+            raise files.DiskFull(saved.parent, 0, e.errno) from None
+        raise
     tmp.replace(saved)
     return keras_model, facts
 
@@ -253,7 +260,7 @@ def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[st
     if state.tflite is None:
         state.tflite = convert_fp32(state.keras_model,
                                     tuple(state.keras_model.input_shape[1:]))
-    write_atomic(cache.artifact(keys["artifact"]), state.tflite)
+    cache.write(cache.artifact(keys["artifact"]), state.tflite)
     facts["steps"] = state.info
     cache.write_json(cache.artifact_info(keys["artifact"]), facts)
     return facts
@@ -278,6 +285,6 @@ def _build_c(entry: ModelEntry, var: VariantEntry, data: Any, akey: str,
              "params": params, "compiled_size": classical.compiled_size(source),
              "size_note": "model_size = .text + .rodata + .data of the C compiled with gcc -Os "
                           "for this host", "steps": {}}
-    write_atomic(cache.artifact(akey, ".c"), source.encode())
+    cache.write(cache.artifact(akey, ".c"), source.encode())
     cache.write_json(cache.artifact_info(akey), facts)
     return facts

@@ -40,12 +40,20 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``edgebench`` command; returns its exit status (2 for a usage or input error)."""
     from bench.errors import SpecError
+    from bench.files import DiskFull, LinkRefused
 
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
+    except DiskFull as e:  # the store holds every record written before; --resume goes on
+        print(f"error: {e}; free some space, then resume (`edgebench run SUITE --resume`)",
+              file=sys.stderr)
+        return 3
+    except LinkRefused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except SpecError as e:
         print(f"error: invalid file\n{e}", file=sys.stderr)
         return 2

@@ -41,7 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             show()
 
         executor = _executor(args, running)
-        session = Session(suite, Store(Path(args.results)), devices_dirs=args.devices_dir,
+        store = Store(Path(args.results), root_given=args.results_given)
+        session = Session(suite, store, devices_dirs=args.devices_dir,
                           executor=executor, on_record=progress,
                           allow_mixed_hosts=args.allow_mixed_hosts)
         bar.reset(total=len(session.cells))

@@ -22,6 +22,7 @@ from bench.artifacts.cache import Cache, key
 from bench.devices.connections import all_runners, runner_for
 from bench.devices.device import Device
 from bench.devices.energy import energy_metrics
+from bench.files import DiskFull
 from bench.results import host
 from bench.results.metrics import Metric, metric
 from bench.results.samples import Samples
@@ -158,6 +159,8 @@ class CellWork:
                 facts = worker.call("bench.artifacts.build:build_artifact",
                                     build.payload(self.cache), self.suite.settings.timeout_s)
             except worker.WorkerError as e:
+                if e.type == "DiskFull":
+                    raise DiskFull.relayed(str(e)) from None
                 kind = "build" if e.kind == "error" else e.kind
                 raise CellFailure(kind, f"build: {e}") from None
             facts["cached"] = False
@@ -285,5 +288,7 @@ class CellWork:
                                {"ref": ref, "request": request.to_json()},
                                self.suite.settings.timeout_s)
         except worker.WorkerError as e:
+            if e.type == "DiskFull":
+                raise DiskFull.relayed(str(e)) from None
             kind = "runtime" if e.kind == "error" else e.kind
             raise CellFailure(kind, f"{label}: {e}") from None

@@ -92,6 +92,7 @@ class Session:
 
     def run(self, resume: bool = False) -> Run:
         """Run every cell (or, with ``resume``, those the latest run of this suite lacks)."""
+        self.store.check_root()
         run = self.store.latest(self.suite.name) if resume else None
         if run is None:
             run = self.start_run()

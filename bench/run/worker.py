@@ -26,6 +26,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bench.files import NO_ROOM, DiskFull
+
 CHILD_ENV = {
     "TF_USE_LEGACY_KERAS": "1",  # tf-keras is the Keras of the build/convert steps
     "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -159,8 +161,11 @@ def _child(request_path: str, result_path: str) -> None:
         value = load_ref(request["ref"])(**request["payload"])
         result: dict[str, Any] = {"ok": True, "value": value}
     except Exception as e:  # the step's own failure: report it, keep the type and traceback
-        result = {"ok": False, "error": {"type": type(e).__name__, "message": str(e) or
-                                         type(e).__name__, "traceback": traceback.format_exc()}}
+        kind = type(e).__name__
+        if isinstance(e, OSError) and e.errno in NO_ROOM and kind != "DiskFull":
+            kind, e = "DiskFull", DiskFull(Path(e.filename or ".").parent, 0, e.errno)
+        result = {"ok": False, "error": {"type": kind, "message": str(e) or kind,
+                                         "traceback": traceback.format_exc()}}
     tmp = Path(result_path + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.rename(result_path)

@@ -14,6 +14,7 @@ from itertools import groupby
 from typing import Protocol
 
 from bench.artifacts.build import plan_build
+from bench.files import DiskFull
 from bench.run.cellwork import CellFailure, CellWork, MeasureHook, Outcome, now
 from bench.suite.matrix import Cell
 
@@ -48,6 +49,8 @@ class LocalExecutor:
             except CellFailure as e:
                 yield from (work.failed(cell, started, e) for cell in group)
                 continue
+            except DiskFull:  # no cell can be recorded either: the run ends
+                raise
             except (OSError, ValueError) as e:
                 yield from (work.failed(cell, started, CellFailure("artifact", str(e)))
                             for cell in group)
@@ -55,6 +58,8 @@ class LocalExecutor:
             for cell in group:
                 try:
                     yield work.run(cell, build, artifact, measure)
+                except DiskFull:
+                    raise
                 except Exception as e:  # a harness bug in one cell must not end the suite
                     log.exception("cell %s", cell.id)
                     yield work.failed(cell, started, CellFailure(
