@@ -190,3 +190,26 @@ def write_atomic(path: Path, data: bytes, root: Path | None = None) -> None:
             with suppress(OSError):
                 os.unlink(tmp.name, dir_fd=dir_fd)
             raise
+
+
+def not_a_file(path: Path, what: str = "file") -> str | None:
+    """Why ``path`` cannot be read as a regular file (``"model file x is a directory"``), or
+    None when it can; a link is judged by what it points at and says so."""
+    import stat
+
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        dangling = " (a symbolic link to nothing)" if os.path.islink(path) else ""
+        return f"{what} {path} does not exist{dangling}"
+    except OSError as e:
+        return f"{what} {path} cannot be read: {e.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISFIFO: "a named pipe",
+             stat.S_ISSOCK: "a socket"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+    via = f" (a symbolic link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+    return f"{what} {path} is {kind}{via}, not a regular file"

@@ -83,8 +83,8 @@ def judge_model_file(path: Path) -> str:
     """The SHA-256 of a user's model file, once its size and kind are judged: ValueError naming
     ``path`` when it is over :data:`MAX_MODEL_BYTES`, lacks its format's signature, or (a
     ``.tflite``) does not parse. Nothing is hashed whole, read or copied before that."""
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist")
+    if problem := files.not_a_file(path, "model file"):
+        raise (FileNotFoundError if "does not exist" in problem else ValueError)(problem)
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
         raise ValueError(f"model file {path} is {size / 2**20:.0f} MiB; model files up to "

@@ -73,13 +73,12 @@ def _executor(args: argparse.Namespace, on_running: Callable[[dict[str, int]], N
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.run.session import resolve_devices
-    from bench.suite.matrix import plan
+    from bench.run.session import cells_to_run, resolve_devices
     from bench.suite.spec import load_suite
 
     suite = load_suite(args.suite)
     resolve_devices(suite, args.devices_dir)
-    for cell in plan(suite):
+    for cell in cells_to_run(suite):
         print(cell.id)
     return 0
 

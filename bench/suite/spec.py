@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from bench import registry
-from bench.errors import Id, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
+from bench.errors import Id, Seed, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
 from bench.models.train import TrainSpec
 from bench.results.metrics import UNITS
 from bench.suite.constraints import Constraint, known_names, rule_problems
@@ -25,7 +25,7 @@ SUITE_SUFFIXES = (".yaml", ".yml")
 class DatasetRef(Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class ModelEntry(Strict):
