@@ -106,6 +106,10 @@ def judge_model_file(path: Path) -> str:
             kind = "an HDF5" if suffix == ".h5" else "a zip (.keras)"
             raise ValueError(f"model file {path} is not {kind} file: it starts with "
                              f"{head[:8]!r}")
+        if suffix == ".keras":
+            from bench.models.archive import check_archive
+
+            check_archive(path)  # ArchiveError (a ValueError) naming the file
     return sha256_file(path)
 
 

@@ -208,6 +208,13 @@ def load_keras_file(path: str | Path, trust_code: bool = False) -> Any:
         raise ModelFileError(f"model file {p}: expected one of {', '.join(KERAS_SUFFIXES)}")
     if problem := files.not_a_file(p, "model file"):
         raise ModelFileError(problem)
+    if p.suffix.lower() == ".keras":
+        from bench.models.archive import ArchiveError, check_archive
+
+        try:
+            check_archive(p)
+        except ArchiveError as e:
+            raise ModelFileError(str(e)) from None
     if not trust_code:
         refuse_code(p)
     keras = import_keras()
