@@ -41,3 +41,10 @@ def thread_sum(values: list[int]) -> int:
 
     with ThreadPoolExecutor(2) as pool:
         return sum(pool.map(int, values))
+
+
+def allocate(mb: int) -> int:
+    """Allocate ``mb`` MB with NumPy and touch it."""
+    import numpy as np
+
+    return int(np.ones(mb << 20, np.uint8).sum())

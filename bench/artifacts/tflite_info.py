@@ -51,6 +51,36 @@ class ModelInfo:
     has_float16: bool = False
     has_variables: bool = False  # variable tensors (e.g. LSTM state) persist across invokes
     subgraphs: int = 1
+    #: bytes the non-constant tensors declare, summed (what an interpreter may allocate for
+    #: them at most) and the largest of them: ``(name, shape, dtype, bytes)``
+    declared_bytes: int = 0
+    largest_tensor: tuple[str, tuple[int, ...], str, int] | None = None
+
+
+#: Bytes an element of each tensor type takes (unknown types count as 8).
+ITEM_BYTES = {"float32": 4, "float16": 2, "float64": 8, "int32": 4, "uint32": 4, "int64": 8,
+              "uint64": 8, "int16": 2, "uint16": 2, "int8": 1, "uint8": 1, "bool": 1,
+              "int4": 1, "complex64": 8, "complex128": 16, "string": 1}
+
+
+def tensor_bytes(shape: tuple[int, ...], dtype: str) -> int:
+    """Bytes a tensor of ``shape`` declares (a dynamic ``-1`` dimension counts as 1)."""
+    return math.prod(max(int(d), 1) for d in shape) * ITEM_BYTES.get(dtype, 8)
+
+
+def memory_problem(info: ModelInfo, limit_mb: int, source: str = "the model") -> str | None:
+    """Why ``info``'s declared tensors cannot fit a worker limited to ``limit_mb`` MB, or None:
+    judged from the flatbuffer before any interpreter allocates them."""
+    limit = limit_mb << 20
+    if info.largest_tensor is not None and info.largest_tensor[3] > limit:
+        name, shape, dtype, size = info.largest_tensor
+        return (f"{source} declares tensor {name[:80]!r} of shape {list(shape)} {dtype} "
+                f"({size / 2**20:,.0f} MB), over the worker memory limit of {limit_mb:,} MB "
+                "(settings.memory_mb)")
+    if info.declared_bytes > limit:
+        return (f"{source} declares {info.declared_bytes / 2**20:,.0f} MB of tensors, over the "
+                f"worker memory limit of {limit_mb:,} MB (settings.memory_mb)")
+    return None
 
 
 def _schema() -> Any:
@@ -123,6 +153,7 @@ def _parse(data: bytes) -> ModelInfo:
         has_data.append(buf.DataLength() > 0 or buf.Size() > 0)
 
     params, dtypes, counts = 0, set(), Counter()
+    declared, largest = 0, None
     variables = False
     inputs: tuple[TensorInfo, ...] = ()
     outputs: tuple[TensorInfo, ...] = ()
@@ -135,6 +166,12 @@ def _parse(data: bytes) -> ModelInfo:
             buf = tensor.Buffer()
             if 0 < buf < len(has_data) and has_data[buf] and not tensor.IsVariable():
                 params += _numel(tensor.ShapeAsNumpy() if tensor.ShapeLength() else ())
+                continue
+            info = _tensor_info(tensor, dtype_names)
+            size = tensor_bytes(info.shape, info.dtype)
+            declared += size
+            if largest is None or size > largest[3]:
+                largest = (info.name, info.shape, info.dtype, size)
         for j in range(sub.OperatorsLength()):
             counts[codes[sub.Operators(j).OpcodeIndex()]] += 1
         if g == 0:
@@ -147,7 +184,8 @@ def _parse(data: bytes) -> ModelInfo:
     return ModelInfo(size=len(data), params=params, dtypes=tuple(sorted(dtypes)),
                      ops=tuple(sorted(counts)), op_counts=dict(sorted(counts.items())),
                      inputs=inputs, outputs=outputs, has_float16="float16" in dtypes,
-                     has_variables=variables, subgraphs=model.SubgraphsLength())
+                     has_variables=variables, subgraphs=model.SubgraphsLength(),
+                     declared_bytes=declared, largest_tensor=largest)
 
 
 def inspect(data: bytes, source: str = "data") -> ModelInfo:

@@ -157,7 +157,8 @@ class CellWork:
         else:
             try:
                 facts = worker.call("bench.artifacts.build:build_artifact",
-                                    build.payload(self.cache), self.suite.settings.timeout_s)
+                                    build.payload(self.cache), self.suite.settings.timeout_s,
+                                    self.suite.settings.memory_mb)
             except worker.WorkerError as e:
                 if e.type == "DiskFull":
                     raise DiskFull.relayed(str(e)) from None
@@ -217,6 +218,15 @@ class CellWork:
                                     f"only)")))
         reason = runner.unsupported(artifact.data, device.options)
         details["runner"] = runner.name
+        if artifact.kind == "tflite":  # judged before any interpreter allocates them
+            from bench.artifacts import tflite_info
+
+            limit = self.suite.settings.memory_mb or worker.default_memory_mb()
+            too_big = tflite_info.memory_problem(tflite_info.inspect(artifact.data), limit,
+                                                 f"{cell.model}/{cell.variant}")
+            if too_big:
+                return self.outcome(cell, "failed", started, metrics=metrics, sha=sha,
+                                    details=details, error=CellFailure("memory", too_big))
         details.update(runner.provenance(device.model_dump(mode="json"), device.options))
         if reason:
             return self.outcome(cell, "skipped", started, metrics=metrics, sha=sha,
@@ -286,7 +296,7 @@ class CellWork:
         try:
             return worker.call("bench.runners.phase:run_phase",
                                {"ref": ref, "request": request.to_json()},
-                               self.suite.settings.timeout_s)
+                               self.suite.settings.timeout_s, self.suite.settings.memory_mb)
         except worker.WorkerError as e:
             if e.type == "DiskFull":
                 raise DiskFull.relayed(str(e)) from None

@@ -5,6 +5,11 @@ calls ``function(**payload)`` and writes its JSON result. A segfault, abort, han
 exception in the child becomes a :class:`WorkerError` in the parent with a clear message; the
 parent process is never at risk.
 
+The child runs under a memory limit (``memory_mb``, default :func:`default_memory_mb`), set
+before it executes anything (``RLIMIT_DATA`` on its heap and private mappings, ``RLIMIT_AS`` with
+room for the libraries' code): running out fails the call as ``out of memory (limit N MB)``
+instead of growing until the machine does.
+
 The child never imports from the working directory (``-P``; an empty ``PYTHONPATH`` entry is
 dropped too), so a ``concurrent.py`` lying where ``edgebench run`` starts cannot shadow the
 standard library. Its exchange folder ``edgebench-worker-<pid>-*`` is removed on return, and
@@ -34,6 +39,12 @@ CHILD_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 TEMP_PREFIX = "edgebench-worker-"
+#: Address space on top of the data limit: the code and reservations of the libraries a worker
+#: maps (TensorFlow alone maps about 1.8 GB of which 0.4 GB is data).
+ADDRESS_HEADROOM_MB = 4096
+#: What a worker that ran out of memory leaves in its output.
+_OUT_OF_MEMORY = re.compile(r"MemoryError|std::bad_alloc|Cannot allocate memory|"
+                            r"Unable to allocate|out of memory", re.IGNORECASE)
 _TEMP_OWNER = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-")
 
 
@@ -67,6 +78,37 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def default_memory_mb() -> int:
+    """A worker's memory limit when the suite sets none: half of this machine's physical
+    memory, at least 1 GiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 4096
+    return max(1024, (total // 2) >> 20)
+
+
+def limit_memory(memory_mb: int) -> None:
+    """Limit this process (and what it executes) to ``memory_mb`` MB of data."""
+    import resource
+
+    for which, mb in ((resource.RLIMIT_DATA, memory_mb),
+                      (resource.RLIMIT_AS, memory_mb + ADDRESS_HEADROOM_MB)):
+        hard = resource.getrlimit(which)[1]
+        size = mb << 20 if hard == resource.RLIM_INFINITY else min(mb << 20, hard)
+        resource.setrlimit(which, (size, hard))
+
+
+def _start_child(memory_mb: int) -> None:
+    """In the child before exec: tied to the parent, memory limited."""
+    _die_with_parent()
+    limit_memory(memory_mb)
+
+
+def _out_of_memory(memory_mb: int) -> str:
+    return f"out of memory (limit {memory_mb:,} MB; settings.memory_mb sets it)"
 
 
 def python_command(*args: str) -> list[str]:
@@ -112,8 +154,11 @@ def remove_stale_temp(root: Path | None = None) -> list[Path]:
     return removed
 
 
-def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
-    """Call ``ref`` with ``payload`` in a fresh subprocess; return its JSON-able result."""
+def call(ref: str, payload: dict[str, Any], timeout_s: float,
+         memory_mb: int | None = None) -> Any:
+    """Call ``ref`` with ``payload`` in a fresh subprocess limited to ``memory_mb`` MB (default
+    :func:`default_memory_mb`); return its JSON-able result."""
+    memory_mb = memory_mb or default_memory_mb()
     remove_stale_temp()
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         req, resp, err = Path(tmp, "request.json"), Path(tmp, "result.json"), Path(tmp, "stderr")
@@ -124,7 +169,7 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
                 python_command("-m", "bench.run.worker", str(req), str(resp)),
                 stdin=subprocess.DEVNULL, stdout=err_file, stderr=err_file, env=env,
                 start_new_session=True,  # its own process group, so a timeout kills it all
-                preexec_fn=_die_with_parent,
+                preexec_fn=lambda: _start_child(memory_mb),
             )
             started = time.monotonic()
             try:
@@ -143,8 +188,15 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
             if result["ok"]:
                 return result["value"]
             e = result["error"]
+            if e["type"] == "MemoryError":
+                raise WorkerError("memory", _out_of_memory(memory_mb), type=e["type"],
+                                  detail=e["traceback"])
             raise WorkerError("error", e["message"], type=e["type"], detail=e["traceback"])
         elapsed = time.monotonic() - started
+        if _OUT_OF_MEMORY.search(_tail(stderr, 40)):
+            raise WorkerError("memory", f"{_out_of_memory(memory_mb)}; the worker "
+                              f"{'crashed' if proc.returncode < 0 else 'exited'} after "
+                              f"{elapsed:.1f} s", detail=stderr[-4000:])
         if proc.returncode < 0:
             how = f"crashed with {_signal_name(proc.returncode)}"
         else:

@@ -85,6 +85,9 @@ class Settings(Strict):
     timeout_s: float = Field(600, gt=0, le=7 * 86400, description="per step, at most a week")
     #: host timings are taken in this many worker processes, each after its own warmup
     processes: int = Field(3, ge=1, le=100)
+    #: each worker process's memory limit; default: half of the machine's memory
+    memory_mb: int | None = Field(None, ge=512, le=1 << 24, description="per worker process, "
+                                  "MB (default: half of the machine's memory)")
     reference_variant: str = "fp32"
     #: workload rate for average power and battery life on devices with power figures
     inferences_per_s: float | None = Field(None, gt=0)
