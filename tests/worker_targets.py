@@ -48,3 +48,11 @@ def allocate(mb: int) -> int:
     import numpy as np
 
     return int(np.ones(mb << 20, np.uint8).sum())
+
+
+def segfault_in(doing: str) -> None:
+    """Leave a breadcrumb, then die of SIGSEGV without a word."""
+    from bench import breadcrumb
+
+    breadcrumb.leave(doing)
+    ctypes.string_at(0)

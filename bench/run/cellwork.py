@@ -185,7 +185,8 @@ class CellWork:
                    "model_size_gzip": metric("model_size_gzip", tflite_info.gzip_size(data),
                                              "measured"),
                    "params": metric("params", params, "measured"),
-                   "sparsity": metric("sparsity", tflite_sparsity(data), "measured")}
+                   "sparsity": metric("sparsity", tflite_info.parse_guarded(
+                       tflite_sparsity, data, str(path)), "measured")}  # ValueError: corrupt
         return Artifact(path, data, sha, facts, metrics)
 
     # --- run one cell ----------------------------------------------------------------------
@@ -245,7 +246,7 @@ class CellWork:
             cached = self.cache.read_json(self.cache.evaluation(eval_key)) if cacheable else None
             details["evaluation_cached"] = cached is not None
             if cached is None:
-                cached = self._phase(runner.evaluate, request, "evaluate")
+                cached = self._phase(runner.evaluate, request, "evaluate", runner.locate_crash)
                 if "skipped" not in cached and cacheable:
                     self.cache.write_json(self.cache.evaluation(eval_key), cached)
             if "skipped" in cached:
@@ -273,7 +274,8 @@ class CellWork:
             else:
                 processes = self.suite.settings.processes if runner.host_timing else 1
                 for _ in range(processes):  # each its own worker: its own warmup and layout
-                    measured = self._phase(runner.measure, step.request, "measure")
+                    measured = self._phase(runner.measure, step.request, "measure",
+                                           runner.locate_crash)
                     if "skipped" in measured:
                         raise CellFailure("unsupported", measured["skipped"])
                     metrics.update({k: Metric.from_json(v)
@@ -292,13 +294,30 @@ class CellWork:
         outcome.samples, outcome.machine = samples, host.state()
         return outcome
 
-    def _phase(self, ref: str, request: RunRequest, label: str) -> dict[str, Any]:
+    def _phase(self, ref: str, request: RunRequest, label: str,
+               locate: str | None = None) -> dict[str, Any]:
+        settings = self.suite.settings
         try:
             return worker.call("bench.runners.phase:run_phase",
                                {"ref": ref, "request": request.to_json()},
-                               self.suite.settings.timeout_s, self.suite.settings.memory_mb)
+                               settings.timeout_s, settings.memory_mb)
         except worker.WorkerError as e:
             if e.type == "DiskFull":
                 raise DiskFull.relayed(str(e)) from None
             kind = "runtime" if e.kind == "error" else e.kind
-            raise CellFailure(kind, f"{label}: {e}") from None
+            located = self._locate(locate, request) if e.signal and locate else None
+            where = f"{e.signal} in {located} (found rerunning the model op by op); " \
+                if located else ""
+            raise CellFailure(kind, f"{label}: {where}{e}") from None
+
+    def _locate(self, ref: str, request: RunRequest) -> str | None:
+        """After a phase's worker died of a signal: rerun the model op by op in a new worker
+        (``ref``, a runner's ``locate_crash``); the breadcrumb it died with, if it crashed
+        again."""
+        settings = self.suite.settings
+        try:
+            worker.call(ref, {"request": request.to_json()}, settings.timeout_s,
+                        settings.memory_mb)
+        except worker.WorkerError as again:
+            return (again.doing or None) if again.signal else None
+        return None

@@ -31,6 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bench import breadcrumb
 from bench.files import NO_ROOM, DiskFull
 
 CHILD_ENV = {
@@ -54,9 +55,12 @@ class WorkerError(Exception):
     ``kind``: ``error`` (the step raised; ``type`` names the exception), ``crashed`` (killed by
     a signal or exited without a result), ``timeout``."""
 
-    def __init__(self, kind: str, message: str, *, type: str = "", detail: str = "") -> None:
+    def __init__(self, kind: str, message: str, *, type: str = "", detail: str = "",
+                 signal: str = "", doing: str = "") -> None:
         super().__init__(message)
         self.kind, self.type, self.detail = kind, type, detail
+        #: a crash's signal name, and the breadcrumb the worker left (what it was doing)
+        self.signal, self.doing = signal, doing
 
 
 def _signal_name(returncode: int) -> str:
@@ -162,8 +166,9 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float,
     remove_stale_temp()
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         req, resp, err = Path(tmp, "request.json"), Path(tmp, "result.json"), Path(tmp, "stderr")
+        crumb = Path(tmp, "breadcrumb")
         req.write_text(json.dumps({"ref": ref, "payload": payload}))
-        env = child_env()
+        env = {**child_env(), breadcrumb.ENV: str(crumb)}
         with err.open("wb") as err_file:
             proc = subprocess.Popen(
                 python_command("-m", "bench.run.worker", str(req), str(resp)),
@@ -193,16 +198,26 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float,
                                   detail=e["traceback"])
             raise WorkerError("error", e["message"], type=e["type"], detail=e["traceback"])
         elapsed = time.monotonic() - started
+        doing = breadcrumb.read(crumb)
         if _OUT_OF_MEMORY.search(_tail(stderr, 40)):
             raise WorkerError("memory", f"{_out_of_memory(memory_mb)}; the worker "
                               f"{'crashed' if proc.returncode < 0 else 'exited'} after "
                               f"{elapsed:.1f} s", detail=stderr[-4000:])
-        if proc.returncode < 0:
-            how = f"crashed with {_signal_name(proc.returncode)}"
-        else:
-            how = f"exited with status {proc.returncode} without a result"
-        raise WorkerError("crashed", f"worker {how} after {elapsed:.1f} s; last output:\n"
-                          f"{_tail(stderr)}", detail=stderr[-4000:])
+        name = _signal_name(proc.returncode) if proc.returncode < 0 else ""
+        how = (f"crashed with {name}" if name
+               else f"exited with status {proc.returncode} without a result")
+        raise WorkerError("crashed", crash_message(how, elapsed, doing, stderr),
+                          detail=stderr[-4000:], signal=name, doing=doing)
+
+
+def crash_message(how: str, elapsed: float, doing: str, stderr: str) -> str:
+    """``worker crashed with SIGSEGV after 0.4 s (<doing>); last output: …`` (never empty:
+    without output or breadcrumb it still names the signal and the time)."""
+    text = f"worker {how} after {elapsed:.1f} s"
+    if doing:
+        text += f" ({doing})"
+    output = _tail(stderr)
+    return f"{text}; last output:\n{output}" if output else f"{text} (no output)"
 
 
 def _child(request_path: str, result_path: str) -> None:

@@ -108,6 +108,11 @@ class Runner:
     #: ``"module:function"`` opening an artifact for streaming replay
     #: (``fn(data: bytes, options: dict, source: str) -> bench.run.stream.OpenedModel``), or None
     open_model: str | None = None
+    #: ``"module:function"`` run in a new worker after a phase's worker died of a signal
+    #: (``fn(request: RunRequest) -> str | None``): it reruns the model step by step, leaving
+    #: a breadcrumb (:mod:`bench.breadcrumb`) before each, so the crash, if it recurs, names the
+    #: op it happened in; or None
+    locate_crash: str | None = None
     unsupported: Callable[[bytes, dict[str, Any]], str | None] = lambda tflite, options: None
     versions: Callable[[], dict[str, str]] = dict  # runtime versions, part of the cache key
     #: Whether a device's ``evaluate`` results may be cached (by artifact, data set, versions
