@@ -78,6 +78,17 @@ class Artifact:
     kind: str = "tflite"  # or "c": a classical baseline's generated C
 
 
+def reason(error: Exception) -> str:
+    """A failure's message for its record, never empty (an exception without a message is
+    named by its kind and type)."""
+    text = str(error).strip()
+    if text:
+        return text
+    cause = error.__cause__ or error.__context__
+    kind = getattr(error, "kind", "error")
+    return f"{kind}: {type(cause or error).__name__} (no message)"
+
+
 class CellFailure(Exception):
     """A cell-level failure with the kind of error for the record."""
 
@@ -139,7 +150,7 @@ class CellWork:
         return Outcome(cell=cell, status=status, started=started, ended=now(),
                        metrics=metrics or {}, sha=sha, details=details or {},
                        error=None if error is None else {"kind": error.kind,
-                                                          "message": str(error)})
+                                                          "message": reason(error)})
 
     def failed(self, cell: Cell, started: str, error: CellFailure,
                metrics: dict[str, Metric] | None = None) -> Outcome:

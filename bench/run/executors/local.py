@@ -52,8 +52,8 @@ class LocalExecutor:
             except DiskFull:  # no cell can be recorded either: the run ends
                 raise
             except (OSError, ValueError) as e:
-                yield from (work.failed(cell, started, CellFailure("artifact", str(e)))
-                            for cell in group)
+                failure = CellFailure("artifact", str(e) or type(e).__name__)
+                yield from (work.failed(cell, started, failure) for cell in group)
                 continue
             for cell in group:
                 try:

@@ -262,8 +262,8 @@ class _Dispatch:
             try:
                 plan = plan_build(models[group[0]], variants[group[1]], models)
             except (OSError, ValueError) as e:
-                yield from (self.work.failed(c, started, CellFailure("artifact", str(e)))
-                            for c in cells)
+                failure = CellFailure("artifact", str(e) or type(e).__name__)
+                yield from (self.work.failed(c, started, failure) for c in cells)
                 continue
             self.plans[group] = plan
             if plan.model_key in first:
