@@ -1,6 +1,6 @@
 """What a worker process is doing, left where its parent can read it after a native crash.
 
-A worker started by :func:`bench.run.worker.call` gets ``EDGEBENCH_BREADCRUMB`` naming a file;
+A worker started by :func:`bench.worker.call` gets ``EDGEBENCH_BREADCRUMB`` naming a file;
 :func:`leave` overwrites it with one line (``TFLite Micro invoking op 3 (CONV_2D) of 12``). When
 native code kills the worker with a signal, Python can say nothing more, but the file still
 holds the last step it began: the parent puts it in the cell's reason. Outside a worker (no

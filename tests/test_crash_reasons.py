@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.run import worker
+from bench import worker
 from bench.run.session import run_suite
 from bench.suite.spec import load_suite
 from tests.conftest import ROOT

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.artifacts.build import judge_model_file
 from bench.models import archive
 from bench.models.archive import ArchiveError, check_archive
 from bench.models.train import ModelFileError, load_keras_file
 from bench.results.store import Store
+from bench.run.build import judge_model_file
 from tests.conftest import ROOT
 
 

@@ -15,11 +15,10 @@ import pytest
 
 from bench.artifacts.cache import Cache
 from bench.files import LinkRefused
-from bench.results import samples
+from bench.results import runlock, samples
 from bench.results.metrics import Metric
 from bench.results.record import Record
 from bench.results.store import Store
-from bench.run import runlock
 from tests.conftest import ROOT
 
 SECRET = b"precious\n"

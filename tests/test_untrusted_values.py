@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.artifacts.build import judge_model_file
 from bench.devices.device import load_device
 from bench.models.train import ModelFileError, load_keras_file
+from bench.run.build import judge_model_file
 from bench.suite.spec import load_suite
 from tests.conftest import ROOT
 from tests.test_untrusted_files import BOARD, SUITE, error_of, problems, write

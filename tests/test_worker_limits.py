@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench import worker
 from bench.artifacts import tflite_info
 from bench.results.store import Store
-from bench.run import worker
 from bench.run.session import run_suite
 from bench.runners.base import RunRequest
 from bench.suite.spec import load_suite

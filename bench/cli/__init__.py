@@ -11,6 +11,7 @@ import logging
 import sys
 
 from bench.cli.args import add_verbose
+from bench.files import DiskFull, LinkRefused
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,7 +41,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``edgebench`` command; returns its exit status (2 for a usage or input error)."""
     from bench.errors import SpecError
-    from bench.files import DiskFull, LinkRefused
 
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

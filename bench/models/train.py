@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from bench import files
 from bench.datasets.base import Dataset
 from bench.errors import BatchSize, Epochs, Seed, Strict
+from bench.models.archive import ArchiveError, check_archive
 from bench.models.base import ModelBuilder
 
 log = logging.getLogger(__name__)
@@ -209,8 +210,6 @@ def load_keras_file(path: str | Path, trust_code: bool = False) -> Any:
     if problem := files.not_a_file(p, "model file"):
         raise ModelFileError(problem)
     if p.suffix.lower() == ".keras":
-        from bench.models.archive import ArchiveError, check_archive
-
         try:
             check_archive(p)
         except ArchiveError as e:

@@ -11,7 +11,7 @@ file is opened without following one, so a link planted as ``records.jsonl`` or 
 refused; the root itself is followed when the user named it. A full disk stops the write with
 :class:`~bench.files.DiskFull` before a partial record could count as one.
 
-Writing takes the run folder's lock (:mod:`bench.run.runlock`): a new or resumed run exclusively, the
+Writing takes the run folder's lock (:mod:`bench.results.runlock`): a new or resumed run exclusively, the
 processes joining a shared run id (pytest-xdist workers) shared; another writer is refused with
 the holder's pid and host. Reading takes no lock.
 """
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import files
+from bench.results import runlock
 from bench.results.record import Record
-from bench.run import runlock
 
 log = logging.getLogger(__name__)
 RECORDS = "records.jsonl"
@@ -175,7 +175,7 @@ class Run:
             os.close(fd)
 
     def repair_tail(self) -> None:
-        """Before resuming: take the run's lock (:class:`~bench.run.runlock.RunLocked` when another
+        """Before resuming: take the run's lock (:class:`~bench.results.runlock.RunLocked` when another
         process is writing the run), then drop a torn final line (a run killed mid-write)."""
         runlock.acquire(self.path)
         path = self.records_path
@@ -220,7 +220,7 @@ class Store:
         """A new run folder, locked for this process; with ``run_id``, the run several
         processes share (pytest-xdist workers): the first creates it, the others join it and
         append to the same records, each holding the lock shared. Raises
-        :class:`~bench.run.runlock.RunLocked` when another process writes that run exclusively."""
+        :class:`~bench.results.runlock.RunLocked` when another process writes that run exclusively."""
         shared = run_id is not None
         run_id = run_id or new_run_id()
         path = self.root / suite / run_id

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.artifacts.build import BuildPlan
+from bench import worker
+from bench.artifacts import tflite_info
 from bench.artifacts.cache import Cache, key
 from bench.devices.connections import all_runners, runner_for
 from bench.devices.device import Device
@@ -27,7 +28,7 @@ from bench.results import host
 from bench.results.metrics import Metric, metric
 from bench.results.samples import Samples
 from bench.results.stability import instability
-from bench.run import worker
+from bench.run.build import BuildPlan
 from bench.runners.base import RunRequest
 from bench.runners.io import latency_stats
 from bench.suite.matrix import Cell
@@ -167,7 +168,7 @@ class CellWork:
             facts = {**(self.cache.read_json(info) or {}), "cached": True}
         else:
             try:
-                facts = worker.call("bench.artifacts.build:build_artifact",
+                facts = worker.call("bench.run.build:build_artifact",
                                     build.payload(self.cache), self.suite.settings.timeout_s,
                                     self.suite.settings.memory_mb)
             except worker.WorkerError as e:
@@ -181,7 +182,6 @@ class CellWork:
     def cached_artifact(self, build: BuildPlan, facts: dict[str, Any]) -> Artifact:
         """The artifact of ``build`` already in the cache, with its build ``facts``: bytes,
         hash and size metrics (an executor that built it elsewhere lands the bytes first)."""
-        from bench.artifacts import tflite_info
         from bench.variants.prune import tflite_sparsity
 
         path = self.cache.artifact(build.artifact_key, build.suffix)
@@ -231,8 +231,6 @@ class CellWork:
         reason = runner.unsupported(artifact.data, device.options)
         details["runner"] = runner.name
         if artifact.kind == "tflite":  # judged before any interpreter allocates them
-            from bench.artifacts import tflite_info
-
             limit = self.suite.settings.memory_mb or worker.default_memory_mb()
             too_big = tflite_info.memory_problem(tflite_info.inspect(artifact.data), limit,
                                                  f"{cell.model}/{cell.variant}")

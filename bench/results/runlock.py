@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench import files
-from bench.run.worker import pid_alive
+from bench.worker import pid_alive
 
 LOCK = "run.lock"
 Mode = Literal["exclusive", "shared"]

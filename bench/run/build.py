@@ -20,6 +20,7 @@ import numpy as np
 
 from bench import files, registry
 from bench.artifacts.cache import Cache, key, sha256_file, versions
+from bench.models.archive import check_archive
 from bench.suite.spec import ModelEntry, VariantEntry
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,6 @@ def judge_model_file(path: Path) -> str:
             raise ValueError(f"model file {path} is not {kind} file: it starts with "
                              f"{head[:8]!r}")
         if suffix == ".keras":
-            from bench.models.archive import check_archive
-
             check_archive(path)  # ArchiveError (a ValueError) naming the file
     return sha256_file(path)
 
