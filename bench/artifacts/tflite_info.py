@@ -193,8 +193,20 @@ def _parse(data: bytes) -> ModelInfo:
             declared += size
             if largest is None or size > largest[3]:
                 largest = (info.name, info.shape, info.dtype, size)
+        tensors = sub.TensorsLength()
         for j in range(sub.OperatorsLength()):
-            counts[codes[sub.Operators(j).OpcodeIndex()]] += 1
+            op = sub.Operators(j)
+            if not 0 <= op.OpcodeIndex() < len(codes):
+                raise ValueError(f"operator {j} of subgraph {g} has operator code "
+                                 f"{op.OpcodeIndex()} of {len(codes)}")
+            for kind, length, get in (("input", op.InputsLength(), op.Inputs),
+                                      ("output", op.OutputsLength(), op.Outputs)):
+                for k in range(length):  # -1: an optional input left out
+                    if not -1 <= get(k) < tensors:
+                        raise ValueError(f"operator {j} ({codes[op.OpcodeIndex()]}) of subgraph "
+                                         f"{g}: {kind} {k} refers to tensor {get(k)} of "
+                                         f"{tensors}")
+            counts[codes[op.OpcodeIndex()]] += 1
         if g == 0:
             inputs = tuple(_tensor_info(sub.Tensors(int(i)), dtype_names)
                            for i in sub.InputsAsNumpy()) if sub.InputsLength() else ()
