@@ -7,6 +7,7 @@ Every problem is reported with the file, the field path and the bad value, e.g.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +250,8 @@ def load_suite(path: Path | str) -> Suite:
     suite.source = path.resolve()
     for m in suite.models:  # model files are relative to the suite file
         if m.path is not None and not m.path.is_absolute():
-            m.path = (path.parent / m.path).resolve()
+            # absolute, links kept: an error names the file as the suite gives it
+            m.path = Path(os.path.abspath(path.parent / m.path))
     return suite
 
 
