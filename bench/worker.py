@@ -53,7 +53,7 @@ class WorkerError(Exception):
     """A worker that did not return a result.
 
     ``kind``: ``error`` (the step raised; ``type`` names the exception), ``crashed`` (killed by
-    a signal or exited without a result), ``timeout``."""
+    a signal or exited without a result), ``timeout``, ``memory`` (ran out of its limit)."""
 
     def __init__(self, kind: str, message: str, *, type: str = "", detail: str = "",
                  signal: str = "", doing: str = "") -> None:
