@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     StringConstraints,
     ValidationError,
 )
@@ -24,6 +25,14 @@ from pydantic import (
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 MAX_ID = 100
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID)]
+
+#: Numbers a file gives that end up in NumPy, TensorFlow or an allocation: bounded where the file
+#: is read, so a bad one is named there and not found deep in a build.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="0 to 2^32 - 1 (NumPy's range)")]
+BatchSize = Annotated[int, Field(ge=1, le=65_536)]
+Epochs = Annotated[int, Field(ge=1, le=10_000)]
+#: examples a generated data set or a calibration takes
+SampleCount = Annotated[int, Field(le=1_000_000)]
 
 
 class Strict(BaseModel):

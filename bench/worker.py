@@ -5,6 +5,11 @@ calls ``function(**payload)`` and writes its JSON result. A segfault, abort, han
 exception in the child becomes a :class:`WorkerError` in the parent with a clear message; the
 parent process is never at risk.
 
+The child runs under a memory limit (``memory_mb``, default :func:`default_memory_mb`), set
+before it executes anything (``RLIMIT_DATA`` on its heap and private mappings, ``RLIMIT_AS`` with
+room for the libraries' code): running out fails the call as ``out of memory (limit N MB)``
+instead of growing until the machine does.
+
 The child never imports from the working directory (``-P``; an empty ``PYTHONPATH`` entry is
 dropped too), so a ``concurrent.py`` lying where ``edgebench run`` starts cannot shadow the
 standard library. Its exchange folder ``edgebench-worker-<pid>-*`` is removed on return, and
@@ -26,12 +31,21 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bench import breadcrumb
+from bench.files import NO_ROOM, DiskFull
+
 CHILD_ENV = {
     "TF_USE_LEGACY_KERAS": "1",  # tf-keras is the Keras of the build/convert steps
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "PYTHONUNBUFFERED": "1",
 }
 TEMP_PREFIX = "edgebench-worker-"
+#: Address space on top of the data limit: the code and reservations of the libraries a worker
+#: maps (TensorFlow alone maps about 1.8 GB of which 0.4 GB is data).
+ADDRESS_HEADROOM_MB = 4096
+#: What a worker that ran out of memory leaves in its output.
+_OUT_OF_MEMORY = re.compile(r"MemoryError|std::bad_alloc|Cannot allocate memory|"
+                            r"Unable to allocate|out of memory", re.IGNORECASE)
 _TEMP_OWNER = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-")
 
 
@@ -39,11 +53,14 @@ class WorkerError(Exception):
     """A worker that did not return a result.
 
     ``kind``: ``error`` (the step raised; ``type`` names the exception), ``crashed`` (killed by
-    a signal or exited without a result), ``timeout``."""
+    a signal or exited without a result), ``timeout``, ``memory`` (ran out of its limit)."""
 
-    def __init__(self, kind: str, message: str, *, type: str = "", detail: str = "") -> None:
+    def __init__(self, kind: str, message: str, *, type: str = "", detail: str = "",
+                 signal: str = "", doing: str = "") -> None:
         super().__init__(message)
         self.kind, self.type, self.detail = kind, type, detail
+        #: a crash's signal name, and the breadcrumb the worker left (what it was doing)
+        self.signal, self.doing = signal, doing
 
 
 def _signal_name(returncode: int) -> str:
@@ -65,6 +82,37 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def default_memory_mb() -> int:
+    """A worker's memory limit when the suite sets none: half of this machine's physical
+    memory, at least 1 GiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 4096
+    return max(1024, (total // 2) >> 20)
+
+
+def limit_memory(memory_mb: int) -> None:
+    """Limit this process (and what it executes) to ``memory_mb`` MB of data."""
+    import resource
+
+    for which, mb in ((resource.RLIMIT_DATA, memory_mb),
+                      (resource.RLIMIT_AS, memory_mb + ADDRESS_HEADROOM_MB)):
+        hard = resource.getrlimit(which)[1]
+        size = mb << 20 if hard == resource.RLIM_INFINITY else min(mb << 20, hard)
+        resource.setrlimit(which, (size, hard))
+
+
+def _start_child(memory_mb: int) -> None:
+    """In the child before exec: tied to the parent, memory limited."""
+    _die_with_parent()
+    limit_memory(memory_mb)
+
+
+def _out_of_memory(memory_mb: int) -> str:
+    return f"out of memory (limit {memory_mb:,} MB; settings.memory_mb sets it)"
 
 
 def python_command(*args: str) -> list[str]:
@@ -110,19 +158,23 @@ def remove_stale_temp(root: Path | None = None) -> list[Path]:
     return removed
 
 
-def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
-    """Call ``ref`` with ``payload`` in a fresh subprocess; return its JSON-able result."""
+def call(ref: str, payload: dict[str, Any], timeout_s: float,
+         memory_mb: int | None = None) -> Any:
+    """Call ``ref`` with ``payload`` in a fresh subprocess limited to ``memory_mb`` MB (default
+    :func:`default_memory_mb`); return its JSON-able result."""
+    memory_mb = memory_mb or default_memory_mb()
     remove_stale_temp()
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         req, resp, err = Path(tmp, "request.json"), Path(tmp, "result.json"), Path(tmp, "stderr")
+        crumb = Path(tmp, "breadcrumb")
         req.write_text(json.dumps({"ref": ref, "payload": payload}))
-        env = child_env()
+        env = {**child_env(), breadcrumb.ENV: str(crumb)}
         with err.open("wb") as err_file:
             proc = subprocess.Popen(
                 python_command("-m", "bench.worker", str(req), str(resp)),
                 stdin=subprocess.DEVNULL, stdout=err_file, stderr=err_file, env=env,
                 start_new_session=True,  # its own process group, so a timeout kills it all
-                preexec_fn=_die_with_parent,
+                preexec_fn=lambda: _start_child(memory_mb),
             )
             started = time.monotonic()
             try:
@@ -141,14 +193,31 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
             if result["ok"]:
                 return result["value"]
             e = result["error"]
+            if e["type"] == "MemoryError":
+                raise WorkerError("memory", _out_of_memory(memory_mb), type=e["type"],
+                                  detail=e["traceback"])
             raise WorkerError("error", e["message"], type=e["type"], detail=e["traceback"])
         elapsed = time.monotonic() - started
-        if proc.returncode < 0:
-            how = f"crashed with {_signal_name(proc.returncode)}"
-        else:
-            how = f"exited with status {proc.returncode} without a result"
-        raise WorkerError("crashed", f"worker {how} after {elapsed:.1f} s; last output:\n"
-                          f"{_tail(stderr)}", detail=stderr[-4000:])
+        doing = breadcrumb.read(crumb)
+        if _OUT_OF_MEMORY.search(_tail(stderr, 40)):
+            raise WorkerError("memory", f"{_out_of_memory(memory_mb)}; the worker "
+                              f"{'crashed' if proc.returncode < 0 else 'exited'} after "
+                              f"{elapsed:.1f} s", detail=stderr[-4000:])
+        name = _signal_name(proc.returncode) if proc.returncode < 0 else ""
+        how = (f"crashed with {name}" if name
+               else f"exited with status {proc.returncode} without a result")
+        raise WorkerError("crashed", crash_message(how, elapsed, doing, stderr),
+                          detail=stderr[-4000:], signal=name, doing=doing)
+
+
+def crash_message(how: str, elapsed: float, doing: str, stderr: str) -> str:
+    """``worker crashed with SIGSEGV after 0.4 s (<doing>); last output: …`` (never empty:
+    without output or breadcrumb it still names the signal and the time)."""
+    text = f"worker {how} after {elapsed:.1f} s"
+    if doing:
+        text += f" ({doing})"
+    output = _tail(stderr)
+    return f"{text}; last output:\n{output}" if output else f"{text} (no output)"
 
 
 def _child(request_path: str, result_path: str) -> None:
@@ -159,8 +228,11 @@ def _child(request_path: str, result_path: str) -> None:
         value = load_ref(request["ref"])(**request["payload"])
         result: dict[str, Any] = {"ok": True, "value": value}
     except Exception as e:  # the step's own failure: report it, keep the type and traceback
-        result = {"ok": False, "error": {"type": type(e).__name__, "message": str(e) or
-                                         type(e).__name__, "traceback": traceback.format_exc()}}
+        kind = type(e).__name__
+        if isinstance(e, OSError) and e.errno in NO_ROOM and kind != "DiskFull":
+            kind, e = "DiskFull", DiskFull(Path(e.filename or ".").parent, 0, e.errno)
+        result = {"ok": False, "error": {"type": kind, "message": str(e) or kind,
+                                         "traceback": traceback.format_exc()}}
     tmp = Path(result_path + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.rename(result_path)

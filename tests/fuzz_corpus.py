@@ -1,5 +1,9 @@
-"""A corpus of hostile and careless suite and device files, and a judge of how edgebench reads
-them: a clear error (naming the file), accepted, a traceback, or a hang.
+"""A corpus of hostile and careless suite, device and model files, and a judge of how edgebench
+reads them: a clear error (naming the file), accepted, a traceback, or a hang.
+
+Model files (crafted ``.tflite`` flatbuffers and ``.keras`` archives) are judged as a build
+judges them before anything loads them (:func:`bench.run.build.judge_model_file`), plus the
+worker memory check a ``.tflite``'s declared tensors get before any interpreter allocates them.
 
 ``python tests/fuzz_corpus.py`` judges the whole corpus and prints the counts (``make fuzz``);
 ``tests/test_fuzz.py`` judges a seeded sample in ``make test``.
@@ -161,6 +165,16 @@ def suite_cases(rng: random.Random, n: int) -> list[Case]:
         ("report column typo", {**SUITE, "report": [{"title": "t", "rows": [{}],
                                                       "columns": ["acuracy"]}]}),
         ("timeout forever", with_value(SUITE, ("settings", "timeout_s"), float("inf"))),
+        ("seed negative", with_value(SUITE, ("models", 0, "train"), {"seed": -1})),
+        ("seed past NumPy's range", with_value(SUITE, ("models", 0, "dataset", "seed"), 2**32)),
+        ("batch size 10^9", with_value(SUITE, ("models", 0, "train", "batch_size"), 10**9)),
+        ("epochs 10^7", with_value(SUITE, ("models", 0, "train", "epochs"), 10**7)),
+        ("samples 10^10", with_value(SUITE, ("models", 0, "dataset", "params", "samples"),
+                                     10**10)),
+        ("calibration samples 10^9", with_value(SUITE, ("variants", 1, "steps"), [
+            {"quantize": {"mode": "int8", "calibration": {"samples": 10**9}}}])),
+        ("memory_mb too small", with_value(SUITE, ("settings", "memory_mb"), 1)),
+        ("memory_mb a petabyte", with_value(SUITE, ("settings", "memory_mb"), 10**12)),
     ]
     out += [Case(f"suite: {name}", "suite", dump(data)) for name, data in structural]
     # every field path × wrong values (a valid value by chance is skipped below)
@@ -189,6 +203,12 @@ def device_cases(rng: random.Random, n: int) -> list[Case]:
         ("host estimated", {**DEVICE, "core": "host"}),
         ("id not the file name", with_value(DEVICE, ("id",), "other")),
         ("unknown key", {**DEVICE, "colour": "red"}),
+        ("clock 1e30 MHz", with_value(DEVICE, ("clock_mhz",), 1e30)),
+        ("clock 1e-300 MHz", with_value(DEVICE, ("clock_mhz",), 1e-300)),
+        ("flash 1e30 KB", with_value(DEVICE, ("memory", "flash_kb"), 1e30)),
+        ("ram 1e-9 KB", with_value(DEVICE, ("memory", "ram_kb"), 1e-9)),
+        ("power 1e30 mW", with_value(DEVICE, ("power", "active_mw"), 1e30)),
+        ("voltage 1e30 V", with_value(DEVICE, ("power", "voltage_v"), 1e30)),
     ]
     out += [Case(f"device: {name}", "device", dump(data)) for name, data in structural]
     serial_device = {**DEVICE, "connection": SERIAL}
@@ -204,14 +224,124 @@ def device_cases(rng: random.Random, n: int) -> list[Case]:
     return out
 
 
+# --- model files ---------------------------------------------------------------------------
+
+#: The worker memory limit model files are judged against here (MB).
+MODEL_LIMIT_MB = 1024
+
+
+def _sine_tflite() -> bytes | None:
+    """A small real .tflite (TFLite Micro's sine example: 3 FULLY_CONNECTED ops), if installed."""
+    try:
+        import tflite_micro
+    except ImportError:
+        return None
+    path = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
+    return path.read_bytes() if path.is_file() else None
+
+
+def _mutated(data: bytes, change: Callable[[Any], None]) -> bytes:
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    change(model)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _set(obj: Any, **values: Any) -> None:
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+def _keras(entries: dict[str, bytes | int], lie: int | None = None) -> bytes:
+    """A zip (.keras) of ``entries`` (an int: that many MiB of spaces, deflated); ``lie``: every
+    entry's directory record declares that many MiB."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name, body in entries.items():
+            if isinstance(body, int):
+                with z.open(name, "w", force_zip64=True) as f:
+                    for _ in range(body):
+                        f.write(b" " * (1 << 20))
+            else:
+                z.writestr(name, body)
+        if lie is not None:
+            for info in z.infolist():
+                info.file_size = info.compress_size = lie << 20
+    return buf.getvalue()
+
+
+def model_cases() -> list[Case]:
+    """Crafted .tflite and .keras files (the reported probes among them); none without a base
+    model to craft from."""
+    base = _sine_tflite()
+    if base is None:
+        return []
+    sub = "subgraphs"
+    tflite = [
+        ("valid control", base, True),
+        ("empty", b"", False),
+        ("identifier only", base[:8], False),
+        ("truncated", base[:len(base) // 2], False),
+        ("junk after the header", base[:8] + bytes(range(256)) * 8, False),
+        ("input [1, 2^31 - 1]", _mutated(base, lambda m: _set(
+            getattr(m, sub)[0].tensors[getattr(m, sub)[0].inputs[0]], shape=[1, 2**31 - 1],
+            shapeSignature=None)), False),
+        ("activations of 2 GB in all", _mutated(base, lambda m: [
+            _set(t, shape=[1, 2**27], shapeSignature=None)
+            for t in getattr(m, sub)[0].tensors if m.buffers[t.buffer].data is None]), False),
+        ("op input past the tensors", _mutated(base, lambda m: getattr(m, sub)[0].operators[1]
+                                               .inputs.__setitem__(1, 9999)), False),
+        ("op output past the tensors", _mutated(base, lambda m: getattr(m, sub)[0].operators[0]
+                                                .outputs.__setitem__(0, 10**6)), False),
+        ("op code past the table", _mutated(base, lambda m: _set(
+            getattr(m, sub)[0].operators[0], opcodeIndex=77)), False),
+        ("weights larger than their buffer", _mutated(base, lambda m: _set(
+            getattr(m, sub)[0].tensors[getattr(m, sub)[0].operators[0].inputs[1]],
+            shape=[16, 400_000])), None),  # a kernel would read past it: caught by the worker
+    ]
+    keras = [
+        ("not a zip", b"PK\x03\x04" + b"\0" * 100, False),
+        ("config.json inflating to 64 MiB", _keras({"config.json": 64}), False),
+        ("1,001 entries", _keras({f"assets/{i}": b"" for i in range(1001)}), False),
+        ("declares 3 × 400 MiB", _keras({f"part{i}": b"x" for i in range(3)}, lie=400), False),
+        ("a small archive", _keras({"config.json": b"{}", "metadata.json": b"{}"}), None),
+    ]
+    return ([Case(f"model: .tflite {name}", "model", data, valid)
+             for name, data, valid in tflite]
+            + [Case(f"model: .keras {name}", "model-keras", data, valid)
+               for name, data, valid in keras])
+
+
+def judge_model(case: Case, path: Path) -> None:
+    """What a build does with a model file before loading it, and the memory judge."""
+    from bench.artifacts import tflite_info
+    from bench.run.build import judge_model_file
+
+    judge_model_file(path)
+    if path.suffix == ".tflite":
+        problem = tflite_info.memory_problem(tflite_info.inspect(path.read_bytes(), str(path)),
+                                             MODEL_LIMIT_MB, f"model file {path}")
+        if problem:
+            raise ValueError(problem)
+
+
 def short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 30 else f"{text[:27]}…"
 
 
-def corpus(suites: int = 300, devices: int = 100, seed: int = 0) -> list[Case]:
+def corpus(suites: int = 300, devices: int = 100, seed: int = 0,
+           models: bool = True) -> list[Case]:
     rng = random.Random(seed)
-    return suite_cases(rng, suites) + device_cases(rng, devices)
+    return suite_cases(rng, suites) + device_cases(rng, devices) + (
+        model_cases() if models else [])
 
 
 # --- judging -----------------------------------------------------------------------------------
@@ -232,10 +362,14 @@ def judge(case: Case, folder: Path) -> tuple[str, str]:
     from bench.run.session import Session
     from bench.suite.spec import load_suite
 
-    path = folder / ("board.yaml" if case.kind == "device" else "suite.yaml")
+    path = folder / {"device": "board.yaml", "suite": "suite.yaml", "model": "m.tflite",
+                     "model-keras": "m.keras"}[case.kind]
     path.write_bytes(case.data)
     load: Callable[[Path], Any]
-    if case.kind == "suite":
+    if case.kind.startswith("model"):
+        def load(p: Path) -> Any:
+            return judge_model(case, p)
+    elif case.kind == "suite":
         def load(p: Path) -> Any:
             return Session(load_suite(p), Store(folder / "results"), devices_dirs=[DEVICES])
     else:
@@ -249,7 +383,9 @@ def judge(case: Case, folder: Path) -> tuple[str, str]:
         verdict, detail = "hang", f"over {HANG_S} s"
     except Exception as e:  # noqa: BLE001 - what the judge is for
         message = str(e)
-        if type(e).__name__ != "SpecError" and not isinstance(e, LookupError):
+        model_error = case.kind.startswith("model") and isinstance(e, ValueError | OSError)
+        if type(e).__name__ != "SpecError" and not isinstance(e, LookupError) \
+                and not model_error:
             return "traceback", f"{type(e).__name__}: {message[:200]}"
         clear = str(path) in message or case.kind == "suite" and "devices[" in message
         verdict = "error" if clear and len(message) < 5000 else "traceback"
@@ -282,8 +418,8 @@ def main() -> int:
     if args.json:
         for row in rows:
             print(json.dumps(row))
-    for kind in ("suite", "device"):
-        mine = [r for r in rows if r["kind"] == kind]
+    for kind in ("suite", "device", "model"):
+        mine = [r for r in rows if r["kind"].startswith(kind)]
         print(f"{kind} files: {len(mine)}")
         for label, valid in (("broken", False), ("random wrong values", None),
                              ("valid controls", True)):

@@ -83,7 +83,7 @@ def test_budget_classes_say_so() -> None:
 @pytest.mark.parametrize(("change", "field", "reason"), [
     ({"core": None}, "core", "Field required"),
     ({"core": "cortex-m4x"}, "core", "did you mean 'cortex-m4"),
-    ({"clock_mhz": -80}, "clock_mhz", "greater than 0"),
+    ({"clock_mhz": -80}, "clock_mhz", "greater than or equal to 0.001"),
     ({"clock_mhz": "fast"}, "clock_mhz", "valid number"),
     ({"colour": "red"}, "colour", "unknown key"),
     ({"memory": {"flash_kb": 1024, "ram": 256}}, "memory.ram", "unknown key"),
@@ -198,7 +198,7 @@ def test_validate_cli_exit_codes(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert f"{good}: ok" in out.stdout  # every file is validated, not just up to the first error
     assert f"{bad}: core: unknown core 'cortex-m4x'; did you mean 'cortex-m4" in out.stderr
-    assert f"{bad}: clock_mhz: Input should be greater than 0" in out.stderr
+    assert f"{bad}: clock_mhz: Input should be greater than or equal to 0.001" in out.stderr
     assert f"{tmp_path / 'missing.yaml'}: no such file" in out.stderr
 
 

@@ -14,7 +14,9 @@ from bench import worker
 
 @pytest.fixture(autouse=True)
 def _targets_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    kept = os.environ.get("PYTHONPATH", "")  # the checkout under test stays importable
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                                    kept])))
 
 
 def test_returns_the_value() -> None:
@@ -85,7 +87,9 @@ def test_modules_in_the_working_directory_never_run_in_the_worker(
         (tmp_path / f"{name}.py").write_text(
             f"import pathlib\npathlib.Path({str(marker)!r}).write_text({name!r})\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", f"{Path(__file__).parent}{os.pathsep}")  # "" = the cwd
+    kept = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", f"{kept}{os.pathsep}{Path(__file__).parent}{os.pathsep}")
+    # (the last, empty entry is the working directory)
     assert worker.call("worker_targets:thread_sum", {"values": [1, 2, 3]}, timeout_s=60) == 6
     assert not marker.exists(), f"{marker.read_text()}.py from the working directory ran"
 

@@ -41,3 +41,18 @@ def thread_sum(values: list[int]) -> int:
 
     with ThreadPoolExecutor(2) as pool:
         return sum(pool.map(int, values))
+
+
+def allocate(mb: int) -> int:
+    """Allocate ``mb`` MB with NumPy and touch it."""
+    import numpy as np
+
+    return int(np.ones(mb << 20, np.uint8).sum())
+
+
+def segfault_in(doing: str) -> None:
+    """Leave a breadcrumb, then die of SIGSEGV without a word."""
+    from bench import breadcrumb
+
+    breadcrumb.leave(doing)
+    ctypes.string_at(0)

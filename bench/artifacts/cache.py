@@ -15,6 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from bench import files
+
 #: Libraries whose version changes what a build produces.
 BUILD_LIBRARIES = ("edgebench", "tensorflow-cpu", "tensorflow", "tf-keras", "numpy", "aeon",
                    "scikit-learn", "tensorflow-model-optimization", "ai-edge-quantizer")
@@ -77,14 +79,15 @@ class Cache:
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
-    @staticmethod
-    def write_json(path: Path, data: Any) -> None:
-        write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
+    def write_json(self, path: Path, data: Any) -> None:
+        self.write(path, json.dumps(data, indent=1, sort_keys=True).encode())
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Write a file of the cache atomically, following no link below its root."""
+        write_atomic(path, data, self.root)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename (readers never see half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+def write_atomic(path: Path, data: bytes, root: Path | None = None) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename (readers never see half),
+    following no link below ``root`` (:func:`bench.files.write_atomic`)."""
+    files.write_atomic(path, data, root)

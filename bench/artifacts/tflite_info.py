@@ -51,6 +51,36 @@ class ModelInfo:
     has_float16: bool = False
     has_variables: bool = False  # variable tensors (e.g. LSTM state) persist across invokes
     subgraphs: int = 1
+    #: bytes the non-constant tensors declare, summed (what an interpreter may allocate for
+    #: them at most) and the largest of them: ``(name, shape, dtype, bytes)``
+    declared_bytes: int = 0
+    largest_tensor: tuple[str, tuple[int, ...], str, int] | None = None
+
+
+#: Bytes an element of each tensor type takes (unknown types count as 8).
+ITEM_BYTES = {"float32": 4, "float16": 2, "float64": 8, "int32": 4, "uint32": 4, "int64": 8,
+              "uint64": 8, "int16": 2, "uint16": 2, "int8": 1, "uint8": 1, "bool": 1,
+              "int4": 1, "complex64": 8, "complex128": 16, "string": 1}
+
+
+def tensor_bytes(shape: tuple[int, ...], dtype: str) -> int:
+    """Bytes a tensor of ``shape`` declares (a dynamic ``-1`` dimension counts as 1)."""
+    return math.prod(max(int(d), 1) for d in shape) * ITEM_BYTES.get(dtype, 8)
+
+
+def memory_problem(info: ModelInfo, limit_mb: int, source: str = "the model") -> str | None:
+    """Why ``info``'s declared tensors cannot fit a worker limited to ``limit_mb`` MB, or None:
+    judged from the flatbuffer before any interpreter allocates them."""
+    limit = limit_mb << 20
+    if info.largest_tensor is not None and info.largest_tensor[3] > limit:
+        name, shape, dtype, size = info.largest_tensor
+        return (f"{source} declares tensor {name[:80]!r} of shape {list(shape)} {dtype} "
+                f"({size / 2**20:,.0f} MB), over the worker memory limit of {limit_mb:,} MB "
+                "(settings.memory_mb)")
+    if info.declared_bytes > limit:
+        return (f"{source} declares {info.declared_bytes / 2**20:,.0f} MB of tensors, over the "
+                f"worker memory limit of {limit_mb:,} MB (settings.memory_mb)")
+    return None
 
 
 def _schema() -> Any:
@@ -144,6 +174,7 @@ def _parse(data: bytes) -> ModelInfo:
     model, codes, has_data, dtype_names = fb.model, fb.op_names, fb.has_data, fb.dtype_names
 
     params, dtypes, counts = 0, set(), Counter()
+    declared, largest = 0, None
     variables = False
     inputs: tuple[TensorInfo, ...] = ()
     outputs: tuple[TensorInfo, ...] = ()
@@ -156,8 +187,26 @@ def _parse(data: bytes) -> ModelInfo:
             buf = tensor.Buffer()
             if 0 < buf < len(has_data) and has_data[buf] and not tensor.IsVariable():
                 params += _numel(tensor.ShapeAsNumpy() if tensor.ShapeLength() else ())
+                continue
+            info = _tensor_info(tensor, dtype_names)
+            size = tensor_bytes(info.shape, info.dtype)
+            declared += size
+            if largest is None or size > largest[3]:
+                largest = (info.name, info.shape, info.dtype, size)
+        tensors = sub.TensorsLength()
         for j in range(sub.OperatorsLength()):
-            counts[codes[sub.Operators(j).OpcodeIndex()]] += 1
+            op = sub.Operators(j)
+            if not 0 <= op.OpcodeIndex() < len(codes):
+                raise ValueError(f"operator {j} of subgraph {g} has operator code "
+                                 f"{op.OpcodeIndex()} of {len(codes)}")
+            for kind, length, get in (("input", op.InputsLength(), op.Inputs),
+                                      ("output", op.OutputsLength(), op.Outputs)):
+                for k in range(length):  # -1: an optional input left out
+                    if not -1 <= get(k) < tensors:
+                        raise ValueError(f"operator {j} ({codes[op.OpcodeIndex()]}) of subgraph "
+                                         f"{g}: {kind} {k} refers to tensor {get(k)} of "
+                                         f"{tensors}")
+            counts[codes[op.OpcodeIndex()]] += 1
         if g == 0:
             inputs = tuple(_tensor_info(sub.Tensors(int(i)), dtype_names)
                            for i in sub.InputsAsNumpy()) if sub.InputsLength() else ()
@@ -166,7 +215,8 @@ def _parse(data: bytes) -> ModelInfo:
     return ModelInfo(size=len(data), params=params, dtypes=tuple(sorted(dtypes)),
                      ops=tuple(sorted(counts)), op_counts=dict(sorted(counts.items())),
                      inputs=inputs, outputs=outputs, has_float16="float16" in dtypes,
-                     has_variables=variables, subgraphs=model.SubgraphsLength())
+                     has_variables=variables, subgraphs=model.SubgraphsLength(),
+                     declared_bytes=declared, largest_tensor=largest)
 
 
 def inspect(data: bytes, source: str = "data") -> ModelInfo:

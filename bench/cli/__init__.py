@@ -11,6 +11,7 @@ import logging
 import sys
 
 from bench.cli.args import add_verbose
+from bench.files import DiskFull, LinkRefused
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
+    except DiskFull as e:  # the store holds every record written before; --resume goes on
+        print(f"error: {e}; free some space, then resume (`edgebench run SUITE --resume`)",
+              file=sys.stderr)
+        return 3
+    except LinkRefused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except SpecError as e:
         print(f"error: invalid file\n{e}", file=sys.stderr)
         return 2

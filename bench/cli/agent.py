@@ -8,7 +8,7 @@ import sys
 
 from bench.artifacts.cache import default_root
 from bench.cli.args import add_cache, add_devices_dir
-from bench.run.executors import node
+from bench.run.executors import network, node
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -17,6 +17,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
     if (args.address is None) == (not args.head):
         raise LookupError("give --address HEAD:PORT to join a cluster, or --head to start one")
+    if args.address and args.listen is None and not network.is_loopback(
+            network.host_of(args.address)):
+        raise LookupError(f"--address {args.address}: a head on another host must reach this "
+                          "node, which then listens beyond this machine; say so with --listen "
+                          "ADDRESS (this host's address on the network the head is on)")
     dirs = search_dirs(args.devices_dir)
     devices, errors = list_devices(dirs)
     for error in errors:
@@ -25,8 +30,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
                          cache=args.cache or default_root(), devices_dirs=dirs,
                          port=args.port, num_cpus=args.num_cpus,
                          node_name=args.node_name or platform.node(),
-                         node_ip_address=args.node_ip_address)
+                         listen=args.listen)
     started = node.start(spec)
+    if args.listen is not None:
+        print(network.exposure_warning(args.listen, args.head, args.port), file=sys.stderr,
+              flush=True)
     boards = boards_here(devices)
     role = f"head of a new cluster at {started.address}" if args.head else \
         f"joined {args.address}"
@@ -49,8 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="CPUs to offer (default: all of this host's)")
     sp.add_argument("--node-name", default=None,
                     help="the name records give for work done here (default: the host name)")
-    sp.add_argument("--node-ip-address", default=None,
-                    help="the address other nodes reach this one at (default: Ray's choice)")
+    sp.add_argument("--listen", "--node-ip-address", dest="listen", metavar="ADDRESS",
+                    default=None,
+                    help="listen beyond this machine: the address other nodes reach this one at "
+                         "(default: 127.0.0.1, this machine only; prints what becomes "
+                         "reachable)")
     add_devices_dir(sp)
     add_cache(sp)
     sp.set_defaults(func=cmd_agent)

@@ -11,9 +11,21 @@ if TYPE_CHECKING:
     from bench.devices.device import Device
 
 
+class _Given(argparse.Action):
+    """Stores the value and notes that the user gave it (``<dest>_given``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def add_results(p: argparse.ArgumentParser) -> None:
-    """``--results DIR``: the result store (default ``results``)."""
-    p.add_argument("--results", default="results", help="result store (default: results)")
+    """``--results DIR``: the result store (default ``results``; ``results_given`` says
+    whether the user named it: a default store that is a link is not written through)."""
+    p.add_argument("--results", default="results", action=_Given,
+                   help="result store (default: results)")
+    p.set_defaults(results_given=False)
 
 
 def add_devices_dir(p: argparse.ArgumentParser) -> None:

@@ -41,7 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             show()
 
         executor = _executor(args, running)
-        session = Session(suite, Store(Path(args.results)), devices_dirs=args.devices_dir,
+        store = Store(Path(args.results), root_given=args.results_given)
+        session = Session(suite, store, devices_dirs=args.devices_dir,
                           executor=executor, on_record=progress,
                           allow_mixed_hosts=args.allow_mixed_hosts)
         bar.reset(total=len(session.cells))
@@ -91,13 +92,12 @@ def _executor(args: argparse.Namespace, on_running: Callable[[dict[str, int]], N
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.run.session import resolve_devices
-    from bench.suite.matrix import plan
+    from bench.run.session import cells_to_run, resolve_devices
     from bench.suite.spec import load_suite
 
     suite = load_suite(args.suite)
     resolve_devices(suite, args.devices_dir)
-    for cell in plan(suite):
+    for cell in cells_to_run(suite):
         print(cell.id)
     return 0
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from bench.datasets.base import Dataset, DatasetPlugin
 from bench.datasets.splits import standardise, stratified_indices
-from bench.errors import Strict
+from bench.errors import SampleCount, Strict
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class HarParams(Strict):
 
     features: int = Field(27, ge=1, le=4096)
     classes: int = Field(5, ge=2, le=1000)
-    samples: int = Field(3000, ge=20)
+    samples: SampleCount = Field(3000, ge=20)
     #: Distance of each class mean from the origin, in noise standard deviations. The default
     #: gives an MLP roughly 94–97 % test accuracy with 27 features and 5 classes.
     separation: float = Field(3.25, gt=0.0)

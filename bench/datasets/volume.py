@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from bench.datasets.base import Dataset, DatasetPlugin
-from bench.errors import Strict
+from bench.errors import SampleCount, Strict
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ THRESHOLD_RULE = "threshold maximising F1 on the validation split"
 class VolumeParams(Strict):
     """Parameters of ``volume_anomaly`` (defaults are the published recipe)."""
 
-    normal: int = Field(10_000, ge=100)
-    anomalies: int = Field(100, ge=0)
+    normal: SampleCount = Field(10_000, ge=100)
+    anomalies: SampleCount = Field(100, ge=0)
     window: int = Field(10, ge=1, le=1000)
 
 

@@ -68,9 +68,18 @@ RUNTIMES: dict[str, str] = {
 }
 
 
+#: Bounds of a device file's figures: wide enough for any board or host edgebench meets (1 KB
+#: to 1 TB of memory, 1 kHz to 10 GHz, a microwatt to a kilowatt), narrow enough that a typo
+#: like 1e30 is refused instead of making an estimate print 1.4e-28 ms.
+KB_MAX = 1e9
+CLOCK_MHZ = (1e-3, 1e4)
+MW_MAX = 1e6
+
+
 class Memory(Strict):
-    flash_kb: float | None = Field(None, gt=0, description="flash for the model + code, KB")
-    ram_kb: float | None = Field(None, gt=0, description="on-chip RAM, KB")
+    flash_kb: float | None = Field(None, ge=1, le=KB_MAX,
+                                   description="flash for the model + code, KB (1 to 1e9)")
+    ram_kb: float | None = Field(None, ge=1, le=KB_MAX, description="on-chip RAM, KB (1 to 1e9)")
 
 
 class Power(Strict):
@@ -78,10 +87,14 @@ class Power(Strict):
     (``active_at_mhz`` / ``active_at_v``): the estimator scales its dynamic part as f·V^k
     (:mod:`bench.estimate.power`), so one chip's figure serves every clock it runs at."""
 
-    active_mw: float | None = Field(None, gt=0, description="typical power while inferring, mW")
-    sleep_mw: float | None = Field(None, ge=0, description="power asleep between inferences, mW")
-    voltage_v: float | None = Field(None, gt=0, description="supply voltage of these figures, V")
-    battery_mah: float | None = Field(None, gt=0, description="battery capacity, mAh")
+    active_mw: float | None = Field(None, ge=1e-3, le=MW_MAX, description="typical power while "
+                                    "inferring, mW (0.001 to 1e6)")
+    sleep_mw: float | None = Field(None, ge=0, le=MW_MAX, description="power asleep between "
+                                   "inferences, mW (0 to 1e6)")
+    voltage_v: float | None = Field(None, ge=0.1, le=1000, description="supply voltage of these "
+                                    "figures, V (0.1 to 1000)")
+    battery_mah: float | None = Field(None, ge=1e-3, le=1e9,
+                                      description="battery capacity, mAh (0.001 to 1e9)")
     active_source: Literal["datasheet", "measured"] = Field(
         "datasheet", description="where active_mw comes from: a datasheet run-mode figure, or "
                                  "measured on this board while inferring (a narrower interval)")
@@ -142,7 +155,9 @@ class Device(Strict):
     id: Id
     name: str = ""
     core: str = Field(description="`edgebench devices cores` lists the names")
-    clock_mhz: float | None = Field(None, gt=0, description="required unless core is `host`")
+    clock_mhz: float | None = Field(None, ge=CLOCK_MHZ[0], le=CLOCK_MHZ[1],
+                                    description="required unless core is `host`; 0.001 to "
+                                                "10000")
     memory: Memory = Field(default_factory=Memory)
     power: Power | None = None
     runtime: Annotated[str, one_of("runtime", RUNTIMES)] = Field(

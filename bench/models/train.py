@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from bench import files
 from bench.datasets.base import Dataset
-from bench.errors import Strict
+from bench.errors import BatchSize, Epochs, Seed, Strict
+from bench.models.archive import ArchiveError, check_archive
 from bench.models.base import ModelBuilder
 from bench.models.code_check import UnreadableConfig, code_in_file
 
@@ -27,9 +29,9 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 class TrainSpec(Strict):
     """How to train a model (a suite's ``train:`` mapping)."""
 
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(64, ge=1)
-    seed: int = 0
+    epochs: Epochs = 20
+    batch_size: BatchSize = 64
+    seed: Seed = 0
     learning_rate: float = Field(1e-3, gt=0.0)
 
 
@@ -205,8 +207,13 @@ def load_keras_file(path: str | Path, trust_code: bool = False) -> Any:
     p = Path(path)
     if p.suffix.lower() not in KERAS_SUFFIXES:
         raise ModelFileError(f"model file {p}: expected one of {', '.join(KERAS_SUFFIXES)}")
-    if not p.is_file():
-        raise ModelFileError(f"model file {p} does not exist")
+    if problem := files.not_a_file(p, "model file"):
+        raise ModelFileError(problem)
+    if p.suffix.lower() == ".keras":
+        try:
+            check_archive(p)
+        except ArchiveError as e:
+            raise ModelFileError(str(e)) from None
     if not trust_code:
         refuse_code(p)
     keras = import_keras()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import files
 from bench.artifacts.cache import Cache
 from bench.artifacts.export import c_identifier, find_artifact
 from bench.results.store import Store
@@ -27,8 +28,8 @@ def resolve(target: str, store: Store, cache: Cache, run: str | None = None) -> 
     of the same artifact holds (the cell's own first)."""
     path = Path(target)
     if path.suffix == ".tflite" or path.is_file():
-        if not path.is_file():
-            raise FileNotFoundError(f"model file {path} does not exist")
+        if problem := files.not_a_file(path, "model file"):
+            raise FileNotFoundError(problem)
         return Resolved(path.read_bytes(), str(path), c_identifier(path.stem))
     found = store.find(run) if run else store.latest()
     if found is None:

@@ -4,7 +4,8 @@ A run started or resumed takes the lock **exclusively**; the processes of one py
 (pytest-xdist workers) share a run on purpose and take it **shared**, so they write side by side
 while any other writer is refused. A second writer gets :class:`RunLocked` naming the holder
 (pid, host, since when). The kernel releases the lock when its process ends, even on SIGKILL,
-so a killed run never leaves its folder locked.
+so a killed run never leaves its folder locked. The lock file is opened without following a
+link (:func:`bench.files.open_file`): a ``run.lock`` planted as a link is refused, not truncated.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from bench import files
 from bench.worker import pid_alive
 
 LOCK = "run.lock"
@@ -66,7 +68,9 @@ def _alive_here(holder: dict[str, object]) -> bool:
 def holders(run_path: Path) -> list[dict[str, object]]:
     """The processes that noted themselves in the run's lock file (live ones on this host)."""
     try:
-        lines = (run_path / LOCK).read_text(errors="replace").splitlines()
+        fd = files.open_file(Path(run_path) / LOCK, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as f:
+            lines = f.read(1 << 20).decode(errors="replace").splitlines()
     except OSError:
         return []
     found = []
@@ -87,7 +91,9 @@ def acquire(run_path: Path, mode: Mode = "exclusive") -> None:
     held = _held.get(path)
     if held is not None and held.pid == os.getpid():
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    run_path = Path(run_path)
+    fd = files.open_file(run_path / LOCK, os.O_RDWR | os.O_CREAT | os.O_APPEND,
+                         run_path.parent.parent)
     try:
         fcntl.flock(fd, (fcntl.LOCK_EX if mode == "exclusive" else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -101,7 +107,11 @@ def acquire(run_path: Path, mode: Mode = "exclusive") -> None:
         os.ftruncate(fd, 0)  # earlier holders are gone
     note = {"pid": os.getpid(), "host": platform.node(), "mode": mode,
             "since": datetime.now(UTC).isoformat(timespec="seconds")}
-    os.write(fd, (json.dumps(note) + "\n").encode())
+    try:
+        files.write_all(fd, (json.dumps(note) + "\n").encode(), run_path / LOCK)
+    except OSError:
+        os.close(fd)
+        raise
     _held[path] = _Held(fd, mode, os.getpid())
 
 

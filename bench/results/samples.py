@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import files
+
 FOLDER = "samples"
 MAX_RAW = 100_000
 KEEP_FIRST = 10_000
@@ -75,12 +77,8 @@ def file_name(cell_id: str) -> str:
 
 def save(run_path: Path, cell_id: str, samples: Samples) -> str:
     """Write a cell's samples into the run folder; the path relative to it (for the record)."""
-    folder = Path(run_path) / FOLDER
-    folder.mkdir(exist_ok=True)
-    path = folder / file_name(cell_id)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(samples.to_json()))
-    tmp.replace(path)
+    path = Path(run_path) / FOLDER / file_name(cell_id)
+    files.write_atomic(path, json.dumps(samples.to_json()).encode(), Path(run_path).parent.parent)
     return f"{FOLDER}/{path.name}"
 
 

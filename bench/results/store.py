@@ -6,6 +6,11 @@ truncates before appending. Reading goes line by line: a line that is not a vali
 UTF-8, not JSON, wrong field types) is skipped and reported with its file and line number
 (:class:`BadLine`); the rest of the run reads as usual.
 
+Nothing is written through a link (:mod:`bench.files`): below the store's root every folder and
+file is opened without following one, so a link planted as ``records.jsonl`` or a run folder is
+refused; the root itself is followed when the user named it. A full disk stops the write with
+:class:`~bench.files.DiskFull` before a partial record could count as one.
+
 Writing takes the run folder's lock (:mod:`bench.results.runlock`): a new or resumed run exclusively, the
 processes joining a shared run id (pytest-xdist workers) shared; another writer is refused with
 the holder's pid and host. Reading takes no lock.
@@ -24,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.artifacts.cache import write_atomic
+from bench import files
 from bench.results import runlock
 from bench.results.record import Record
 
@@ -100,6 +105,11 @@ class Run:
     def records_path(self) -> Path:
         return self.path / RECORDS
 
+    @property
+    def root(self) -> Path:
+        """The store's root (``<root>/<suite>/<run_id>``): links below it are not followed."""
+        return self.path.parent.parent
+
     def manifest(self) -> dict[str, Any]:
         """The run's ``run.json``, or ``{}`` when it is missing or unreadable."""
         try:
@@ -140,10 +150,27 @@ class Run:
         runlock.acquire(self.path)
         line = (json.dumps(record.to_json(), ensure_ascii=False, default=str,
                            allow_nan=False) + "\n").encode()
-        fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = self._size()
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            files.append(self.records_path, line, self.root)
+        except files.DiskFull:
+            self._cut(size)  # a part of the line that fit would read as a torn record
+            raise
+
+    def _size(self) -> int:
+        try:
+            return os.stat(self.records_path, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return 0
+
+    def _cut(self, size: int) -> None:
+        """Truncate ``records.jsonl`` back to ``size`` bytes (a record that did not fit)."""
+        try:
+            fd = files.open_file(self.records_path, os.O_WRONLY, self.root)
+        except OSError:
+            return
+        try:
+            os.ftruncate(fd, size)
         finally:
             os.close(fd)
 
@@ -152,14 +179,16 @@ class Run:
         process is writing the run), then drop a torn final line (a run killed mid-write)."""
         runlock.acquire(self.path)
         path = self.records_path
-        if not path.exists() or path.stat().st_size == 0:
+        try:
+            fd = files.open_file(path, os.O_RDWR, self.root)
+        except FileNotFoundError:
             return
-        data = path.read_bytes()
-        if data.endswith(b"\n"):
-            return
-        keep = data.rfind(b"\n") + 1
-        log.warning("%s: dropping a torn final line of %d bytes", path, len(data) - keep)
-        with path.open("r+b") as f:
+        with os.fdopen(fd, "r+b") as f:
+            data = f.read()
+            if not data or data.endswith(b"\n"):
+                return
+            keep = data.rfind(b"\n") + 1
+            log.warning("%s: dropping a torn final line of %d bytes", path, len(data) - keep)
             f.truncate(keep)
 
     def release(self) -> None:
@@ -180,8 +209,12 @@ def _chronological(run: Run) -> tuple[str, int, str]:
 
 
 class Store:
-    def __init__(self, root: Path | str = "results") -> None:
+    """The runs under ``root``. ``root_given``: the user named the root (a link there is then
+    followed); a default root that is a link is refused when writing."""
+
+    def __init__(self, root: Path | str = "results", root_given: bool = True) -> None:
         self.root = Path(root)
+        self.root_given = root_given
 
     def create(self, suite: str, manifest: dict[str, Any], run_id: str | None = None) -> Run:
         """A new run folder, locked for this process; with ``run_id``, the run several
@@ -191,13 +224,23 @@ class Store:
         shared = run_id is not None
         run_id = run_id or new_run_id()
         path = self.root / suite / run_id
-        path.mkdir(parents=True, exist_ok=shared)
+        self.check_root()
+        if not shared and os.path.lexists(path):
+            raise FileExistsError(f"run folder {path} exists already")
+        files.make_folder(path, self.root)
         runlock.acquire(path, "shared" if shared else "exclusive")
-        if not (path / MANIFEST).exists():
-            write_atomic(path / MANIFEST, json.dumps(
-                {"suite": suite, "run_id": run_id, **manifest}, indent=1).encode())
-        (path / RECORDS).touch()
+        if not os.path.lexists(path / MANIFEST):
+            files.write_atomic(path / MANIFEST, json.dumps(
+                {"suite": suite, "run_id": run_id, **manifest}, indent=1).encode(), self.root)
+        os.close(files.open_file(path / RECORDS, os.O_WRONLY | os.O_CREAT, self.root))
         return Run(suite, run_id, path)
+
+    def check_root(self) -> None:
+        """Before writing: a root the user did not name must not be a link."""
+        if not self.root_given and self.root.is_symlink():
+            raise files.LinkRefused(
+                f"the result store {self.root} is a symbolic link; edgebench does not write "
+                f"through links it was not given (pass --results {self.root} to use it)")
 
     def runs(self, suite: str | None = None) -> list[Run]:
         """All runs, oldest first: by the UTC start second their ids begin with, then (runs

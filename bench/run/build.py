@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from bench import registry
+from bench import files, registry
 from bench.artifacts import tflite_info
-from bench.artifacts.cache import Cache, key, sha256_file, versions, write_atomic
+from bench.artifacts.cache import Cache, key, sha256_file, versions
 from bench.datasets.base import Dataset
 from bench.models import classical
 from bench.models import train as training
+from bench.models.archive import check_archive
 from bench.suite.spec import ModelEntry, VariantEntry
 from bench.variants.base import BuildState, StepError
 from bench.variants.quantize import convert_fp32
@@ -89,8 +90,8 @@ def judge_model_file(path: Path) -> str:
     """The SHA-256 of a user's model file, once its size and kind are judged: ValueError naming
     ``path`` when it is over :data:`MAX_MODEL_BYTES`, lacks its format's signature, or (a
     ``.tflite``) does not parse. Nothing is hashed whole, read or copied before that."""
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist")
+    if problem := files.not_a_file(path, "model file"):
+        raise (FileNotFoundError if "does not exist" in problem else ValueError)(problem)
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
         raise ValueError(f"model file {path} is {size / 2**20:.0f} MiB; model files up to "
@@ -111,6 +112,8 @@ def judge_model_file(path: Path) -> str:
             kind = "an HDF5" if suffix == ".h5" else "a zip (.keras)"
             raise ValueError(f"model file {path} is not {kind} file: it starts with "
                              f"{head[:8]!r}")
+        if suffix == ".keras":
+            check_archive(path)  # ArchiveError (a ValueError) naming the file
     return sha256_file(path)
 
 
@@ -165,7 +168,7 @@ def ensure_dataset(model: ModelEntry, dkey: str, cache: Cache) -> Path:
         data: Dataset = plugin.load(params, model.dataset.seed)
         buf = io.BytesIO()
         data.save(buf)
-        write_atomic(path, buf.getvalue())
+        cache.write(path, buf.getvalue())
     return path
 
 
@@ -191,9 +194,16 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
     else:
         keras_model = training.train(builder, params, data, model.train)
         facts = {"cached": False, "train_seconds": round(time.monotonic() - started, 2)}
-    saved.parent.mkdir(parents=True, exist_ok=True)
+    files.make_folder(saved.parent, cache.root)  # refuses a link on the way
     tmp = saved.with_name(f".model.{os.getpid()}.tmp.keras")  # concurrent builders
-    keras_model.save(tmp)
+    if os.path.lexists(tmp):  # Keras would write through a link planted there
+        os.unlink(tmp)
+    try:
+        keras_model.save(tmp)
+    except OSError as e:
+        if e.errno in files.NO_ROOM:
+            raise files.DiskFull(saved.parent, 0, e.errno) from None
+        raise
     tmp.replace(saved)
     return keras_model, facts
 
@@ -251,7 +261,7 @@ def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[st
     if state.tflite is None:
         state.tflite = convert_fp32(state.keras_model,
                                     tuple(state.keras_model.input_shape[1:]))
-    write_atomic(cache.artifact(keys["artifact"]), state.tflite)
+    cache.write(cache.artifact(keys["artifact"]), state.tflite)
     facts["steps"] = state.info
     cache.write_json(cache.artifact_info(keys["artifact"]), facts)
     return facts
@@ -274,6 +284,6 @@ def _build_c(entry: ModelEntry, var: VariantEntry, data: Any, akey: str,
              "params": params, "compiled_size": classical.compiled_size(source),
              "size_note": "model_size = .text + .rodata + .data of the C compiled with gcc -Os "
                           "for this host", "steps": {}}
-    write_atomic(cache.artifact(akey, ".c"), source.encode())
+    cache.write(cache.artifact(akey, ".c"), source.encode())
     cache.write_json(cache.artifact_info(akey), facts)
     return facts

@@ -23,6 +23,7 @@ from bench.artifacts.cache import Cache, key
 from bench.devices.connections import all_runners, runner_for
 from bench.devices.device import Device
 from bench.devices.energy import energy_metrics
+from bench.files import DiskFull
 from bench.results import host
 from bench.results.metrics import Metric, metric
 from bench.results.samples import Samples
@@ -77,6 +78,17 @@ class Artifact:
     facts: dict[str, Any]
     metrics: dict[str, Metric]
     kind: str = "tflite"  # or "c": a classical baseline's generated C
+
+
+def reason(error: Exception) -> str:
+    """A failure's message for its record, never empty (an exception without a message is
+    named by its kind and type)."""
+    text = str(error).strip()
+    if text:
+        return text
+    cause = error.__cause__ or error.__context__
+    kind = getattr(error, "kind", "error")
+    return f"{kind}: {type(cause or error).__name__} (no message)"
 
 
 class CellFailure(Exception):
@@ -142,7 +154,7 @@ class CellWork:
         return Outcome(cell=cell, status=status, started=started, ended=now(),
                        metrics=metrics or {}, sha=sha, details=details or {},
                        error=None if error is None else {"kind": error.kind,
-                                                          "message": str(error)})
+                                                          "message": reason(error)})
 
     def failed(self, cell: Cell, started: str, error: CellFailure,
                metrics: dict[str, Metric] | None = None) -> Outcome:
@@ -160,8 +172,11 @@ class CellWork:
         else:
             try:
                 facts = worker.call("bench.run.build:build_artifact",
-                                    build.payload(self.cache), self.suite.settings.timeout_s)
+                                    build.payload(self.cache), self.suite.settings.timeout_s,
+                                    self.suite.settings.memory_mb)
             except worker.WorkerError as e:
+                if e.type == "DiskFull":
+                    raise DiskFull.relayed(str(e)) from None
                 kind = "build" if e.kind == "error" else e.kind
                 raise CellFailure(kind, f"build: {e}") from None
             facts["cached"] = False
@@ -183,7 +198,8 @@ class CellWork:
                    "model_size_gzip": metric("model_size_gzip", tflite_info.gzip_size(data),
                                              "measured"),
                    "params": metric("params", params, "measured"),
-                   "sparsity": metric("sparsity", tflite_sparsity(data), "measured")}
+                   "sparsity": metric("sparsity", tflite_info.parse_guarded(
+                       tflite_sparsity, data, str(path)), "measured")}  # ValueError: corrupt
         return Artifact(path, data, sha, facts, metrics)
 
     # --- run one cell ----------------------------------------------------------------------
@@ -216,6 +232,13 @@ class CellWork:
                                     f"only)")))
         reason = runner.unsupported(artifact.data, device.options)
         details["runner"] = runner.name
+        if artifact.kind == "tflite":  # judged before any interpreter allocates them
+            limit = self.suite.settings.memory_mb or worker.default_memory_mb()
+            too_big = tflite_info.memory_problem(tflite_info.inspect(artifact.data), limit,
+                                                 f"{cell.model}/{cell.variant}")
+            if too_big:
+                return self.outcome(cell, "failed", started, metrics=metrics, sha=sha,
+                                    details=details, error=CellFailure("memory", too_big))
         details.update(runner.provenance(device.model_dump(mode="json"), device.options))
         if reason:
             return self.outcome(cell, "skipped", started, metrics=metrics, sha=sha,
@@ -234,7 +257,7 @@ class CellWork:
             cached = self.cache.read_json(self.cache.evaluation(eval_key)) if cacheable else None
             details["evaluation_cached"] = cached is not None
             if cached is None:
-                cached = self._phase(runner.evaluate, request, "evaluate")
+                cached = self._phase(runner.evaluate, request, "evaluate", runner.locate_crash)
                 if "skipped" not in cached and cacheable:
                     self.cache.write_json(self.cache.evaluation(eval_key), cached)
             if "skipped" in cached:
@@ -263,7 +286,8 @@ class CellWork:
             else:
                 processes = self.suite.settings.processes if runner.host_timing else 1
                 for _ in range(processes):  # each its own worker: its own warmup and layout
-                    measured = self._phase(runner.measure, step.request, "measure")
+                    measured = self._phase(runner.measure, step.request, "measure",
+                                           runner.locate_crash)
                     if "skipped" in measured:
                         raise CellFailure("unsupported", measured["skipped"])
                     metrics.update({k: Metric.from_json(v)
@@ -285,11 +309,30 @@ class CellWork:
         outcome.trace = trace
         return outcome
 
-    def _phase(self, ref: str, request: RunRequest, label: str) -> dict[str, Any]:
+    def _phase(self, ref: str, request: RunRequest, label: str,
+               locate: str | None = None) -> dict[str, Any]:
+        settings = self.suite.settings
         try:
             return worker.call("bench.runners.phase:run_phase",
                                {"ref": ref, "request": request.to_json()},
-                               self.suite.settings.timeout_s)
+                               settings.timeout_s, settings.memory_mb)
         except worker.WorkerError as e:
+            if e.type == "DiskFull":
+                raise DiskFull.relayed(str(e)) from None
             kind = "runtime" if e.kind == "error" else e.kind
-            raise CellFailure(kind, f"{label}: {e}") from None
+            located = self._locate(locate, request) if e.signal and locate else None
+            where = f"{e.signal} in {located} (found rerunning the model op by op); " \
+                if located else ""
+            raise CellFailure(kind, f"{label}: {where}{e}") from None
+
+    def _locate(self, ref: str, request: RunRequest) -> str | None:
+        """After a phase's worker died of a signal: rerun the model op by op in a new worker
+        (``ref``, a runner's ``locate_crash``); the breadcrumb it died with, if it crashed
+        again."""
+        settings = self.suite.settings
+        try:
+            worker.call(ref, {"request": request.to_json()}, settings.timeout_s,
+                        settings.memory_mb)
+        except worker.WorkerError as again:
+            return (again.doing or None) if again.signal else None
+        return None

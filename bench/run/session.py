@@ -51,6 +51,19 @@ def resolve_devices(suite: Suite, dirs: list[Path] | None = None) -> dict[str, D
     return devices
 
 
+def cells_to_run(suite: Suite) -> list[Cell]:
+    """The suite's cells; a :class:`SpecError` when its include/exclude rules leave none (what
+    ``run`` refuses, ``list`` refuses too)."""
+    cells = plan(suite)
+    if not cells:
+        raise SpecError(suite.source or suite.name, [(
+            "include" if suite.include else "exclude",
+            f"no cell left to run: the include/exclude rules remove all {len(suite.models)} × "
+            f"{len(suite.variants)} × {len(suite.devices)} combinations of models × variants × "
+            "devices")])
+    return cells
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -74,13 +87,7 @@ class Session:
 
     def __post_init__(self) -> None:
         self.devices = resolve_devices(self.suite, self.devices_dirs)
-        self.cells = plan(self.suite)
-        if not self.cells:
-            raise SpecError(self.suite.source or self.suite.name, [(
-                "include" if self.suite.include else "exclude",
-                f"no cell left to run: the include/exclude rules remove all "
-                f"{len(self.suite.models)} × {len(self.suite.variants)} × "
-                f"{len(self.suite.devices)} combinations of models × variants × devices")])
+        self.cells = cells_to_run(self.suite)
         if isinstance(self.executor, str):
             self.executor = registry.executors.get(self.executor)
         self.work = CellWork(self.suite, self.devices, self.cache)
@@ -92,6 +99,7 @@ class Session:
 
     def run(self, resume: bool = False) -> Run:
         """Run every cell (or, with ``resume``, those the latest run of this suite lacks)."""
+        self.store.check_root()
         run = self.store.latest(self.suite.name) if resume else None
         if run is None:
             run = self.start_run()

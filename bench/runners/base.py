@@ -92,6 +92,11 @@ class Runner:
     #: (``fn(data: bytes, options: dict, source: str) -> OpenedModel``, the base of
     #: :mod:`bench.runners.io`), or None
     open_model: str | None = None
+    #: ``"module:function"`` run in a new worker after a phase's worker died of a signal
+    #: (``fn(request: RunRequest) -> str | None``): it reruns the model step by step, leaving
+    #: a breadcrumb (:mod:`bench.breadcrumb`) before each, so the crash, if it recurs, names the
+    #: op it happened in; or None
+    locate_crash: str | None = None
     unsupported: Callable[[bytes, dict[str, Any]], str | None] = lambda tflite, options: None
     versions: Callable[[], dict[str, str]] = dict  # runtime versions, part of the cache key
     #: Whether a device's ``evaluate`` results may be cached (by artifact, data set, versions

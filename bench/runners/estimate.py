@@ -94,6 +94,7 @@ ESTIMATE = Runner(
     options=EstimateOptions,
     targets="board",
     provenance=lambda device, options: {"estimate": provenance(device, options)},
+    locate_crash=tflm.TFLM.locate_crash,  # its evaluate phase is TFLite Micro's
     unsupported=tflm.unsupported,
     versions=tflm.versions,
     description="analytic latency/energy estimate for a board (MLPerf Tiny-calibrated); "

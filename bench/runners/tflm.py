@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import breadcrumb
 from bench.artifacts.tflite_info import ModelInfo, inspect
 from bench.datasets.base import Dataset
 from bench.results.metrics import metric, task_metrics
@@ -98,6 +99,8 @@ class TFLMModel(OpenedModel):
         from tflite_micro import runtime
 
         self.arena_size, self.info, self.log = arena_size, info, ""
+        ops = sum(info.op_counts.values())
+        breadcrumb.leave(f"TFLite Micro: preparing the model, {ops} ops")
         with captured_fds() as captured:
             try:
                 self.interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
@@ -118,6 +121,8 @@ class TFLMModel(OpenedModel):
             self.interpreter.set_input(x, i)
 
     def invoke(self) -> None:
+        breadcrumb.leave(f"TFLite Micro: invoking the model, {sum(self.info.op_counts.values())}"
+                         " ops")
         self.interpreter.invoke()
 
     def get_outputs(self) -> list[np.ndarray]:
@@ -296,8 +301,65 @@ def measure(request: RunRequest) -> MetricMap:
     data = load_artifact(request.artifact)
     model = open_model(data, _check(data, request), str(request.artifact))
     model.set_inputs(sample_inputs(request.dataset, model.in_specs, 1, request.seed)[0])
+    breadcrumb.leave("TFLite Micro: invoking the model (timed)")
     durations = timed_invokes(model.interpreter.invoke, request.warmup, request.repeats)
     return latency_stats(durations, "tflm")
+
+
+def _operators(data: bytes) -> list[tuple[str, list[int]]]:
+    """``(op name, output tensor indices)`` of the first subgraph's operators, in order."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if isinstance(v, int)}
+    model = schema.Model.GetRootAs(data, 0)
+    sub = model.Subgraphs(0)
+    out = []
+    for j in range(sub.OperatorsLength()):
+        op = sub.Operators(j)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        outputs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        out.append((name, outputs))
+    return out
+
+
+def prefix_model(data: bytes, last_op: int) -> bytes:
+    """``data`` cut after operator ``last_op`` of its first subgraph: that op's outputs become
+    the model's outputs."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    sub = model.subgraphs[0]
+    sub.operators = sub.operators[:last_op + 1]
+    sub.outputs = [int(i) for i in sub.operators[last_op].outputs if int(i) >= 0]
+    builder = flatbuffers.Builder(max(1024, len(data)))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def locate_crash(request: dict[str, Any]) -> None:
+    """After a native crash: run the model's first ops alone, then one more each time (op 0;
+    ops 0–1; …), leaving a breadcrumb naming the op and the step before each. The first prefix
+    that crashes names the op (the worker dies with the breadcrumb in place); returning means
+    no prefix crashed, or one failed cleanly (the crash is not an op's alone)."""
+    request = RunRequest.from_json(request)
+    data = load_artifact(request.artifact)
+    ops = _operators(data)
+    for k, (name, outputs) in enumerate(ops):
+        if not outputs:
+            return
+        where = f"op {k} ({name}) of {len(ops)}"
+        try:
+            prefix = prefix_model(data, k)
+            info = inspect(prefix)
+            breadcrumb.leave(f"{where}, TFLite Micro preparing it")
+            model = open_model(prefix, info)
+            model.set_inputs(sample_inputs(None, model.in_specs, 1, request.seed)[0])
+            breadcrumb.leave(f"{where}, TFLite Micro invoking it")
+            model.interpreter.invoke()
+        except Exception:  # noqa: BLE001 - a clean failure is not the crash looked for
+            return
 
 
 TFLM = Runner(
@@ -307,6 +369,7 @@ TFLM = Runner(
     host_timing=True,
     method="tflm",
     open_model="bench.runners.tflm:open_stream_model",
+    locate_crash="bench.runners.tflm:locate_crash",
     unsupported=unsupported,
     versions=versions,
     description="TFLite Micro reference kernels on the host: arena RAM, accuracy, agreement",

@@ -7,13 +7,14 @@ Every problem is reported with the file, the field path and the bad value, e.g.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
 from bench import registry
-from bench.errors import Id, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
+from bench.errors import Id, Seed, SpecError, Strict, hint, pydantic_problems, read_yaml, unknown
 from bench.models.train import TrainSpec
 from bench.results.metrics import UNITS
 from bench.suite.constraints import Constraint, known_names, rule_problems
@@ -26,7 +27,7 @@ SUITE_SUFFIXES = (".yaml", ".yml")
 class DatasetRef(Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class ModelEntry(Strict):
@@ -85,6 +86,9 @@ class Settings(Strict):
     timeout_s: float = Field(600, gt=0, le=7 * 86400, description="per step, at most a week")
     #: host timings are taken in this many worker processes, each after its own warmup
     processes: int = Field(3, ge=1, le=100)
+    #: each worker process's memory limit; default: half of the machine's memory
+    memory_mb: int | None = Field(None, ge=512, le=1 << 24, description="per worker process, "
+                                  "MB (default: half of the machine's memory)")
     reference_variant: str = "fp32"
     #: workload rate for average power and battery life on devices with power figures
     inferences_per_s: float | None = Field(None, gt=0)
@@ -246,7 +250,8 @@ def load_suite(path: Path | str) -> Suite:
     suite.source = path.resolve()
     for m in suite.models:  # model files are relative to the suite file
         if m.path is not None and not m.path.is_absolute():
-            m.path = (path.parent / m.path).resolve()
+            # absolute, links kept: an error names the file as the suite gives it
+            m.path = Path(os.path.abspath(path.parent / m.path))
     return suite
 
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from bench.errors import Strict
+from bench.errors import BatchSize, Epochs, Strict
 from bench.models.train import import_keras, import_tf, outputs_for, targets
 from bench.variants.base import BuildState, StepError, VariantStep
 
@@ -33,8 +33,8 @@ class DistillParams(Strict):
     teacher: str
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.1, ge=0, le=1)
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(64, ge=1)
+    epochs: Epochs = 20
+    batch_size: BatchSize = 64
     learning_rate: float = Field(1e-3, gt=0)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from bench.datasets.base import Dataset
-from bench.errors import Strict
+from bench.errors import BatchSize, Epochs, Strict
 from bench.models.train import import_keras, outputs_for, targets
 from bench.variants.base import BuildState, StepError
 
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 class FineTune(Strict):
     """Fine-tuning settings common to the retraining steps."""
 
-    epochs: int = Field(2, ge=1)
-    batch_size: int = Field(64, ge=1)
+    epochs: Epochs = 2
+    batch_size: BatchSize = 64
     learning_rate: float = Field(1e-3, gt=0.0)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from bench.datasets.base import Dataset
-from bench.errors import Strict
+from bench.errors import SampleCount, Strict
 from bench.models.train import import_tf
 from bench.variants.base import BuildState, StepError, VariantStep
 
@@ -46,7 +46,7 @@ class Calibration(Strict):
     """Where the representative data set of a calibrated mode comes from."""
 
     split: Literal["train", "validation", "test"] = "validation"
-    samples: int = Field(200, ge=1)
+    samples: SampleCount = Field(200, ge=1)
     #: ``spread``: ``samples`` examples evenly spaced over the split, in order (the default:
     #: consecutive windows of a time series cover only a few hours and give poor ranges);
     #: ``first``: the first ``samples`` examples.

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from itertools import groupby
 from typing import Protocol
 
+from bench.files import DiskFull
 from bench.run.build import plan_build
 from bench.run.cellwork import CellFailure, CellWork, MeasureHook, Outcome, now
 from bench.suite.matrix import Cell
@@ -48,13 +49,17 @@ class LocalExecutor:
             except CellFailure as e:
                 yield from (work.failed(cell, started, e) for cell in group)
                 continue
+            except DiskFull:  # no cell can be recorded either: the run ends
+                raise
             except (OSError, ValueError) as e:
-                yield from (work.failed(cell, started, CellFailure("artifact", str(e)))
-                            for cell in group)
+                failure = CellFailure("artifact", str(e) or type(e).__name__)
+                yield from (work.failed(cell, started, failure) for cell in group)
                 continue
             for cell in group:
                 try:
                     yield work.run(cell, build, artifact, measure)
+                except DiskFull:
+                    raise
                 except Exception as e:  # a harness bug in one cell must not end the suite
                     log.exception("cell %s", cell.id)
                     yield work.failed(cell, started, CellFailure(

@@ -5,6 +5,9 @@ The node's processes inherit ``EDGEBENCH_CACHE`` (this host's artifact cache) an
 ``EDGEBENCH_DEVICES`` (its device files, which know the boards' local ports), so tasks placed
 here use both. It lives as long as the agent: a signal stops it, and if the agent is killed,
 Ray's reaper takes the node's processes down with it.
+
+The node listens on 127.0.0.1 only unless ``listen`` names an address (:mod:`.network`); a head
+turns on Ray's token authentication, a joining node presents the token it has.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.run.executors import network
 
 DEFAULT_PORT = 6379
 
@@ -30,7 +36,8 @@ class NodeSpec:
     port: int = DEFAULT_PORT  # a head's port
     num_cpus: int | None = None
     node_name: str | None = None
-    node_ip_address: str | None = None
+    #: the address other nodes reach this one at; None: 127.0.0.1, this machine only
+    listen: str | None = None
 
     def env(self) -> dict[str, str]:
         return {"EDGEBENCH_CACHE": str(self.cache.resolve()),
@@ -44,22 +51,32 @@ def start(spec: NodeSpec) -> Any:
     import ray._private.node
     import ray._private.parameter
     from ray._private import services
+    from ray._private.authentication.authentication_token_setup import (
+        ensure_token_if_auth_enabled,
+    )
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    head = spec.address is None
+    if head:
+        network.require_token()
+    else:
+        network.present_token()
+        ensure_token_if_auth_enabled(None, create_token_if_missing=False)
     params = ray._private.parameter.RayParams(
         node_name=spec.node_name, num_cpus=spec.num_cpus, num_gpus=0,
         resources=spec.resources, env_vars=spec.env(), include_dashboard=False,
-        node_ip_address=spec.node_ip_address)
-    if spec.address is None:
-        params.gcs_server_port = spec.port
-        params.update_if_absent(node_ip_address=services.get_node_ip_address())
-    else:
-        params.gcs_address = services.canonicalize_bootstrap_address(spec.address)
-        params.update_if_absent(node_ip_address=services.get_node_ip_address(
-            params.gcs_address), include_log_monitor=False)
-    params.update_if_absent(node_name=params.node_ip_address)
-    return ray._private.node.Node(params, head=spec.address is None, shutdown_at_exit=True,
-                                  spawn_reaper=True)
+        node_ip_address=spec.listen)
+    with network.loopback_only() if spec.listen is None else nullcontext():
+        if head:
+            params.gcs_server_port = spec.port
+            params.update_if_absent(node_ip_address=services.get_node_ip_address())
+        else:
+            params.gcs_address = services.canonicalize_bootstrap_address(spec.address)
+            params.update_if_absent(node_ip_address=services.get_node_ip_address(
+                params.gcs_address), include_log_monitor=False)
+        params.update_if_absent(node_name=params.node_ip_address)
+        return ray._private.node.Node(params, head=head, shutdown_at_exit=True,
+                                      spawn_reaper=True)
 
 
 def serve(node: Any, poll_s: float = 1.0) -> int:

@@ -23,14 +23,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bench.devices.device import Device
 from bench.run.build import BuildPlan, plan_build
 from bench.run.cellwork import CellFailure, CellWork, Evaluated, MeasureHook, Outcome, now
-from bench.run.executors import tasks
+from bench.run.executors import network, tasks
 from bench.run.executors.resources import (
     QUIET,
     QUIET_UNITS,
@@ -94,6 +94,7 @@ def connected(address: str | None, num_cpus: int | None,
                                "logging_level": logging.WARNING}
     if address:
         options["address"] = address
+        network.present_token()  # a cluster with token authentication wants it
     else:
         options.update(address="local", num_cpus=num_cpus, resources=node_resources(devices),
                        _node_name=platform.node())
@@ -104,13 +105,20 @@ def connected(address: str | None, num_cpus: int | None,
     # one, so a stray module where `edgebench run` is started cannot shadow another.
     neutral = tempfile.mkdtemp(prefix="edgebench-ray-")
     cwd = os.getcwd()
+    # a private instance listens on 127.0.0.1 only, with Ray's token authentication; a cluster
+    # on this machine's loopback is reached there (Ray would look for it on the network address)
+    on_loopback = not address or network.is_loopback(network.host_of(address))
+    private = network.loopback_only() if on_loopback else nullcontext()
     try:
-        os.chdir(neutral)
-        try:
-            ray.init(**options)
-        finally:
-            os.chdir(cwd)
-        yield
+        with private:
+            if not address:
+                network.require_token()
+            os.chdir(neutral)
+            try:
+                ray.init(**options)
+            finally:
+                os.chdir(cwd)
+            yield
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -262,8 +270,8 @@ class _Dispatch:
             try:
                 plan = plan_build(models[group[0]], variants[group[1]], models)
             except (OSError, ValueError) as e:
-                yield from (self.work.failed(c, started, CellFailure("artifact", str(e)))
-                            for c in cells)
+                failure = CellFailure("artifact", str(e) or type(e).__name__)
+                yield from (self.work.failed(c, started, failure) for c in cells)
                 continue
             self.plans[group] = plan
             if plan.model_key in first:

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from bench.artifacts.cache import Cache, write_atomic
+from bench.artifacts.cache import Cache
 from bench.devices.device import Device, load_device
 from bench.run.build import BuildPlan
 from bench.run.cellwork import Artifact, CellFailure, CellWork, Evaluated, Outcome, this_host
@@ -103,7 +103,7 @@ def land(cache: Cache, files: dict[str, bytes]) -> None:
     for relative, data in files.items():
         path = cache.root / relative
         if not path.exists():
-            write_atomic(path, data)
+            cache.write(path, data)
 
 
 #: TensorFlow's thread pools in a build task's worker: the one CPU the task holds. Two builds
