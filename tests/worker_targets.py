@@ -41,3 +41,13 @@ def thread_sum(values: list[int]) -> int:
 
     with ThreadPoolExecutor(2) as pool:
         return sum(pool.map(int, values))
+
+
+def open_in_tflm(request: object) -> dict:
+    """A runner phase that opens its artifact in TFLite Micro without the runner's rules."""
+    from bench.artifacts.tflite_info import inspect
+    from bench.runners.tflm import open_model
+
+    data = request.artifact.read_bytes()  # type: ignore[attr-defined]
+    open_model(data, inspect(data))
+    return {}

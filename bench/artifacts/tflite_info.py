@@ -38,6 +38,25 @@ class TensorInfo:
 
 
 @dataclass(frozen=True)
+class OperandInfo:
+    """One input of an operator: dtype, whether it is a constant (a weight) and how many
+    quantization scales it has (more than one: per channel)."""
+
+    dtype: str
+    constant: bool
+    scales: int = 0
+
+
+@dataclass(frozen=True)
+class OpUse:
+    """An operator and the kinds of its inputs (a model's distinct ones, in :class:`ModelInfo`);
+    what decides whether a runtime has a kernel for it."""
+
+    op: str
+    inputs: tuple[OperandInfo | None, ...]  # None: an omitted optional input
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What :func:`inspect` found in a model."""
 
@@ -51,6 +70,7 @@ class ModelInfo:
     has_float16: bool = False
     has_variables: bool = False  # variable tensors (e.g. LSTM state) persist across invokes
     subgraphs: int = 1
+    op_uses: tuple[OpUse, ...] = ()  # distinct (operator, input kinds), in first-use order
 
 
 def _schema() -> Any:
@@ -101,6 +121,15 @@ def _tensor_info(tensor: Any, dtype_names: dict[int, str]) -> TensorInfo:
                       scale=scale, zero_point=zero_point)
 
 
+def _operand(tensor: Any, has_data: list[bool], dtype_names: dict[int, str]) -> OperandInfo:
+    buf = tensor.Buffer()
+    q = tensor.Quantization()
+    return OperandInfo(dtype=dtype_names.get(tensor.Type(), f"type{tensor.Type()}"),
+                       constant=0 < buf < len(has_data) and has_data[buf]
+                       and not tensor.IsVariable(),
+                       scales=q.ScaleLength() if q is not None else 0)
+
+
 def _parse(data: bytes) -> ModelInfo:
     s = _schema()
     dtype_names = {k: v.lower() for k, v in _enum_names(s.TensorType).items()}
@@ -123,6 +152,7 @@ def _parse(data: bytes) -> ModelInfo:
         has_data.append(buf.DataLength() > 0 or buf.Size() > 0)
 
     params, dtypes, counts = 0, set(), Counter()
+    uses: list[OpUse] = []
     variables = False
     inputs: tuple[TensorInfo, ...] = ()
     outputs: tuple[TensorInfo, ...] = ()
@@ -136,7 +166,13 @@ def _parse(data: bytes) -> ModelInfo:
             if 0 < buf < len(has_data) and has_data[buf] and not tensor.IsVariable():
                 params += _numel(tensor.ShapeAsNumpy() if tensor.ShapeLength() else ())
         for j in range(sub.OperatorsLength()):
-            counts[codes[sub.Operators(j).OpcodeIndex()]] += 1
+            op = sub.Operators(j)
+            counts[codes[op.OpcodeIndex()]] += 1
+            use = OpUse(codes[op.OpcodeIndex()], tuple(
+                _operand(sub.Tensors(int(i)), has_data, dtype_names) if i >= 0 else None
+                for i in (op.InputsAsNumpy() if op.InputsLength() else ())))
+            if use not in uses:
+                uses.append(use)
         if g == 0:
             inputs = tuple(_tensor_info(sub.Tensors(int(i)), dtype_names)
                            for i in sub.InputsAsNumpy()) if sub.InputsLength() else ()
@@ -147,7 +183,8 @@ def _parse(data: bytes) -> ModelInfo:
     return ModelInfo(size=len(data), params=params, dtypes=tuple(sorted(dtypes)),
                      ops=tuple(sorted(counts)), op_counts=dict(sorted(counts.items())),
                      inputs=inputs, outputs=outputs, has_float16="float16" in dtypes,
-                     has_variables=variables, subgraphs=model.SubgraphsLength())
+                     has_variables=variables, subgraphs=model.SubgraphsLength(),
+                     op_uses=tuple(uses))
 
 
 def inspect(data: bytes, source: str = "data") -> ModelInfo:

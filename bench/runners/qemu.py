@@ -35,7 +35,7 @@ from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
 from bench.results.metrics import metric, task_metrics
 from bench.runners.base import MetricMap, PositiveFloat, PositiveInt, Runner, RunRequest
 from bench.runners.io import AGREEMENT_SAMPLES, IOSpec, latency_stats, output_max_diff
-from bench.runners.tflm import FP16_REASON
+from bench.runners.tflm import refusal
 
 log = logging.getLogger(__name__)
 
@@ -191,15 +191,17 @@ def measure(request: RunRequest) -> MetricMap:
 
 
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
-    """Skip reasons known before building: float16 tensors, not one input."""
+    """Skip reasons known before building: what TFLite Micro cannot run (float16, hybrid and
+    int4 kernels it lacks), not one input."""
     from bench.artifacts.tflite_info import inspect
 
     try:
         info = inspect(tflite)
     except ValueError:
         return None  # a corrupt artifact is a failure, reported by the phase itself
-    if info.has_float16:
-        return FP16_REASON
+    reason = refusal(info)
+    if reason:
+        return reason
     if len(info.inputs) != 1:
         return (f"the MLPerf Tiny protocol loads one input; the model has "
                 f"{len(info.inputs)}")
