@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,24 @@ def test_compare_with_the_previous_run_flags_a_real_slowdown(bench: pytest.Pytes
     slower.stdout.fnmatch_lines(["*m/fp32@host-litert*latency_p50*regression*"])
     # the model's size changes as the CLI prints it: relative, in % (it printed +9.5e+02)
     slower.stdout.fnmatch_lines(["*m/fp32@host-litert*model_size*+*%*regression*"])
+
+
+def test_expected_misses_are_xfail_and_an_expected_miss_that_passes_is_xpass(
+        bench: pytest.Pytester, tiny_tflite: Path) -> None:
+    tiny_suite(bench, tiny_tflite, constraints={"ram_kb": {"max": 0.01},
+                                                "flash_kb": {"max": 10000}},
+               expect=[{"model": "a", "device": "tflm-reference", "fails": "ram_kb",
+                        "why": "no arena is 10 bytes"},
+                       {"model": "b", "device": "host-litert", "fails": "flash_kb",
+                        "why": "thought too big"}])
+    result = run(bench, "tiny.yaml", "-rxXf")
+    # b@tflm misses ram_kb too, and nobody expected it: that stays a failure
+    result.assert_outcomes(passed=1, xfailed=1, xpassed=1, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "XFAIL*a/fp32@tflm-reference*a/fp32@tflm-reference: ram_kb: no arena is 10 bytes",
+        "XPASS*b/fp32@host-litert*b/fp32@host-litert: flash_kb: thought too big",
+        "FAILED*b/fp32@tflm-reference*"])
+    result.stdout.fnmatch_lines(["b/fp32@tflm-reference: constraint failed: ram_kb"])
+    show = bench.run(sys.executable, "-m", "bench", "show", "tiny", "--results", "results")
+    assert "1 unexpected failures: b/fp32@tflm-reference (ram_kb); 1 expected misses; 1 " \
+           "expected to miss but passed: b/fp32@host-litert (flash_kb)" in show.outlines

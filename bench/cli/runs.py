@@ -19,6 +19,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bench.results import table
+    from bench.results.expected import verdict
     from bench.results.store import Store
     from bench.run.session import Session
     from bench.suite.spec import load_suite
@@ -52,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if suite.report:
         print(table.render_report(records, [t.model_dump(mode="json") for t in suite.report],
                                   suite.settings.reference_variant))
-    return 0
+    return 1 if any(verdict(r).failure for r in records) else 0
 
 
 def _executor(args: argparse.Namespace, on_running: Callable[[dict[str, int]], None]) -> Any:

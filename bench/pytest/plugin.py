@@ -9,8 +9,10 @@ through the session into one run folder per suite per pytest session (builds are
 harness, so the second cell of a build is cheap). Cells on a host LiteRT device are timed
 in-process through pytest-benchmark's ``benchmark`` fixture (pedantic mode, warmup and rounds
 from the suite settings) and that timing is the record's latency; the record's other metrics go
-into ``extra_info``. A failed cell or a failed constraint fails the item with the validation
-table; a skipped cell is a pytest skip with its reason.
+into ``extra_info``. A failed cell or a missed constraint fails the item with the validation
+table; a check the suite expects the cell to miss (``expect:``) is an xfail with the suite's
+reason, and an xpass when it passes; a cell the runtime cannot run is a skip with the runtime's
+reason.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 
 from bench.devices.connections import primary_runner
 from bench.errors import SpecError, read_yaml
+from bench.results.expected import verdict
 from bench.results.metrics import Metric
 from bench.results.record import Record
 from bench.results.store import Run, Store, new_run_id
@@ -298,19 +301,26 @@ class CellItem(pytest.Function):
                 "ignore:Benchmark fixture was not used"))
 
     def check(self, record: Record, benchmark: Any) -> None:
-        """Skip, fail or pass the item from the cell's record."""
+        """Skip, fail, xfail or pass the item from the cell's verdict
+        (:mod:`bench.results.expected`)."""
         if benchmark is not None and getattr(benchmark, "stats", None) is not None:
             benchmark.extra_info.update(_extra_info(record))
-        if record.status == "skipped":
-            pytest.skip(f"{record.cell_id}: {(record.error or {}).get('message', 'skipped')}")
-        if record.status == "failed":
-            error = record.error or {}
+        error = record.error or {}
+        v = verdict(record)
+        if v.outcome in ("unsupported", "skipped"):
+            kind = "unsupported: " if v.outcome == "unsupported" else ""
+            pytest.skip(f"{record.cell_id}: {kind}{error.get('message', 'skipped')}")
+        if v.outcome == "failed":
             pytest.fail(f"{record.cell_id} failed ({error.get('kind', '?')}): "
                         f"{error.get('message', '')}", pytrace=False)
-        failed = [name for name, c in record.constraints.items() if c.passed is False]
-        if failed:
-            pytest.fail(f"{record.cell_id}: constraint failed: {', '.join(failed)}\n\n"
+        if v.outcome == "miss":
+            pytest.fail(f"{record.cell_id}: constraint failed: {', '.join(v.unexpected)}\n\n"
                         f"{render_validation(record)}", pytrace=False)
+        if v.outcome == "expected miss":
+            pytest.xfail(f"{record.cell_id}: {v.reason()}")
+        if v.outcome == "unexpected pass":  # an xfail mark added during the call: XPASS
+            self.add_marker(pytest.mark.xfail(reason=f"{record.cell_id}: {v.reason()}",
+                                              strict=False))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, self.cell.id

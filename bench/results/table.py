@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from bench import textable
+from bench.results.expected import expectations, summary, verdict
 from bench.results.metrics import Metric
 from bench.results.record import Record
 
@@ -56,8 +57,23 @@ def _checks(r: Record) -> str:
     results = [c.passed for c in r.constraints.values() if c.passed is not None]
     if not results:
         return ""
-    failed = [n for n, c in r.constraints.items() if c.passed is False]
+    expected = expectations(r.details)
+    failed = [f"{n} (expected)" if n in expected else n
+              for n, c in r.constraints.items() if c.passed is False]
     return f"{sum(results)}/{len(results)}" + (f" ✗ {','.join(failed)}" if failed else "")
+
+
+def note(r: Record) -> str:
+    """What a reader needs beside the figures: the error or the runtime's reason for a skip,
+    why a miss was expected, or that an expected miss passed."""
+    if r.error is not None:
+        return f"{r.error['kind']}: {r.error['message']}"
+    v = verdict(r)
+    if v.outcome == "unexpected pass":
+        return f"expected to miss {', '.join(v.passed_anyway)}, but passed ({v.reason()})"
+    if v.outcome == "expected miss":
+        return f"expected: {v.reason()}"
+    return ""
 
 
 def _fmt_value(value: float, unit: str) -> str:
@@ -156,16 +172,17 @@ def render(records: list[Record], width: int = 60) -> str:
             text = "" if m is None else cell_text(m, scale, fmt)
             cells.append(f"{text} {UNSTABLE}" if text and warnings and
                          name.startswith("latency") else text)
-        note = "" if r.error is None else f"{r.error['kind']}: {r.error['message']}"
-        if not note and warnings:
-            note = str(warnings[0])
-        note = textwrap.shorten(" ".join(note.split()), width=width, placeholder="…")
-        rows.append([*cells, _checks(r), note])
+        text = note(r)
+        if not text and warnings:
+            text = str(warnings[0])
+        text = textwrap.shorten(" ".join(text.split()), width=width, placeholder="…")
+        rows.append([*cells, _checks(r), text])
     numeric = [i for i, h in enumerate(header) if h not in ("cell", "status", "checks", "note")]
     out = [textable.render(header, rows, numeric)]
     counts = pd.Series([r.status for r in records]).value_counts()
     out.append("")
     out.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" — {len(records)} cells")
+    out.append(summary(records))
     unstable = sum(bool((r.details or {}).get("warnings")) for r in records)
     if unstable:
         out.append(f"{UNSTABLE} {unstable} cells with unstable timing (see the note, or "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from bench.suite.spec import MatrixRule, Suite
+from bench.suite.spec import Expectation, MatrixRule, Suite
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,8 @@ class Cell:
         return f"{self.model}/{self.variant}@{self.device}"
 
 
-def _matches(rule: MatrixRule, cell: Cell) -> bool:
+def matching(rule: MatrixRule | Expectation, cell: Cell) -> bool:
+    """Whether the rule's model, variant and device globs all match the cell."""
     return (fnmatchcase(cell.model, rule.model) and fnmatchcase(cell.variant, rule.variant)
             and fnmatchcase(cell.device, rule.device))
 
@@ -35,9 +36,19 @@ def plan(suite: Suite) -> list[Cell]:
         for v in variants:
             for d in suite.devices:
                 cell = Cell(m.id, v.id, d)
-                if suite.include and not any(_matches(r, cell) for r in suite.include):
+                if suite.include and not any(matching(r, cell) for r in suite.include):
                     continue
-                if any(_matches(r, cell) for r in suite.exclude):
+                if any(matching(r, cell) for r in suite.exclude):
                     continue
                 cells.append(cell)
     return cells
+
+
+def expected_misses(suite: Suite, cell: Cell) -> dict[str, str]:
+    """The checks ``cell`` is expected to miss (``expect:``) and why; rules naming one check
+    for one cell have their reasons joined."""
+    out: dict[str, str] = {}
+    for rule in suite.expect:
+        if matching(rule, cell):
+            out[rule.fails] = f"{out[rule.fails]}; {rule.why}" if rule.fails in out else rule.why
+    return out
