@@ -113,10 +113,35 @@ def test_benchmark_takes_the_suites_of_the_project_config_or_the_paths_given(
     assert collected(run(bench, "--collect-only", "-q")) == ["tests/test_unit.py::test_unit"]
 
 
+def test_slow_suites_are_left_out_said_so_and_run_on_request(
+        bench: pytest.Pytester, tiny_tflite: Path) -> None:
+    benchmark_project(bench, tiny_tflite, '[tool.edgebench]\nslow_suites = ["suites/s2.yaml"]\n')
+    result = run(bench, "--benchmark")
+    result.assert_outcomes(passed=1, deselected=1)
+    result.stdout.fnmatch_lines([
+        "edgebench: suites/s1.yaml: 1 cells",
+        "edgebench: suites/s2.yaml: 1 cells left out (slow suite)",
+        "*edgebench: suites/s1.yaml: 1 cells in * s (1 passed)",
+        "*edgebench: left out*",
+        "left out the slow suites ([[]tool.edgebench[]] slow_suites): suites/s2.yaml (1 cells)",
+        "run everything with `pytest --benchmark --edgebench-all`, only the slow suites with "
+        "`pytest --benchmark -m edgebench_slow`*"])
+    assert sorted(p.name for p in (bench.path / "results").iterdir()) == ["s1"]
+    run(bench, "--benchmark", "--edgebench-all").assert_outcomes(passed=2)
+    only = run(bench, "--benchmark", "-m", "edgebench_slow")
+    only.assert_outcomes(passed=1, deselected=1)
+    only.stdout.fnmatch_lines(["*edgebench: suites/s2.yaml: 1 cells in *"])
+    assert "left out the slow suites" not in only.stdout.str()
+    run(bench, "--benchmark", "suites/s2.yaml").assert_outcomes(passed=1)  # named: it runs
+
+
 @pytest.mark.parametrize(("table", "message"), [
     ('suites = ["nowhere/*.yaml"]', "*--benchmark: [[]tool.edgebench[]] suites: 'nowhere/*.yaml'"
                                     " matches no file in *"),
     ("suites = 3", "*[[]tool.edgebench[]] suites must be a list of glob patterns*not 3*"),
+    ('slow_suites = ["benchmarks/b1.yaml"]',
+     "*slow_suites: b1.yaml is not one of the project's suites*"),
+    ('slow_suites = "suites/s1.yaml"', "*slow_suites must be a list of glob patterns*"),
 ])
 def test_benchmark_with_a_bad_suites_entry_is_a_usage_error(
         bench: pytest.Pytester, tiny_tflite: Path, table: str, message: str) -> None:

@@ -18,6 +18,7 @@ reason.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pytest
 
 from bench.devices.connections import primary_runner
 from bench.errors import SpecError, read_yaml
+from bench.pytest.progress import SLOW_MARKER, SuiteProgress
 from bench.results.expected import verdict
 from bench.results.metrics import Metric
 from bench.results.record import Record
@@ -44,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--benchmark", action="store_true", dest="edgebench_benchmark",
                     help="run suites as benchmarks: those named, else the project's "
                          "([tool.edgebench] suites in pyproject.toml, default suites/*.yaml)")
+    group.addoption("--edgebench-all", action="store_true",
+                    help="with --benchmark and no path: run the slow suites too "
+                         "([tool.edgebench] slow_suites)")
     group.addoption("--edgebench-results", default="results", metavar="DIR",
                     help="result store for the records of collected suites (default: results)")
     group.addoption("--edgebench-devices-dir", action="append", default=None, metavar="DIR",
@@ -61,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 RUN_ID = pytest.StashKey[str]()
 COMPARED = pytest.StashKey[list[str]]()
+#: The project's slow suites (resolved paths) when ``--benchmark`` runs the project's suites.
+SLOW = pytest.StashKey[list[Path]]()
+PROGRESS = pytest.StashKey[SuiteProgress]()
 
 
 def _pyproject(config: pytest.Config) -> Path:
@@ -78,19 +86,53 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
     known = early_config.known_args_namespace
     if not getattr(known, "edgebench_benchmark", False) or known.file_or_dir:
         return
-    from bench.suite.project import ProjectConfigError, project_suites
+    from bench.suite.project import ProjectConfigError, project_suites, slow_suites
 
     try:
         suites = project_suites(_pyproject(early_config))
+        early_config.stash[SLOW] = slow_suites(_pyproject(early_config))
     except ProjectConfigError as e:
         raise pytest.UsageError(f"--benchmark: {e}") from None
     args.extend(str(path) for path in suites)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One run id per pytest session, shared by pytest-xdist workers (one run folder per suite)."""
+    """One run id per pytest session, shared by pytest-xdist workers (one run folder per
+    suite); the slow-suite marker; the per-suite progress (on the controller)."""
     workerinput = getattr(config, "workerinput", None)
     config.stash[RUN_ID] = (workerinput or {}).get("edgebench_run_id") or new_run_id()
+    config.addinivalue_line("markers", f"{SLOW_MARKER}: cells of the project's slow suites "
+                                       "([tool.edgebench] slow_suites)")
+    if workerinput is None:
+        config.stash[PROGRESS] = SuiteProgress(config)
+        config.pluginmanager.register(config.stash[PROGRESS], "edgebench-progress")
+
+
+def _suite_of(item: pytest.Item) -> str | None:
+    return item.nodeid.split("::", 1)[0] if isinstance(item, CellItem) else None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """``--benchmark`` on the project's suites leaves the slow ones out unless
+    ``--edgebench-all`` or a ``-m`` expression selects cells."""
+    progress = config.stash.get(PROGRESS, None)
+    slow = set(config.stash.get(SLOW, []))
+    if slow and not config.getoption("edgebench_all") and not config.option.markexpr:
+        kept = [i for i in items if not (isinstance(i, CellItem) and i.path.resolve() in slow)]
+        dropped = [i for i in items if i not in kept]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+            if progress is not None:
+                progress.left_out = Counter(s for s in map(_suite_of, dropped) if s)
+    if progress is not None:
+        progress.selected(items, _suite_of)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    progress = config.stash.get(PROGRESS, None)
+    return progress.collection_lines() if progress is not None else []
 
 
 def _names_suites(config: pytest.Config) -> bool:
@@ -150,6 +192,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
+    progress = config.stash.get(PROGRESS, None)
+    if progress is not None and progress.summary_lines():
+        terminalreporter.section("edgebench: left out")
+        for line in progress.summary_lines():
+            terminalreporter.write_line(line)
     lines = config.stash.get(COMPARED, None)
     if lines:
         terminalreporter.section("edgebench compare")
@@ -220,8 +267,12 @@ class SuiteFile(pytest.File):
                                     devices_dirs=[Path(d) for d in dirs] if dirs else None)
         except SpecError as e:
             raise self.CollectError(f"invalid edgebench suite\n{e}") from None
+        slow = self.path.resolve() in set(config.stash.get(SLOW, []))
         for cell in self.session_.cells:
-            yield CellItem.from_parent(self, name=cell.id, cell=cell)
+            item = CellItem.from_parent(self, name=cell.id, cell=cell)
+            if slow:
+                item.add_marker(SLOW_MARKER)
+            yield item
 
     def run_for(self) -> Run:
         """This pytest session's run folder of the suite, created at the first cell; its
