@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.results.compare import Change
+from bench.results.formatting import significant
 from bench.results.metrics import UNITS, higher_is_better, is_task_metric
 from bench.results.record import Record
 from bench.results.store import MANIFEST, RECORDS, Run, Store
@@ -178,9 +179,10 @@ def with_interval(value: float, low: float, high: float) -> str:
 
 
 def number(value: float) -> str:
-    """A figure as the tables show it: 4 significant digits, thousands in full with commas
-    (``2,930`` rather than ``2.93e+03``)."""
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    """A figure as the tables show it: 4 significant digits, never rounded to zero, thousands
+    in full with commas (``2,930`` rather than ``2.93e+03``;
+    :func:`bench.results.formatting.significant`)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else significant(value, 4)
 
 
 def header(metric: str, unit: str) -> str:

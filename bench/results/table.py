@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from bench import textable
+from bench.results import formatting
 from bench.results.expected import expectations, summary, verdict
 from bench.results.metrics import Metric
 from bench.results.record import Record
 
 #: Marks a latency whose timing was unstable (the record's ``details.warnings``).
 UNSTABLE = "⚠"
-#: The terminal table's metric columns: (header, metric, scale, format).
-COLUMNS: list[tuple[str, str, float, str]] = [
-    ("size KB", "model_size", 1 / 1024, "{:.1f}"),
-    ("arena KB", "arena_used", 1 / 1024, "{:.1f}"),
-    ("min arena KB", "arena_min", 1 / 1024, "{:.1f}"),
-    ("p50 ms", "latency_p50", 1, "{:.4f}"),
-    ("accuracy", "accuracy", 1, "{:.3f}"),
-    ("Δacc", "accuracy_delta", 1, "{:+.3f}"),
-    ("MAE °C", "mae", 1, "{:.3f}"),
-    ("ΔMAE", "mae_delta", 1, "{:+.3f}"),
-    ("AUC", "auc", 1, "{:.3f}"),
-    ("F1", "f1", 1, "{:.3f}"),
+#: The terminal table's metric columns: (header, metric, scale, format). A duration column's
+#: header has no unit: each figure carries the one that suits it (``812 ns``, ``82.0 ms``).
+COLUMNS: list[tuple[str, str, float, Callable[[float], str]]] = [
+    ("size KB", "model_size", 1 / 1024, formatting.kilobytes),
+    ("arena KB", "arena_used", 1 / 1024, formatting.kilobytes),
+    ("min arena KB", "arena_min", 1 / 1024, formatting.kilobytes),
+    ("p50", "latency_p50", 1, lambda v: formatting.duration(v, "ms")),
+    ("accuracy", "accuracy", 1, "{:.3f}".format),
+    ("Δacc", "accuracy_delta", 1, "{:+.3f}".format),
+    ("MAE °C", "mae", 1, formatting.significant),
+    ("ΔMAE", "mae_delta", 1, formatting.signed),
+    ("AUC", "auc", 1, "{:.3f}".format),
+    ("F1", "f1", 1, "{:.3f}".format),
 ]
 
 
@@ -76,16 +79,6 @@ def note(r: Record) -> str:
     return ""
 
 
-def _fmt_value(value: float, unit: str) -> str:
-    if unit == "B":
-        return f"{value / 1024:.1f} KB"
-    if value == int(value) and abs(value) >= 1000:
-        text = f"{value:,.0f}"
-    else:
-        text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return f"{text} {unit}".strip()
-
-
 def report_cell(r: Record, column: str, ref: Record | None) -> str:
     """One report cell: a metric with its unit, a ratio against the reference, or checks."""
     if column == "checks":
@@ -102,7 +95,7 @@ def report_cell(r: Record, column: str, ref: Record | None) -> str:
         return f"{m.value:+.4f}"
     if m.low is not None and m.high is not None:
         return m.text()  # 82.0 ms (68.3–110)
-    return _fmt_value(m.value, m.unit)
+    return formatting.quantity(m.value, m.unit)
 
 
 def render_report(records: list[Record], tables: list[dict[str, Any]],
@@ -149,12 +142,12 @@ def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str]
             for label, cells in groups.items()]
 
 
-def cell_text(m: Metric, scale: float, fmt: str) -> str:
+def cell_text(m: Metric, scale: float, fmt: Callable[[float], str]) -> str:
     """A metric in the terminal table: its value, and an estimate's 80 % interval after it
-    (``82.0 (68.3–110)``; the unit is in the column's header)."""
+    (``82.0 (68.3–110)``; the unit is in the column's header, or beside a duration)."""
     if m.low is None or m.high is None:
-        return fmt.format(m.value * scale)
-    return m.text(scale, unit="")
+        return fmt(m.value * scale)
+    return m.text(scale, unit=m.unit if m.unit in formatting.NS_PER else "")
 
 
 def render(records: list[Record], width: int = 60) -> str:

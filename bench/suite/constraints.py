@@ -11,6 +11,7 @@ from pydantic import Field
 from bench import textable
 from bench.errors import Strict
 from bench.results.expected import expectations
+from bench.results.formatting import significant
 from bench.results.metrics import UNITS, Metric, higher_is_better
 from bench.results.record import ConstraintResult, Record
 
@@ -65,7 +66,7 @@ def rule_problems(name: str, rule: Constraint) -> list[str]:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.4g}"
+    return significant(x, 4)
 
 
 def check(name: str, rule: Constraint, metrics: dict[str, Metric],
