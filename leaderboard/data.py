@@ -3,10 +3,12 @@
 Every run of a results folder becomes one flat frame (:func:`bench.results.table.frame`, one row per
 cell) with a few derived columns: ``run`` (``suite/run_id``), ``reference`` (the run's reference
 variant, from its manifest), ``method`` (``estimated`` when any figure of the cell is estimated,
-else ``measured``), ``checks`` (passed/total and the failed names) and ``Δ<task metric>`` /
-``size_ratio`` against the reference variant of the same model, device and run. Metric
-directions and units are the library's (:mod:`bench.results.metrics`). The other functions filter
-that frame and answer the pages' questions.
+else ``measured``), ``checks`` (passed/total and the failed names, expected misses marked),
+``note`` (the error, the runtime's reason for an unsupported cell, or why a miss is
+expected) and ``Δ<task metric>`` / ``size_ratio`` against the reference variant of the same
+model, device and run. Metric directions and units are the library's
+(:mod:`bench.results.metrics`). The other functions filter that frame and answer the pages'
+questions.
 """
 
 from __future__ import annotations
@@ -83,9 +85,23 @@ def _checks(row: pd.Series, names: list[str]) -> str:
     results = {n: row[f"check:{n}"] for n in names if pd.notna(row[f"check:{n}"])}
     if not results:
         return ""
-    failed = [n for n, v in results.items() if not bool(v)]
+    expected = str(row.get("expected") or "")
+    failed = [f"{n} (expected)" if f"{n}: " in expected else n
+              for n, v in results.items() if not bool(v)]
     text = f"{len(results) - len(failed)}/{len(results)}"
     return f"✗ {text} {', '.join(failed)}" if failed else f"✓ {text}"
+
+
+def _note(row: pd.Series) -> str | None:
+    """What the tables show beside a cell's figures: its error, the runtime's reason when it
+    cannot run the variant, or why a miss is expected."""
+    error, expected = row.get("error"), row.get("expected")
+    if isinstance(error, str) and error:
+        return error
+    if isinstance(expected, str) and expected:
+        passed = row.get("outcome") == "unexpected pass"
+        return f"{'expected to miss, passed' if passed else 'expected'}: {expected}"
+    return None
 
 
 def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -105,6 +121,7 @@ def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -
                                                              False: "measured"})
     checks = [c[len("check:"):] for c in df.columns if c.startswith("check:")]
     df["checks"] = df.apply(_checks, axis=1, args=(checks,)) if checks else ""
+    df["note"] = df.apply(_note, axis=1)
     keys = ["run", "model", "device"]
     ref = df[(df["variant"] == df["reference"]) & (df["status"] == "ok")].drop_duplicates(keys)
     metrics = [m for m in metric_names(df) if is_task_metric(m)]
@@ -198,8 +215,9 @@ def reference_label(df: pd.DataFrame) -> str:
 
 
 def display_table(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """The per-cell table: ids, status, method, metrics with units (bytes as KB), deltas vs the
-    run's reference variant, checks and the error."""
+    """The per-cell table: ids, status (the verdict: ``unsupported``, ``expected miss``…),
+    method, metrics with units (bytes as KB), deltas vs the run's reference variant, checks and
+    the note."""
     if metrics is None:
         metrics = [m for m in metric_names(df) if m in KEY_METRICS]
     out = df[[c for c in ["cell_id", "run", "status", "method"] if c in df.columns]].copy()
@@ -212,9 +230,11 @@ def display_table(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.Data
             out[f"Δ{m} {versus}"] = df[f"Δ{m}"]
     if "size_ratio" in df.columns:
         out["size ×smaller"] = df["size_ratio"]
-    for c in ["checks", "error"]:
+    for c in ["checks", "note"]:
         if c in df.columns:
             out[c] = df[c]
+    if "outcome" in df.columns and "status" in out.columns:  # unsupported, expected miss…
+        out["status"] = df["outcome"]
     return out.reset_index(drop=True)
 
 

@@ -32,15 +32,30 @@ COLUMNS: list[tuple[str, str, float, Callable[[float], str]]] = [
 ]
 
 
+def dataset_label(details: dict[str, Any] | None) -> str | None:
+    """The data set a cell's model was trained and scored on, as one label (``digits``,
+    ``har_synthetic (classes=5, features=27)``); None for an untrained model."""
+    found = (details or {}).get("dataset")
+    if not isinstance(found, dict) or not isinstance(found.get("name"), str):
+        return None
+    params = found.get("params") if isinstance(found.get("params"), dict) else {}
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"{found['name']} ({shown})" if shown else found["name"]
+
+
 def frame(records: list[Record]) -> pd.DataFrame:
-    """One row per record: ids, status, error, timing ``warnings``, ``<metric>`` values,
+    """One row per record: ids, ``dataset`` (:func:`dataset_label`), status, error, the
+    ``outcome`` (:func:`bench.results.expected.verdict`) and the ``expected`` misses' reasons,
+    timing ``warnings``, ``<metric>`` values,
     ``<metric>__unit`` and ``<metric>__method`` columns (an estimate's 80 % interval also in
     ``<metric>__low`` and ``<metric>__high``), and ``check:<name>`` pass/fail columns."""
     rows: list[dict[str, Any]] = []
     for r in records:
         row: dict[str, Any] = {"suite": r.suite, "run_id": r.run_id, "cell_id": r.cell_id,
                                "model": r.model, "variant": r.variant, "device": r.device,
-                               "runner": r.runner, "status": r.status,
+                               "runner": r.runner, "dataset": dataset_label(r.details),
+                               "status": r.status, "outcome": verdict(r).outcome,
+                               "expected": verdict(r).reason() or None,
                                "error_kind": (r.error or {}).get("kind"),
                                "error": (r.error or {}).get("message"),
                                "artifact_sha256": r.artifact_sha256,
