@@ -250,6 +250,26 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, higher_better: bool = True) -
     return pts.loc[keep]
 
 
+#: The group of cells whose model has no data set (untrained: no task metric to trade).
+NO_DATASET = "(no data set)"
+
+
+def dataset_groups(df: pd.DataFrame) -> list[str]:
+    """The data sets of ``df``'s cells, the one with most cells first (then by name): a
+    trade-off compares models on one data set, never across tasks."""
+    if df.empty:
+        return []
+    labels = df.get("dataset", pd.Series(index=df.index, dtype=object)).fillna(NO_DATASET)
+    counts = labels.value_counts()
+    return sorted(counts.index, key=lambda name: (-counts[name], name))
+
+
+def on_dataset(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The cells whose model was trained and scored on ``dataset``."""
+    labels = df.get("dataset", pd.Series(index=df.index, dtype=object)).fillna(NO_DATASET)
+    return df[labels == dataset]
+
+
 DEVICE_COLUMNS = ["device", "name", "core", "runtime", "flash_kb", "ram_kb", "active_mw",
                   "sleep_mw", "voltage_v", "battery_mah"]
 
