@@ -8,8 +8,9 @@ The public API, imported on first use so that ``import bench`` stays free of Ten
     for record in run.records():  # bench.Record
         print(record.cell_id, record.status, record.value("latency_p50"))
 
-The plugin registries are ``bench.registry.models``, ``.datasets``, ``.variant_steps`` and
-``.runners`` (``bench.models`` and the like are the built-ins' packages).
+The plugin registries are ``bench.registry.models``, ``.datasets``, ``.variant_steps``,
+``.runners`` and ``.executors`` (``bench.models`` and the like are the built-ins' packages;
+ARCHITECTURE.md lists the axes with their base types).
 """
 
 from __future__ import annotations

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+)
 
 #: Ids of suites, models, variants and devices: one path-safe name (they name files).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -55,6 +63,24 @@ def unknown(kind: str, name: object, known: Iterable[str]) -> str:
     known = list(known)
     return (f"unknown {kind} {shorten(name)!r}{hint(name, known)} "
             f"(known: {', '.join(known) or 'none'})")
+
+
+def positive(whole: bool = False, what: str = "") -> Any:
+    """A field validator: a positive (whole) number; refuses booleans, NaN and infinities."""
+    number = "a positive whole number" if whole else "a positive number"
+
+    def check(value: Any) -> Any:
+        ok = (not isinstance(value, bool) and isinstance(value, int | float)
+              and math.isfinite(value) and value > 0)
+        if not ok or (whole and not float(value).is_integer()):
+            raise ValueError(f"expected {what}{number} (got {value!r})")
+        return int(value) if whole else float(value)
+
+    return BeforeValidator(check)
+
+
+PositiveFloat = Annotated[float, positive()]
+PositiveInt = Annotated[int, positive(whole=True)]
 
 
 def one_of(kind: str, known: Iterable[str]) -> AfterValidator:

@@ -1,4 +1,5 @@
-"""One generic registry for the four plugin axes: models, datasets, variant steps, runners.
+"""One generic registry for every plugin axis: models, datasets, variant steps, runners,
+executors (ARCHITECTURE.md lists them with their base types).
 
 Built-ins are registered lazily as ``"module:attr"`` strings so that importing :mod:`bench` does
 not import TensorFlow; third parties add theirs through entry points (``edgebench.<axis>``).

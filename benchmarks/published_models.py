@@ -150,10 +150,10 @@ def rows() -> list[dict[str, str]]:
 
 def predicted_by(table: Any) -> list[dict[str, Any]]:
     """Each published figure with ``table``'s estimate and interval."""
+    from bench.devices.releases import normalise
     from bench.estimate.analysis import analyse
     from bench.estimate.data import core_name
     from bench.estimate.model import Target, estimate
-    from bench.estimate.releases import normalise
 
     out = []
     for r in rows():

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.results.significance import ALPHA, on_samples
-from bench.run.worker import call
 from bench.runners.base import RunRequest
+from bench.worker import call
 
 INJECTED = (0.02, 0.05, 0.10)
 PROCESSES = 3

@@ -25,8 +25,8 @@ import pytest
 import serial
 
 from bench.board import protocol as p
-from bench.board.clock import SimulatedClock
 from bench.board.reference_models import MODEL_IDS
+from bench.virtual.clock import SimulatedClock
 from tests.conftest import ROOT
 from tests.tflite_models import MLPERF, mlperf_model
 
@@ -183,7 +183,7 @@ def test_stock_performance_script_takes_at_least_the_simulated_time(
 
 def test_the_reference_models_are_known_by_content(kws01: Path, tmp_path: Path,
                                                    tiny_tflite: Path) -> None:
-    from bench.board.virtual import Board
+    from bench.virtual.board import Board
 
     renamed = tmp_path / "my_keyword_model.tflite"
     shutil.copy(kws01, renamed)

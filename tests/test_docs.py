@@ -89,3 +89,21 @@ def test_every_command_is_documented_and_every_documented_command_exists() -> No
                 f"`edgebench {name} {s}` is missing from README.md")
     named = set(re.findall(r"`edgebench ([a-z][a-z-]*)", README))
     assert named - set(known) == set(), "README names commands that do not exist"
+
+
+def test_architecture_lists_every_plugin_axis_with_its_base_type() -> None:
+    """ARCHITECTURE.md's plugin axes table names each registry of :mod:`bench.registry`, its
+    entry point group, and a base type that exists; each registered built-in is of that type."""
+    text = (ROOT / "ARCHITECTURE.md").read_text().split("## Plugin axes", 1)[1].split("\n## ")[0]
+    rows = [[c.strip().strip("`") for c in r.split("|")[1:-1]] for r in text.splitlines()
+            if r.startswith("| ") and "`bench.registry." in r]
+    axes = {name: reg for name, reg in vars(registry).items() if isinstance(reg, registry.Registry)}
+    assert sorted(r[1].removeprefix("bench.registry.") for r in rows) == sorted(axes)
+    for _, reg_name, group, base in rows:
+        reg = axes[reg_name.removeprefix("bench.registry.")]
+        assert group == reg.entry_point_group
+        base_type = registry.load_ref(base)
+        assert isinstance(base_type, type), base
+        if not getattr(base_type, "_is_protocol", False):
+            for name in reg.names():
+                assert isinstance(reg.get(name), base_type), (reg.kind, name, base)

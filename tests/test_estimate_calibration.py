@@ -11,7 +11,7 @@ import pytest
 
 from bench.board.reference_models import REFERENCE_FILES
 from bench.cli import main
-from bench.estimate import releases
+from bench.devices import releases
 from bench.estimate.analysis import analyse
 from bench.estimate.coefficients import Coefficients
 from bench.estimate.crossval import Interval, fit_data, leave_models_out, leave_systems_out

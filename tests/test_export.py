@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from bench.artifacts.cache import Cache
-from bench.artifacts.export import c_identifier, export_c, find_artifact, resolve
+from bench.artifacts.export import c_identifier, export_c, find_artifact
 from bench.cli import main
 from bench.results.metrics import Metric
 from bench.results.record import Record
+from bench.results.resolve import resolve
 from bench.results.store import Store
 from tests.tflite_models import MLPERF
 

@@ -17,7 +17,8 @@ RUNNER_MODULE = '''
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.results.metrics import metric
-from bench.runners.base import PositiveFloat, Runner
+from bench.errors import PositiveFloat
+from bench.runners.base import Runner
 
 
 class EchoOptions(BaseModel):

@@ -16,11 +16,12 @@ import serial
 import yaml
 
 from bench.board import protocol as p
-from bench.board.virtual import simulated_latency_us
+from bench.board.link import BoardError, BoardLink
 from bench.datasets.base import Dataset
 from bench.devices.device import load_device
 from bench.runners.base import RunRequest
-from bench.runners.serial import SERIAL, BoardError, BoardLink, evaluate, measure
+from bench.runners.serial import SERIAL, evaluate, measure
+from bench.virtual.board import simulated_latency_us
 from tests.conftest import ROOT
 from tests.tflite_models import mlperf_model
 
@@ -117,7 +118,7 @@ def test_load_commands_fit_the_device_buffer() -> None:
 
 
 def test_board_answers_every_command_and_its_errors(ad01: Path) -> None:
-    from bench.board.virtual import Board
+    from bench.virtual.board import Board
 
     board = Board(ad01, model_id="ad01")
     banner = board.boot()
@@ -316,7 +317,7 @@ def test_suite_end_to_end_on_the_virtual_board(start_board: StartBoard, ad01: Pa
 
 
 def test_a_results_line_may_hold_the_models_outputs_up_to_a_ceiling() -> None:
-    from bench.runners.serial import MAX_RESULTS_LINE
+    from bench.board.link import MAX_RESULTS_LINE
 
     link = BoardLink.__new__(BoardLink)  # only its line splitter is exercised
     link.splitter = p.LineSplitter()
@@ -331,8 +332,8 @@ def test_a_results_line_may_hold_the_models_outputs_up_to_a_ceiling() -> None:
 def test_the_cli_and_readme_name_every_fault_of_the_virtual_board() -> None:
     import argparse
 
-    from bench.board.virtual import FAULTS
     from bench.cli import parser
+    from bench.virtual.board import FAULTS
 
     def sub(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
         action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))

@@ -19,7 +19,8 @@ from bench.datasets.base import Dataset
 from bench.results.metrics import metric
 from bench.results.record import Record
 from bench.results.store import Store
-from bench.run.stream import _runs, locate, plot, replay, safe_name
+from bench.run.stream import locate, plot, safe_name
+from bench.runners.replay import flag_runs, replay
 from bench.suite.spec import load_suite
 from tests.conftest import ROOT
 
@@ -51,8 +52,8 @@ def write_suite(folder: Path, epochs: int = 2) -> Path:
 
 def test_runs_and_safe_name() -> None:
     flags = np.array([0, 1, 1, 0, 0, 1, 0, 1], dtype=bool)
-    assert _runs(flags) == [(1, 2), (5, 5), (7, 7)]
-    assert _runs(np.zeros(3, bool)) == []
+    assert flag_runs(flags) == [(1, 2), (5, 5), (7, 7)]
+    assert flag_runs(np.zeros(3, bool)) == []
     assert safe_name("vae/int8@host-litert") == "vae_int8_host-litert"
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.results.runlock import RunLocked
 from bench.results.store import Store
-from bench.run.runlock import RunLocked
 from tests.conftest import ROOT
 
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))

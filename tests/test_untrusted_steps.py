@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bench import registry
-from bench.artifacts.build import build_artifact
+from bench.run.build import build_artifact
 from bench.suite.spec import SpecError, load_suite
 from bench.variants.base import StepError, VariantStep
 

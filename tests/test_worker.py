@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import worker
+from bench import worker
 
 
 @pytest.fixture(autouse=True)

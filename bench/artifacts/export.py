@@ -1,20 +1,18 @@
 """C array / header export of a ``.tflite`` model for firmware (what ``xxd -i`` gives, aligned).
 
-:func:`export_c` returns the texts of ``model_data.h`` and ``model_data.cc``; :func:`resolve`
-finds the model of a cell id (``model/variant@device`` or ``model/variant``) in a result store
-and the content-addressed cache, with the arena size the tflm runner measured for it.
+:func:`export_c` returns the texts of ``model_data.h`` and ``model_data.cc``;
+:func:`find_artifact` finds a cached artifact by content (a cell id is resolved to one by
+:mod:`bench.results.resolve`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench.artifacts.cache import Cache, sha256_file
 from bench.artifacts.tflite_info import check_identifier
-from bench.results.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +80,6 @@ def write_c(tflite: bytes, out_dir: Path, name: str, arena_bytes: int | None = N
     return paths
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """A model found for export: its bytes, where it came from, a default C name, the arena."""
-
-    tflite: bytes
-    source: str
-    name: str
-    arena_bytes: int | None = None
-
-
 def find_artifact(sha256: str, cache: Cache) -> Path:
     """The cached ``.tflite`` whose SHA-256 is ``sha256`` (the cache is keyed by recipe)."""
     for path in sorted((cache.root / "artifacts").glob("*.tflite")):
@@ -99,34 +87,3 @@ def find_artifact(sha256: str, cache: Cache) -> Path:
             return path
     raise LookupError(f"no artifact with sha256 {sha256[:12]}… in the cache {cache.root}; "
                       "rerun the suite (or point --cache / EDGEBENCH_CACHE at its cache)")
-
-
-def resolve(target: str, store: Store, cache: Cache, run: str | None = None) -> Resolved:
-    """A ``.tflite`` path, or a cell id (``model/variant@device`` or ``model/variant``) looked up
-    in ``run`` (default: the latest run of the store). The arena is the ``arena_used`` a record
-    of the same artifact holds (the cell's own first)."""
-    path = Path(target)
-    if path.suffix == ".tflite" or path.is_file():
-        if not path.is_file():
-            raise FileNotFoundError(f"model file {path} does not exist")
-        return Resolved(path.read_bytes(), str(path), c_identifier(path.stem))
-    found = store.find(run) if run else store.latest()
-    if found is None:
-        raise LookupError(f"no runs under {store.root}; run a suite or pass a .tflite file")
-    records = found.records()
-    matches = [r for r in records if target in (r.cell_id, f"{r.model}/{r.variant}")]
-    if not matches:
-        raise LookupError(f"no cell {target!r} in run {found.suite}/{found.run_id} (cells look "
-                          "like model/variant@device)")
-    built = [r for r in matches if r.artifact_sha256]
-    if not built:
-        reason = matches[0].error["message"] if matches[0].error else matches[0].status
-        raise LookupError(f"cell {target!r} has no artifact in run {found.run_id}: {reason}")
-    sha = built[0].artifact_sha256
-    artifact = find_artifact(sha, cache)
-    same = [r for r in built if r.artifact_sha256 == sha]
-    same += [r for r in records if r.artifact_sha256 == sha and r not in same]
-    arena = next((int(v) for r in same if (v := r.value("arena_used")) is not None), None)
-    record = built[0]
-    return Resolved(artifact.read_bytes(), f"{record.cell_id} ({found.suite}/{found.run_id})",
-                    c_identifier(f"{record.model}_{record.variant}"), arena)

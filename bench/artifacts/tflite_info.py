@@ -121,7 +121,7 @@ def _tensor_info(tensor: Any, dtype_names: dict[int, str]) -> TensorInfo:
                       scale=scale, zero_point=zero_point)
 
 
-def _operand(tensor: Any, has_data: list[bool], dtype_names: dict[int, str]) -> OperandInfo:
+def _operand(tensor: Any, has_data: tuple[bool, ...], dtype_names: dict[int, str]) -> OperandInfo:
     buf = tensor.Buffer()
     q = tensor.Quantization()
     return OperandInfo(dtype=dtype_names.get(tensor.Type(), f"type{tensor.Type()}"),
@@ -130,12 +130,29 @@ def _operand(tensor: Any, has_data: list[bool], dtype_names: dict[int, str]) -> 
                        scales=q.ScaleLength() if q is not None else 0)
 
 
-def _parse(data: bytes) -> ModelInfo:
+@dataclass(frozen=True)
+class Flatbuffer:
+    """A .tflite flatbuffer opened through LiteRT's generated schema, with what every reader of
+    its tables needs: the operator name of each operator code, dtype names, which buffers hold
+    data. Readers (:func:`inspect`, the estimator's analysis) walk ``model`` themselves."""
+
+    schema: Any
+    model: Any
+    op_names: tuple[str, ...]  # by operator code index, e.g. "CONV_2D", "CUSTOM:name"
+    dtype_names: dict[int, str]  # TensorType value → "int8", "float32", …
+    has_data: tuple[bool, ...]  # by buffer index: the buffer holds constant data
+
+    def dtype(self, tensor: Any) -> str:
+        return self.dtype_names.get(tensor.Type(), f"type{tensor.Type()}")
+
+
+def read_flatbuffer(data: bytes) -> Flatbuffer:
+    """Open ``data`` (unchecked: call through :func:`parse_guarded`)."""
     s = _schema()
-    dtype_names = {k: v.lower() for k, v in _enum_names(s.TensorType).items()}
     op_names = _enum_names(s.BuiltinOperator)
     model = s.Model.GetRootAs(data, 0)
-
+    if model.SubgraphsLength() == 0:
+        raise ValueError("no subgraph")
     codes: list[str] = []
     for i in range(model.OperatorCodesLength()):
         oc = model.OperatorCodes(i)
@@ -145,11 +162,15 @@ def _parse(data: bytes) -> ModelInfo:
             codes.append(f"CUSTOM:{(oc.CustomCode() or b'').decode(errors='replace')}")
         else:
             codes.append(op_names.get(code, f"BUILTIN_{code}"))
+    has_data = tuple(model.Buffers(b).DataLength() > 0 or model.Buffers(b).Size() > 0
+                     for b in range(model.BuffersLength()))
+    return Flatbuffer(schema=s, model=model, op_names=tuple(codes), has_data=has_data,
+                      dtype_names={k: v.lower() for k, v in _enum_names(s.TensorType).items()})
 
-    has_data = []
-    for b in range(model.BuffersLength()):
-        buf = model.Buffers(b)
-        has_data.append(buf.DataLength() > 0 or buf.Size() > 0)
+
+def _parse(data: bytes) -> ModelInfo:
+    fb = read_flatbuffer(data)
+    model, codes, has_data, dtype_names = fb.model, fb.op_names, fb.has_data, fb.dtype_names
 
     params, dtypes, counts = 0, set(), Counter()
     uses: list[OpUse] = []
@@ -178,8 +199,6 @@ def _parse(data: bytes) -> ModelInfo:
                            for i in sub.InputsAsNumpy()) if sub.InputsLength() else ()
             outputs = tuple(_tensor_info(sub.Tensors(int(i)), dtype_names)
                             for i in sub.OutputsAsNumpy()) if sub.OutputsLength() else ()
-    if model.SubgraphsLength() == 0:
-        raise ValueError("no subgraph")
     return ModelInfo(size=len(data), params=params, dtypes=tuple(sorted(dtypes)),
                      ops=tuple(sorted(counts)), op_counts=dict(sorted(counts.items())),
                      inputs=inputs, outputs=outputs, has_float16="float16" in dtypes,

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bench.board.virtual import Board, PtyLink, TcpLink, serve
+    from bench.virtual.board import Board, PtyLink, TcpLink, serve
 
     device = (read_device(args.device, args.devices_dir).model_dump(mode="json")
               if args.device else None)

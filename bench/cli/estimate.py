@@ -38,10 +38,10 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
         return args.arena_bytes, "given (--arena-bytes)"
     if not args.measure_arena:
         return None, ""
-    from bench.run import worker
+    from bench import worker
 
     try:
-        used = worker.call("bench.estimate.model:measure_arena", {"path": str(args.model)},
+        used = worker.call("bench.runners.tflm:measure_arena_file", {"path": str(args.model)},
                            args.timeout)
     except worker.WorkerError as e:
         print(f"warning: TFLite Micro could not measure the arena ({e}); using the "

@@ -11,7 +11,8 @@ from bench.cli.args import add_cache, add_model_target, add_results
 
 def cmd_export(args: argparse.Namespace) -> int:
     from bench.artifacts.cache import Cache
-    from bench.artifacts.export import c_identifier, resolve, write_c
+    from bench.artifacts.export import c_identifier, write_c
+    from bench.results.resolve import resolve
     from bench.results.store import Store
 
     found = resolve(args.target, Store(Path(args.results)), Cache(args.cache), args.run)

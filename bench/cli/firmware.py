@@ -11,9 +11,9 @@ from bench.cli.args import add_cache, add_devices_dir, add_model_target, add_res
 
 def cmd_firmware(args: argparse.Namespace) -> int:
     from bench.artifacts.cache import Cache
-    from bench.artifacts.export import resolve
     from bench.devices.device import find_device, search_dirs
     from bench.firmware.image import build_for_device
+    from bench.results.resolve import resolve
     from bench.results.store import Store
     from bench.runners.qemu import machine_name
 

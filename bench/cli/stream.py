@@ -50,9 +50,10 @@ def _format(summary: dict[str, Any]) -> str:
 def cmd_stream(args: argparse.Namespace) -> int:
     from bench.artifacts.cache import Cache, write_atomic
     from bench.results.store import Store
-    from bench.run.stream import DEFAULT_PERIOD_S, locate, safe_name
-    from bench.run.worker import WorkerError, call
+    from bench.run.stream import locate, safe_name
+    from bench.runners.replay import DEFAULT_PERIOD_S
     from bench.suite.spec import load_suite
+    from bench.worker import WorkerError, call
 
     period = DEFAULT_PERIOD_S if args.sample_period_s is None else args.sample_period_s
     if not period > 0:

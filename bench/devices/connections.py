@@ -7,13 +7,15 @@ are that kind's runners' options. Nothing here knows a kind by name.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from bench import registry
 from bench.errors import pydantic_problems, unknown
-from bench.runners.base import Runner
+
+if TYPE_CHECKING:
+    from bench.runners.base import Runner
 
 log = logging.getLogger(__name__)
 

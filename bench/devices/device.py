@@ -116,7 +116,7 @@ class Device(Strict):
     @field_validator("runtime_version")
     @classmethod
     def _a_version(cls, text: str | None) -> str | None:
-        from bench.estimate.releases import normalise
+        from bench.devices.releases import normalise
 
         if text is None:
             return None

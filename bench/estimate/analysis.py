@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bench import textable
-from bench.artifacts.tflite_info import _enum_names, _schema, parse_guarded
+from bench.artifacts.tflite_info import parse_guarded, read_flatbuffer
 
 OP_CLASSES = ("conv", "depthwise", "fc", "elementwise", "other")
 
@@ -230,28 +230,10 @@ def analyse(data: bytes, source: str = "data") -> Analysis:
     return replace(parse_guarded(_analyse, data, source), sha256=hashlib.sha256(data).hexdigest())
 
 
-def _opcode_names(model: Any, s: Any) -> list[str]:
-    names = _enum_names(s.BuiltinOperator)
-    codes = []
-    for i in range(model.OperatorCodesLength()):
-        oc = model.OperatorCodes(i)
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        if code == s.BuiltinOperator.CUSTOM:
-            codes.append(f"CUSTOM:{(oc.CustomCode() or b'').decode(errors='replace')}")
-        else:
-            codes.append(names.get(code, f"BUILTIN_{code}"))
-    return codes
-
-
 def _analyse(data: bytes) -> Analysis:
-    s = _schema()
-    dtype_names = {k: v.lower() for k, v in _enum_names(s.TensorType).items()}
-    model = s.Model.GetRootAs(data, 0)
-    if model.SubgraphsLength() == 0:
-        raise ValueError("no subgraph")
-    codes = _opcode_names(model, s)
-    has_data = [model.Buffers(b).DataLength() > 0 or model.Buffers(b).Size() > 0
-                for b in range(model.BuffersLength())]
+    fb = read_flatbuffer(data)
+    s, model, codes, dtype_names = fb.schema, fb.model, fb.op_names, fb.dtype_names
+    has_data = list(fb.has_data)
 
     ops: list[OpInfo] = []
     params, peak, variables, in_bytes, out_bytes, tensors, channels = 0, 0, 0, 0, 0, 0, 0

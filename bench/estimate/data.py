@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from bench.devices.cores import CORES
+from bench.devices.releases import Resolution, normalise, resolve, round_key, slot_name
 from bench.estimate.design import Query, Workload, board_key
-from bench.estimate.releases import Resolution, normalise, resolve, round_key, slot_name
 
 #: Inference runtimes (the CSV's ``stack``) the model covers; others run on accelerators
 #: (syntiant, hls4ml on an FPGA) or are unnamed (``other``).

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from bench.devices.cores import get_core
+from bench.devices.releases import Resolution, param
 from bench.estimate.analysis import OP_CLASSES, Analysis
-from bench.estimate.releases import Resolution, param
 
 DTYPES = ("int8", "int16", "float32")
 #: The classes an op is priced by: the analysis's op classes with 1×1 convs apart, and the

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.devices.releases import Slot, param, round_key, version_key
 from bench.estimate.analysis import OP_CLASSES
 from bench.estimate.design import (
     DTYPES,
@@ -29,7 +30,6 @@ from bench.estimate.design import (
     matrices,
     terms,
 )
-from bench.estimate.releases import Slot, param, round_key, version_key
 
 #: What a deep layer's outputs and gathered elements add to its MACs' cost: (1.33 + 87.3 / 288 +
 #: 7.00 / 32) / 1.33 for a 3×3, 32 → 32 conv, in emulated instructions (see below).

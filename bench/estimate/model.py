@@ -6,7 +6,7 @@ power around a typical figure: :mod:`bench.estimate.power`) (see :mod:`bench.est
 the factors of ``cycles_per_MAC``). The interval is ``exp(log latency + z · sd)`` for the
 table's calibrated ``z`` quantiles, ``sd`` combining the residual scatter, the fit's parameter
 covariance, the prior width of anything the data never saw (core, runtime, board) and the
-release's distance from the data (:mod:`bench.estimate.releases`). A model the table was
+release's distance from the data (:mod:`bench.devices.releases`). A model the table was
 fitted on gets the ``known_model`` interval, any other model the wider ``new_model`` one.
 """
 
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.devices.cores import get_core
+from bench.devices.releases import normalise, resolve
 from bench.estimate.analysis import Analysis
 from bench.estimate.coefficients import Coefficients, load_coefficients
 from bench.estimate.design import (
@@ -35,10 +35,9 @@ from bench.estimate.design import (
 from bench.estimate.fit import predict
 from bench.estimate.footprint import FOOTPRINTS, arena_estimate
 from bench.estimate.power import energy_bounds
-from bench.estimate.releases import normalise, resolve
 
 __all__ = ["Coefficients", "Estimate", "EstimateError", "Target", "dtype_class", "estimate",
-           "load_coefficients", "measure_arena"]
+           "load_coefficients"]
 
 
 @dataclass(frozen=True)
@@ -211,9 +210,3 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
         flash_bytes=flash, ram_bytes=ram, fits_flash=_fits(flash, target.flash_kb),
         fits_ram=_fits(ram, target.ram_kb), details=details)
 
-
-def measure_arena(path: str) -> int:
-    """TFLite Micro's recorded arena for the model at ``path`` (run in a worker: native code)."""
-    from bench.runners.tflm import measure_arena as tflm_arena
-
-    return tflm_arena(Path(path).read_bytes(), path)

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.devices.releases import normalise
 from bench.estimate.data import COLUMNS, Data, board_key
 from bench.estimate.design import Workload
-from bench.estimate.releases import normalise
 
 #: Latency methods a record may calibrate with (never an estimate or an x86 interpreter).
 METHODS = {"board": "records (board)", "emulated": "records (emulated board)"}

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import worker
 from bench.artifacts.cache import key, write_atomic
 from bench.artifacts.tflite_info import ModelInfo, inspect
 from bench.board.reference_models import MODEL_IDS
@@ -40,7 +41,6 @@ from bench.firmware.project import (
     write_project,
 )
 from bench.firmware.resolver import kernels_for
-from bench.run import worker
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def _first_arena(tflite: bytes, layout: Layout, input_bytes: int) -> tuple[int, 
         with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
             f.write(tflite)
             f.flush()
-            x86 = int(worker.call("bench.estimate.model:measure_arena", {"path": f.name},
+            x86 = int(worker.call("bench.runners.tflm:measure_arena_file", {"path": f.name},
                                   ARENA_TIMEOUT_S))
     except worker.WorkerError as exc:  # the target will say what it needs
         log.info("no x86-64 arena figure (%s): the first arena is the RAM left", exc)
@@ -190,8 +190,8 @@ def _make_first(folder: Path, lib: Library, layout: Layout, arena: int) -> int:
 def _arena_on_target(elf: Path, machine: Machine, model_id: str) -> tuple[int | None, str]:
     """Boot ``elf`` and ask ``arena%``: (bytes used, "") or (None, TFLite Micro's error)."""
     from bench.board import protocol as p
+    from bench.board.link import BoardError, connect
     from bench.firmware.emulator import boot
-    from bench.runners.serial import BoardError, connect
 
     with boot(elf, machine) as emulator:
         try:

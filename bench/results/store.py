@@ -6,7 +6,7 @@ truncates before appending. Reading goes line by line: a line that is not a vali
 UTF-8, not JSON, wrong field types) is skipped and reported with its file and line number
 (:class:`BadLine`); the rest of the run reads as usual.
 
-Writing takes the run folder's lock (:mod:`bench.run.runlock`): a new or resumed run exclusively, the
+Writing takes the run folder's lock (:mod:`bench.results.runlock`): a new or resumed run exclusively, the
 processes joining a shared run id (pytest-xdist workers) shared; another writer is refused with
 the holder's pid and host. Reading takes no lock.
 """
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.run import runlock
+from bench.results import runlock
 from bench.artifacts.cache import write_atomic
 from bench.results.record import Record
 
@@ -148,7 +148,7 @@ class Run:
             os.close(fd)
 
     def repair_tail(self) -> None:
-        """Before resuming: take the run's lock (:class:`~bench.run.runlock.RunLocked` when another
+        """Before resuming: take the run's lock (:class:`~bench.results.runlock.RunLocked` when another
         process is writing the run), then drop a torn final line (a run killed mid-write)."""
         runlock.acquire(self.path)
         path = self.records_path
@@ -187,7 +187,7 @@ class Store:
         """A new run folder, locked for this process; with ``run_id``, the run several
         processes share (pytest-xdist workers): the first creates it, the others join it and
         append to the same records, each holding the lock shared. Raises
-        :class:`~bench.run.runlock.RunLocked` when another process writes that run exclusively."""
+        :class:`~bench.results.runlock.RunLocked` when another process writes that run exclusively."""
         shared = run_id is not None
         run_id = run_id or new_run_id()
         path = self.root / suite / run_id

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.artifacts.build import BuildPlan
+from bench import worker
 from bench.artifacts.cache import Cache, key
 from bench.devices.connections import all_runners, runner_for
 from bench.devices.device import Device
@@ -26,7 +26,7 @@ from bench.results import host
 from bench.results.metrics import Metric, metric
 from bench.results.samples import Samples
 from bench.results.stability import instability
-from bench.run import worker
+from bench.run.build import BuildPlan
 from bench.runners.base import RunRequest
 from bench.runners.io import latency_stats
 from bench.suite.matrix import Cell
@@ -155,7 +155,7 @@ class CellWork:
             facts = {**(self.cache.read_json(info) or {}), "cached": True}
         else:
             try:
-                facts = worker.call("bench.artifacts.build:build_artifact",
+                facts = worker.call("bench.run.build:build_artifact",
                                     build.payload(self.cache), self.suite.settings.timeout_s)
             except worker.WorkerError as e:
                 kind = "build" if e.kind == "error" else e.kind

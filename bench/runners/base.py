@@ -14,13 +14,12 @@ is raised in a phase as :class:`bench.errors.Unsupported`: the cell is skipped a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel
 
 from bench.errors import Strict, Unsupported
 from bench.results.metrics import Metric
@@ -61,22 +60,6 @@ class NoOptions(Strict):
     """A connection kind without options beyond ``kind``."""
 
 
-def positive(whole: bool = False, what: str = "") -> Any:
-    """A field validator: a positive (whole) number; refuses booleans, NaN and infinities."""
-    number = "a positive whole number" if whole else "a positive number"
-
-    def check(value: Any) -> Any:
-        ok = (not isinstance(value, bool) and isinstance(value, int | float)
-              and math.isfinite(value) and value > 0)
-        if not ok or (whole and not float(value).is_integer()):
-            raise ValueError(f"expected {what}{number} (got {value!r})")
-        return int(value) if whole else float(value)
-
-    return BeforeValidator(check)
-
-
-PositiveFloat = Annotated[float, positive()]
-PositiveInt = Annotated[int, positive(whole=True)]
 
 
 @dataclass(frozen=True)
@@ -109,7 +92,8 @@ class Runner:
     #: suite ``settings`` fields that fill the same-named option when the device file lacks it
     suite_settings: tuple[str, ...] = ()
     #: ``"module:function"`` opening an artifact for streaming replay
-    #: (``fn(data: bytes, options: dict, source: str) -> bench.run.stream.OpenedModel``), or None
+    #: (``fn(data: bytes, options: dict, source: str) -> OpenedModel``, the base of
+    #: :mod:`bench.runners.io`), or None
     open_model: str | None = None
     unsupported: Callable[[bytes, dict[str, Any]], str | None] = lambda tflite, options: None
     versions: Callable[[], dict[str, str]] = dict  # runtime versions, part of the cache key

@@ -61,8 +61,8 @@ def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) ->
     """What a record's ``details["estimate"]`` should say: the table used, its fit date and data
     hash, whether the device's core, runtime and board were calibrated, which release effect
     applies, and the interval's level."""
+    from bench.devices.releases import normalise, resolve
     from bench.estimate.model import Target, load_coefficients
-    from bench.estimate.releases import normalise, resolve
 
     table = load_coefficients(table_path(device, options))
     target = Target.from_device(device)

@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,35 @@ class IOSpec:
     @property
     def is_integer(self) -> bool:
         return np.issubdtype(self.dtype, np.integer)
+
+
+class OpenedModel(ABC):
+    """An interpreter opened on one model, batch 1 per invoke: the runners' shared base (LiteRT,
+    TFLite Micro) and what a streaming replay needs (:mod:`bench.runners.replay`)."""
+
+    in_specs: list[IOSpec]
+    out_specs: list[IOSpec]
+
+    @abstractmethod
+    def set_inputs(self, raw: list[np.ndarray]) -> None: ...
+
+    @abstractmethod
+    def invoke(self) -> None: ...
+
+    @abstractmethod
+    def get_outputs(self) -> list[np.ndarray]: ...
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Clear state carried between invokes (LSTM variables)."""
+
+    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
+        """Raw outputs for one set of raw inputs (state reset first when ``reset``)."""
+        if reset:
+            self.reset()
+        self.set_inputs(raw)
+        self.invoke()
+        return self.get_outputs()
 
 
 def quantize(x: np.ndarray, spec: IOSpec) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 Device option ``runtime: tflite-runtime`` selects the legacy ``tflite_runtime`` package instead;
 when it cannot be imported (its last release predates numpy 2) the cell is skipped. Device option
-``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.run.stream`): the
-test split window by window at one reading every S seconds, as ``stream_*`` metrics.
+``stream_period_s: S`` adds a streaming replay to the measure phase (:mod:`bench.runners.replay`):
+the test split window by window at one reading every S seconds, as ``stream_*`` metrics.
 Interpreters are imported inside functions so that importing this module stays light.
 """
 
@@ -18,18 +18,17 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from bench.errors import Strict
+from bench.errors import PositiveInt, Strict, positive
 from bench.results.metrics import task_metrics
 from bench.runners.base import (
     MetricMap,
-    PositiveInt,
     Runner,
     RunnerSkip,
     RunRequest,
-    positive,
 )
 from bench.runners.io import (
     IOSpec,
+    OpenedModel,
     batch_predict,
     latency_stats,
     load_artifact,
@@ -85,7 +84,7 @@ def _interpreter_class(options: dict[str, Any]) -> Any:
     raise ValueError(f"unknown host runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
 
 
-class LiteRTModel:
+class LiteRTModel(OpenedModel):
     """An allocated interpreter with its first input/output specs; batch 1 per invoke."""
 
     def __init__(self, model: bytes, options: dict[str, Any] | None = None,
@@ -114,16 +113,7 @@ class LiteRTModel:
         return [self.interpreter.get_tensor(d["index"]) for d in self.outputs]
 
     def reset(self) -> None:
-        """Clear state carried between invokes (LSTM variables)."""
         self.interpreter.reset_all_variables()
-
-    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
-        """Raw outputs for one set of raw inputs (variables reset first when ``reset``)."""
-        if reset:
-            self.reset()
-        self.set_inputs(raw)
-        self.invoke()
-        return self.get_outputs()
 
 
 def open_model(data: bytes, options: dict[str, Any], source: str = "model") -> LiteRTModel:
@@ -177,7 +167,7 @@ def stream_metrics(tflite: bytes, request: RunRequest, period_s: float) -> Metri
     from bench.artifacts.tflite_info import inspect
     from bench.datasets.base import Dataset
     from bench.results.metrics import metric
-    from bench.run.stream import replay
+    from bench.runners.replay import replay
 
     source = str(request.artifact)
     summary = replay(LiteRTModel(tflite, request.options, source), Dataset.load(request.dataset),

@@ -30,10 +30,10 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
-from bench.errors import Strict, one_of
+from bench.errors import PositiveFloat, PositiveInt, Strict, one_of
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
 from bench.results.metrics import metric, task_metrics
-from bench.runners.base import MetricMap, PositiveFloat, PositiveInt, Runner, RunRequest
+from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import AGREEMENT_SAMPLES, IOSpec, latency_stats, output_max_diff
 from bench.runners.tflm import refusal
 
@@ -104,8 +104,9 @@ def board(request: RunRequest, built: Any) -> Iterator[Any]:
     """The firmware booted under QEMU and handshaken over the protocol (a ``BoardLink``).
 
     A protocol failure while QEMU is gone is reported as QEMU's exit (killed, crashed)."""
+    from bench.board.link import BoardError, connect
     from bench.firmware.emulator import boot
-    from bench.runners.serial import BoardError, connect, output_elements
+    from bench.runners.serial import output_elements
 
     opts = options(request)
     with boot(built.elf, MACHINES[built.machine]) as emulator:

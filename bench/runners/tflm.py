@@ -30,6 +30,7 @@ from bench.runners.base import MetricMap, Runner, RunnerSkip, RunRequest
 from bench.runners.io import (
     AGREEMENT_SAMPLES,
     IOSpec,
+    OpenedModel,
     batch_predict,
     captured_fds,
     latency_stats,
@@ -124,7 +125,7 @@ def _log_excerpt(text: str, lines: int = 6) -> str:
     return " | ".join(kept[-lines:]) or "no log"
 
 
-class TFLMModel:
+class TFLMModel(OpenedModel):
     """A TFLite Micro interpreter with a fixed arena; one sample (batch 1) per invoke."""
 
     def __init__(self, model: bytes, info: ModelInfo, arena_size: int,
@@ -162,16 +163,7 @@ class TFLMModel:
         return [np.array(self.interpreter.get_output(i)) for i in range(len(self.out_specs))]
 
     def reset(self) -> None:
-        """Clear state carried between invokes (LSTM variables)."""
         self.interpreter.reset()
-
-    def run(self, raw: list[np.ndarray], reset: bool = False) -> list[np.ndarray]:
-        """Raw outputs for one set of raw inputs (state reset first when ``reset``)."""
-        if reset:
-            self.reset()
-        self.set_inputs(raw)
-        self.invoke()
-        return self.get_outputs()
 
     def arena_used(self) -> int:
         """The arena total ``print_allocations()`` reports (call after an invoke)."""
@@ -202,6 +194,11 @@ def measure_arena(data: bytes, source: str = "model", seed: int = 0) -> int:
     model = open_model(data, info, source)
     model.run(sample_inputs(None, model.in_specs, 1, seed)[0], info.has_variables)
     return model.arena_used()
+
+
+def measure_arena_file(path: str) -> int:
+    """:func:`measure_arena` of the model file at ``path`` (a worker target)."""
+    return measure_arena(Path(path).read_bytes(), path)
 
 
 def open_stream_model(data: bytes, options: dict[str, Any], source: str = "model") -> TFLMModel:

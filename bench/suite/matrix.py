@@ -4,9 +4,8 @@ include/exclude rules, in a stable order with stable ids (``model/variant@device
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
-from bench.suite.spec import Expectation, MatrixRule, Suite
+from bench.suite.spec import MatrixRule, Suite
 
 
 @dataclass(frozen=True)
@@ -20,10 +19,9 @@ class Cell:
         return f"{self.model}/{self.variant}@{self.device}"
 
 
-def matching(rule: MatrixRule | Expectation, cell: Cell) -> bool:
+def matching(rule: MatrixRule, cell: Cell) -> bool:
     """Whether the rule's model, variant and device globs all match the cell."""
-    return (fnmatchcase(cell.model, rule.model) and fnmatchcase(cell.variant, rule.variant)
-            and fnmatchcase(cell.device, rule.device))
+    return rule.matches(cell.model, cell.variant, cell.device)
 
 
 def plan(suite: Suite) -> list[Cell]:
@@ -35,12 +33,8 @@ def plan(suite: Suite) -> list[Cell]:
     for m in suite.models:
         for v in variants:
             for d in suite.devices:
-                cell = Cell(m.id, v.id, d)
-                if suite.include and not any(matching(r, cell) for r in suite.include):
-                    continue
-                if any(matching(r, cell) for r in suite.exclude):
-                    continue
-                cells.append(cell)
+                if suite.keeps(m.id, v.id, d):
+                    cells.append(Cell(m.id, v.id, d))
     return cells
 
 

@@ -7,6 +7,7 @@ Every problem is reported with the file, the field path and the bad value, e.g.
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -100,19 +101,21 @@ class MatrixRule(Strict):
     variant: str = "*"
     device: str = "*"
 
+    def matches(self, model: str, variant: str, device: str) -> bool:
+        """Whether the rule's globs all match a cell's model, variant and device ids."""
+        return (fnmatchcase(model, self.model) and fnmatchcase(variant, self.variant)
+                and fnmatchcase(device, self.device))
+
 
 #: Checks a cell gets on a device with a memory size (:func:`~bench.suite.constraints.device_fit`).
 DEVICE_CHECKS = ("fits_flash", "fits_ram")
 
 
-class Expectation(Strict):
+class Expectation(MatrixRule):
     """A check the cells matching ``model``/``variant``/``device`` (globs) miss on purpose:
     ``run`` and ``show`` print the miss as expected, pytest reports it as an xfail with
     ``why`` (and a pass as an xpass); the leaderboard still shows the miss."""
 
-    model: str = "*"
-    variant: str = "*"
-    device: str = "*"
     #: the check: a constraint of the suite, or ``fits_flash`` / ``fits_ram``
     fails: str
     #: why the miss is expected (shown with it)
@@ -151,6 +154,13 @@ class Suite(Strict):
     report: list[ReportTable] = Field(default_factory=list)
     expect: list[Expectation] = Field(default_factory=list)
     source: Path | None = Field(None, exclude=True)
+
+    def keeps(self, model: str, variant: str, device: str) -> bool:
+        """Whether the cell is in the matrix: it matches an ``include`` rule (or there are
+        none) and no ``exclude`` rule."""
+        if self.include and not any(r.matches(model, variant, device) for r in self.include):
+            return False
+        return not any(r.matches(model, variant, device) for r in self.exclude)
 
 
 def _check_params(plugin: Any, params: dict[str, Any], loc: str) -> list[tuple[str, str]]:
@@ -250,16 +260,15 @@ def _check_constraints(suite: Suite) -> list[tuple[str, str]]:
 
 def _check_expectations(suite: Suite) -> list[tuple[str, str]]:
     """Each ``expect`` entry names a check this suite's cells get and matches a cell."""
-    from bench.suite.matrix import matching, plan
-
     problems: list[tuple[str, str]] = []
     checks = [*suite.constraints, *DEVICE_CHECKS]
-    cells = plan(suite) if suite.expect else []
+    cells = [(m.id, v.id, d) for m in suite.models for v in suite.variants
+             for d in suite.devices if suite.keeps(m.id, v.id, d)] if suite.expect else []
     for i, rule in enumerate(suite.expect):
         if rule.fails not in checks:
             problems.append((f"expect[{i}].fails", f"{unknown('check', rule.fails, checks)} "
                              "(the suite's constraints, or fits_flash / fits_ram)"))
-        if not any(matching(rule, cell) for cell in cells):
+        if not any(rule.matches(*cell) for cell in cells):
             problems.append((f"expect[{i}]", f"matches no cell of this suite (model "
                              f"{rule.model!r}, variant {rule.variant!r}, device "
                              f"{rule.device!r})"))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from itertools import groupby
 from typing import Protocol
 
-from bench.artifacts.build import plan_build
+from bench.run.build import plan_build
 from bench.run.cellwork import CellFailure, CellWork, MeasureHook, Outcome, now
 from bench.suite.matrix import Cell
 

@@ -27,8 +27,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from bench.artifacts.build import BuildPlan, plan_build
 from bench.devices.device import Device
+from bench.run.build import BuildPlan, plan_build
 from bench.run.cellwork import CellFailure, CellWork, Evaluated, MeasureHook, Outcome, now
 from bench.run.executors import tasks
 from bench.run.executors.resources import (

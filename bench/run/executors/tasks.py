@@ -20,9 +20,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from bench.artifacts.build import BuildPlan
 from bench.artifacts.cache import Cache, write_atomic
 from bench.devices.device import Device, load_device
+from bench.run.build import BuildPlan
 from bench.run.cellwork import Artifact, CellFailure, CellWork, Evaluated, Outcome, this_host
 from bench.suite.matrix import Cell
 from bench.suite.spec import Suite

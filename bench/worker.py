@@ -1,6 +1,6 @@
 """Run a step that may crash or hang (native TF, LiteRT, TFLite Micro code) in a subprocess.
 
-``call("module:function", payload, timeout_s)`` starts ``python -P -m bench.run.worker``, which
+``call("module:function", payload, timeout_s)`` starts ``python -P -m bench.worker``, which
 calls ``function(**payload)`` and writes its JSON result. A segfault, abort, hang or Python
 exception in the child becomes a :class:`WorkerError` in the parent with a clear message; the
 parent process is never at risk.
@@ -119,7 +119,7 @@ def call(ref: str, payload: dict[str, Any], timeout_s: float) -> Any:
         env = child_env()
         with err.open("wb") as err_file:
             proc = subprocess.Popen(
-                python_command("-m", "bench.run.worker", str(req), str(resp)),
+                python_command("-m", "bench.worker", str(req), str(resp)),
                 stdin=subprocess.DEVNULL, stdout=err_file, stderr=err_file, env=env,
                 start_new_session=True,  # its own process group, so a timeout kills it all
                 preexec_fn=_die_with_parent,

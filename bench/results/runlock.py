@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from bench.run.worker import pid_alive
+from bench.worker import pid_alive
 
 LOCK = "run.lock"
 Mode = Literal["exclusive", "shared"]

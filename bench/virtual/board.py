@@ -6,7 +6,7 @@ Micro. ``profile`` names the MLPerf Tiny model id of a reference model (by conte
 :mod:`bench.board.reference_models`), else the file's stem; ``m-results`` are printed as that
 model's reference firmware prints them. ``m-lap-us`` comes from the host clock, or from a
 simulated clock that advances by the estimator's latency of the model on a device and paces the
-replies to match (:mod:`bench.board.clock`). ``fault`` makes it misbehave, for tests.
+replies to match (:mod:`bench.virtual.clock`). ``fault`` makes it misbehave, for tests.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.board import protocol as p
-from bench.board.clock import Clock, HostClock, SimulatedClock
 from bench.board.reference_models import model_id as reference_model_id
+from bench.virtual.clock import Clock, HostClock, SimulatedClock
 
 #: Model ids whose reference firmware prints truncated digits (the KWS reference's
 #: ``th_results``); the others print ``%0.3f``.

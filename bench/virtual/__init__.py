@@ -1,0 +1,1 @@
+"""Stand-ins for hardware: a virtual board that speaks the MLPerf Tiny protocol on a pty."""
