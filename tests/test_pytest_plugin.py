@@ -267,6 +267,7 @@ def test_xdist_runs_cells_in_parallel_into_one_run(bench: pytest.Pytester,
         "b/fp32@host-litert", "b/fp32@tflm-reference"]
     assert {r["status"] for r in records} == {"ok"}
     assert len(json.loads((run_dir / "run.json").read_text())["cells"]) == 4
+    result.stdout.fnmatch_lines(["*edgebench: tiny.yaml: 4 cells in * (4 passed)"])
 
 
 def test_xdist_deals_the_configured_suites_by_model(bench: pytest.Pytester,

@@ -49,6 +49,13 @@ class SuiteProgress:
             reporter.ensure_newline()
             reporter.write_line(line)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under pytest-xdist the workers collect: the first one's cells are the totals."""
+        if not self.total:
+            self.total = Counter(i.split("::", 1)[0] for i in ids
+                                 if i.split("::", 1)[0].endswith((".yaml", ".yml")))
+
     def collection_lines(self) -> list[str]:
         lines = [f"edgebench: {path}: {n} cells" for path, n in self.total.items()]
         lines += [f"edgebench: {path}: {n} cells left out (slow suite)"
