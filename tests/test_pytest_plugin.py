@@ -75,6 +75,8 @@ def benchmark_project(pytester: pytest.Pytester, tiny: Path, edgebench: str = ""
     pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n' + edgebench)
     pytester.mkdir("tests")
     (pytester.path / "tests" / "test_unit.py").write_text("def test_unit():\n    pass\n")
+    # a conftest of the unit tests, loaded and not applying to suites (as in this project)
+    (pytester.path / "tests" / "conftest.py").write_text("import pytest\n")
     for folder, name in [("suites", "s1"), ("suites", "s2"), ("benchmarks", "b1")]:
         (pytester.path / folder).mkdir(exist_ok=True)
         (pytester.path / folder / f"{name}.yaml").write_text(yaml.safe_dump({

@@ -26,7 +26,7 @@ def outcome(report: pytest.TestReport) -> str | None:
     return "passed" if report.when == "call" else None
 
 
-@dataclass
+@dataclass(eq=False)  # a registered pytest plugin: hashed by identity
 class SuiteProgress:
     """Per-suite tallies, fed by the controller's reports (pytest-xdist workers' included);
     registered as a pytest plugin, it writes a suite's line when its last cell is done."""
