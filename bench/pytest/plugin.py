@@ -119,8 +119,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     progress = config.stash.get(PROGRESS, None)
     slow = set(config.stash.get(SLOW, []))
     if slow and not config.getoption("edgebench_all") and not config.option.markexpr:
+        dropped = [i for i in items if isinstance(i, CellItem) and i.path.resolve() in slow]
         kept = [i for i in items if not (isinstance(i, CellItem) and i.path.resolve() in slow)]
-        dropped = [i for i in items if i not in kept]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
