@@ -250,8 +250,8 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, higher_better: bool = True) -
     return pts.loc[keep]
 
 
-#: The group of cells whose model has no data set (untrained: no task metric to trade).
-NO_DATASET = "(no data set)"
+#: The group of cells whose record names no data set (a record written before it did).
+NO_DATASET = "(data set not recorded)"
 
 
 def dataset_groups(df: pd.DataFrame) -> list[str]:
