@@ -53,6 +53,12 @@ class SpecError(Exception):
         super().__init__("\n".join(lines))
 
 
+class Unsupported(Exception):  # noqa: N818 - a verdict, not a fault
+    """The runtime cannot run this artifact (hybrid weights in TFLite Micro, a firmware that
+    does not fit the device, an op without a kernel…): the cell is *skipped*, with this
+    message as the runtime's reason. A real failure is any other exception."""
+
+
 def hint(name: object, known: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``known``, or ``""``."""
     if len(str(name)) > MAX_ID:

@@ -9,6 +9,7 @@ Charts render as SVG, so each mark is an element a browser test can count.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -76,10 +77,11 @@ def _error_bars(points: pd.DataFrame, x: alt.X, y: alt.Y, scales: tuple[alt.Scal
 
 
 def tradeoff_chart(points: pd.DataFrame, front: pd.DataFrame, x_title: str,
-                   y_title: str) -> alt.LayerChart:
+                   y_title: str, title: str | None = None) -> alt.LayerChart:
     """One circle per cell (colour: variant; up to 20 distinct colours), error bars over the
     estimated ones (their 80 % interval) and the Pareto front as a dashed line through labelled
-    points; the x axis is logarithmic when every x is positive."""
+    points; the x axis is logarithmic when every x is positive; ``title`` says what the chart
+    compares (the data set and its models)."""
     log = bool(len(points)) and bool((points["x"] > 0).all())
     scales = alt.Scale(type="log" if log else "linear"), alt.Scale(zero=False)
     x = alt.X("x", title=x_title, scale=scales[0])
@@ -97,8 +99,12 @@ def tradeoff_chart(points: pd.DataFrame, front: pd.DataFrame, x_title: str,
     above, below = (alt.Chart(part).mark_text(align="left", dx=7, dy=dy, fontSize=11,
                                               color="#444").encode(x=x, y=y, text="label")
                     for part, dy in ((front.iloc[::2], -8), (front.iloc[1::2], 12)))
-    return alt.layer(*bars, dots, line, above, below).properties(height=TRADEOFF_HEIGHT_PX,
-                                                                  usermeta=USERMETA)
+    chart = alt.layer(*bars, dots, line, above, below).properties(height=TRADEOFF_HEIGHT_PX,
+                                                                   usermeta=USERMETA)
+    if title:
+        chart = chart.properties(title=alt.Title(title, anchor="start", fontSize=13,
+                                                 fontWeight="normal"))
+    return chart
 
 
 def fit_points(fit: pd.DataFrame, need: str) -> pd.DataFrame:
@@ -108,19 +114,47 @@ def fit_points(fit: pd.DataFrame, need: str) -> pd.DataFrame:
                                "fits": fit["fits"].astype(bool).to_numpy()}), ["need_kb"])
 
 
+#: Above this ratio of the largest to the smallest figure, a bar chart's axis is logarithmic:
+#: on a linear one the small bars would be hairlines beside the big one.
+LOG_RANGE = 100.0
+
+
+def log_axis(values: pd.Series, capacity: float | None = None) -> bool:
+    """Whether bars of ``values`` (and a capacity rule) need a logarithmic axis: all positive
+    and spanning more than :data:`LOG_RANGE`."""
+    figures = [float(v) for v in values]
+    if capacity is not None and pd.notna(capacity) and math.isfinite(capacity):
+        figures.append(float(capacity))
+    if not figures or min(figures) <= 0:
+        return False
+    return max(figures) / min(figures) > LOG_RANGE
+
+
 def fit_chart(bars: pd.DataFrame, capacity_kb: float | None, title: str) -> alt.Chart:
     """One bar per model × variant (green fits, red does not) and the capacity as a red rule;
-    the height follows the number of bars."""
+    the height follows the number of bars. When the figures span more than
+    :data:`LOG_RANGE`, the axis is logarithmic (its title says so) and every bar still shows."""
+    log = log_axis(bars["need_kb"], capacity_kb)
+    scale = alt.Scale(type="log") if log else alt.Scale()
+    axis_title = f"{title} (log scale)" if log else title
+    encoding: dict[str, Any] = {"x": alt.X("need_kb", title=axis_title, scale=scale)}
+    if log:  # a log axis has no zero: bars start at the power of ten below the smallest figure
+        capacity = [float(capacity_kb)] if capacity_kb is not None and pd.notna(capacity_kb) \
+            and math.isfinite(capacity_kb) else []
+        smallest = min([float(bars["need_kb"].min()), *capacity])
+        bars = bars.assign(floor_kb=float(10 ** math.floor(math.log10(smallest))))
+        encoding = {"x": alt.X("floor_kb", title=axis_title, scale=scale), "x2": "need_kb"}
     chart = alt.Chart(bars).mark_bar().encode(
-        x=alt.X("need_kb", title=title),
+        **encoding,
         # whole names: cut at the default 180 px, har_mlp_basic_motions/fp16, /fp32 and /int8
         # all read "har_mlp_basic_…"
-        y=alt.Y("cell", title=None, sort="-x", axis=alt.Axis(labelLimit=0)),
+        y=alt.Y("cell", title=None, sort=alt.EncodingSortField("need_kb", order="descending"),
+                axis=alt.Axis(labelLimit=0)),
         color=alt.Color("fits", title="fits", scale=FITS_COLOURS))
     if capacity_kb is not None and pd.notna(capacity_kb) and math.isfinite(capacity_kb):
         rule = plain(pd.DataFrame({"capacity_kb": [float(capacity_kb)]}), ["capacity_kb"])
         chart = chart + alt.Chart(rule).mark_rule(color="red", strokeWidth=2).encode(
-            x=alt.X("capacity_kb", title=title))
+            x=alt.X("capacity_kb", title=axis_title, scale=scale))
     return chart.properties(height=BAR_ROW_PX * len(bars) + AXES_PX, usermeta=USERMETA)
 
 

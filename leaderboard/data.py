@@ -3,10 +3,12 @@
 Every run of a results folder becomes one flat frame (:func:`bench.results.table.frame`, one row per
 cell) with a few derived columns: ``run`` (``suite/run_id``), ``reference`` (the run's reference
 variant, from its manifest), ``method`` (``estimated`` when any figure of the cell is estimated,
-else ``measured``), ``checks`` (passed/total and the failed names) and ``Δ<task metric>`` /
-``size_ratio`` against the reference variant of the same model, device and run. Metric
-directions and units are the library's (:mod:`bench.results.metrics`). The other functions filter
-that frame and answer the pages' questions.
+else ``measured``), ``checks`` (passed/total and the failed names, expected misses marked),
+``note`` (the error, the runtime's reason for an unsupported cell, or why a miss is
+expected) and ``Δ<task metric>`` / ``size_ratio`` against the reference variant of the same
+model, device and run. Metric directions and units are the library's
+(:mod:`bench.results.metrics`). The other functions filter that frame and answer the pages'
+questions.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bench.monitors.base import traces_from_json
 from bench.results import samples
 from bench.results.compare import TIMED, Change
 from bench.results.compare import compare_runs as compare_stored
+from bench.results.formatting import significant
 from bench.results.metrics import UNITS, higher_is_better, is_task_metric
 from bench.results.record import Record
 from bench.results.store import MANIFEST, RECORDS, Run, Store
@@ -83,23 +86,41 @@ def unit_of(df: pd.DataFrame, metric: str) -> str:
 
 
 def _checks(df: pd.DataFrame, names: list[str]) -> pd.Series:
-    """Each row's checks: ``✓ 2/2``, ``✗ 1/2 flash_kb`` (failed names in column order), or
-    ``""`` when none applied. Column by column, not row by row (100,000 rows in well under a
-    second)."""
+    """Each row's checks: ``✓ 2/2``, ``✗ 1/2 flash_kb`` (failed names in column order; a miss
+    the suite expected reads ``flash_kb (expected)``), or ``""`` when none applied. Column by
+    column, not row by row (100,000 rows in well under a second)."""
     known = pd.Series(0, index=df.index)
     passed = pd.Series(0, index=df.index)
     failed = pd.Series("", index=df.index, dtype=object)
+    expected = (df["expected_checks"].fillna("") if "expected_checks" in df
+                else pd.Series("", index=df.index))
+    expected = "," + expected.astype(str) + ","
     for n in names:
         column = df[f"check:{n}"]
         applies = column.notna()
         ok = applies & column.where(applies, False).astype(bool)
         known += applies
         passed += ok
-        failed = failed.where(~(applies & ~ok), failed + ", " + n)
+        label = pd.Series(n, index=df.index).where(
+            ~expected.str.contains(f",{n},", regex=False), f"{n} (expected)")
+        failed = failed.where(~(applies & ~ok), failed + ", " + label)
     text = passed.astype(str) + "/" + known.astype(str)
     failed = failed.str[2:]
     out = ("✓ " + text).where(failed == "", "✗ " + text + " " + failed)
     return out.where(known > 0, "")
+
+
+def _notes(df: pd.DataFrame) -> pd.Series:
+    """What the tables show beside each cell's figures: its error, the runtime's reason when it
+    cannot run the variant, or why a miss is expected (None when there is nothing to say)."""
+    def text(name: str) -> pd.Series:
+        column = df[name] if name in df else pd.Series(None, index=df.index, dtype=object)
+        return column.where(column.map(lambda v: isinstance(v, str) and v != ""), None)
+
+    error, expected = text("error"), text("expected")
+    passed = (df["outcome"] == "unexpected pass") if "outcome" in df else False
+    because = ("expected: " + expected).where(~passed, "expected to miss, passed: " + expected)
+    return error.where(error.notna(), because.where(expected.notna(), None))
 
 
 def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -124,6 +145,7 @@ def add_derived(df: pd.DataFrame, references: Mapping[str, str] | None = None) -
         any_of("emulated").map({True: "emulated", False: "measured"}))
     checks = [c[len("check:"):] for c in df.columns if c.startswith("check:")]
     df["checks"] = _checks(df, checks) if checks else ""
+    df["note"] = _notes(df)
     keys = ["run", "model", "device"]
     ref = df[(df["variant"] == df["reference"]) & (df["status"] == "ok")].drop_duplicates(keys)
     metrics = [m for m in metric_names(df) if is_task_metric(m)]
@@ -199,9 +221,10 @@ def with_interval(value: float, low: float, high: float) -> str:
 
 
 def number(value: float) -> str:
-    """A figure as the tables show it: 4 significant digits, thousands in full with commas
-    (``2,930`` rather than ``2.93e+03``)."""
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    """A figure as the tables show it: 4 significant digits, never rounded to zero, thousands
+    in full with commas (``2,930`` rather than ``2.93e+03``;
+    :func:`bench.results.formatting.significant`)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else significant(value, 4)
 
 
 def header(metric: str, unit: str) -> str:
@@ -217,8 +240,9 @@ def reference_label(df: pd.DataFrame) -> str:
 
 
 def display_table(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """The per-cell table: ids, status, method, metrics with units (bytes as KB), deltas vs the
-    run's reference variant, checks and the error."""
+    """The per-cell table: ids, status (the verdict: ``unsupported``, ``expected miss``…),
+    method, metrics with units (bytes as KB), deltas vs the run's reference variant, checks and
+    the note."""
     if metrics is None:
         metrics = [m for m in metric_names(df) if m in KEY_METRICS]
     out = df[[c for c in ["cell_id", "run", "status", "method"] if c in df.columns]].copy()
@@ -231,9 +255,11 @@ def display_table(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.Data
             out[f"Δ{m} {versus}"] = df[f"Δ{m}"]
     if "size_ratio" in df.columns:
         out["size ×smaller"] = df["size_ratio"]
-    for c in ["checks", "error"]:
+    for c in ["checks", "note"]:
         if c in df.columns:
             out[c] = df[c]
+    if "outcome" in df.columns and "status" in out.columns:  # unsupported, expected miss…
+        out["status"] = df["outcome"]
     return out.reset_index(drop=True)
 
 
@@ -247,6 +273,26 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, higher_better: bool = True) -
             keep.append(idx)
             best = val
     return pts.loc[keep]
+
+
+#: The group of cells whose record names no data set (a record written before it did).
+NO_DATASET = "(data set not recorded)"
+
+
+def dataset_groups(df: pd.DataFrame) -> list[str]:
+    """The data sets of ``df``'s cells, the one with most cells first (then by name): a
+    trade-off compares models on one data set, never across tasks."""
+    if df.empty:
+        return []
+    labels = df.get("dataset", pd.Series(index=df.index, dtype=object)).fillna(NO_DATASET)
+    counts = labels.value_counts()
+    return sorted(counts.index, key=lambda name: (-counts[name], name))
+
+
+def on_dataset(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The cells whose model was trained and scored on ``dataset``."""
+    labels = df.get("dataset", pd.Series(index=df.index, dtype=object)).fillna(NO_DATASET)
+    return df[labels == dataset]
 
 
 DEVICE_COLUMNS = ["device", "name", "core", "runtime", "flash_kb", "ram_kb", "active_mw",

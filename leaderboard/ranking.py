@@ -84,7 +84,8 @@ class Board:
 def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
     """Rows grouped by model (then device, best variant first); columns: ids, ``rank``, the
     ranking metric, the other ``metrics`` with units (bytes as KB), deltas vs the reference
-    variant, size ratio, method, status, checks, error and run."""
+    variant, size ratio, method, status (the verdict: ``unsupported`` rather than an error,
+    ``expected miss``…), checks, note and run."""
     df = df.assign(rank=rank(df, metric))
     df = df.sort_values(["suite", "model", "device", "rank", "variant"], na_position="last")
     ids = (["suite"] if df["suite"].nunique() > 1 else []) + ["model", "variant", "device"]
@@ -113,9 +114,9 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
                 estimated[column]
     if "size_ratio" in df.columns:
         table["size ×smaller"], formats["size ×smaller"] = df["size_ratio"], "{:.2f}×".format
-    for c in ["method", "status", "checks", "error", "run"]:
+    for c in ["method", "status", "checks", "note", "run"]:
         if c in df.columns:
-            table[c] = df[c]
+            table[c] = df["outcome"] if c == "status" and "outcome" in df.columns else df[c]
     table = table.reset_index(drop=True)
     best = df["rank"].eq(1).reset_index(drop=True)
     estimated = {c: s.reset_index(drop=True) for c, s in estimated.items()}

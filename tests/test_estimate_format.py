@@ -21,7 +21,8 @@ OLD_RECORD = {  # schema 1, as edgebench wrote it before intervals
 def test_metric_interval_text_and_json() -> None:
     m = metric("latency_p50", 82.04, "estimated", interval=(68.3, 110.2))
     assert m.text() == "82.0 ms (68.3–110)"
-    assert Metric(0.5312, "ms", "estimated", 0.4251, 0.6914).text() == "0.531 ms (0.425–0.691)"
+    # a sub-millisecond figure takes the unit that suits it, its interval too
+    assert Metric(0.5312, "ms", "estimated", 0.4251, 0.6914).text() == "531 µs (425–691)"
     assert Metric(1240.6, "µJ", "estimated", 1000.0, 1500.0).text() == "1,241 µJ (1,000–1,500)"
     assert Metric(3.0, "ms", "board").text() == "3.00 ms"
     assert m.to_json() == {"value": 82.04, "unit": "ms", "method": "estimated", "low": 68.3,
@@ -98,7 +99,7 @@ def test_show_prints_intervals() -> None:
     board = Record.from_json({**OLD_RECORD, "cell_id": "m/v@b", "device": "b", "metrics": {
         "latency_p50": {"value": 79.5, "unit": "ms", "method": "board"}}})
     text = render([est, board])
-    assert "82.0 (68.3–110)" in text and "79.5000" in text
+    assert "82.0 ms (68.3–110)" in text and "79.5 ms" in text
     assert report_cell(est, "latency_p50", None) == "82.0 ms (68.3–110)"
     df = frame([est, board])
     assert df.loc[0, "latency_p50__low"] == 68.3 and df.loc[0, "latency_p50__high"] == 110.2

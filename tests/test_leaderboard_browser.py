@@ -356,3 +356,68 @@ def test_free_text_renders_as_text(browser: Any, tmp_path: Path) -> None:
             assert not watch.outside, f"{title}: requests off this machine: {watch.outside}"
             assert not watch.console, f"{title}: browser console: {watch.console}"
             assert page.locator('[data-testid="stException"]').count() == 0, title
+
+
+# --- one front per data set; a log axis when the sizes span more than 100× ----------------------
+
+def mixed_store(root: Path) -> Path:
+    """One run over two data sets (a digits CNN and its teacher; an HAR MLP) and a 6.7 MB
+    random forest: flash needs from 3 KB to 6,700 KB."""
+    run = Store(root).create("mixed", {"reference_variant": "fp32"},
+                             run_id="20260103T000000Z-eeee")
+    digits = {"name": "digits", "params": {}, "seed": 0}
+    har = {"name": "har_synthetic", "params": {"features": 27, "classes": 5}, "seed": 0}
+    hvac = {"name": "hvac_building", "params": {}, "seed": 0}
+    for model, variant, size, latency, accuracy, dataset in [
+            ("digits_cnn", "fp32", 15_000, 0.05, 0.97, digits),
+            ("digits_cnn", "int8", 6_000, 0.02, 0.96, digits),
+            ("digits_teacher", "fp32", 55_000, 0.2, 0.98, digits),
+            ("har_mlp", "fp32", 12_000, 0.01, 0.90, har),
+            ("har_mlp", "int8", 3_000, 0.005, 0.89, har),
+            ("hvac_forest", "fp32", 6_700_000, 0.3, None, hvac)]:
+        rec = _record(run.run_id, model, variant, "host-litert", size=size, latency=latency,
+                      accuracy=accuracy)
+        run.append(replace(rec, suite="mixed", details={"dataset": dataset}))
+    return root
+
+
+def _select(page: Any, label: str, option: str) -> None:
+    """Choose ``option`` in the selectbox labelled ``label``, as a user would."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option).click()
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
+        state="attached", timeout=TIMEOUT_MS)
+
+
+def test_tradeoffs_draw_one_front_per_data_set_and_devices_a_log_axis(
+        browser: Any, tmp_path: Path) -> None:
+    with serving(mixed_store(tmp_path / "results"), tmp_path) as url, \
+            opened(browser, url) as (page, watch):
+        go(page, "Trade-offs")
+        # the largest group first: the digits models, and the chart says which they are
+        page.get_by_text("Compares 2 models on digits: digits_cnn, digits_teacher").wait_for(
+            timeout=TIMEOUT_MS)
+        page.get_by_text("(1 other data set: choose above)").wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_function(CHARTS_DRAWN, arg=1, timeout=TIMEOUT_MS)
+        assert page.evaluate(COUNT_MARKS)[0]["symbol"] == 3  # not the HAR cells
+        title = page.locator('[data-testid="stVegaLiteChart"] svg g.role-title text')
+        assert title.first.text_content() == "2 models on digits: digits_cnn, digits_teacher"
+        _select(page, "data set", "har_synthetic (classes=5, features=27)")
+        page.get_by_text("Compares 1 model on har_synthetic (classes=5, features=27): "
+                         "har_mlp").wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] "
+            "g.mark-symbol.role-mark > path').length === 2", timeout=TIMEOUT_MS)
+
+        go(page, "Devices")
+        page.wait_for_function(CHARTS_DRAWN, arg=2, timeout=TIMEOUT_MS)
+        flash, ram = page.evaluate(COUNT_MARKS)
+        # 3 KB to 6,700 KB: on a log axis every bar shows, and the capacity rule is kept
+        assert flash["rect"] == 6 and flash["thin"] == 0 and flash["rule"] == 1, flash
+        assert flash["nan"] == 0 and ram["nan"] == 0
+        axes = page.locator('[data-testid="stVegaLiteChart"] svg g.role-axis-title text')
+        titles = axes.all_text_contents()
+        assert "flash [KB] (log scale)" in titles
+        assert "RAM [KB]" in titles  # every arena is 4 KB: a linear axis
+        assert not watch.console, f"browser console: {watch.console}"
+        assert not watch.outside, f"requests off this machine: {watch.outside}"

@@ -108,3 +108,24 @@ def test_inline_free_text_is_a_verbatim_code_span(text: str) -> None:
     unescaped = body.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"') \
         .replace("&amp;", "&")
     assert unescaped == " ".join(text.split())
+
+
+def test_fit_chart_axis_turns_logarithmic_beyond_a_hundredfold_range() -> None:
+    from leaderboard.charts import fit_chart, log_axis
+
+    assert not log_axis(pd.Series([30.0, 3000.0]))  # exactly 100×: linear
+    assert log_axis(pd.Series([3.0, 6700.0]))
+    assert log_axis(pd.Series([30.0, 300.0]), capacity=0.2)  # the capacity counts too
+    assert not log_axis(pd.Series([0.0, 6700.0]))  # a zero has no place on a log axis
+    bars = pd.DataFrame({"cell": ["a/fp32", "b/fp32"], "need_kb": [3.0, 6700.0],
+                         "fits": [True, False]})
+    spec = fit_chart(bars, 2048.0, "flash [KB]").to_dict()
+    bar, rule = spec["layer"]
+    assert bar["encoding"]["x"]["scale"]["type"] == "log"
+    assert bar["encoding"]["x"]["title"] == "flash [KB] (log scale)"
+    assert bar["encoding"]["x"]["field"] == "floor_kb"
+    assert bar["encoding"]["x2"]["field"] == "need_kb"
+    assert rule["encoding"]["x"]["scale"]["type"] == "log"  # the capacity line, kept
+    linear = fit_chart(bars.assign(need_kb=[30.0, 300.0]), 2048.0, "flash [KB]").to_dict()
+    assert "scale" not in linear["layer"][0]["encoding"]["x"] or \
+        linear["layer"][0]["encoding"]["x"]["scale"].get("type") != "log"

@@ -257,6 +257,7 @@ def test_ranking_style_marks_best_and_estimated(df: pd.DataFrame) -> None:
 def test_number_shows_thousands_in_full() -> None:
     assert [data.number(v) for v in (100_000.0, 36_000.0, 2929.69, 0.9123, 1.0, 1e-5)] == [
         "100,000", "36,000", "2,930", "0.9123", "1", "1e-05"]
+    assert data.number(0.000412) == "0.000412"  # a sub-µs latency in ms is not 0.00
 
 
 def _timed_runs(root: Path, spreads: list[tuple[float, float]], n: int) -> list[str]:

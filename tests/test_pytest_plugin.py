@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,8 @@ def benchmark_project(pytester: pytest.Pytester, tiny: Path, edgebench: str = ""
     pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n' + edgebench)
     pytester.mkdir("tests")
     (pytester.path / "tests" / "test_unit.py").write_text("def test_unit():\n    pass\n")
+    # a conftest of the unit tests, loaded and not applying to suites (as in this project)
+    (pytester.path / "tests" / "conftest.py").write_text("import pytest\n")
     for folder, name in [("suites", "s1"), ("suites", "s2"), ("benchmarks", "b1")]:
         (pytester.path / folder).mkdir(exist_ok=True)
         (pytester.path / folder / f"{name}.yaml").write_text(yaml.safe_dump({
@@ -114,10 +117,35 @@ def test_benchmark_takes_the_suites_of_the_project_config_or_the_paths_given(
     assert collected(run(bench, "--collect-only", "-q")) == ["tests/test_unit.py::test_unit"]
 
 
+def test_slow_suites_are_left_out_said_so_and_run_on_request(
+        bench: pytest.Pytester, tiny_tflite: Path) -> None:
+    benchmark_project(bench, tiny_tflite, '[tool.edgebench]\nslow_suites = ["suites/s2.yaml"]\n')
+    result = run(bench, "--benchmark")
+    result.assert_outcomes(passed=1, deselected=1)
+    result.stdout.fnmatch_lines([
+        "edgebench: suites/s1.yaml: 1 cells",
+        "edgebench: suites/s2.yaml: 1 cells left out (slow suite)",
+        "*edgebench: suites/s1.yaml: 1 cells in * s (1 passed)",
+        "*edgebench: left out*",
+        "left out the slow suites ([[]tool.edgebench[]] slow_suites): suites/s2.yaml (1 cells)",
+        "run everything with `pytest --benchmark --edgebench-all`, only the slow suites with "
+        "`pytest --benchmark -m edgebench_slow`*"])
+    assert sorted(p.name for p in (bench.path / "results").iterdir()) == ["s1"]
+    run(bench, "--benchmark", "--edgebench-all").assert_outcomes(passed=2)
+    only = run(bench, "--benchmark", "-m", "edgebench_slow")
+    only.assert_outcomes(passed=1, deselected=1)
+    only.stdout.fnmatch_lines(["*edgebench: suites/s2.yaml: 1 cells in *"])
+    assert "left out the slow suites" not in only.stdout.str()
+    run(bench, "--benchmark", "suites/s2.yaml").assert_outcomes(passed=1)  # named: it runs
+
+
 @pytest.mark.parametrize(("table", "message"), [
     ('suites = ["nowhere/*.yaml"]', "*--benchmark: [[]tool.edgebench[]] suites: 'nowhere/*.yaml'"
                                     " matches no file in *"),
     ("suites = 3", "*[[]tool.edgebench[]] suites must be a list of glob patterns*not 3*"),
+    ('slow_suites = ["benchmarks/b1.yaml"]',
+     "*slow_suites: b1.yaml is not one of the project's suites*"),
+    ('slow_suites = "suites/s1.yaml"', "*slow_suites must be a list of glob patterns*"),
 ])
 def test_benchmark_with_a_bad_suites_entry_is_a_usage_error(
         bench: pytest.Pytester, tiny_tflite: Path, table: str, message: str) -> None:
@@ -243,6 +271,7 @@ def test_xdist_runs_cells_in_parallel_into_one_run(bench: pytest.Pytester,
         "b/fp32@host-litert", "b/fp32@tflm-reference"]
     assert {r["status"] for r in records} == {"ok"}
     assert len(json.loads((run_dir / "run.json").read_text())["cells"]) == 4
+    result.stdout.fnmatch_lines(["*edgebench: tiny.yaml: 4 cells in * (4 passed)"])
 
 
 def test_xdist_deals_the_configured_suites_by_model(bench: pytest.Pytester,
@@ -306,3 +335,24 @@ def test_compare_with_the_previous_run_flags_a_real_slowdown(bench: pytest.Pytes
     slower.stdout.fnmatch_lines(["*m/fp32@host-litert*latency_p50*regression*"])
     # the model's size changes as the CLI prints it: relative, in % (it printed +9.5e+02)
     slower.stdout.fnmatch_lines(["*m/fp32@host-litert*model_size*+*%*regression*"])
+
+
+def test_expected_misses_are_xfail_and_an_expected_miss_that_passes_is_xpass(
+        bench: pytest.Pytester, tiny_tflite: Path) -> None:
+    tiny_suite(bench, tiny_tflite, constraints={"ram_kb": {"max": 0.01},
+                                                "flash_kb": {"max": 10000}},
+               expect=[{"model": "a", "device": "tflm-reference", "fails": "ram_kb",
+                        "why": "no arena is 10 bytes"},
+                       {"model": "b", "device": "host-litert", "fails": "flash_kb",
+                        "why": "thought too big"}])
+    result = run(bench, "tiny.yaml", "-rxXf")
+    # b@tflm misses ram_kb too, and nobody expected it: that stays a failure
+    result.assert_outcomes(passed=1, xfailed=1, xpassed=1, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "XFAIL*a/fp32@tflm-reference*a/fp32@tflm-reference: ram_kb: no arena is 10 bytes",
+        "XPASS*b/fp32@host-litert*b/fp32@host-litert: flash_kb: thought too big",
+        "FAILED*b/fp32@tflm-reference*"])
+    result.stdout.fnmatch_lines(["b/fp32@tflm-reference: constraint failed: ram_kb"])
+    show = bench.run(sys.executable, "-m", "bench", "show", "tiny", "--results", "results")
+    assert "1 unexpected failures: b/fp32@tflm-reference (ram_kb); 1 expected misses; 1 " \
+           "expected to miss but passed: b/fp32@host-litert (flash_kb)" in show.outlines

@@ -117,7 +117,8 @@ def test_crash_and_corrupt_file_fail_their_cells_only(tmp_path: Path, tiny_tflit
     })
     env = _crash_plugin(tmp_path)
     out = cli("run", str(suite_file), "--results", str(tmp_path / "results"), "-q",
-              "--devices-dir", str(DEVICES), env=env)
+              "--devices-dir", str(DEVICES), env=env, check=False)
+    assert out.returncode == 1, out.stderr  # failed cells: the run says so in its exit status
     lines = (next((tmp_path / "results" / "robust").glob("*")) / "records.jsonl").read_text()
     records = {r["cell_id"]: r for r in map(json.loads, lines.splitlines())}
     assert records["tiny/fp32@host-litert"]["status"] == "ok"

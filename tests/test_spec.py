@@ -143,3 +143,25 @@ def test_schema_is_json_schema() -> None:
     schema = suite_schema()
     assert schema["title"] == "edgebench suite"
     assert {"models", "variants", "devices"} <= set(schema["properties"])
+
+
+def test_expectations_are_validated_and_matched_to_cells(tmp_path: Path) -> None:
+    from bench.suite.matrix import Cell, expected_misses
+
+    rules = [{"model": "h*", "variant": "fp32", "device": "tflm-*", "fails": "flash_kb",
+              "why": "the float model is the baseline"},
+             {"variant": "int8", "fails": "fits_ram", "why": "a"},
+             {"variant": "int8", "fails": "fits_ram", "why": "b"}]
+    suite = load_suite(write(tmp_path, {**GOOD, "expect": rules}))
+    assert expected_misses(suite, Cell("har", "fp32", "tflm-reference")) == {
+        "flash_kb": "the float model is the baseline"}
+    assert expected_misses(suite, Cell("har", "fp32", "host-litert")) == {}
+    assert expected_misses(suite, Cell("har", "int8", "host-litert")) == {"fits_ram": "a; b"}
+    msg = errors(tmp_path, {**GOOD, "expect": [
+        {"model": "har", "fails": "flsh_kb", "why": "x"},
+        {"model": "kws*", "fails": "flash_kb", "why": "x"}]})
+    assert "expect[0].fails: unknown check 'flsh_kb'; did you mean 'flash_kb'?" in msg
+    assert "expect[1]: matches no cell of this suite (model 'kws*'" in msg
+    msg = errors(tmp_path, {**GOOD, "expect": [{"fails": "flash_kb"}, {"fails": "flash_kb",
+                                                                      "why": "", "devce": "x"}]})
+    assert "expect[0].why" in msg and "expect[1].why" in msg and "expect[1].devce" in msg

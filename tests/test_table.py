@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from bench.results.expected import verdict
 from bench.results.metrics import Metric
 from bench.results.record import ConstraintResult, Record
 from bench.results.table import render, render_report
@@ -39,8 +40,32 @@ def test_report_without_matching_cells() -> None:
 
 def test_leaderboard_counts_statuses() -> None:
     text = render([rec("fp32", 2048, 0.9), rec("fp16", 1024, 0.9, "skipped")])
-    assert text.endswith("1 ok, 1 skipped — 2 cells")
+    assert "\n1 ok, 1 skipped — 2 cells\nno unexpected failure" in text
     assert "2.0" in text  # size in KB
+
+
+def test_expected_misses_read_as_expected_and_unexpected_ones_as_failures() -> None:
+    expected = rec("fp32", 51200, 0.9)  # 50 KB: misses flash_kb, as the suite expects
+    expected.details["expected"] = {"flash_kb": "fp32 is the baseline; it does not fit"}
+    unexpected = rec("int8", 40960, 0.9)  # misses too, nobody expected it
+    passing = rec("int4", 1024, 0.9)  # expected to miss, passes
+    passing.details["expected"] = {"flash_kb": "int4 was thought too big"}
+    unsupported = rec("fp16", 1024, 0.9, "skipped")
+    unsupported.error = {"kind": "unsupported", "message": "no float16 kernels"}
+    records = [expected, unexpected, passing, unsupported]
+    assert [verdict(r).outcome for r in records] == ["expected miss", "miss", "unexpected pass",
+                                                     "unsupported"]
+    assert verdict(expected).reason() == "flash_kb: fp32 is the baseline; it does not fit"
+    text = render(records, width=200)
+    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("m/")}
+    assert "✗ flash_kb (expected)" in rows["m/fp32@d"]
+    assert "expected: flash_kb: fp32 is the baseline" in rows["m/fp32@d"]
+    assert "(expected)" not in rows["m/int8@d"]
+    assert "expected to miss flash_kb, but passed" in rows["m/int4@d"]
+    assert "unsupported: no float16 kernels" in rows["m/fp16@d"]
+    assert text.splitlines()[-1] == (
+        "1 unexpected failures: m/int8@d (flash_kb); 1 expected misses; 1 expected to miss but "
+        "passed: m/int4@d (flash_kb); 1 unsupported by their runtime")
 
 
 def test_report_device_filter_and_large_counts() -> None:

@@ -134,3 +134,47 @@ def build_lstm(directory: Path) -> TinyLSTM:
     reg.save(directory / "regression.npz")
     return TinyLSTM(path, directory / "regression.npz",
                     lstm.predict(reg.x_test, batch_size=1, verbose=0).reshape(-1))
+
+
+@dataclass(frozen=True)
+class RefusedByTFLM:
+    """Variants of one small CNN that TFLite Micro cannot run, and one it can."""
+
+    hybrid: Path  # dynamic-range int8: float inputs, int8 weights
+    int4_weight_only: Path  # int4 constants DEQUANTIZEd to float
+    int4_channelwise: Path  # int4 filters, int8 activations, a scale per output channel
+    int4_tensorwise: Path  # the same with one scale per tensor (TFLite Micro runs it)
+
+
+@functools.cache
+def build_refused(directory: Path) -> RefusedByTFLM:
+    """Convert an untrained 8×8 CNN with the real converter and ai-edge-quantizer."""
+    from bench.variants.int4 import quantize
+
+    tf, tf_keras = _tf()
+    directory.mkdir(parents=True, exist_ok=True)
+    tf_keras.utils.set_random_seed(0)
+    layers = tf_keras.layers
+    model = tf_keras.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+                                 layers.Flatten(), layers.Dense(10)])
+
+    def dynamic(conv: object) -> None:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    hybrid = _convert(directory / "cnn_dynamic_int8.tflite", model, dynamic)
+    f32 = _convert(directory / "cnn_f32.tflite", model).read_bytes()
+    rng = np.random.default_rng(0)
+    from ai_edge_litert.interpreter import Interpreter
+
+    key, signature = next(iter(Interpreter(model_content=f32).get_signature_list().items()))
+    calibration = {key: [{signature["inputs"][0]: rng.standard_normal((1, 8, 8, 1))
+                          .astype(np.float32)} for _ in range(10)]}
+    out = {}
+    for name, recipe, granularity in (("w4", "weight_only", "channelwise"),
+                                      ("w4a8c", "static_int8_activations", "channelwise"),
+                                      ("w4a8t", "static_int8_activations", "tensorwise")):
+        path = directory / f"cnn_{name}.tflite"
+        path.write_bytes(quantize(f32, recipe, granularity,
+                                  None if recipe == "weight_only" else calibration))
+        out[name] = path
+    return RefusedByTFLM(hybrid, out["w4"], out["w4a8c"], out["w4a8t"])

@@ -56,3 +56,11 @@ def segfault_in(doing: str) -> None:
 
     breadcrumb.leave(doing)
     ctypes.string_at(0)
+def open_in_tflm(request: object) -> dict:
+    """A runner phase that opens its artifact in TFLite Micro without the runner's rules."""
+    from bench.artifacts.tflite_info import inspect
+    from bench.runners.tflm import open_model
+
+    data = request.artifact.read_bytes()  # type: ignore[attr-defined]
+    open_model(data, inspect(data))
+    return {}

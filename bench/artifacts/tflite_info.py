@@ -38,6 +38,25 @@ class TensorInfo:
 
 
 @dataclass(frozen=True)
+class OperandInfo:
+    """One input of an operator: dtype, whether it is a constant (a weight) and how many
+    quantization scales it has (more than one: per channel)."""
+
+    dtype: str
+    constant: bool
+    scales: int = 0
+
+
+@dataclass(frozen=True)
+class OpUse:
+    """An operator and the kinds of its inputs (a model's distinct ones, in :class:`ModelInfo`);
+    what decides whether a runtime has a kernel for it."""
+
+    op: str
+    inputs: tuple[OperandInfo | None, ...]  # None: an omitted optional input
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What :func:`inspect` found in a model."""
 
@@ -55,6 +74,7 @@ class ModelInfo:
     #: them at most) and the largest of them: ``(name, shape, dtype, bytes)``
     declared_bytes: int = 0
     largest_tensor: tuple[str, tuple[int, ...], str, int] | None = None
+    op_uses: tuple[OpUse, ...] = ()  # distinct (operator, input kinds), in first-use order
 
 
 #: Bytes an element of each tensor type takes (unknown types count as 8).
@@ -131,6 +151,15 @@ def _tensor_info(tensor: Any, dtype_names: dict[int, str]) -> TensorInfo:
                       scale=scale, zero_point=zero_point)
 
 
+def _operand(tensor: Any, has_data: tuple[bool, ...], dtype_names: dict[int, str]) -> OperandInfo:
+    buf = tensor.Buffer()
+    q = tensor.Quantization()
+    return OperandInfo(dtype=dtype_names.get(tensor.Type(), f"type{tensor.Type()}"),
+                       constant=0 < buf < len(has_data) and has_data[buf]
+                       and not tensor.IsVariable(),
+                       scales=q.ScaleLength() if q is not None else 0)
+
+
 @dataclass(frozen=True)
 class Flatbuffer:
     """A .tflite flatbuffer opened through LiteRT's generated schema, with what every reader of
@@ -175,6 +204,7 @@ def _parse(data: bytes) -> ModelInfo:
 
     params, dtypes, counts = 0, set(), Counter()
     declared, largest = 0, None
+    uses: list[OpUse] = []
     variables = False
     inputs: tuple[TensorInfo, ...] = ()
     outputs: tuple[TensorInfo, ...] = ()
@@ -207,6 +237,11 @@ def _parse(data: bytes) -> ModelInfo:
                                          f"{g}: {kind} {k} refers to tensor {get(k)} of "
                                          f"{tensors}")
             counts[codes[op.OpcodeIndex()]] += 1
+            use = OpUse(codes[op.OpcodeIndex()], tuple(
+                _operand(sub.Tensors(int(i)), has_data, dtype_names) if i >= 0 else None
+                for i in (op.InputsAsNumpy() if op.InputsLength() else ())))
+            if use not in uses:
+                uses.append(use)
         if g == 0:
             inputs = tuple(_tensor_info(sub.Tensors(int(i)), dtype_names)
                            for i in sub.InputsAsNumpy()) if sub.InputsLength() else ()
@@ -216,7 +251,8 @@ def _parse(data: bytes) -> ModelInfo:
                      ops=tuple(sorted(counts)), op_counts=dict(sorted(counts.items())),
                      inputs=inputs, outputs=outputs, has_float16="float16" in dtypes,
                      has_variables=variables, subgraphs=model.SubgraphsLength(),
-                     declared_bytes=declared, largest_tensor=largest)
+                     declared_bytes=declared, largest_tensor=largest,
+                     op_uses=tuple(uses))
 
 
 def inspect(data: bytes, source: str = "data") -> ModelInfo:

@@ -52,6 +52,7 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
 
 
 def _result_table(result: dict[str, Any]) -> str:
+    from bench.results.formatting import duration, quantity
     from bench.results.metrics import Metric
 
     def fmt(value: Any, unit: str = "") -> str:
@@ -60,7 +61,7 @@ def _result_table(result: dict[str, Any]) -> str:
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, float):
-            return (f"{value:,.0f} {unit}" if abs(value) >= 1000 else f"{value:.4g} {unit}").strip()
+            return f"{quantity(value)} {unit}".strip()  # bytes in full: they add up below
         return f"{value:,} {unit}".strip() if isinstance(value, int) else str(value)
 
     def with_interval(name: str, unit: str) -> str:
@@ -94,7 +95,7 @@ def _result_table(result: dict[str, Any]) -> str:
                              f"board {c['board']} "
                              f"{'calibrated' if c['board_calibrated'] else 'not in the data'})"),
             *_unit_costs(c["cycles_per_mac"]),
-            ("time by class", ", ".join(f"{k} {v:.3g} ms"
+            ("time by class", ", ".join(f"{k} {duration(v, 'ms')}"
                                         for k, v in result["breakdown_ms"].items()))]
     rows += [("warning", w) for w in result["warnings"]]
     return textable.render(None, rows)

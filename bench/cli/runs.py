@@ -48,12 +48,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.reset(total=len(session.cells))
         run = session.run(resume=args.resume)
     print(f"run {run.suite}/{run.run_id} → {run.records_path}")
-    print(table.render_lines(_lines(run)))  # indexes the run for the readers after it
+    lines = _lines(run)  # indexes the run for the readers after it
+    print(table.render_lines(lines))
     if suite.report:
         print(table.render_report(run.records(), [t.model_dump(mode="json")
                                                   for t in suite.report],
                                   suite.settings.reference_variant))
-    return 0
+    return 1 if any(table.line_verdict(x).failure for x in lines) else 0
 
 
 def _lines(run: Run) -> list[Any]:

@@ -16,10 +16,16 @@ import os
 from pathlib import Path
 
 from bench.artifacts.cache import default_root
+from bench.errors import Unsupported
 
 
 class FirmwareError(RuntimeError):
     """A firmware could not be built or booted; the message gives the tool's reason."""
+
+
+class FirmwareUnsupported(FirmwareError, Unsupported):
+    """The model cannot become a firmware for this device (it does not fit its flash or RAM,
+    TFLite Micro has no kernel for an op): the cell is skipped with this reason."""
 
 
 def cache_root() -> Path:

@@ -27,7 +27,7 @@ from bench import worker
 from bench.artifacts.cache import key, write_atomic
 from bench.artifacts.tflite_info import ModelInfo, inspect
 from bench.board.reference_models import MODEL_IDS
-from bench.firmware import FirmwareError, cache_root, project
+from bench.firmware import FirmwareError, FirmwareUnsupported, cache_root, project
 from bench.firmware.emulator import boot
 from bench.firmware.library import TOOL_PREFIX, Library, library, run
 from bench.firmware.lock import locked
@@ -62,7 +62,7 @@ FLASH_SECTIONS = (".vectors", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".
 RAM_SECTIONS = (".data", ".bss", ".heap", ".stack")
 
 
-class LinkOverflowError(FirmwareError):
+class LinkOverflowError(FirmwareUnsupported):
     """The firmware does not fit the device: a memory region overflowed at link time."""
 
     def __init__(self, region: str, overflow: int, limit: int, detail: str) -> None:
@@ -220,8 +220,8 @@ def _size_arena(folder: Path, lib: Library, layout: Layout, model_id: str, arena
         missing = _MISSING.search(error)
         grown = arena + int(missing.group(1)) + 1024 if missing else arena * 2
         if arena >= room:
-            raise FirmwareError(f"the tensor arena does not fit the device's RAM: TFLite Micro "
-                                f"needs more than {arena} B ({error})")
+            raise FirmwareUnsupported(f"the tensor arena does not fit the device's RAM: "
+                                      f"TFLite Micro needs more than {arena} B ({error})")
         arena = min(grown, room)
         (folder / "arena.cc").write_text(arena_source(arena))
         _make(folder, lib, layout)

@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.firmware import FirmwareError
+from bench.firmware import FirmwareUnsupported
 
 HEADER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 _METHOD = re.compile(r"TfLiteStatus (Add\w+)\(([^{]*)\)\s*\{")
 
 
-class MissingOpError(FirmwareError):
+class MissingOpError(FirmwareUnsupported):
     """The model uses ops TFLite Micro (at this pin) has no kernel for."""
 
     def __init__(self, ops: list[str]) -> None:

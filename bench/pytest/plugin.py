@@ -9,13 +9,16 @@ through the session into one run folder per suite per pytest session (builds are
 harness, so the second cell of a build is cheap). Cells on a host LiteRT device are timed
 in-process through pytest-benchmark's ``benchmark`` fixture (pedantic mode, warmup and rounds
 from the suite settings) and that timing is the record's latency; the record's other metrics go
-into ``extra_info``. A failed cell or a failed constraint fails the item with the validation
-table; a skipped cell is a pytest skip with its reason.
+into ``extra_info``. A failed cell or a missed constraint fails the item with the validation
+table; a check the suite expects the cell to miss (``expect:``) is an xfail with the suite's
+reason, and an xpass when it passes; a cell the runtime cannot run is a skip with the runtime's
+reason.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,10 @@ import pytest
 from bench import textable
 from bench.devices.connections import primary_runner
 from bench.errors import SpecError, read_yaml
+from bench.pytest.progress import SLOW_MARKER, SuiteProgress
 from bench.registry import load_ref
 from bench.results.compare import compare_runs, machines_differ
+from bench.results.expected import verdict
 from bench.results.metrics import Metric
 from bench.results.record import Record
 from bench.results.store import Run, Store, new_run_id
@@ -36,7 +41,7 @@ from bench.runners.base import RunRequest
 from bench.runners.io import latency_stats, load_artifact, sample_inputs
 from bench.suite.constraints import render_validation
 from bench.suite.matrix import Cell
-from bench.suite.project import ProjectConfigError, project_suites
+from bench.suite.project import ProjectConfigError, project_suites, slow_suites
 from bench.suite.spec import SUITE_SUFFIXES, load_suite
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--benchmark", action="store_true", dest="edgebench_benchmark",
                     help="run suites as benchmarks: those named, else the project's "
                          "([tool.edgebench] suites in pyproject.toml, default suites/*.yaml)")
+    group.addoption("--edgebench-all", action="store_true",
+                    help="with --benchmark and no path: run the slow suites too "
+                         "([tool.edgebench] slow_suites)")
     group.addoption("--edgebench-results", default="results", metavar="DIR",
                     help="result store for the records of collected suites (default: results)")
     group.addoption("--edgebench-devices-dir", action="append", default=None, metavar="DIR",
@@ -63,6 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 RUN_ID = pytest.StashKey[str]()
 COMPARED = pytest.StashKey[list[str]]()
+#: The project's slow suites (resolved paths) when ``--benchmark`` runs the project's suites.
+SLOW = pytest.StashKey[list[Path]]()
+PROGRESS = pytest.StashKey[SuiteProgress]()
 
 
 def _pyproject(config: pytest.Config) -> Path:
@@ -83,15 +94,49 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
 
     try:
         suites = project_suites(_pyproject(early_config))
+        early_config.stash[SLOW] = slow_suites(_pyproject(early_config))
     except ProjectConfigError as e:
         raise pytest.UsageError(f"--benchmark: {e}") from None
     args.extend(str(path) for path in suites)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One run id per pytest session, shared by pytest-xdist workers (one run folder per suite)."""
+    """One run id per pytest session, shared by pytest-xdist workers (one run folder per
+    suite); the slow-suite marker; the per-suite progress (on the controller)."""
     workerinput = getattr(config, "workerinput", None)
     config.stash[RUN_ID] = (workerinput or {}).get("edgebench_run_id") or new_run_id()
+    config.addinivalue_line("markers", f"{SLOW_MARKER}: cells of the project's slow suites "
+                                       "([tool.edgebench] slow_suites)")
+    if workerinput is None:
+        config.stash[PROGRESS] = SuiteProgress(config)
+        config.pluginmanager.register(config.stash[PROGRESS], "edgebench-progress")
+
+
+def _suite_of(item: pytest.Item) -> str | None:
+    return item.nodeid.split("::", 1)[0] if isinstance(item, CellItem) else None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """``--benchmark`` on the project's suites leaves the slow ones out unless
+    ``--edgebench-all`` or a ``-m`` expression selects cells."""
+    progress = config.stash.get(PROGRESS, None)
+    slow = set(config.stash.get(SLOW, []))
+    if slow and not config.getoption("edgebench_all") and not config.option.markexpr:
+        dropped = [i for i in items if isinstance(i, CellItem) and i.path.resolve() in slow]
+        kept = [i for i in items if not (isinstance(i, CellItem) and i.path.resolve() in slow)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+            if progress is not None:
+                progress.left_out = Counter(s for s in map(_suite_of, dropped) if s)
+    if progress is not None:
+        progress.selected(items, _suite_of)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    progress = config.stash.get(PROGRESS, None)
+    return progress.collection_lines() if progress is not None else []
 
 
 def _names_suites(config: pytest.Config) -> bool:
@@ -149,6 +194,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
+    progress = config.stash.get(PROGRESS, None)
+    if progress is not None and progress.summary_lines():
+        terminalreporter.section("edgebench: left out")
+        for line in progress.summary_lines():
+            terminalreporter.write_line(line)
     lines = config.stash.get(COMPARED, None)
     if lines:
         terminalreporter.section("edgebench compare")
@@ -219,8 +269,12 @@ class SuiteFile(pytest.File):
                                     devices_dirs=[Path(d) for d in dirs] if dirs else None)
         except SpecError as e:
             raise self.CollectError(f"invalid edgebench suite\n{e}") from None
+        slow = self.path.resolve() in set(config.stash.get(SLOW, []))
         for cell in self.session_.cells:
-            yield CellItem.from_parent(self, name=cell.id, cell=cell)
+            item = CellItem.from_parent(self, name=cell.id, cell=cell)
+            if slow:
+                item.add_marker(SLOW_MARKER)
+            yield item
 
     def run_for(self) -> Run:
         """This pytest session's run folder of the suite, created at the first cell; its
@@ -298,19 +352,26 @@ class CellItem(pytest.Function):
                 "ignore:Benchmark fixture was not used"))
 
     def check(self, record: Record, benchmark: Any) -> None:
-        """Skip, fail or pass the item from the cell's record."""
+        """Skip, fail, xfail or pass the item from the cell's verdict
+        (:mod:`bench.results.expected`)."""
         if benchmark is not None and getattr(benchmark, "stats", None) is not None:
             benchmark.extra_info.update(_extra_info(record))
-        if record.status == "skipped":
-            pytest.skip(f"{record.cell_id}: {(record.error or {}).get('message', 'skipped')}")
-        if record.status == "failed":
-            error = record.error or {}
+        error = record.error or {}
+        v = verdict(record)
+        if v.outcome in ("unsupported", "skipped"):
+            kind = "unsupported: " if v.outcome == "unsupported" else ""
+            pytest.skip(f"{record.cell_id}: {kind}{error.get('message', 'skipped')}")
+        if v.outcome == "failed":
             pytest.fail(f"{record.cell_id} failed ({error.get('kind', '?')}): "
                         f"{error.get('message', '')}", pytrace=False)
-        failed = [name for name, c in record.constraints.items() if c.passed is False]
-        if failed:
-            pytest.fail(f"{record.cell_id}: constraint failed: {', '.join(failed)}\n\n"
+        if v.outcome == "miss":
+            pytest.fail(f"{record.cell_id}: constraint failed: {', '.join(v.unexpected)}\n\n"
                         f"{render_validation(record)}", pytrace=False)
+        if v.outcome == "expected miss":
+            pytest.xfail(f"{record.cell_id}: {v.reason()}")
+        if v.outcome == "unexpected pass":  # an xfail mark added during the call: XPASS
+            self.add_marker(pytest.mark.xfail(reason=f"{record.cell_id}: {v.reason()}",
+                                              strict=False))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, self.cell.id

@@ -12,6 +12,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable
 
+from bench.results.formatting import significant
 from bench.results.record import Record
 
 #: Columns that are a ratio against the reference variant, and the metric they divide.
@@ -51,7 +52,7 @@ def summary(values: list[float], column: str, unit: str) -> str:
         scale, fmt, suffix = 1 / 1024, "{:.1f}", " KB"
     elif mean == int(mean) and abs(mean) >= 1000:  # counts in full: 13,708, not 1.371e+04
         fmt = "{:,.0f}"
-    text = fmt.format(mean * scale)
+    text = significant(mean * scale, 4) if fmt == "{:.4g}" else fmt.format(mean * scale)
     if std is not None:
         text += " ± " + ("{:.4f}" if column.endswith("_delta") else "{:.2g}").format(std * scale)
     return text + suffix

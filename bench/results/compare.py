@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.results import samples as raw
+from bench.results.host import identity
 from bench.results.metrics import TASK_METRICS, higher_is_better
 from bench.results.record import Record
 from bench.results.significance import ALPHA, Test, holm, on_samples, on_summaries
 from bench.results.store import Run
-from bench.results.host import identity
 
 log = logging.getLogger(__name__)
 

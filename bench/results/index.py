@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 INDEX = ".records.index"
 #: Bump when what is stored changes: older indexes are rebuilt.
-VERSION = 2
+VERSION = 3
 #: The bytes before the indexed offset whose digest tells an appended file from a rewritten one.
 TAIL_BYTES = 4096
 #: An index larger than this many times its records file (plus 1 MiB) is not one we wrote.
@@ -133,7 +133,8 @@ class RunIndex:
             return []
         shown = [m for m in table.SHOWN if self.columns.get(m, (0, ""))[1] == "number"]
         checks = [n for n in self.columns if n.startswith("check:")]
-        parts = [self.col("cell_id"), self.col("status"), "note", "unstable"]
+        parts = [self.col("cell_id"), self.col("status"), "note", "unstable",
+                 self.col("outcome"), self.col("expected_checks")]
         for m in shown:
             parts += [self.col(m), *(self.col(f"{m}__{b}") if self.columns.get(
                 f"{m}__{b}", (0, ""))[1] == "number" else "NULL" for b in ("low", "high"))]
@@ -141,13 +142,14 @@ class RunIndex:
         names = [c[len("check:"):] for c in checks]
         out = []
         for row in self.db.execute(f"SELECT {', '.join(parts)} FROM cells ORDER BY line"):
-            figures = {m: row[4 + 3 * i: 7 + 3 * i] for i, m in enumerate(shown)
-                       if row[4 + 3 * i] is not None}
-            at = 4 + 3 * len(shown)
+            figures = {m: row[6 + 3 * i: 9 + 3 * i] for i, m in enumerate(shown)
+                       if row[6 + 3 * i] is not None}
+            at = 6 + 3 * len(shown)
             marks = [(n, None if v == -1 else bool(v)) for n, v in zip(names, row[at:],
                                                                       strict=True)
                      if v is not None]
-            out.append(table.Line(row[0], row[1], figures, marks, row[2], bool(row[3])))
+            out.append(table.Line(row[0], row[1], figures, marks, row[2], bool(row[3]),
+                                  row[4] or "ok", tuple(filter(None, (row[5] or "").split(",")))))
         return out
 
     def records(self, metrics: Collection[str], *, ok: bool = False) -> list[Record]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from bench.results import formatting
 
 if TYPE_CHECKING:
     from bench.datasets.base import Dataset
@@ -120,20 +121,15 @@ class Metric:
                    low=data.get("low"), high=data.get("high"))
 
     def text(self, scale: float = 1.0, unit: str | None = None) -> str:
-        """``82 ms (68–110)``: the value with 3 significant digits, then the interval."""
+        """``82.0 ms (68.3–110)``: the value with 3 significant digits, then the interval (a
+        duration in the unit that suits it: ``812 ns``; :mod:`bench.results.formatting`)."""
         unit = self.unit if unit is None else unit
-        main = f"{_sig(self.value * scale)} {unit}".strip()
+        value = self.value * scale
         if self.low is None or self.high is None:
-            return main
-        return f"{main} ({_sig(self.low * scale)}–{_sig(self.high * scale)})"
-
-
-def _sig(value: float) -> str:
-    """Three significant digits, no exponent for everyday magnitudes (82, 0.531, 1,240)."""
-    if value == 0 or not 1e-3 <= abs(value) < 1e7:
-        return f"{value:.3g}"
-    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
-    return f"{round(value, digits):,.{digits}f}"
+            if unit in formatting.NS_PER:
+                return formatting.duration(value, unit)
+            return f"{formatting.significant(value, 3, trim=False)} {unit}".strip()
+        return formatting.with_interval(value, self.low * scale, self.high * scale, unit)
 
 
 def metric(name: str, value: float, method: Method, unit: str | None = None,

@@ -11,9 +11,9 @@ file is opened without following one, so a link planted as ``records.jsonl`` or 
 refused; the root itself is followed when the user named it. A full disk stops the write with
 :class:`~bench.files.DiskFull` before a partial record could count as one.
 
-Writing takes the run folder's lock (:mod:`bench.results.runlock`): a new or resumed run exclusively, the
-processes joining a shared run id (pytest-xdist workers) shared; another writer is refused with
-the holder's pid and host. Reading takes no lock.
+Writing takes the run folder's lock (:mod:`bench.results.runlock`): a new or resumed run
+exclusively, the processes joining a shared run id (pytest-xdist workers) shared; another writer
+is refused with the holder's pid and host. Reading takes no lock.
 """
 
 from __future__ import annotations
@@ -175,8 +175,9 @@ class Run:
             os.close(fd)
 
     def repair_tail(self) -> None:
-        """Before resuming: take the run's lock (:class:`~bench.results.runlock.RunLocked` when another
-        process is writing the run), then drop a torn final line (a run killed mid-write)."""
+        """Before resuming: take the run's lock (:class:`~bench.results.runlock.RunLocked` when
+        another process is writing the run), then drop a torn final line (a run killed
+        mid-write)."""
         runlock.acquire(self.path)
         path = self.records_path
         try:
@@ -220,7 +221,8 @@ class Store:
         """A new run folder, locked for this process; with ``run_id``, the run several
         processes share (pytest-xdist workers): the first creates it, the others join it and
         append to the same records, each holding the lock shared. Raises
-        :class:`~bench.results.runlock.RunLocked` when another process writes that run exclusively."""
+        :class:`~bench.results.runlock.RunLocked` when another process writes that run
+        exclusively."""
         shared = run_id is not None
         run_id = run_id or new_run_id()
         path = self.root / suite / run_id

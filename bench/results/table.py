@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import textwrap
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bench import textable
+from bench.results import formatting
 from bench.results.aggregate import aggregate_row
-from bench.results.metrics import Metric, _sig
+from bench.results.expected import Verdict, expectations, summary_of, verdict
+from bench.results.metrics import UNITS, Metric
 from bench.results.record import Record
 
 if TYPE_CHECKING:
@@ -16,31 +19,48 @@ if TYPE_CHECKING:
 
 #: Marks a latency whose timing was unstable (the record's ``details.warnings``).
 UNSTABLE = "⚠"
-#: The terminal table's metric columns: (header, metric, scale, format).
-COLUMNS: list[tuple[str, str, float, str]] = [
-    ("size KB", "model_size", 1 / 1024, "{:.1f}"),
-    ("arena KB", "arena_used", 1 / 1024, "{:.1f}"),
-    ("min arena KB", "arena_min", 1 / 1024, "{:.1f}"),
-    ("p50 ms", "latency_p50", 1, "{:.4f}"),
-    ("accuracy", "accuracy", 1, "{:.3f}"),
-    ("Δacc", "accuracy_delta", 1, "{:+.3f}"),
-    ("MAE °C", "mae", 1, "{:.3f}"),
-    ("ΔMAE", "mae_delta", 1, "{:+.3f}"),
-    ("AUC", "auc", 1, "{:.3f}"),
-    ("F1", "f1", 1, "{:.3f}"),
+#: The terminal table's metric columns: (header, metric, scale, format). A duration column's
+#: header has no unit: each figure carries the one that suits it (``812 ns``, ``82.0 ms``).
+COLUMNS: list[tuple[str, str, float, Callable[[float], str]]] = [
+    ("size KB", "model_size", 1 / 1024, formatting.kilobytes),
+    ("arena KB", "arena_used", 1 / 1024, formatting.kilobytes),
+    ("min arena KB", "arena_min", 1 / 1024, formatting.kilobytes),
+    ("p50", "latency_p50", 1, lambda v: formatting.duration(v, "ms")),
+    ("accuracy", "accuracy", 1, "{:.3f}".format),
+    ("Δacc", "accuracy_delta", 1, "{:+.3f}".format),
+    ("MAE °C", "mae", 1, formatting.significant),
+    ("ΔMAE", "mae_delta", 1, formatting.signed),
+    ("AUC", "auc", 1, "{:.3f}".format),
+    ("F1", "f1", 1, "{:.3f}".format),
 ]
 
 
+def dataset_label(details: dict[str, Any] | None) -> str | None:
+    """The data set a cell's model was trained and scored on, as one label (``digits``,
+    ``har_synthetic (classes=5, features=27)``); None for an untrained model."""
+    found = (details or {}).get("dataset")
+    if not isinstance(found, dict) or not isinstance(found.get("name"), str):
+        return None
+    params = found.get("params") if isinstance(found.get("params"), dict) else {}
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"{found['name']} ({shown})" if shown else found["name"]
+
+
 #: The columns every row of :func:`frame` has, in order (metrics and checks follow).
-ID_COLUMNS = ("suite", "run_id", "cell_id", "model", "variant", "device", "runner", "status",
-              "error_kind", "error", "artifact_sha256", "warnings")
+ID_COLUMNS = ("suite", "run_id", "cell_id", "model", "variant", "device", "runner", "dataset",
+              "status", "outcome", "expected", "expected_checks", "error_kind", "error",
+              "artifact_sha256", "warnings")
 
 
 def row(r: Record) -> dict[str, Any]:
     """A record as one row of :func:`frame`."""
+    v = verdict(r)
     out: dict[str, Any] = {"suite": r.suite, "run_id": r.run_id, "cell_id": r.cell_id,
                            "model": r.model, "variant": r.variant, "device": r.device,
-                           "runner": r.runner, "status": r.status,
+                           "runner": r.runner, "dataset": dataset_label(r.details),
+                           "status": r.status, "outcome": v.outcome,
+                           "expected": v.reason() or None,
+                           "expected_checks": ",".join(sorted(expectations(r.details))) or None,
                            "error_kind": (r.error or {}).get("kind"),
                            "error": (r.error or {}).get("message"),
                            "artifact_sha256": r.artifact_sha256,
@@ -56,7 +76,9 @@ def row(r: Record) -> dict[str, Any]:
 
 
 def frame(records: list[Record]) -> pd.DataFrame:
-    """One row per record: ids, status, error, timing ``warnings``, ``<metric>`` values,
+    """One row per record: ids, ``dataset`` (:func:`dataset_label`), status, the ``outcome``
+    (:func:`bench.results.expected.verdict`), the ``expected`` misses' reasons and the checks
+    expected to miss (``expected_checks``), error, timing ``warnings``, ``<metric>`` values,
     ``<metric>__unit`` and ``<metric>__method`` columns (an estimate's 80 % interval also in
     ``<metric>__low`` and ``<metric>__high``), and ``check:<name>`` pass/fail columns."""
     import pandas as pd
@@ -66,8 +88,8 @@ def frame(records: list[Record]) -> pd.DataFrame:
 
 class Line(NamedTuple):
     """What the terminal table shows of a record: its figures as (value, low, high) by metric
-    (the :data:`COLUMNS` ones), its checks in order, its note (the error, else the first
-    timing warning, in full) and whether its timing was unstable."""
+    (the :data:`COLUMNS` ones), its checks in order, its note (in full), whether its timing was
+    unstable, its outcome and the checks it is expected to miss."""
 
     cell_id: str
     status: str
@@ -75,16 +97,39 @@ class Line(NamedTuple):
     checks: list[tuple[str, bool | None]]
     note: str
     unstable: bool
+    outcome: str = "ok"
+    expected_checks: tuple[str, ...] = ()
 
 
 #: The metrics the terminal table can show.
 SHOWN = tuple(c[1] for c in COLUMNS)
 
 
+def _checks(r: Record) -> str:
+    return _checks_text([(n, c.passed) for n, c in r.constraints.items()],
+                        tuple(expectations(r.details)))
+
+
+def _checks_text(checks: list[tuple[str, bool | None]], expected: tuple[str, ...] = ()) -> str:
+    results = [passed for _, passed in checks if passed is not None]
+    if not results:
+        return ""
+    failed = [f"{n} (expected)" if n in expected else n for n, passed in checks
+              if passed is False]
+    return f"{sum(results)}/{len(results)}" + (f" ✗ {','.join(failed)}" if failed else "")
+
+
 def note(r: Record) -> str:
-    """A record's note in the terminal table, in full: its error, else its first warning."""
+    """What a reader needs beside the figures, in full: the error or the runtime's reason for a
+    skip, why a miss was expected, or that an expected miss passed; else the first timing
+    warning."""
     if r.error is not None:
         return f"{r.error.get('kind')}: {r.error.get('message')}"
+    v = verdict(r)
+    if v.outcome == "unexpected pass":
+        return f"expected to miss {', '.join(v.passed_anyway)}, but passed ({v.reason()})"
+    if v.outcome == "expected miss":
+        return f"expected: {v.reason()}"
     warnings = (r.details or {}).get("warnings")
     return str(warnings[0]) if warnings else ""
 
@@ -94,25 +139,17 @@ def line(r: Record) -> Line:
     return Line(r.cell_id, r.status,
                 {n: (m.value, m.low, m.high) for n, m in r.metrics.items() if n in SHOWN},
                 [(n, c.passed) for n, c in r.constraints.items()], note(r),
-                bool((r.details or {}).get("warnings")))
+                bool((r.details or {}).get("warnings")), verdict(r).outcome,
+                tuple(sorted(expectations(r.details))))
 
 
-def _checks(r: Record) -> str:
-    results = [c.passed for c in r.constraints.values() if c.passed is not None]
-    if not results:
-        return ""
-    failed = [n for n, c in r.constraints.items() if c.passed is False]
-    return f"{sum(results)}/{len(results)}" + (f" ✗ {','.join(failed)}" if failed else "")
-
-
-def _fmt_value(value: float, unit: str) -> str:
-    if unit == "B":
-        return f"{value / 1024:.1f} KB"
-    if value == int(value) and abs(value) >= 1000:
-        text = f"{value:,.0f}"
-    else:
-        text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return f"{text} {unit}".strip()
+def line_verdict(x: Line) -> Verdict:
+    """The verdict of a :class:`Line` (its reasons left out): what the summary line needs."""
+    missed = [n for n, passed in x.checks if passed is False]
+    return Verdict(x.outcome, tuple(n for n in missed if n not in x.expected_checks),
+                   tuple(n for n in missed if n in x.expected_checks),
+                   tuple(n for n, passed in x.checks if passed is True
+                         and n in x.expected_checks))
 
 
 def report_cell(r: Record, column: str, ref: Record | None) -> str:
@@ -131,7 +168,7 @@ def report_cell(r: Record, column: str, ref: Record | None) -> str:
         return f"{m.value:+.4f}"
     if m.low is not None and m.high is not None:
         return m.text()  # 82.0 ms (68.3–110)
-    return _fmt_value(m.value, m.unit)
+    return formatting.quantity(m.value, m.unit)
 
 
 def render_report(records: list[Record], tables: list[dict[str, Any]],
@@ -167,7 +204,6 @@ def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str]
                 ) -> list[list[str]]:
     """Report lines of an ``aggregate`` table (:mod:`bench.results.aggregate`), labelled by the
     rule's model and variant patterns and the device."""
-
     groups: dict[str, list[Record]] = {}
     for rule, r in matched:
         label = f"{rule.get('model', '*')}/{rule.get('variant', '*')}@{r.device}"
@@ -177,26 +213,19 @@ def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str]
             for label, cells in groups.items()]
 
 
-def cell_text(m: Metric, scale: float, fmt: str) -> str:
+def cell_text(m: Metric, scale: float, fmt: Callable[[float], str]) -> str:
     """A metric in the terminal table: its value, and an estimate's 80 % interval after it
-    (``82.0 (68.3–110)``; the unit is in the column's header)."""
-    return _figure_text((m.value, m.low, m.high), scale, fmt)
+    (``82.0 (68.3–110)``; the unit is in the column's header, or beside a duration)."""
+    return _figure_text((m.value, m.low, m.high), scale, fmt, m.unit)
 
 
 def _figure_text(figure: tuple[float, float | None, float | None], scale: float,
-                 fmt: str) -> str:
+                 fmt: Callable[[float], str], unit: str) -> str:
     value, low, high = figure
     if low is None or high is None:
-        return fmt.format(value * scale)
-    return f"{_sig(value * scale)} ({_sig(low * scale)}–{_sig(high * scale)})"
-
-
-def _checks_text(checks: list[tuple[str, bool | None]]) -> str:
-    results = [passed for _, passed in checks if passed is not None]
-    if not results:
-        return ""
-    failed = [n for n, passed in checks if passed is False]
-    return f"{sum(results)}/{len(results)}" + (f" ✗ {','.join(failed)}" if failed else "")
+        return fmt(value * scale)
+    return formatting.with_interval(value * scale, low * scale, high * scale,
+                                    unit if unit in formatting.NS_PER else "")
 
 
 def render(records: list[Record], width: int = 60) -> str:
@@ -215,18 +244,18 @@ def render_lines(lines: list[Line], width: int = 60) -> str:
         cells = [x.cell_id, x.status]
         for _, name, scale, fmt in used:
             figure = x.figures.get(name)
-            text = "" if figure is None else _figure_text(figure, scale, fmt)
+            text = "" if figure is None else _figure_text(figure, scale, fmt,
+                                                          UNITS.get(name, ""))
             cells.append(f"{text} {UNSTABLE}" if text and x.unstable and
                          name.startswith("latency") else text)
-        note_text = " ".join(x.note.split())
-        if len(note_text) > width:
-            note_text = textwrap.shorten(note_text, width=width, placeholder="…")
-        rows.append([*cells, _checks_text(x.checks), note_text])
+        note_text = textwrap.shorten(" ".join(x.note.split()), width=width, placeholder="…")
+        rows.append([*cells, _checks_text(x.checks, x.expected_checks), note_text])
     numeric = [i for i, h in enumerate(header) if h not in ("cell", "status", "checks", "note")]
     out = [textable.render(header, rows, numeric)]
     counts = sorted(Counter(x.status for x in lines).items(), key=lambda kv: -kv[1])
     out.append("")
     out.append(", ".join(f"{n} {s}" for s, n in counts) + f" — {len(lines)} cells")
+    out.append(summary_of([(x.cell_id, line_verdict(x)) for x in lines]))
     unstable = sum(x.unstable for x in lines)
     if unstable:
         out.append(f"{UNSTABLE} {unstable} cells with unstable timing (see the note, or "

@@ -19,13 +19,14 @@ from bench.artifacts.cache import Cache, package_version, sha256_file, versions
 from bench.devices.device import Device, find_device, search_dirs
 from bench.errors import SpecError
 from bench.results import host, samples
+from bench.results.expected import EXPECTED
 from bench.results.metrics import TASK_METRICS, Metric
 from bench.results.record import Record
 from bench.results.store import Run, Store
 from bench.run.cellwork import CellWork, MeasureHook, Outcome, now
 from bench.run.executors.local import Executor
 from bench.suite.constraints import check, device_fit
-from bench.suite.matrix import Cell, plan
+from bench.suite.matrix import Cell, expected_misses, plan
 from bench.suite.spec import Suite
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,8 @@ class Session:
             details["trace"] = samples.save_trace(run.path, cell.id, outcome.trace)
         if self._mixed_hosts:
             details["mixed_hosts"] = self._mixed_hosts
+        if expected := expected_misses(self.suite, cell):
+            details[EXPECTED] = expected
         device = self.devices[cell.device]
         constraints = {}
         if status == "ok":

@@ -7,7 +7,9 @@ A runner works in two phases, each called in an isolated worker subprocess:
 * ``measure``: timed figures (latency), measured afresh every run.
 
 ``unsupported`` runs in the parent and is cheap: it returns the reason a cell is *skipped*
-(e.g. float16 weights in TFLite Micro), or None.
+before any work when the artifact tells (e.g. float16 weights in TFLite Micro), or None. What
+only the runtime can tell (it refuses the model at prepare time, the firmware does not link)
+is raised in a phase as :class:`bench.errors.Unsupported`: the cell is skipped all the same.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from bench.errors import Strict
+from bench.errors import Strict, Unsupported
 from bench.results.metrics import Metric
 
 
@@ -49,8 +51,9 @@ class RunRequest:
                    warmup=data["warmup"], repeats=data["repeats"], seed=data["seed"])
 
 
-class RunnerSkip(Exception):
-    """Raised inside a phase when the runtime cannot execute this artifact (cell → skipped)."""
+class RunnerSkip(Unsupported):
+    """Raised inside a phase when the runtime cannot execute this artifact (cell → skipped);
+    any :class:`bench.errors.Unsupported` (e.g. a firmware that does not fit) does the same."""
 
 
 class NoOptions(Strict):

@@ -51,7 +51,7 @@ from bench.runners.io import (
 )
 from bench.runners.litert import LiteRTModel
 from bench.runners.serial import board_predict, input_spec, output_elements, timed_windows
-from bench.runners.tflm import FP16_REASON
+from bench.runners.tflm import refusal
 
 log = logging.getLogger(__name__)
 
@@ -196,14 +196,16 @@ def measure(request: RunRequest) -> MetricMap:
 
 
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
-    """Skip reasons known before building: float16 tensors, not one input."""
+    """Skip reasons known before building: what TFLite Micro cannot run (float16, hybrid and
+    int4 kernels it lacks), not one input."""
 
     try:
         info = inspect(tflite)
     except ValueError:
         return None  # a corrupt artifact is a failure, reported by the phase itself
-    if info.has_float16:
-        return FP16_REASON
+    reason = refusal(info)
+    if reason:
+        return reason
     if len(info.inputs) != 1:
         return (f"the MLPerf Tiny protocol loads one input; the model has "
                 f"{len(info.inputs)}")

@@ -26,6 +26,7 @@ import numpy as np
 from bench import breadcrumb
 from bench.artifacts.tflite_info import ModelInfo, inspect
 from bench.datasets.base import Dataset
+from bench.errors import Unsupported
 from bench.results.metrics import metric, task_metrics
 from bench.runners.base import MetricMap, Runner, RunnerSkip, RunRequest
 from bench.runners.io import (
@@ -53,6 +54,8 @@ GRANULE = 16  # arena_min resolution (TFLite Micro aligns arena buffers to 16 by
 PROBE_TIMEOUT_S = 120.0
 _SHORTAGE = re.compile(r"(?i)failed to (allocate|resize)|missing: \d+|too small")
 _TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+_REFUSED = re.compile(r"failed to prepare|Didn't find op|not supported|unsupported|"
+                      r"Failed to get registration")
 
 
 class TFLMError(RuntimeError):
@@ -67,14 +70,48 @@ class TFLMError(RuntimeError):
         """Whether TFLite Micro's log says the arena was too small."""
         return bool(_SHORTAGE.search(self.log_text))
 
+    @property
+    def refused(self) -> bool:
+        """Whether TFLite Micro refused the model at prepare time (no kernel for an op or for
+        its input types), as opposed to running short of arena or failing otherwise."""
+        return not self.arena_shortage and bool(_REFUSED.search(self.log_text))
+
+
+class TFLMRefused(TFLMError, Unsupported):
+    """TFLite Micro has no kernel for the model (it said so when preparing it): the cell is
+    skipped with TFLite Micro's own words."""
+
+
+def refusal(info: ModelInfo) -> str | None:
+    """Why TFLite Micro cannot run a model, read from the model alone (None: it may): float16
+    tensors, hybrid (dynamic-range) ops, int4 weights where its kernels take none."""
+    if info.has_float16:
+        return FP16_REASON
+    for use in info.op_uses:
+        first = use.inputs[0] if use.inputs else None
+        weights = [t for t in use.inputs[1:] if t is not None and t.constant]
+        if use.op == "DEQUANTIZE" and first is not None and first.dtype == "int4":
+            return ("TFLite Micro's DEQUANTIZE takes no int4 input: int4 weights dequantized "
+                    "to float (weight-only int4) fail to prepare")
+        if (first is not None and not first.constant and first.dtype == "float32"
+                and any(w.dtype in ("int8", "int4") for w in weights)):
+            kind = next(w.dtype for w in weights if w.dtype in ("int8", "int4"))
+            return (f"hybrid (dynamic-range) model: {use.op} takes float32 inputs with {kind} "
+                    f"weights, and TFLite Micro has no hybrid kernels")
+        if (use.op == "FULLY_CONNECTED" and len(use.inputs) > 1 and use.inputs[1] is not None
+                and use.inputs[1].dtype == "int4" and use.inputs[1].scales > 1):
+            return ("TFLite Micro's FULLY_CONNECTED takes int4 filters with one scale per "
+                    "tensor only; this model has a scale per output channel")
+    return None
+
 
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
-    """Skip reason for models TFLite Micro cannot run: float16 tensors (no DEQUANTIZE kernel)."""
+    """Skip reason for models TFLite Micro cannot run (:func:`refusal`)."""
     try:
         info = inspect(tflite)
     except ValueError:
         return None  # a corrupt artifact is a failure, reported by the phase itself
-    return FP16_REASON if info.has_float16 else None
+    return refusal(info)
 
 
 def versions() -> dict[str, str]:
@@ -109,8 +146,12 @@ class TFLMModel(OpenedModel):
                 error = exc
         self.log = captured[0]
         if error is not None:
-            raise TFLMError(f"TFLite Micro cannot prepare {source} with a {arena_size}-byte "
-                            f"arena: {error}: {_log_excerpt(self.log)}", self.log) from error
+            failure = TFLMError(f"TFLite Micro cannot prepare {source} with a {arena_size}-byte "
+                                f"arena: {error}: {_log_excerpt(self.log)}", self.log)
+            if failure.refused:
+                raise TFLMRefused(f"TFLite Micro refuses the model when preparing it: "
+                                  f"{_log_excerpt(self.log, 3)}", self.log) from error
+            raise failure from error
         self.in_specs = [IOSpec.from_details(self.interpreter.get_input_details(i))
                          for i in range(len(info.inputs))]
         self.out_specs = [IOSpec.from_details(self.interpreter.get_output_details(i))
@@ -255,8 +296,9 @@ def find_arena_min(artifact: Path, used: int, known_ok: int, expected: str, seed
 
 def _check(data: bytes, request: RunRequest) -> ModelInfo:
     info = inspect(data, str(request.artifact))
-    if info.has_float16:
-        raise RunnerSkip(FP16_REASON)
+    reason = refusal(info)
+    if reason:
+        raise RunnerSkip(reason)
     return info
 
 

@@ -4,7 +4,6 @@ include/exclude rules, in a stable order with stable ids (``model/variant@device
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 from bench.suite.spec import MatrixRule, Suite
 
@@ -20,9 +19,9 @@ class Cell:
         return f"{self.model}/{self.variant}@{self.device}"
 
 
-def _matches(rule: MatrixRule, cell: Cell) -> bool:
-    return (fnmatchcase(cell.model, rule.model) and fnmatchcase(cell.variant, rule.variant)
-            and fnmatchcase(cell.device, rule.device))
+def matching(rule: MatrixRule, cell: Cell) -> bool:
+    """Whether the rule's model, variant and device globs all match the cell."""
+    return rule.matches(cell.model, cell.variant, cell.device)
 
 
 def plan(suite: Suite) -> list[Cell]:
@@ -34,10 +33,16 @@ def plan(suite: Suite) -> list[Cell]:
     for m in suite.models:
         for v in variants:
             for d in suite.devices:
-                cell = Cell(m.id, v.id, d)
-                if suite.include and not any(_matches(r, cell) for r in suite.include):
-                    continue
-                if any(_matches(r, cell) for r in suite.exclude):
-                    continue
-                cells.append(cell)
+                if suite.keeps(m.id, v.id, d):
+                    cells.append(Cell(m.id, v.id, d))
     return cells
+
+
+def expected_misses(suite: Suite, cell: Cell) -> dict[str, str]:
+    """The checks ``cell`` is expected to miss (``expect:``) and why; rules naming one check
+    for one cell have their reasons joined."""
+    out: dict[str, str] = {}
+    for rule in suite.expect:
+        if matching(rule, cell):
+            out[rule.fails] = f"{out[rule.fails]}; {rule.why}" if rule.fails in out else rule.why
+    return out

@@ -8,6 +8,7 @@ Every problem is reported with the file, the field path and the bad value, e.g.
 from __future__ import annotations
 
 import os
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,26 @@ class MatrixRule(Strict):
     variant: str = "*"
     device: str = "*"
 
+    def matches(self, model: str, variant: str, device: str) -> bool:
+        """Whether the rule's globs all match a cell's model, variant and device ids."""
+        return (fnmatchcase(model, self.model) and fnmatchcase(variant, self.variant)
+                and fnmatchcase(device, self.device))
+
+
+#: Checks a cell gets on a device with a memory size (:func:`~bench.suite.constraints.device_fit`).
+DEVICE_CHECKS = ("fits_flash", "fits_ram")
+
+
+class Expectation(MatrixRule):
+    """A check the cells matching ``model``/``variant``/``device`` (globs) miss on purpose:
+    ``run`` and ``show`` print the miss as expected, pytest reports it as an xfail with
+    ``why`` (and a pass as an xpass); the leaderboard still shows the miss."""
+
+    #: the check: a constraint of the suite, or ``fits_flash`` / ``fits_ram``
+    fails: str
+    #: why the miss is expected (shown with it)
+    why: str = Field(min_length=1)
+
 
 #: Report columns computed from two records: this cell against the reference variant.
 DERIVED_COLUMNS = {"size_reduction": "model_size", "gzip_reduction": "model_size_gzip",
@@ -135,7 +156,15 @@ class Suite(Strict):
     include: list[MatrixRule] = Field(default_factory=list)
     exclude: list[MatrixRule] = Field(default_factory=list)
     report: list[ReportTable] = Field(default_factory=list)
+    expect: list[Expectation] = Field(default_factory=list)
     source: Path | None = Field(None, exclude=True)
+
+    def keeps(self, model: str, variant: str, device: str) -> bool:
+        """Whether the cell is in the matrix: it matches an ``include`` rule (or there are
+        none) and no ``exclude`` rule."""
+        if self.include and not any(r.matches(model, variant, device) for r in self.include):
+            return False
+        return not any(r.matches(model, variant, device) for r in self.exclude)
 
 
 def _check_params(plugin: Any, params: dict[str, Any], loc: str) -> list[tuple[str, str]]:
@@ -233,6 +262,23 @@ def _check_constraints(suite: Suite) -> list[tuple[str, str]]:
     return problems
 
 
+def _check_expectations(suite: Suite) -> list[tuple[str, str]]:
+    """Each ``expect`` entry names a check this suite's cells get and matches a cell."""
+    problems: list[tuple[str, str]] = []
+    checks = [*suite.constraints, *DEVICE_CHECKS]
+    cells = [(m.id, v.id, d) for m in suite.models for v in suite.variants
+             for d in suite.devices if suite.keeps(m.id, v.id, d)] if suite.expect else []
+    for i, rule in enumerate(suite.expect):
+        if rule.fails not in checks:
+            problems.append((f"expect[{i}].fails", f"{unknown('check', rule.fails, checks)} "
+                             "(the suite's constraints, or fits_flash / fits_ram)"))
+        if not any(rule.matches(*cell) for cell in cells):
+            problems.append((f"expect[{i}]", f"matches no cell of this suite (model "
+                             f"{rule.model!r}, variant {rule.variant!r}, device "
+                             f"{rule.device!r})"))
+    return problems
+
+
 def load_suite(path: Path | str) -> Suite:
     """Parse and validate a suite file; raise :class:`SpecError` listing every problem."""
     path = Path(path)
@@ -245,6 +291,8 @@ def load_suite(path: Path | str) -> Suite:
         raise SpecError(path, pydantic_problems(e)) from None
     problems = (_check_ids(suite) + _check_plugins(suite) + _check_step_order(suite)
                 + _check_constraints(suite))
+    if not problems:  # the cells are known once ids and rules are sound
+        problems = _check_expectations(suite)
     if problems:
         raise SpecError(path, problems)
     suite.source = path.resolve()

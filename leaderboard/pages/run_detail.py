@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from bench.results.expected import verdict
 from leaderboard import charts, data
 from leaderboard.pages import common
 from leaderboard.plaintext import inline
@@ -22,11 +23,16 @@ if not common.empty_store(df):
         st.warning("No such record (the store changed?).")
         st.stop()
     st.subheader(inline(record.cell_id))
-    st.markdown(f"**status** {inline(record.status)} · **runner** {inline(record.runner)} · "
+    outcome = verdict(record)
+    st.markdown(f"**status** {inline(outcome.outcome)} · **runner** {inline(record.runner)} · "
                 f"**artifact** {inline((record.artifact_sha256 or '–')[:16])}")
+    if outcome.reason():  # misses the suite expects (or that passed though expected)
+        st.info(inline(f"{outcome.outcome}: {outcome.reason()}"))
     if record.error:
         message = str(record.error.get("message"))
-        st.error(inline(f"{record.error.get('kind')}: {message}"))
+        # a runtime that cannot run the variant is not an error: it says why
+        alert = st.info if outcome.outcome == "unsupported" else st.error
+        alert(inline(f"{record.error.get('kind')}: {message}"))
         if "\n" in message.strip():  # the alert shows it on one line; here as written
             st.code(message, language=None)
     st.subheader("Metrics")
@@ -38,7 +44,8 @@ if not common.empty_store(df):
         common.show(pd.DataFrame([{"check": k, "metric": c.metric, "limit": c.limit,
                                    "value": c.value,
                                    "result": {True: "✓ pass", False: "✗ fail"}.get(c.passed,
-                                                                                  "n/a")}
+                                                                                  "n/a")
+                                   + (" (expected)" if k in outcome.why else "")}
                                   for k, c in record.constraints.items()]))
     else:
         st.caption("no constraints")
