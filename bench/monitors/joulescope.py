@@ -157,7 +157,11 @@ class Joulescope(Monitor):
             self.window, self.events, self.voltages = [], [], []
 
     def collect(self) -> Trace:
-        time.sleep(0.05)  # the buffer's last transfer
+        called = time.monotonic()  # wait for a transfer that ends after the window (+50 ms)
+        stall_s = max(1.0, self.opts.timeout_s / 5)
+        while (time.monotonic() - called < stall_s and not self.error
+               and self.last_data_at < called + 0.05):
+            time.sleep(0.01)
         with self.lock:
             values, events = list(self.window), list(self.events)
             volts = [x for x in self.voltages if math.isfinite(x)]
