@@ -324,7 +324,8 @@ def _check(db: sqlite3.Connection) -> dict[str, Any]:
     if columns:
         if any(names.get(n, (0, ""))[1] != "text" for n in table.ID_COLUMNS):
             raise NotOurs("missing id columns")
-        tests += [f"typeof(c{names[n][0]}) = 'text'" for n in table.ID_COLUMNS[:8]]
+        tests += [f"typeof(c{names[n][0]}) = 'text'" for n in table.ID_COLUMNS
+                  if n in table.REQUIRED_IDS]
         tests.append(f"c{names['status'][0]} IN ({', '.join(repr(s) for s in STATUSES)})")
     elif db.execute("SELECT 1 FROM cells LIMIT 1").fetchone():
         raise NotOurs("cells without columns")

@@ -50,6 +50,9 @@ def dataset_label(details: dict[str, Any] | None) -> str | None:
 ID_COLUMNS = ("suite", "run_id", "cell_id", "model", "variant", "device", "runner", "dataset",
               "status", "outcome", "expected", "expected_checks", "error_kind", "error",
               "artifact_sha256", "warnings")
+#: The id columns every record fills (never null).
+REQUIRED_IDS = ("suite", "run_id", "cell_id", "model", "variant", "device", "runner", "status",
+                "outcome")
 
 
 def row(r: Record) -> dict[str, Any]:
