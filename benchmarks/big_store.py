@@ -138,8 +138,10 @@ def write_store(root: Path, n: int) -> list[str]:
 
 
 def _child(what: str, root: str, a: str, b: str) -> None:
-    """Run one reader in this (fresh) process; print its wall time."""
+    """Run one reader in this (fresh) process; print its wall and CPU time and peak memory."""
     t0 = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
     if what == "leaderboard load":
         from leaderboard import data
 
@@ -157,14 +159,17 @@ def _child(what: str, root: str, a: str, b: str) -> None:
             finally:
                 sys.stdout = stdout
         out = ""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"wall": time.perf_counter() - t0, "out": out,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "cpu": usage.ru_utime + usage.ru_stime - cpu0,
+                      "peak_mb": usage.ru_maxrss / 1024}))
 
 
 def measure(what: str, root: Path, a: str, b: str, plain: bool,
-            code: Path | None = None) -> tuple[float, float]:
-    """Wall time (s) and peak resident memory (MB) of one reader in a fresh process (``code``:
-    with the edgebench found there instead)."""
+            code: Path | None = None) -> tuple[float, float, float]:
+    """Wall and CPU time (s; on a busy machine the CPU time is the steadier figure) and peak
+    resident memory (MB) of one reader in a fresh process (``code``: with the edgebench found
+    there instead)."""
     env = {**os.environ, **({"EDGEBENCH_NO_INDEX": "1"} if plain else {})}
     if code is not None:
         env["PYTHONPATH"] = str(code)
@@ -173,7 +178,7 @@ def measure(what: str, root: Path, a: str, b: str, plain: bool,
     if done.returncode:
         raise SystemExit(f"{what} failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures["wall"], figures["peak_mb"]
+    return figures["wall"], figures["cpu"], figures["peak_mb"]
 
 
 def main() -> None:
@@ -211,9 +216,10 @@ def main() -> None:
                 if mode == "index built":  # each reader builds the indexes from scratch
                     for path in root.glob(f"*/*/{INDEX}"):
                         path.unlink()
-                wall, peak = measure(what, root, a, b, plain=mode == "plain",
-                                     code=args.before if mode == "before" else None)
-                print(f"  {mode:<12} {what:<17} {wall:6.2f} s  {peak:6.0f} MB peak", flush=True)
+                wall, cpu, peak = measure(what, root, a, b, plain=mode == "plain",
+                                          code=args.before if mode == "before" else None)
+                print(f"  {mode:<12} {what:<17} {wall:7.2f} s wall {cpu:7.2f} s CPU "
+                      f"{peak:6.0f} MB peak", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
