@@ -220,9 +220,16 @@ def test_an_estimate_uses_the_z_of_its_source_of_doubt(kws) -> None:  # noqa: AN
     stated = estimate(kws, target({"active_mw": 40.0}), table)
     assert stated.details["interval"]["doubt"] == "release known"
     assert stated.details["interval"]["z"] == [-0.5, 0.5]
+    nearby = estimate(kws, Target("x", "cortex-m4f", 120.0, "x-cube-ai", runtime_version="8.5"),
+                      table)
+    assert nearby.details["release"]["source"] == "nearby releases"
+    assert nearby.details["interval"]["doubt"] == "release not in the data"
+    assert nearby.details["interval"]["z"] == [-2.0, 1.5]
+    # no release stated: pooled, its spread in the sd; no held-out row was ever pooled
     pooled = estimate(kws, Target("x", "cortex-m4f", 120.0, "x-cube-ai"), table)
     assert pooled.details["release"]["source"] == "runtime pooled"
-    assert pooled.details["interval"]["z"] == [-2.0, 1.5]
+    overall = table.intervals["known_model"]
+    assert pooled.details["interval"]["z"] == [round(overall.z_low, 3), round(overall.z_high, 3)]
 
 
 BOARD_YAML = """id: my-board

@@ -3,7 +3,7 @@ standardised held-out residuals (see :mod:`bench.estimate.crossval`).
 
 ``z`` is widened per **source of doubt** where the held-out residuals allow: an estimate
 whose runtime release has results (``release known``) and one whose release the data lack
-(``release not in the data``: nearby releases, pooled releases, an unseen runtime) stray
+(``release not in the data``: nearby releases, an unseen runtime) stray
 differently from their ``sd``; one global pair of percentiles left the second too narrow. Each
 source with at least :data:`DOUBT_MINIMUM` residuals takes each bound the wider of its own
 percentile and the overall one. Never narrower: narrowing ``release known`` to its own inner
@@ -25,8 +25,11 @@ GAUSS_Z = 1.2815515655446004  # the 90th percentile of a standard normal
 DOUBT_MINIMUM = 10
 #: Sources of doubt, by how an estimate's runtime release was resolved
 #: (:attr:`bench.devices.releases.Resolution.source`).
+#: A device file that states no release pools the runtime's releases: no held-out row is
+#: ever pooled (every published result names its round), so it keeps the overall ``z`` and
+#: its width comes from the releases' spread in its ``sd``.
 DOUBTS = {"release": "release known", "nearby releases": "release not in the data",
-          "runtime pooled": "release not in the data", "runtime unseen": "release not in the data"}
+          "runtime unseen": "release not in the data", "runtime pooled": "release not stated"}
 
 
 def doubt_of(resolution: str) -> str:
