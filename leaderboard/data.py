@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results.compare import Change
+from bench.results.compare import TIMED, Change
+from bench.results.compare import compare_runs as compare_stored
 from bench.results.formatting import significant
 from bench.results.metrics import UNITS, higher_is_better, is_task_metric
 from bench.results.record import Record
@@ -328,8 +329,6 @@ def timing_tests(root: Path | str, run_a: str, run_b: str, tolerance: float = 0.
                  ) -> dict[str, Change]:
     """Each shared cell's ``latency_p50`` comparison with its significance
     (:func:`bench.results.compare.compare_runs`: raw samples, else mean/std/n), by cell id."""
-    from bench.results.compare import TIMED
-    from bench.results.compare import compare_runs as compare_stored
 
     a, b = find_run(root, run_a), find_run(root, run_b)
     if a is None or b is None:

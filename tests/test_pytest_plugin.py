@@ -27,6 +27,8 @@ def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bench(pytester: pytest.Pytester, module_cache: Path,
           monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.setenv("EDGEBENCH_CACHE", str(module_cache))
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)  # under -n: the inner run is no xdist worker
     return pytester
 
 

@@ -1,1 +1,1 @@
-"""Artifacts: building, caching, exporting and reading a cell's .tflite model."""
+"""Artifacts: caching, reading and exporting a cell's .tflite model."""

@@ -1,1 +1,1 @@
-"""Attached boards: the MLPerf Tiny serial protocol and a virtual board that speaks it."""
+"""Attached boards: the MLPerf Tiny serial protocol, the link speaking it, reference models."""

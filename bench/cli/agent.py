@@ -6,13 +6,13 @@ import argparse
 import platform
 import sys
 
+from bench.artifacts.cache import default_root
 from bench.cli.args import add_cache, add_devices_dir
+from bench.run.executors import node
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from bench.artifacts.cache import default_root
     from bench.devices.device import list_devices, search_dirs
-    from bench.run.executors import node
     from bench.run.executors.resources import boards_here, node_resources
 
     if (args.address is None) == (not args.head):

@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import textable
-from bench.board.reference_models import BENCHMARKS
+from bench import textable, worker
+from bench.artifacts.cache import default_root
+from bench.board.reference_models import BENCHMARKS, REFERENCE_FILES
 from bench.cli.args import add_cache, add_devices_dir, read_device
+from bench.estimate.analysis import analyse, render_table
+from bench.results.formatting import duration, quantity
 
 
 def _fail(message: str) -> int:
@@ -20,7 +23,6 @@ def _fail(message: str) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from bench.estimate.analysis import analyse, render_table
 
     try:
         analysis = analyse(Path(args.model).read_bytes(), str(args.model))
@@ -38,7 +40,6 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
         return args.arena_bytes, "given (--arena-bytes)"
     if not args.measure_arena:
         return None, ""
-    from bench import worker
 
     try:
         used = worker.call("bench.runners.tflm:measure_arena_file", {"path": str(args.model)},
@@ -51,7 +52,6 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
 
 
 def _result_table(result: dict[str, Any]) -> str:
-    from bench.results.formatting import duration, quantity
     from bench.results.metrics import Metric
 
     def fmt(value: Any, unit: str = "") -> str:
@@ -122,7 +122,6 @@ def _table_path(args: argparse.Namespace, device: Any) -> Path | None:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from bench.estimate.analysis import analyse
     from bench.estimate.model import EstimateError, Target, estimate, load_coefficients
 
     device = read_device(args.device, args.devices_dir)
@@ -141,7 +140,6 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def _models(pairs: list[str], models_dir: Path | None) -> dict[str, Path]:
     """``NAME=PATH`` pairs, after the reference models found in ``models_dir``."""
-    from bench.board.reference_models import REFERENCE_FILES
 
     models: dict[str, Path] = {}
     if models_dir is not None:
@@ -163,7 +161,6 @@ def _models(pairs: list[str], models_dir: Path | None) -> dict[str, Path]:
 def _records(args: argparse.Namespace, paths: list[Path]) -> Any:
     """The calibration rows of the records under ``paths`` (devices and artifacts as the
     arguments say)."""
-    from bench.artifacts.cache import default_root
     from bench.devices.device import search_dirs
     from bench.estimate.records import records_data
 

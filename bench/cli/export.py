@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.artifacts.cache import Cache
+from bench.artifacts.export import c_identifier, write_c
 from bench.cli.args import add_cache, add_model_target, add_results
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bench.artifacts.cache import Cache
-    from bench.artifacts.export import c_identifier, write_c
     from bench.results.resolve import resolve
     from bench.results.store import Store
 

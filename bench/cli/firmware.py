@@ -6,11 +6,11 @@ import argparse
 import shutil
 from pathlib import Path
 
+from bench.artifacts.cache import Cache
 from bench.cli.args import add_cache, add_devices_dir, add_model_target, add_results
 
 
 def cmd_firmware(args: argparse.Namespace) -> int:
-    from bench.artifacts.cache import Cache
     from bench.devices.device import find_device, search_dirs
     from bench.firmware.image import build_for_device
     from bench.results.resolve import resolve

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from bench.cli.args import add_results
+from leaderboard import serve
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from leaderboard import serve
 
     return serve(args.results, port=args.port, address=args.address, open_browser=args.browser)
 

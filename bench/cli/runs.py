@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.cli.args import add_devices_dir, add_quiet, add_results
+from bench.results.expected import verdict
 
 if TYPE_CHECKING:
     from bench.results.store import Run
@@ -19,7 +20,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bench.results import table
-    from bench.results.expected import verdict
     from bench.results.store import Store
     from bench.run.session import Session
     from bench.suite.spec import load_suite

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.artifacts.cache import Cache, write_atomic
 from bench.cli.args import add_cache, add_results
+from bench.worker import WorkerError, call
 
 #: Record metrics echoed beside the replay's own figures (same artifact, same rules).
 RECORD_METRICS = ("latency_p50", "latency_p99", "threshold", "precision", "recall", "f1", "auc",
@@ -48,12 +50,10 @@ def _format(summary: dict[str, Any]) -> str:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from bench.artifacts.cache import Cache, write_atomic
     from bench.results.store import Store
     from bench.run.stream import locate, safe_name
     from bench.runners.replay import DEFAULT_PERIOD_S
     from bench.suite.spec import load_suite
-    from bench.worker import WorkerError, call
 
     period = DEFAULT_PERIOD_S if args.sample_period_s is None else args.sample_period_s
     if not period > 0:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bench.devices.connections import option_problems, primary_runner
 from bench.devices.cores import get_core
+from bench.devices.releases import normalise
 from bench.errors import (
     Id,
     SpecError,
@@ -116,7 +117,6 @@ class Device(Strict):
     @field_validator("runtime_version")
     @classmethod
     def _a_version(cls, text: str | None) -> str | None:
-        from bench.devices.releases import normalise
 
         if text is None:
             return None

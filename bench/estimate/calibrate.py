@@ -21,7 +21,7 @@ from bench import textable
 from bench.estimate import power
 from bench.estimate.coefficients import KIND, SCHEMA, Coefficients
 from bench.estimate.crossval import fit_data, procedure
-from bench.estimate.data import Data
+from bench.estimate.data import Data, queries
 from bench.estimate.fit import PRIORS, predict, to_json
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,6 @@ def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None 
         intervals = base.intervals
         evaluation = {"structure": fitted.structure.to_json(), "refit_of": base.source,
                       "intervals": f"kept from {base.source}"}
-    from bench.estimate.data import queries
 
     pred = predict(fitted, queries(data, fitted.slots))
     ape = np.abs(np.exp(pred.log_ms) / data.rows["latency_ms"].to_numpy() - 1) * 100

@@ -19,6 +19,7 @@ import pandas as pd
 
 from bench.devices.cores import CORES
 from bench.devices.releases import Resolution, normalise, resolve, round_key, slot_name
+from bench.estimate.analysis import analyse
 from bench.estimate.design import Query, Workload, board_key
 
 #: Inference runtimes (the CSV's ``stack``) the model covers; others run on accelerators
@@ -118,7 +119,6 @@ def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:
 def results_data(csv: Path | str | list[Path], models: dict[str, Path]) -> Data:
     """The usable rows of ``csv`` whose benchmark has a model in ``models`` (rows of the
     others are skipped with that reason), with the models' workloads."""
-    from bench.estimate.analysis import analyse
 
     frames, skipped = [], {}
     for one in csv if isinstance(csv, list) else [csv]:

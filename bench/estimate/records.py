@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.devices.device import find_device
 from bench.devices.releases import normalise
+from bench.estimate.analysis import analyse
 from bench.estimate.data import COLUMNS, Data, board_key
 from bench.estimate.design import Workload
+from bench.results.store import Run
 
 #: Latency methods a record may calibrate with (never an estimate or an x86 interpreter).
 METHODS = {"board": "records (board)", "emulated": "records (emulated board)"}
@@ -52,9 +55,6 @@ def _artifacts(dirs: list[Path]) -> dict[str, Path]:
 def records_data(paths: list[Path], device_dirs: list[Path], artifact_dirs: list[Path]
                  ) -> Data:
     """Rows (and workloads) of the usable records under ``paths``."""
-    from bench.devices.device import find_device
-    from bench.estimate.analysis import analyse
-    from bench.results.store import Run
 
     skipped: dict[str, int] = {}
 

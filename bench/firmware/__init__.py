@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.artifacts.cache import default_root
 from bench.errors import Unsupported
 
 
@@ -30,7 +31,6 @@ class FirmwareUnsupported(FirmwareError, Unsupported):
 def cache_root() -> Path:
     """Where sources, libraries and firmware builds are kept: ``$EDGEBENCH_FIRMWARE_CACHE``,
     else ``firmware/`` under the edgebench cache."""
-    from bench.artifacts.cache import default_root
 
     found = os.environ.get("EDGEBENCH_FIRMWARE_CACHE")
     return Path(found) if found else default_root() / "firmware"

@@ -27,7 +27,8 @@ from bench import worker
 from bench.artifacts.cache import key, write_atomic
 from bench.artifacts.tflite_info import ModelInfo, inspect
 from bench.board.reference_models import MODEL_IDS
-from bench.firmware import FirmwareError, FirmwareUnsupported, cache_root
+from bench.firmware import FirmwareError, FirmwareUnsupported, cache_root, project
+from bench.firmware.emulator import boot
 from bench.firmware.library import TOOL_PREFIX, Library, library, run
 from bench.firmware.lock import locked
 from bench.firmware.machines import Machine, get_machine
@@ -104,7 +105,6 @@ class Firmware:
 
 def templates_digest() -> str:
     """Digest of what generates a firmware project: the templates and the generator itself."""
-    from bench.firmware import project
 
     h = hashlib.sha256(Path(project.__file__).read_bytes())
     for name in (*TEMPLATES, "linker.ld.in", "Makefile.in"):
@@ -191,7 +191,6 @@ def _arena_on_target(elf: Path, machine: Machine, model_id: str) -> tuple[int | 
     """Boot ``elf`` and ask ``arena%``: (bytes used, "") or (None, TFLite Micro's error)."""
     from bench.board import protocol as p
     from bench.board.link import BoardError, connect
-    from bench.firmware.emulator import boot
 
     with boot(elf, machine) as emulator:
         try:

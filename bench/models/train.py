@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from bench.datasets.base import Dataset
 from bench.errors import Strict
 from bench.models.base import ModelBuilder
+from bench.models.code_check import UnreadableConfig, code_in_file
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,6 @@ def refuse_code(path: Path) -> None:
     """Raise :class:`ModelFileError` naming ``path`` when loading it would run Python code
     (a ``Lambda`` layer, an object from a module outside Keras) or its architecture cannot be
     read to tell; see :mod:`bench.models.code_check`."""
-    from bench.models.code_check import UnreadableConfig, code_in_file
 
     try:
         found = code_in_file(path)

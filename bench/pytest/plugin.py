@@ -25,9 +25,12 @@ from typing import Any
 
 import pytest
 
+from bench import textable
 from bench.devices.connections import primary_runner
 from bench.errors import SpecError, read_yaml
 from bench.pytest.progress import SLOW_MARKER, SuiteProgress
+from bench.registry import load_ref
+from bench.results.compare import compare_runs, machines_differ
 from bench.results.expected import verdict
 from bench.results.metrics import Metric
 from bench.results.record import Record
@@ -35,8 +38,10 @@ from bench.results.store import Run, Store, new_run_id
 from bench.run.cellwork import CellFailure
 from bench.run.session import Session
 from bench.runners.base import RunRequest
+from bench.runners.io import latency_stats, load_artifact, sample_inputs
 from bench.suite.constraints import render_validation
 from bench.suite.matrix import Cell
+from bench.suite.project import ProjectConfigError, project_suites, slow_suites
 from bench.suite.spec import SUITE_SUFFIXES, load_suite
 
 log = logging.getLogger(__name__)
@@ -86,7 +91,6 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
     known = early_config.known_args_namespace
     if not getattr(known, "edgebench_benchmark", False) or known.file_or_dir:
         return
-    from bench.suite.project import ProjectConfigError, project_suites, slow_suites
 
     try:
         suites = project_suites(_pyproject(early_config))
@@ -151,8 +155,6 @@ def _names_suites(config: pytest.Config) -> bool:
 def _compare_session_runs(config: pytest.Config) -> tuple[list[str], bool]:
     """``--edgebench-compare``: each suite run this session wrote against its baseline; the
     report's lines and whether any change is a regression."""
-    from bench import textable
-    from bench.results.compare import compare_runs, machines_differ
 
     store = Store(config.getoption("edgebench_results"))
     wanted, lines, regressed = config.getoption("edgebench_compare"), [], False
@@ -304,8 +306,6 @@ def _benchmark_measure(benchmark: Any) -> Callable[[Cell, RunRequest], dict[str,
     def measure(cell: Cell, request: RunRequest) -> dict[str, Metric] | None:
         if request.artifact.suffix != ".tflite":
             return None  # a classical baseline: the native runner times it
-        from bench.registry import load_ref
-        from bench.runners.io import latency_stats, load_artifact, sample_inputs
 
         runner = primary_runner(request.device["connection"]["kind"])
         try:

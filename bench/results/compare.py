@@ -13,6 +13,7 @@ from bench.results.metrics import TASK_METRICS, higher_is_better
 from bench.results.record import Record
 from bench.results.significance import ALPHA, Test, holm, on_samples, on_summaries
 from bench.results.store import Run
+from bench.results.host import identity
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,6 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance: float = TOLERANCE,
 
 def machines_differ(run_a: Run, run_b: Run) -> str | None:
     """Why two runs' timings were taken on different machines, or None."""
-    from bench.results.host import identity
 
     ma, mb = (identity(r.manifest().get("machine") or {}) for r in (run_a, run_b))
     if not any(ma.values()) or not any(mb.values()) or ma == mb:

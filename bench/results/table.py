@@ -13,6 +13,7 @@ from bench.results import formatting
 from bench.results.expected import expectations, summary, verdict
 from bench.results.metrics import Metric
 from bench.results.record import Record
+from bench.results.aggregate import aggregate_row
 
 #: Marks a latency whose timing was unstable (the record's ``details.warnings``).
 UNSTABLE = "⚠"
@@ -146,7 +147,6 @@ def _aggregated(matched: list[tuple[dict[str, Any], Record]], columns: list[str]
                 ) -> list[list[str]]:
     """Report lines of an ``aggregate`` table (:mod:`bench.results.aggregate`), labelled by the rule's
     model and variant patterns and the device."""
-    from bench.results.aggregate import aggregate_row
 
     groups: dict[str, list[Record]] = {}
     for rule, r in matched:

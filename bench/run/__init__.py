@@ -1,1 +1,1 @@
-"""Running a suite: session, the work on one cell, executors, workers, the run lock."""
+"""Running a suite: the session, building artifacts, the work on one cell, executors, replays."""

@@ -19,8 +19,14 @@ from typing import Any
 import numpy as np
 
 from bench import registry
+from bench.artifacts import tflite_info
 from bench.artifacts.cache import Cache, key, sha256_file, versions, write_atomic
+from bench.datasets.base import Dataset
+from bench.models import classical
+from bench.models import train as training
 from bench.suite.spec import ModelEntry, VariantEntry
+from bench.variants.base import BuildState, StepError
+from bench.variants.quantize import convert_fp32
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +97,6 @@ def judge_model_file(path: Path) -> str:
                          f"{MAX_MODEL_BYTES >> 20} MiB are accepted")
     suffix = path.suffix.lower()
     if suffix == ".tflite":
-        from bench.artifacts import tflite_info
 
         with path.open("rb") as f:
             tflite_info.check_identifier(f.read(8), str(path))
@@ -152,7 +157,6 @@ def plan_build(model: ModelEntry, variant: VariantEntry,
 
 def ensure_dataset(model: ModelEntry, dkey: str, cache: Cache) -> Path:
     """The data set's cached ``.npz``, generated on first use."""
-    from bench.datasets.base import Dataset
 
     path = cache.dataset(dkey)
     if not path.exists():
@@ -167,7 +171,6 @@ def ensure_dataset(model: ModelEntry, dkey: str, cache: Cache) -> Path:
 
 def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tuple[Any, dict]:
     """Load the cached trained model, or train and cache it."""
-    from bench.models import train as training
 
     saved = cache.model_dir(mkey) / "model.keras"
     if model.path is not None:
@@ -197,7 +200,6 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
 
 def _loaded_model(entry: ModelEntry, keys: dict[str, Any], cache: Cache) -> Any:
     """The trained Keras model of an entry (trained and cached on a miss)."""
-    from bench.datasets.base import Dataset
 
     data = None
     if entry.dataset is not None:
@@ -209,7 +211,6 @@ def check_step_order(variant: VariantEntry) -> None:
     """:class:`StepError` unless training steps come before the one conversion step (the
     suite check, repeated for builds that did not come through
     :func:`bench.suite.spec.load_suite`)."""
-    from bench.variants.base import StepError
 
     if problems := variant.order_problems():
         j, message = problems[0]
@@ -219,9 +220,6 @@ def check_step_order(variant: VariantEntry) -> None:
 def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[str, str | None],
                    cache_root: str, refs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Worker entry: build one artifact into the cache and return its build facts."""
-    from bench.datasets.base import Dataset
-    from bench.variants.base import BuildState
-    from bench.variants.quantize import convert_fp32
 
     cache = Cache(Path(cache_root))
     entry, var = ModelEntry.model_validate(model), VariantEntry.model_validate(variant)
@@ -262,8 +260,6 @@ def build_artifact(model: dict[str, Any], variant: dict[str, Any], keys: dict[st
 def _build_c(entry: ModelEntry, var: VariantEntry, data: Any, akey: str,
              cache: Cache) -> dict[str, Any]:
     """A classical baseline: fit with scikit-learn, emit C, measure its compiled size."""
-    from bench.models import classical
-    from bench.variants.base import StepError
 
     if var.steps:
         raise StepError(f"{entry.builder} is a scikit-learn model deployed as C; variant "

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench import worker
+from bench.artifacts import tflite_info
 from bench.artifacts.cache import Cache, key
 from bench.devices.connections import all_runners, runner_for
 from bench.devices.device import Device
@@ -31,6 +32,7 @@ from bench.runners.base import RunRequest
 from bench.runners.io import latency_stats
 from bench.suite.matrix import Cell
 from bench.suite.spec import Suite
+from bench.variants.prune import tflite_sparsity
 
 #: Times one cell in-process (``run_cells(measure=...)``): latency metrics, or None.
 MeasureHook = Callable[[Cell, RunRequest], "dict[str, Metric] | None"]
@@ -166,8 +168,6 @@ class CellWork:
     def cached_artifact(self, build: BuildPlan, facts: dict[str, Any]) -> Artifact:
         """The artifact of ``build`` already in the cache, with its build ``facts``: bytes,
         hash and size metrics (an executor that built it elsewhere lands the bytes first)."""
-        from bench.artifacts import tflite_info
-        from bench.variants.prune import tflite_sparsity
 
         path = self.cache.artifact(build.artifact_key, build.suffix)
         data = path.read_bytes()

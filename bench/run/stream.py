@@ -15,8 +15,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench import registry
+from bench.artifacts.export import find_artifact
+from bench.artifacts.tflite_info import inspect
+from bench.datasets.base import Dataset
 from bench.errors import hint
+from bench.run.build import dataset_key, ensure_dataset
 from bench.runners.replay import StreamResult, flag_runs, replay
+from bench.suite.spec import DatasetRef
 
 if TYPE_CHECKING:
     from bench.artifacts.cache import Cache
@@ -103,8 +108,6 @@ def replay_files(artifact: str, dataset: str, period_s: float, png: str, title: 
                  ) -> dict[str, Any]:
     """Worker target: open the artifact with ``runner`` (one with an ``open_model``), replay
     the data set's test split, write the PNG, return the summary."""
-    from bench.artifacts.tflite_info import inspect
-    from bench.datasets.base import Dataset
 
     plugin = registry.runners.get(runner)
     if plugin.open_model is None:
@@ -140,9 +143,6 @@ def locate(suite: Suite, cell_id: str, store: Store, cache: Cache) -> CellSource
 
     Raises :class:`LookupError` with the reason: no run, unknown or not-ok cell, missing artifact,
     no data set."""
-    from bench.artifacts.export import find_artifact
-    from bench.run.build import dataset_key, ensure_dataset
-    from bench.suite.spec import DatasetRef
 
     run = store.latest(suite.name)
     if run is None:

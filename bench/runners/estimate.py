@@ -16,10 +16,14 @@ from typing import Any
 
 from pydantic import Field
 
+from bench.devices.releases import normalise, resolve
 from bench.errors import Strict
+from bench.estimate.analysis import analyse
+from bench.estimate.model import Target, estimate, load_coefficients
 from bench.results.metrics import metric
 from bench.runners import tflm
 from bench.runners.base import MetricMap, Runner, RunRequest
+from bench.runners.io import load_artifact
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +37,6 @@ def table_path(device: dict[str, Any], options: dict[str, Any] | None) -> str | 
 
 
 def _estimate(request: RunRequest) -> Any:
-    from bench.estimate.analysis import analyse
-    from bench.estimate.model import Target, estimate, load_coefficients
-    from bench.runners.io import load_artifact
 
     data = load_artifact(request.artifact)
     table = load_coefficients(table_path(request.device, request.options))
@@ -61,8 +62,6 @@ def provenance(device: dict[str, Any], options: dict[str, Any] | None = None) ->
     """What a record's ``details["estimate"]`` should say: the table used, its fit date and data
     hash, whether the device's core, runtime and board were calibrated, which release effect
     applies, and the interval's level."""
-    from bench.devices.releases import normalise, resolve
-    from bench.estimate.model import Target, load_coefficients
 
     table = load_coefficients(table_path(device, options))
     target = Target.from_device(device)

@@ -18,8 +18,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
+from bench.artifacts.tflite_info import inspect
+from bench.datasets.base import Dataset
 from bench.errors import PositiveInt, Strict, positive
-from bench.results.metrics import task_metrics
+from bench.results.metrics import metric, task_metrics
 from bench.runners.base import (
     MetricMap,
     Runner,
@@ -35,6 +37,7 @@ from bench.runners.io import (
     sample_inputs,
     timed_invokes,
 )
+from bench.runners.replay import replay
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +133,6 @@ def evaluate(request: RunRequest) -> MetricMap:
     """Task metrics on the test split through LiteRT (method ``measured``); none without data."""
     if request.dataset is None:
         return {}
-    from bench.artifacts.tflite_info import inspect
-    from bench.datasets.base import Dataset
 
     model, data = _open(request)
     if len(model.in_specs) != 1:
@@ -164,10 +165,6 @@ STREAM_TASK_METRICS = ("alerts", "events", "events_detected")
 def stream_metrics(tflite: bytes, request: RunRequest, period_s: float) -> MetricMap:
     """The streaming replay's figures: per-window latency against the sample period, and for
     anomaly models the alerts raised and the injected events caught."""
-    from bench.artifacts.tflite_info import inspect
-    from bench.datasets.base import Dataset
-    from bench.results.metrics import metric
-    from bench.runners.replay import replay
 
     source = str(request.artifact)
     summary = replay(LiteRTModel(tflite, request.options, source), Dataset.load(request.dataset),

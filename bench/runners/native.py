@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.datasets.base import Dataset
 from bench.results.metrics import task_metrics
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import latency_stats, timed_invokes
@@ -45,7 +46,6 @@ class CompiledModel:
 
 
 def _test_split(request: RunRequest) -> tuple[np.ndarray, object]:
-    from bench.datasets.base import Dataset
 
     if request.dataset is None:
         raise ValueError("a C baseline is trained on a data set; none was given")

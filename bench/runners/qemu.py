@@ -30,11 +30,27 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
+from bench.artifacts.tflite_info import inspect
+from bench.board.link import BoardError, connect
+from bench.datasets.base import Dataset
 from bench.errors import PositiveFloat, PositiveInt, Strict, one_of
+from bench.firmware.cpi import cpi_for
+from bench.firmware.emulator import boot
+from bench.firmware.image import build_for_device, templates_digest
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
+from bench.firmware.sources import PINS
 from bench.results.metrics import metric, task_metrics
 from bench.runners.base import MetricMap, Runner, RunRequest
-from bench.runners.io import AGREEMENT_SAMPLES, IOSpec, latency_stats, output_max_diff
+from bench.runners.io import (
+    AGREEMENT_SAMPLES,
+    IOSpec,
+    latency_stats,
+    load_artifact,
+    output_max_diff,
+    sample_inputs,
+)
+from bench.runners.litert import LiteRTModel
+from bench.runners.serial import board_predict, input_spec, output_elements, timed_windows
 from bench.runners.tflm import refusal
 
 log = logging.getLogger(__name__)
@@ -84,8 +100,6 @@ def machine_name(device: dict[str, Any], opts: dict[str, Any]) -> str:
 
 def firmware(request: RunRequest) -> Any:
     """The artifact's firmware for the device (built and cached on first use)."""
-    from bench.firmware.image import build_for_device
-    from bench.runners.io import load_artifact
 
     opts = options(request)
     machine = MACHINES[machine_name(request.device, request.options)]
@@ -104,9 +118,6 @@ def board(request: RunRequest, built: Any) -> Iterator[Any]:
     """The firmware booted under QEMU and handshaken over the protocol (a ``BoardLink``).
 
     A protocol failure while QEMU is gone is reported as QEMU's exit (killed, crashed)."""
-    from bench.board.link import BoardError, connect
-    from bench.firmware.emulator import boot
-    from bench.runners.serial import output_elements
 
     opts = options(request)
     with boot(built.elf, MACHINES[built.machine]) as emulator:
@@ -136,9 +147,6 @@ def _raw_outputs(lines: list[str], spec: IOSpec) -> np.ndarray:
 
 def evaluate(request: RunRequest) -> MetricMap:
     """Arena, firmware sizes, agreement with LiteRT and task metrics, from the firmware."""
-    from bench.runners.io import load_artifact, sample_inputs
-    from bench.runners.litert import LiteRTModel
-    from bench.runners.serial import board_predict
 
     built = firmware(request)  # refuses a model without exactly one input
     data = load_artifact(request.artifact)
@@ -160,7 +168,6 @@ def evaluate(request: RunRequest) -> MetricMap:
         reference = [np.asarray(lite.run([x])[0]).reshape(-1) for (x,) in inputs]
         out["output_max_diff"] = output_max_diff(target, reference, out_spec, METHOD)
         if request.dataset is not None:
-            from bench.datasets.base import Dataset
 
             out.update(task_metrics(Dataset.load(request.dataset), board_predict(link, spec),
                                     METHOD))
@@ -170,9 +177,6 @@ def evaluate(request: RunRequest) -> MetricMap:
 def measure(request: RunRequest) -> MetricMap:
     """Instructions per inference from ``infer N W`` windows on the firmware's clock, and the
     latency they imply on the device (instructions × CPI ÷ clock)."""
-    from bench.firmware.cpi import cpi_for
-    from bench.runners.io import sample_inputs
-    from bench.runners.serial import input_spec, timed_windows
 
     opts = options(request)
     built = firmware(request)
@@ -194,7 +198,6 @@ def measure(request: RunRequest) -> MetricMap:
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
     """Skip reasons known before building: what TFLite Micro cannot run (float16, hybrid and
     int4 kernels it lacks), not one input."""
-    from bench.artifacts.tflite_info import inspect
 
     try:
         info = inspect(tflite)
@@ -214,8 +217,6 @@ def versions() -> dict[str, str]:
     import subprocess
     from importlib.metadata import PackageNotFoundError, version
 
-    from bench.firmware.image import templates_digest
-    from bench.firmware.sources import PINS
 
     out = {pin.name: pin.commit[:12] for pin in PINS}
     out["firmware"] = templates_digest()
@@ -230,7 +231,6 @@ def versions() -> dict[str, str]:
 
 def provenance(device: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
     """``details["emulated"]``: the machine, and how latency was derived (the CPI used)."""
-    from bench.firmware.cpi import cpi_for
 
     try:
         name = machine_name(device, opts)

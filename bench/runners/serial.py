@@ -31,6 +31,7 @@ from bench.board.link import (
     SerialOptions,
     connect,
 )
+from bench.datasets.base import Dataset
 from bench.results.metrics import task_metrics
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import IOSpec, as_batch1, latency_stats, quantize, sample_inputs
@@ -120,7 +121,6 @@ def evaluate(request: RunRequest) -> MetricMap:
     if request.dataset is None:
         log.info("no data set: the serial runner has no task metrics to evaluate")
         return {}
-    from bench.datasets.base import Dataset
 
     spec = input_spec(request)
     with connect(request.options) as link:

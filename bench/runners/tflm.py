@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bench.artifacts.tflite_info import ModelInfo, inspect
+from bench.datasets.base import Dataset
 from bench.errors import Unsupported
 from bench.results.metrics import metric, task_metrics
 from bench.runners.base import MetricMap, Runner, RunnerSkip, RunRequest
@@ -39,6 +40,7 @@ from bench.runners.io import (
     sample_inputs,
     timed_invokes,
 )
+from bench.runners.litert import LiteRTModel
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +301,6 @@ def evaluate(request: RunRequest) -> MetricMap:
     """Arena (``arena_used`` printed by the recording allocator, ``arena_min`` from probes),
     task metrics on the test split through TFLite Micro, and ``output_max_diff`` against LiteRT
     on the first test samples (or generated inputs): quantized steps for integer outputs."""
-    from bench.runners.litert import LiteRTModel
 
     data = load_artifact(request.artifact)
     info = _check(data, request)
@@ -324,7 +325,6 @@ def evaluate(request: RunRequest) -> MetricMap:
         model.out_specs[0], "tflm")
 
     if request.dataset is not None:
-        from bench.datasets.base import Dataset
 
         predict = batch_predict(lambda x: model.run([x], reset)[0], model.in_specs[0],
                                 model.out_specs[0])

@@ -18,6 +18,7 @@ from bench.errors import Id, SpecError, Strict, hint, pydantic_problems, read_ya
 from bench.models.train import TrainSpec
 from bench.results.metrics import UNITS
 from bench.suite.constraints import Constraint, known_names, rule_problems
+from bench.variants.base import order_problems
 
 #: File suffixes of suite files (the pytest plugin collects these).
 SUITE_SUFFIXES = (".yaml", ".yml")
@@ -73,7 +74,6 @@ class VariantEntry(Strict):
     def order_problems(self) -> list[tuple[int, str]]:
         """``(step index, message)`` for each step out of order: training steps come before
         the one conversion step (each step declares its ``phase``; an unregistered one none)."""
-        from bench.variants.base import order_problems
 
         steps = registry.variant_steps
         return order_problems([(name, getattr(steps.get(name), "phase", None)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from bench.artifacts.tflite_info import inspect
 from bench.errors import Strict
 from bench.variants.base import BuildState, StepError, VariantStep
 from bench.variants.quantize import (
@@ -85,7 +86,6 @@ def float_model(state: BuildState) -> bytes:
                             "has neither")
         state.tflite = convert(state.keras_model, model_input_shape(state.keras_model), "fp32")
         return state.tflite
-    from bench.artifacts.tflite_info import inspect
 
     quantized = QUANTIZED_DTYPES.intersection(inspect(state.tflite).dtypes)
     if quantized:
@@ -117,7 +117,6 @@ def calibration_data(state: BuildState, tflite: bytes, calibration: Calibration
     """AEQ calibration samples for the model's first signature, and the record's facts."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from bench.artifacts.tflite_info import inspect
 
     signatures = Interpreter(model_content=tflite).get_signature_list()
     if not signatures:

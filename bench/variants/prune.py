@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
+from bench.artifacts.tflite_info import check_identifier
 from bench.variants.base import BuildState, StepError, VariantStep
 from bench.variants.finetune import FineTune, clone, fit, import_tfmot, reason, require
 from bench.variants.finetune import steps_per_epoch as _steps_per_epoch
@@ -174,7 +175,6 @@ def weight_sparsity(data: bytes) -> Sparsity:
     """
     from ai_edge_litert import schema_py_generated as s
 
-    from bench.artifacts.tflite_info import check_identifier
 
     check_identifier(data)
     dtype_names = {v: k.lower() for k, v in vars(s.TensorType).items() if k.isupper()}

@@ -24,8 +24,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bench.artifacts.tflite_info import inspect
 from bench.board import protocol as p
 from bench.board.reference_models import model_id as reference_model_id
+from bench.estimate.analysis import analyse
+from bench.runners.io import IOSpec, dequantize, load_artifact
 from bench.virtual.clock import Clock, HostClock, SimulatedClock
 
 #: Model ids whose reference firmware prints truncated digits (the KWS reference's
@@ -41,7 +44,6 @@ RESET_ON_INFER = 2  # the ``reset`` fault reboots the board on this ``infer`` co
 
 def simulated_latency_us(model: bytes, device: dict[str, Any]) -> float:
     """The estimator's latency of ``model`` on ``device`` (a device file as a dict), in µs."""
-    from bench.estimate.analysis import analyse
     from bench.estimate.model import Target, estimate
 
     return estimate(analyse(model), Target.from_device(device)).latency_ms * 1e3
@@ -53,8 +55,6 @@ class Board:
     def __init__(self, model_path: Path, *, device: dict[str, Any] | None = None,
                  clock: ClockKind = "host", fault: str | None = None,
                  name: str = "edgebench-virtual-board", model_id: str | None = None) -> None:
-        from bench.artifacts.tflite_info import inspect
-        from bench.runners.io import IOSpec, load_artifact
         from bench.runners.tflm import open_model
 
         if fault is not None and fault not in FAULTS:
@@ -181,7 +181,6 @@ class Board:
         lines += ["m-warmup-done", f"m-infer-start-{n}", f"m-lap-us-{self.now_us()}"]
         outputs, end_us = self._invoke(raw, n)
         lines += [f"m-lap-us-{end_us}", "m-infer-done"]
-        from bench.runners.io import dequantize
 
         values = np.concatenate([dequantize(o, spec).reshape(-1)
                                  for o, spec in zip(outputs, self.model.out_specs, strict=True)])
