@@ -15,6 +15,7 @@ from bench.artifacts.cache import default_root
 from bench.board.reference_models import BENCHMARKS, REFERENCE_FILES
 from bench.cli.args import add_cache, add_devices_dir, read_device
 from bench.estimate.analysis import analyse, render_table
+from bench.results.formatting import duration, quantity
 
 
 def _fail(message: str) -> int:
@@ -52,7 +53,6 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
 
 
 def _result_table(result: dict[str, Any]) -> str:
-    from bench.results.formatting import duration, quantity
     from bench.results.metrics import Metric
 
     def fmt(value: Any, unit: str = "") -> str:

@@ -16,9 +16,10 @@ and their reasons into the record's ``details["expected"]``). The verdict is wha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.results.record import Record
+if TYPE_CHECKING:  # read by attribute only: this module stays light for the CLI's start
+    from bench.results.record import Record
 
 #: The ``details`` key holding the checks a cell is expected to miss (check → why).
 EXPECTED = "expected"
