@@ -118,7 +118,8 @@ def _notes(df: pd.DataFrame) -> pd.Series:
         return column.where(column.map(lambda v: isinstance(v, str) and v != ""), None)
 
     error, expected = text("error"), text("expected")
-    passed = (df["outcome"] == "unexpected pass") if "outcome" in df else False
+    passed = (df["outcome"] == "unexpected pass") if "outcome" in df else pd.Series(
+        False, index=df.index)
     because = ("expected: " + expected).where(~passed, "expected to miss, passed: " + expected)
     return error.where(error.notna(), because.where(expected.notna(), None))
 

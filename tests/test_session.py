@@ -225,6 +225,7 @@ def test_keras_file_model_with_dataset_and_exports(tmp_path: Path) -> None:
                     "dataset": {"name": "har_synthetic", "params": {"samples": 500}}}],
         "devices": ["host-litert"],
         "constraints": {"flash_kb": {"max": 1}, "realtime": {"rate_hz": 50}},
+        "expect": [{"model": "mine", "fails": "flash_kb", "why": "a 1 KB limit, to show a miss"}],
         "settings": {"repeats": 5, "warmup": 1},
     })
     results = str(tmp_path / "results")
