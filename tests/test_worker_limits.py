@@ -5,6 +5,7 @@ refused from its flatbuffer before any interpreter allocates them (the reported 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,16 @@ from bench.run.session import run_suite
 from bench.runners.base import RunRequest
 from bench.suite.spec import load_suite
 from tests.conftest import ROOT
+
+ROOT_DIR = Path(__file__).resolve().parents[1]
+
+@pytest.fixture(autouse=True)
+def _root_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers start with ``-P`` (no working directory on ``sys.path``): the repository root on
+    ``PYTHONPATH`` lets them import ``tests.worker_targets``."""
+    kept = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT_DIR), kept])))
+
 
 DEVICES = ROOT / "devices"
 HUGE = [1, 2**31 - 1]
