@@ -70,14 +70,20 @@ def _listening_inodes() -> dict[int, tuple[str, int]]:
     return out
 
 
+def _command(cmdline: bytes) -> str:
+    """The program's own name, then its arguments, shortened: the name survives however deep
+    the installation's path is (``.../ray/core/src/ray/gcs/gcs_server`` reads ``gcs_server``)."""
+    program, *args = cmdline.decode(errors="replace").rstrip("\0").split("\0")
+    return " ".join([os.path.basename(program), *args])[:80]
+
+
 def listening(pid: int) -> list[Listening]:
     """The TCP sockets ``pid`` and its descendants listen on."""
     inodes = _listening_inodes()
     found = []
     for p in descendants(pid):
         try:
-            command = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-                errors="replace").strip()[:80]
+            command = _command(Path(f"/proc/{p}/cmdline").read_bytes())
             fds = os.listdir(f"/proc/{p}/fd")
         except OSError:
             continue
