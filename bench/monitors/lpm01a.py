@@ -283,8 +283,8 @@ class LPM01A(Monitor):
                 raise MonitorError(self.port, f"unreadable answer to `{text}` (wrong baud rate? "
                                    f"expected {self.opts.baud})", expected=f"ack {word}",
                                    received=repr(line[:60]))
-            if line.startswith("ack") and word in line:
-                return line.split(word, 1)[1].strip()
+            if line.startswith("ack") and word in line:  # the PowerShield echoes the command
+                return line.split(text if text in line else word, 1)[1].strip()
             if line.startswith("error"):
                 detail = ""
                 with contextlib.suppress(queue.Empty):

@@ -189,73 +189,74 @@ class VirtualLPM01A:
         if not words:
             return
         cmd, args = words[0], words[1:]
+        line = line.strip()  # the PowerShield echoes the whole command in its answer
         simple = {"htc", "hrc", "lcd", "trigsrc", "trigdelay", "eventsrc", "acqtime", "acqmode",
                   "funcmode", "currthres", "pwrend", "targrst", "calib", "echo"}
         if cmd in simple:
-            self._ack(cmd)
+            self._ack(line)
         elif cmd == "powershield":
-            self._ack(cmd, f"PowerShield present ({VIRTUAL_ID})")
+            self._ack(line, f"PowerShield present ({VIRTUAL_ID})")
         elif cmd == "version":
-            self._ack(cmd, "1.0.5")
+            self._ack(line, "1.0.5")
         elif cmd == "status":
-            self._ack(cmd, "ok")
+            self._ack(line, "ok")
         elif cmd == "temp":
-            self._ack(cmd, "25.0 degc")
+            self._ack(line, "25.0 degc")
         elif cmd == "volt":
-            self._volt(args)
+            self._volt(line, args)
         elif cmd == "freq":
-            self._freq(args)
+            self._freq(line, args)
         elif cmd == "output":
             if args[:1] not in (["current"], ["energy"]):
-                return self._error(cmd, "expected 'current' or 'energy'")
+                return self._error(line, "expected 'current' or 'energy'")
             self.output = args[0]
-            self._ack(cmd)
+            self._ack(line)
         elif cmd == "format":
             if args[:1] != ["ascii_dec"]:
-                return self._error(cmd, "the virtual monitor streams ascii_dec only")
-            self._ack(cmd)
+                return self._error(line, "the virtual monitor streams ascii_dec only")
+            self._ack(line)
         elif cmd == "pwr":
             if args[:1] == ["get"]:
-                return self._ack(cmd, "on" if self.powered else "off")
+                return self._ack(line, "on" if self.powered else "off")
             if args[:1] not in (["on"], ["off"], ["auto"]):
-                return self._error(cmd, "expected on, off, auto or get")
+                return self._error(line, "expected on, off, auto or get")
             self.powered = args[0] != "off"
-            self._ack(cmd)
+            self._ack(line)
         elif cmd == "start":
-            self._ack(cmd)
+            self._ack(line)
             self._start()
         elif cmd == "stop":
             self._stop()
             self._say("Acquisition completed")
         else:
-            self._error(cmd, f"unknown command '{cmd}'")
+            self._error(line, f"unknown command '{cmd}'")
 
-    def _volt(self, args: list[str]) -> None:
+    def _volt(self, line: str, args: list[str]) -> None:
         if args[:1] == ["get"]:
-            return self._ack("volt", f"{self.voltage_v:.3f}")
+            return self._ack(line, f"{self.voltage_v:.3f}")
         try:
             text = args[0]
             value = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
         except (IndexError, ValueError):
-            return self._error("volt", "expected a voltage such as 1800m")
+            return self._error(line, "expected a voltage such as 1800m")
         if not VOLTAGE_RANGE_V[0] <= value <= VOLTAGE_RANGE_V[1]:
-            return self._error("volt", "value out of range [1800m; 3300m]")
+            return self._error(line, "value out of range [1800m; 3300m]")
         self.voltage_v = value
-        self._ack("volt")
+        self._ack(line)
 
-    def _freq(self, args: list[str]) -> None:
+    def _freq(self, line: str, args: list[str]) -> None:
         text = args[0] if args else ""
         try:
             value = int(text[:-1]) * 1000 if text.endswith("k") else int(text)
         except ValueError:
             value = -1
         if value not in RATES:
-            return self._error("freq", "value not in the list of sampling frequencies")
+            return self._error(line, "value not in the list of sampling frequencies")
         if value > MAX_ASCII_RATE:
-            return self._error("freq", "ascii_dec streaming is limited to 5k without a "
+            return self._error(line, "ascii_dec streaming is limited to 5k without a "
                                        "time limit")
         self.rate_hz = value
-        self._ack("freq")
+        self._ack(line)
 
     # --- streaming -----------------------------------------------------------------------------
 
