@@ -23,6 +23,14 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+@pytest.fixture
+def tests_importable_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers start with ``-P`` (no working directory on ``sys.path``): the repository root on
+    ``PYTHONPATH`` lets them import ``tests.worker_targets``."""
+    kept = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), kept])))
+
+
 @pytest.fixture(scope="session")
 def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real float32 .tflite of a small Dense model (4 → 8 → 3 softmax), batch 1."""

@@ -4,7 +4,6 @@ crashers are real crafted models that make TFLite Micro's kernels read out of bo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,7 @@ from bench.run.session import run_suite
 from bench.suite.spec import load_suite
 from tests.conftest import ROOT
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
-
-@pytest.fixture(autouse=True)
-def _root_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers start with ``-P`` (no working directory on ``sys.path``): the repository root on
-    ``PYTHONPATH`` lets them import ``tests.worker_targets``."""
-    kept = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT_DIR), kept])))
+pytestmark = pytest.mark.usefixtures("tests_importable_in_workers")
 
 
 

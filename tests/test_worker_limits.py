@@ -20,14 +20,7 @@ from bench.runners.base import RunRequest
 from bench.suite.spec import load_suite
 from tests.conftest import ROOT
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
-
-@pytest.fixture(autouse=True)
-def _root_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers start with ``-P`` (no working directory on ``sys.path``): the repository root on
-    ``PYTHONPATH`` lets them import ``tests.worker_targets``."""
-    kept = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT_DIR), kept])))
+pytestmark = pytest.mark.usefixtures("tests_importable_in_workers")
 
 
 DEVICES = ROOT / "devices"
@@ -68,8 +61,6 @@ def test_an_allocation_over_the_limit_fails_as_out_of_memory() -> None:
 
 
 def test_the_default_limit_is_half_the_machine() -> None:
-    import os
-
     total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
     assert abs(worker.default_memory_mb() - max(1024, total_mb // 2)) <= 1
 
