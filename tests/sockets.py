@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,18 @@ def _listening_inodes() -> dict[int, tuple[str, int]]:
             if fields[3] == LISTEN:
                 out[int(fields[9])] = _address(fields[1])
     return out
+
+
+def addresses_on(port: int) -> set[str]:
+    """The local addresses that listen on TCP ``port``, whichever process holds them."""
+    return {address for address, p in _listening_inodes().values() if p == port}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _command(cmdline: bytes) -> str:

@@ -158,23 +158,32 @@ def test_an_absent_monitor_names_its_port(start_bench: StartBench, ad01: Path, d
 # --- a suite end to end --------------------------------------------------------------------------
 
 
-def test_suite_records_measured_energy_with_its_trace_and_a_dead_monitor_fails_one_cell(
-        start_bench: StartBench, ad01: Path, device: dict, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def bench_devices(start_bench: StartBench, ad01: Path, device: dict, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict]:
+    """A virtual energy bench serving ``ad01`` and a devices folder holding its device file
+    (``energy-bench``), with the serial runner registered: (folder, device file's contents)."""
     import bench.registry
-    from bench.results import samples
-    from bench.run.session import run_suite
-    from bench.suite.spec import load_suite
 
     monkeypatch.setitem(bench.registry.runners._entries, "serial",
                         "bench.runners.serial:SERIAL")
     port, monitor, _ = start_bench(ad01, "--model-id", "ad01")
     devices = tmp_path / "devices"
     devices.mkdir()
-    good = {**yaml.safe_load(DEVICE.read_text()), "id": "energy-bench",
-            **{k: v for k, v in energy_device(device, port, monitor).items()
-               if k in ("connection", "energy")}}
-    (devices / "energy-bench.yaml").write_text(yaml.safe_dump(good))
+    dev = {**yaml.safe_load(DEVICE.read_text()), "id": "energy-bench",
+           **{k: v for k, v in energy_device(device, port, monitor).items()
+              if k in ("connection", "energy")}}
+    (devices / "energy-bench.yaml").write_text(yaml.safe_dump(dev))
+    return devices, dev
+
+
+def test_suite_records_measured_energy_with_its_trace_and_a_dead_monitor_fails_one_cell(
+        start_bench: StartBench, ad01: Path, device: dict, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.results import samples
+    from bench.run.session import run_suite
+    from bench.suite.spec import load_suite
+
+    devices, good = bench_devices(start_bench, ad01, device, tmp_path, monkeypatch)
     dead = {**good, "id": "dead-monitor",
             "energy": {"monitor": {"kind": "virtual", "port": str(tmp_path / "nope")}}}
     (devices / "dead-monitor.yaml").write_text(yaml.safe_dump(dead))
@@ -312,20 +321,11 @@ def test_run_detail_plots_the_energy_trace_in_chromium(
     if not web.CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
-    import bench.registry
     from bench.results import samples
     from bench.run.session import run_suite
     from bench.suite.spec import load_suite
 
-    monkeypatch.setitem(bench.registry.runners._entries, "serial",
-                        "bench.runners.serial:SERIAL")
-    port, monitor, _ = start_bench(ad01, "--model-id", "ad01")
-    devices = tmp_path / "devices"
-    devices.mkdir()
-    dev = {**yaml.safe_load(DEVICE.read_text()), "id": "energy-bench",
-           **{k: v for k, v in energy_device(device, port, monitor).items()
-              if k in ("connection", "energy")}}
-    (devices / "energy-bench.yaml").write_text(yaml.safe_dump(dev))
+    devices, _ = bench_devices(start_bench, ad01, device, tmp_path, monkeypatch)
     suite_file = tmp_path / "energy.yaml"
     suite_file.write_text(yaml.safe_dump({
         "name": "energy", "models": [{"id": "ad01", "path": str(ad01)}],
@@ -382,19 +382,3 @@ def test_a_window_without_timestamp_edges_says_so(start_bench: StartBench, ad01:
     with pytest.raises(WindowError, match=r"holds 0 timestamp edge\(s\); energy mode needs 2"):
         measure(request(ad01, energy_device(device, port, monitor)))
     assert monitor_threads() == []
-
-
-def test_the_cli_and_readme_name_every_fault_of_the_virtual_monitor() -> None:
-    import argparse
-
-    from bench.cli import parser
-    from bench.virtual.monitor import FAULTS
-
-    def sub(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-        action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-        return action.choices[name]
-
-    serve = sub(sub(parser(), "board"), "serve")
-    fault = next(a for a in serve._actions if a.dest == "monitor_fault")
-    assert tuple(fault.choices) == FAULTS
-    assert f"[--monitor-fault {'|'.join(FAULTS)}]" in (ROOT / "README.md").read_text()

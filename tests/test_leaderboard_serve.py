@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,30 +11,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port: int) -> set[str]:
-    """Local addresses of the TCP sockets listening on ``port`` (from /proc/net/tcp{,6})."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            address, _, hex_port = local.partition(":")
-            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                if len(address) == 8:
-                    found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
-                else:
-                    found.add("ipv6:" + address)
-    return found
+from tests.sockets import addresses_on, free_port
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
@@ -50,7 +26,7 @@ def test_the_leaderboard_binds_loopback_by_default(tmp_path: Path) -> None:
         deadline, addresses = time.monotonic() + 60, set()
         while not addresses and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-            addresses = listening(port)
+            addresses = addresses_on(port)
         assert addresses == {"127.0.0.1"}, (addresses, proc.poll())
     finally:
         os.killpg(proc.pid, 15)
@@ -69,15 +45,15 @@ def test_sigterm_to_the_leaderboard_stops_its_server(tmp_path: Path) -> None:
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while not listening(port) and time.monotonic() < deadline and proc.poll() is None:
+        while not addresses_on(port) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        assert listening(port)
+        assert addresses_on(port)
         proc.terminate()  # this process only, not its group
         proc.wait(timeout=30)
         deadline = time.monotonic() + 10
-        while listening(port) and time.monotonic() < deadline:
+        while addresses_on(port) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not listening(port)
+        assert not addresses_on(port)
     finally:
         with contextlib.suppress(ProcessLookupError):  # whatever is left of the group
             os.killpg(proc.pid, 9)

@@ -89,6 +89,17 @@ def busy_window(timeline: PowerTimeline, seconds: float) -> tuple[float, float]:
     return t0, t1
 
 
+def window_error(inst: VirtualLPM01A, timeline: PowerTimeline, seconds: float) -> str:
+    """The error a busy window of ``seconds`` ends with (it must end with one)."""
+    with client(inst) as mon:
+        mon.start()
+        mon.mark()
+        busy_window(timeline, seconds)
+        with pytest.raises(MonitorError) as err:
+            mon.collect()
+    return str(err.value)
+
+
 def test_a_window_integrates_the_streamed_energy(instrument) -> None:
     inst, timeline = instrument
     with client(inst) as mon:
@@ -158,13 +169,8 @@ def test_a_silent_monitor_fails_after_its_timeout(instrument) -> None:
 @pytest.mark.parametrize("instrument", ["drop"], indirect=True)
 def test_dropped_samples_beyond_the_threshold_fail_the_window(instrument) -> None:
     inst, timeline = instrument
-    with client(inst) as mon:
-        mon.start()
-        mon.mark()
-        busy_window(timeline, 1.2)
-        with pytest.raises(MonitorError) as err:
-            mon.collect()
-    assert "dropped samples" in str(err.value) and "at most 0.10%" in str(err.value)
+    error = window_error(inst, timeline, 1.2)
+    assert "dropped samples" in error and "at most 0.10%" in error
     with client(inst, max_dropped=0.2) as mon:  # a looser threshold takes the same stream
         mon.start()
         mon.mark()
@@ -178,13 +184,8 @@ def test_dropped_samples_beyond_the_threshold_fail_the_window(instrument) -> Non
 @pytest.mark.parametrize("instrument", ["stop"], indirect=True)
 def test_a_monitor_stopping_mid_window_fails_it(instrument) -> None:
     inst, timeline = instrument
-    with client(inst) as mon:
-        mon.start()
-        mon.mark()
-        busy_window(timeline, 1.0)
-        with pytest.raises(MonitorError) as err:
-            mon.collect()
-    assert "stopped streaming mid-window" in str(err.value) and inst.address in str(err.value)
+    error = window_error(inst, timeline, 1.0)
+    assert "stopped streaming mid-window" in error and inst.address in error
 
 
 def test_a_window_with_too_few_timestamps_says_so(instrument) -> None:

@@ -329,17 +329,25 @@ def test_a_results_line_may_hold_the_models_outputs_up_to_a_ceiling() -> None:
     assert link.splitter.max_line == MAX_RESULTS_LINE
 
 
-def test_the_cli_and_readme_name_every_fault_of_the_virtual_board() -> None:
+@pytest.mark.parametrize("module, dest, flag", [("bench.virtual.board", "fault", "--fault"),
+                                                 ("bench.virtual.monitor", "monitor_fault",
+                                                  "--monitor-fault")])
+def test_the_cli_and_readme_name_every_fault_of_the_virtual_bench(module: str, dest: str,
+                                                                   flag: str) -> None:
+    """Every fault the virtual board and its power monitor can play is a choice of ``board
+    serve`` and is listed in README."""
     import argparse
+    import importlib
 
     from bench.cli import parser
-    from bench.virtual.board import FAULTS
+
+    faults = importlib.import_module(module).FAULTS
 
     def sub(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
         action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
         return action.choices[name]
 
     serve = sub(sub(parser(), "board"), "serve")
-    fault = next(a for a in serve._actions if a.dest == "fault")
-    assert tuple(fault.choices) == FAULTS
-    assert f"[--fault {'|'.join(FAULTS)}]" in (ROOT / "README.md").read_text()
+    fault = next(a for a in serve._actions if a.dest == dest)
+    assert tuple(fault.choices) == faults
+    assert f"[{flag} {'|'.join(faults)}]" in (ROOT / "README.md").read_text()

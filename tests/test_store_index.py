@@ -180,44 +180,38 @@ def craft(path: Path, sql: str) -> None:
     db.close()
 
 
-@pytest.mark.parametrize("damage", [
-    "garbage", "empty", "truncated", "wrong type", "bad status", "a trigger", "a view",
-    "other version", "extra column", "huge", "column bytes", "column length", "column text",
-    "column nesting"])
+#: Crafted indexes: SQL run on a good one (``{size}``/``{status}``: those columns' names).
+CRAFTED = {
+    "wrong type": "UPDATE cells SET {size} = 'x' WHERE line = 2",  # ANY columns take text
+    "bad status": "UPDATE cells SET {status} = 'pwned'",
+    "a trigger": "CREATE TRIGGER t AFTER INSERT ON bad BEGIN DELETE FROM cells; END",
+    "a view": "CREATE VIEW v AS SELECT 1",
+    "other version": "UPDATE meta SET value = 99 WHERE key = 'version'",
+    "extra column": "ALTER TABLE cells ADD COLUMN zz TEXT",
+    "column bytes": "UPDATE series SET data = x'64000102' WHERE name = 'model_size'",
+    "column length": "UPDATE series SET data = substr(data, 1, 17) WHERE name = 'model_size'",
+    "column text": "UPDATE series SET data = CAST('j[1, {{}}]' AS BLOB) WHERE name = 'model'",
+    "column nesting": "UPDATE series SET data = CAST('j' || replace(hex(zeroblob(50000)), '00', "
+                      "'[') AS BLOB) WHERE name = 'model'",
+}
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "huge", *CRAFTED])
 def test_a_damaged_or_crafted_index_is_rebuilt(store, damage: str, caplog) -> None:  # noqa: ANN001
     _, a, _ = store
     good = index.open_run(a)
     path = a.path / index.INDEX
-    size_col = good.col("model_size")
     if damage == "garbage":
         path.write_bytes(os.urandom(5000))
     elif damage == "empty":
         path.write_bytes(b"")
     elif damage == "truncated":
         path.write_bytes(path.read_bytes()[:3000])
-    elif damage == "wrong type":  # ANY columns take text; STRICT does not stop this
-        craft(path, f"UPDATE cells SET {size_col} = 'x' WHERE line = 2")
-    elif damage == "bad status":
-        craft(path, f"UPDATE cells SET {good.col('status')} = 'pwned'")
-    elif damage == "a trigger":
-        craft(path, "CREATE TRIGGER t AFTER INSERT ON bad BEGIN DELETE FROM cells; END")
-    elif damage == "a view":
-        craft(path, "CREATE VIEW v AS SELECT 1")
-    elif damage == "other version":
-        craft(path, "UPDATE meta SET value = 99 WHERE key = 'version'")
-    elif damage == "extra column":
-        craft(path, "ALTER TABLE cells ADD COLUMN zz TEXT")
-    elif damage == "column bytes":
-        craft(path, "UPDATE series SET data = x'64000102' WHERE name = 'model_size'")
-    elif damage == "column length":
-        craft(path, "UPDATE series SET data = substr(data, 1, 17) WHERE name = 'model_size'")
-    elif damage == "column text":
-        craft(path, "UPDATE series SET data = CAST('j[1, {}]' AS BLOB) WHERE name = 'model'")
-    elif damage == "column nesting":
-        craft(path, "UPDATE series SET data = CAST('j' || replace(hex(zeroblob(50000)), '00', "
-                    "'[') AS BLOB) WHERE name = 'model'")
-    else:
+    elif damage == "huge":
         path.write_bytes(b"\0" * (index.MAX_RATIO * a.records_path.stat().st_size + (2 << 20)))
+    else:
+        craft(path, CRAFTED[damage].format(size=good.col("model_size"),
+                                           status=good.col("status")))
     with caplog.at_level(logging.INFO, logger="bench.results.index"):
         rebuilt = index.open_run(a)
     assert rebuilt is not None
