@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.devices.device import load_device
+from tests.tflite_models import mlperf_model
+
 ROOT = Path(__file__).resolve().parents[1]
+MCU_DEVICE = ROOT / "devices" / "mcu-256kb-80mhz.yaml"
 # Ray reads this when it is first imported, by whichever test module comes first: with it, every
 # Ray node of the tests (and its traffic) stays on 127.0.0.1, not the machine's interface.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -29,6 +33,18 @@ def tests_importable_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     ``PYTHONPATH`` lets them import ``tests.worker_targets``."""
     kept = os.environ.get("PYTHONPATH", "")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), kept])))
+
+
+@pytest.fixture
+def ad01() -> Path:
+    """MLPerf Tiny's anomaly-detection reference model (skips without ``../shared``)."""
+    return mlperf_model("ad01_int8.tflite")
+
+
+@pytest.fixture
+def device() -> dict:
+    """The small MCU device file (256 KB RAM, 80 MHz) as a dict, for runner requests."""
+    return load_device(MCU_DEVICE).model_dump(mode="json")
 
 
 @pytest.fixture(scope="session")

@@ -21,29 +21,17 @@ import pytest
 import serial
 import yaml
 
-from bench.devices.device import load_device
 from bench.monitors.base import MonitorError, traces_from_json
 from bench.runners.base import RunRequest
 from bench.runners.serial import measure
 from bench.virtual.board import PULSE_S, PowerModel, simulated_latency_us
-from tests.conftest import ROOT
-from tests.tflite_models import mlperf_model
+from tests.conftest import MCU_DEVICE, ROOT
 
-DEVICE = ROOT / "devices" / "mcu-256kb-80mhz.yaml"
+DEVICE = MCU_DEVICE
 FAST = {"timeout_s": 3.0, "min_window_s": 0.3, "model": "ad01"}
 VOLTAGE = 1.8
 
 StartBench = Callable[..., tuple[str, str, subprocess.Popen]]
-
-
-@pytest.fixture
-def ad01() -> Path:
-    return mlperf_model("ad01_int8.tflite")
-
-
-@pytest.fixture
-def device() -> dict:
-    return load_device(DEVICE).model_dump(mode="json")
 
 
 @pytest.fixture

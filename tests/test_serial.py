@@ -18,27 +18,15 @@ import yaml
 from bench.board import protocol as p
 from bench.board.link import BoardError, BoardLink
 from bench.datasets.base import Dataset
-from bench.devices.device import load_device
 from bench.runners.base import RunRequest
 from bench.runners.serial import SERIAL, evaluate, measure
 from bench.virtual.board import simulated_latency_us
-from tests.conftest import ROOT
-from tests.tflite_models import mlperf_model
+from tests.conftest import MCU_DEVICE, ROOT
 
-DEVICE = ROOT / "devices" / "mcu-256kb-80mhz.yaml"
+DEVICE = MCU_DEVICE
 FAST = {"timeout_s": 2.0, "min_window_s": 0.05}
 
 StartBoard = Callable[..., str]
-
-
-@pytest.fixture
-def ad01() -> Path:
-    return mlperf_model("ad01_int8.tflite")
-
-
-@pytest.fixture
-def device() -> dict:
-    return load_device(DEVICE).model_dump(mode="json")
 
 
 @pytest.fixture
