@@ -202,6 +202,26 @@ def test_a_window_with_too_few_timestamps_says_so(instrument) -> None:
         window_energy(Trace(1000.0, 3.3, np.zeros(10)), 5)
 
 
+def test_an_edge_recorded_after_the_stream_passed_its_time_still_comes_out(instrument) -> None:
+    """The board's thread may be held up (another thread holds the GIL, a loaded machine)
+    between reading the clock and recording its edge; the stream has then already sent that
+    moment's sample. The edge must come out late, not be lost (MLPerf Tiny's runner needs both
+    of a window's edges)."""
+    inst, timeline = instrument
+    with client(inst) as mon:
+        mon.start()
+        mon.mark()
+        late = time.monotonic()
+        time.sleep(0.2)  # the stream sends this moment's samples meanwhile
+        timeline.edge(late)
+        time.sleep(0.2)
+        timeline.edge()
+        time.sleep(0.2)
+        trace = mon.collect()
+    assert len(trace.events) == 2
+    assert trace.events[1] - trace.events[0] == pytest.approx(0.2 * trace.rate_hz, abs=60)
+
+
 def test_joulescope_without_its_package_says_how_to_install() -> None:
     try:  # the package is an optional extra
         import joulescope  # noqa: F401

@@ -71,7 +71,7 @@ class PowerTimeline:
 
     def edge(self, at: float | None = None) -> None:
         with self.lock:
-            self.edges.append(time.monotonic() if at is None else at)
+            bisect.insort(self.edges, time.monotonic() if at is None else at)
 
     def charge(self, t0: float, t1: float) -> float:
         """∫ current dt over [t0, t1), in coulombs."""
@@ -85,9 +85,15 @@ class PowerTimeline:
                 t, i = end, i + 1
             return total
 
-    def edges_in(self, t0: float, t1: float) -> int:
+    def take_edges(self, since: float, before: float) -> int:
+        """How many edges fell in [since, before), each counted once: an edge the board
+        records after the stream has passed its time (a thread held up past the monitor's
+        lag) comes out in the next sample instead of being lost; older ones are dropped."""
         with self.lock:
-            return bisect.bisect_left(self.edges, t1) - bisect.bisect_left(self.edges, t0)
+            j = bisect.bisect_left(self.edges, before)
+            taken = sum(1 for t in self.edges[:j] if t >= since)
+            del self.edges[:j]
+            return taken
 
     def forget(self, before: float) -> None:
         """Drop what ended before ``before`` (bounded memory over a long serve)."""
@@ -293,7 +299,7 @@ class VirtualLPM01A:
                 sent += 1
                 if self.fault != "drop" or self.rng.random() >= DROP_SHARE:
                     lines.append(format_value(value))
-                for _ in range(self.timeline.edges_in(t0, t1)):
+                for _ in range(self.timeline.take_edges(started, t1)):
                     lines.append(f"event {events} ris")
                     events += 1
                     first_edge = t1 if first_edge is None else first_edge
