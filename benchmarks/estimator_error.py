@@ -5,7 +5,8 @@
    share of held-out results inside their 80 % interval, by source of doubt, next to the old
    figures and the non-nested ones; energy of held-out systems, its power priced as a user of
    that board would have it (its other systems' published power, else the shipped device
-   file's datasheet figure, else its core's typical one), by where the power came from;
+   file's datasheet figure, else its core's typical one), by where the power came from, and
+   per held-out system split into how far its latency and its power were off;
 2. per system;
 3. models beyond the four MLPerf Tiny references (published latencies, sources cited in
    ``benchmarks/data/published_latencies.csv``), predicted by the procedure fitted on the

@@ -295,7 +295,7 @@ def test_the_evaluation_prices_energy_as_a_user_of_the_held_out_board_would() ->
     from bench.estimate.crossval import leave_systems_out
     from bench.estimate.data import results_data
     from bench.estimate.design import Structure
-    from bench.estimate.evaluate import with_errors
+    from bench.estimate.evaluate import energy_by_system, with_errors
     from tests.tflite_models import SHARED
 
     csv = SHARED / "data" / "mlperf_tiny_results.csv"
@@ -314,6 +314,14 @@ def test_the_evaluation_prices_energy_as_a_user_of_the_held_out_board_would() ->
     assert l4["power_mw"].iloc[0] == pytest.approx(systems.median(), rel=1e-3)
     assert set(ra["power_source"]) == {"datasheet"} and (ra["power_mw"] == 65.3).all()
     np.testing.assert_allclose(ra["pred_uj"], 65.3 * ra["pred_ms"], rtol=1e-9)
+    # an energy error splits into the latency's and the power's
+    np.testing.assert_allclose(res["latency_log_error"] + res["power_log_error"],
+                               np.log(res["pred_uj"] / res["energy_uj"]), rtol=1e-9)
+    by_system = {s["system"]: s for s in energy_by_system(res)}
+    assert set(by_system) == set(groups) and by_system[groups[1]]["rows"] == len(ra)
+    published = ra["energy_uj"] / ra["latency_ms"]
+    assert by_system[groups[1]]["power_off"] == pytest.approx(
+        (np.exp(np.log(65.3 / published).median()) - 1) * 100, abs=0.06)
     # without the datasheet: the core's typical figure from the other systems, wider
     bare = with_errors(lso, data, "group", {})
     bare = bare[(bare["group"] == groups[1]) & bare["energy_uj"].notna()]

@@ -94,6 +94,9 @@ def with_errors(res: pd.DataFrame, data: Data, by: str,
     energy = df["energy_uj"]
     return df.assign(
         ape=(df["pred_ms"] / df["latency_ms"] - 1).abs() * 100,
+        # where an energy error comes from: log(pred_uj / energy_uj) is their sum
+        latency_log_error=np.log(df["pred_ms"] / df["latency_ms"]),
+        power_log_error=np.log(df["power_mw"] * df["latency_ms"] / energy),
         inside=(df["latency_ms"] >= df["low_ms"]) & (df["latency_ms"] <= df["high_ms"]),
         energy_ape=(df["pred_uj"] / energy - 1).abs() * 100,
         energy_inside=((energy >= df["low_uj"]) & (energy <= df["high_uj"])).where(
@@ -141,6 +144,7 @@ def summarise(lso: pd.DataFrame, lmo: pd.DataFrame, lro: pd.DataFrame | None = N
                 "all": stats(lro["ape"], lro["inside"]),
                 **{str(d): stats(g["ape"], g["inside"])
                    for d, g in lro.groupby("doubt", sort=True)}}})},
+        "energy_by_system": energy_by_system(lso),
         "energy_by_power_source": {
             str(src): {"systems": int(g["group"].nunique()),
                        "energy": stats(g["energy_ape"], g["energy_inside"])}
@@ -155,6 +159,22 @@ def summarise(lso: pd.DataFrame, lmo: pd.DataFrame, lro: pd.DataFrame | None = N
                                         lmo.loc[m & lmo["cortex_m"], "inside"])}
                for name, m in _model_subsets(lmo).items()}},
     }
+
+
+def energy_by_system(lso: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each held-out system with published energy: where its power came from, its energy
+    error and coverage, and the signed median % by which its latency and its power were off
+    (their product is the energy's): which of the two makes a miss."""
+    e = lso[lso["energy_ape"].notna()]
+
+    def off(v: pd.Series) -> float:
+        return round((float(np.exp(v.median())) - 1) * 100, 1)
+
+    return [{"system": str(g), "power_source": str(r["power_source"].iloc[0]),
+             "rows": int(len(r)), "energy_median": round(float(r["energy_ape"].median()), 1),
+             "coverage": round(float(r["energy_inside"].astype(float).mean()) * 100, 0),
+             "latency_off": off(r["latency_log_error"]), "power_off": off(r["power_log_error"])}
+            for g, r in e.groupby("group", sort=True)]
 
 
 def _model_subsets(lmo: pd.DataFrame) -> dict[str, pd.Series]:
@@ -239,6 +259,16 @@ def render(report: dict[str, Any]) -> str:
                   textable.render(["power from", "systems", "rows", "energy median",
                                    "energy p90", "energy inside"], rows, numeric=range(1, 6),
                                   style="markdown")]
+    by_system = main.get("energy_by_system") or []
+    if by_system:
+        rows = [[s["system"], s["power_source"], s["rows"], f"{s['energy_median']:.1f} %",
+                 f"{s['coverage']:.0f} %", f"{s['latency_off']:+.1f} %",
+                 f"{s['power_off']:+.1f} %"] for s in by_system]
+        lines += ["", f"Where the energy error comes from, by held-out system (median signed "
+                      f"% by which the latency and the power were off; {label}):", "",
+                  textable.render(["system", "power from", "rows", "energy median",
+                                   "energy inside", "latency off", "power off"], rows,
+                                  numeric=range(2, 7), style="markdown")]
     if "nested" in report:
         lines += ["", "Old and new, side by side (median / p90 absolute % error; coverage):",
                   "", render_comparison(report)]
