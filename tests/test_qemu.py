@@ -346,3 +346,54 @@ def test_the_agreement_check_is_bounded_by_the_uart_traffic_both_ways() -> None:
     assert agreement_samples(96 * 96 * 3, 2) == 7  # vww: a 27 KB input loads as 55 K characters
     assert 5 <= agreement_samples(4, 16384) <= 25  # 16,384 outputs print ~200 K characters
     assert agreement_samples(10**6, 10**6) == 5  # never fewer
+
+
+def test_ad_layers_sum_to_the_inference_and_are_its_ops(ad_firmware: Firmware, ad01: Path
+                                                         ) -> None:
+    from bench.artifacts.tflite_info import main_graph_ops
+    from bench.results.layers import TOLERANCE
+
+    measured = qemu.measure(request(ad01, min_window_s=0.02, windows=3))
+    details = measured.details
+    layers, total = details["layers"], measured["instructions"].value
+    ops = main_graph_ops(ad01.read_bytes())
+    assert [layer["op"] for layer in layers] == [o.op for o in ops] == ["FULLY_CONNECTED"] * 10
+    assert [layer["index"] for layer in layers] == list(range(10))
+    assert [layer["inputs"] for layer in layers] == [[list(s) for s in o.inputs] for o in ops]
+    assert layers[0]["inputs"] == [[1, 640]] and layers[-1]["outputs"] == [[1, 640]]
+    for layer in layers:  # a fully-connected layer's MACs: in features × out features
+        assert layer["macs"] == layer["inputs"][0][-1] * layer["outputs"][0][-1]
+        assert layer["method"] == "emulated" and layer["instructions"] > 0
+        assert layer["share"] == pytest.approx(layer["instructions"] / total)
+    summed = sum(layer["instructions"] for layer in layers)
+    assert abs(summed - total) <= TOLERANCE * total
+    check = details["layers_check"]
+    assert check["passed"] and check["layers_sum"] == summed and check["total"] == total
+    assert abs(check["profiled_invoke"] - total) <= TOLERANCE * total
+    # the 640×128 layers do five times the MACs of the 128×128 ones, and take more instructions
+    middle = max(layer["instructions"] for layer in layers[1:-1] if layer["macs"] == 128 * 128)
+    assert min(layers[0]["instructions"], layers[-1]["instructions"]) > 3 * middle
+
+
+def test_a_firmware_built_without_profiling_says_so(ad_firmware: Firmware, ad01: Path,
+                                                    tmp_path: Path) -> None:
+    import dataclasses
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "no-profile"
+    shutil.copytree(ad_firmware.folder, folder)
+    config = folder / "firmware_config.h"
+    text = config.read_text()
+    assert "#define EB_PROFILE 1" in text
+    config.write_text(text.replace("#define EB_PROFILE 1", "#define EB_PROFILE 0"))
+    subprocess.run(["make", "-s", "-C", str(folder), "clean"], check=True)
+    subprocess.run(["make", "-s", "-C", str(folder), "firmware.elf"], check=True,
+                   capture_output=True)
+    built = dataclasses.replace(ad_firmware, folder=folder)
+    with qemu.board(request(ad01), built) as link:
+        link.load(bytes(640))
+        link.infer_lines(1, 0, 30.0)
+        details = qemu.layer_profile(link, ad01.read_bytes(), 5e5, "ad01", 30.0)
+    assert set(details) == {"layers_reason"}
+    assert "built without profiling (EB_PROFILE 0)" in details["layers_reason"]
