@@ -125,6 +125,16 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise LookupError(f"no cell {args.checks!r} in run {run.suite}/{run.run_id}")
         print(render_validation(chosen))
         return 0
+    if args.layers:
+        from bench.errors import hint
+        from bench.results.layers import render
+
+        chosen = _find_record(run, args.layers, last=True)
+        if chosen is None:
+            raise LookupError(f"no cell {args.layers!r} in run {run.suite}/{run.run_id}"
+                              f"{hint(args.layers, [x.cell_id for x in _lines(run)])}")
+        print(render(chosen.cell_id, chosen.details or {}, chosen.status))
+        return 0
     print(f"{run.suite}/{run.run_id}")
     print(table.render_lines(_lines(run), width=args.width))
     manifest = run.manifest()
@@ -213,6 +223,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--width", type=int, default=60, help="width of the note column")
     sp.add_argument("--checks", metavar="CELL",
                     help="print one cell's deployment validation table instead")
+    sp.add_argument("--layers", metavar="CELL",
+                    help="print one cell's per-layer profile instead (op, shapes, MACs, "
+                         "instructions or time, share)")
     add_results(sp)
     sp.set_defaults(func=cmd_show)
 

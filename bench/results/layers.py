@@ -44,13 +44,14 @@ def _figure(value: float, unit: str) -> str:
     return f"{value:,.0f}" if unit == "instructions" else duration(value, "ns")
 
 
-def render(cell_id: str, details: dict[str, Any]) -> str:
+def render(cell_id: str, details: dict[str, Any], status: str = "ok") -> str:
     """The table ``edgebench show --layers CELL`` prints, with the sum check; or why the cell
     has no layers."""
     layers = details.get("layers")
     if not layers:
-        reason = details.get("layers_reason") or ("no per-layer profile in this record (a record "
-                                                  "from before profiles were kept)")
+        reason = details.get("layers_reason") or (
+            f"the cell {status} before it was measured" if status != "ok" else
+            "its runner records none (or the record is from before profiles were kept)")
         return f"{cell_id}: no per-layer profile: {reason}"
     unit = unit_of(layers)
     header = ["#", "op", "input shape", "output shape", "MACs",
