@@ -455,7 +455,7 @@ def test_run_detail_draws_where_the_time_goes(browser: Any, tmp_path: Path) -> N
         assert marks["rect"] == 10 and marks["thin"] == 0 and marks["nan"] == 0, marks
         labels = page.locator('[data-testid="stVegaLiteChart"] g.role-axis-label text')
         assert "0 FULLY_CONNECTED" in labels.all_text_contents()
-        page.get_by_text("10 layers; they sum to 99.49 % of the inference (pass").wait_for(
+        page.get_by_text("10 layers; they sum to 99.90 % of the inference (pass").wait_for(
             timeout=TIMEOUT_MS)
         _select(page, "cell", "ad01/int8@host-litert")  # a cell without layers says so
         page.get_by_text("no per-layer profile: this record keeps none").wait_for(
