@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.cli.args import add_devices_dir, add_quiet, add_results
+from bench.errors import hint
 
 if TYPE_CHECKING:
     from bench.results.store import Run
@@ -126,14 +127,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(render_validation(chosen))
         return 0
     if args.layers:
-        from bench.errors import hint
-        from bench.results.layers import render
+        from bench.results import layers
 
         chosen = _find_record(run, args.layers, last=True)
         if chosen is None:
             raise LookupError(f"no cell {args.layers!r} in run {run.suite}/{run.run_id}"
                               f"{hint(args.layers, [x.cell_id for x in _lines(run)])}")
-        print(render(chosen.cell_id, chosen.details or {}, chosen.status))
+        print(layers.render(chosen.cell_id, chosen.details or {}, chosen.status))
         return 0
     print(f"{run.suite}/{run.run_id}")
     print(table.render_lines(_lines(run), width=args.width))
@@ -164,7 +164,6 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def _print_raw(run: Run, cell_id: str, fmt: str) -> int:
     """A cell's raw timings: CSV ``process,index,ns`` or the stored JSON."""
-    from bench.errors import hint
     from bench.results import samples
 
     record = _find_record(run, cell_id, last=True)
