@@ -171,3 +171,15 @@ def trace_chart(points: pd.DataFrame, span: dict[str, float | list[float]]) -> a
     edges = alt.Chart(plain(pd.DataFrame({"edge_s": list(span["events_s"])}), ["edge_s"])
                       ).mark_rule(color="#e76f51").encode(x="edge_s")
     return (band + line + edges).properties(height=300, usermeta=USERMETA)
+
+
+def layers_chart(rows: pd.DataFrame, title: str) -> alt.Chart:
+    """Where an inference's time goes: one bar per layer (``layer``, in execution order) as
+    long as its ``amount`` (instructions or ms; ``title`` names it), its ``share_pct`` in the
+    tooltip."""
+    bars = plain(rows, ["amount", "share_pct"])
+    return alt.Chart(bars).mark_bar(color="#264653").encode(
+        x=alt.X("amount", title=title),
+        y=alt.Y("layer", title=None, sort=list(bars["layer"]), axis=alt.Axis(labelLimit=0)),
+        tooltip=["layer", "amount", alt.Tooltip("share_pct", title="share [%]", format=".1f")],
+    ).properties(height=BAR_ROW_PX * len(bars) + AXES_PX, usermeta=USERMETA)

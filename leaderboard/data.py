@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.monitors.base import traces_from_json
+from bench.results import layers as layer_profiles
 from bench.results import samples
 from bench.results.compare import TIMED, Change
 from bench.results.compare import compare_runs as compare_stored
@@ -443,3 +444,24 @@ def energy_trace(run: Run, relative: str, window: int) -> tuple[pd.DataFrame, di
         "events_s": [e / rate for e in w["events"]], "start_s": w["start"] / rate,
         "stop_s": w["stop"] / rate, "inferences": w["inferences"], "energy_uj": w["energy_uj"],
         "voltage_v": w["voltage_v"], "rate_hz": rate, "windows": len(windows)}
+
+
+def layer_rows(details: Mapping[str, Any]) -> tuple[pd.DataFrame, str] | None:
+    """A record's per-layer profile (:mod:`bench.results.layers`) as chart rows — ``layer``
+    (``"3 CONV_2D"``), ``amount`` (instructions, or ms for timed layers), ``share_pct`` — and
+    the axis title; None without layers; ValueError when the stored layers are malformed."""
+    layers = details.get("layers")
+    if not layers:
+        return None
+    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        raise ValueError("details.layers is not a list of layers")
+    unit = layer_profiles.unit_of(layers)
+    scale = 1.0 if unit == "instructions" else 1e-6  # time_ns → ms
+    try:
+        rows = pd.DataFrame({
+            "layer": [f"{int(x['index'])} {x['op']}" for x in layers],
+            "amount": [float(x[unit]) * scale for x in layers],
+            "share_pct": [100 * float(x["share"]) for x in layers]})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"details.layers: a layer lacks a valid field ({exc})") from None
+    return rows, "instructions" if unit == "instructions" else "time [ms]"

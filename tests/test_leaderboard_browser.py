@@ -421,3 +421,45 @@ def test_tradeoffs_draw_one_front_per_data_set_and_devices_a_log_axis(
         assert "RAM [KB]" in titles  # every arena is 4 KB: a linear axis
         assert not watch.console, f"browser console: {watch.console}"
         assert not watch.outside, f"requests off this machine: {watch.outside}"
+
+
+# --- where the time goes ------------------------------------------------------------------------
+
+def layers_store(root: Path) -> Path:
+    """One run whose first cell, AD's reference model on an emulated board, keeps a per-layer
+    profile (its shapes and MACs read from the model, instructions as a firmware prints them)."""
+    from bench.runners.layers import layer_details
+    from tests.tflite_models import mlperf_model
+
+    tflite = mlperf_model("ad01_int8.tflite").read_bytes()
+    ticks = [4012, 940, 940, 939, 71, 218, 939, 939, 939, 4653]
+    details = layer_details(tflite, [("FULLY_CONNECTED", 40 * t) for t in ticks],
+                            "instructions", "emulated", 584_200, "timed windows")
+    run = Store(root).create("layers", {"reference_variant": "fp32"},
+                             run_id="20260104T000000Z-ffff")
+    rec = _record(run.run_id, "ad01", "int8", "qemu-cortex-m4f", latency=12.9, accuracy=None)
+    run.append(replace(rec, suite="layers", runner="qemu", details=details))
+    run.append(replace(_record(run.run_id, "ad01", "int8", "host-litert", accuracy=None),
+                       suite="layers"))
+    return root
+
+
+def test_run_detail_draws_where_the_time_goes(browser: Any, tmp_path: Path) -> None:
+    with serving(layers_store(tmp_path / "results"), tmp_path) as url, \
+            opened(browser, url) as (page, watch):
+        go(page, "Run detail")
+        page.get_by_role("heading", name="ad01/int8@qemu-cortex-m4f").wait_for(
+            timeout=TIMEOUT_MS)
+        page.wait_for_function(CHARTS_DRAWN, arg=1, timeout=TIMEOUT_MS)
+        (marks,) = page.evaluate(COUNT_MARKS)
+        assert marks["rect"] == 10 and marks["thin"] == 0 and marks["nan"] == 0, marks
+        labels = page.locator('[data-testid="stVegaLiteChart"] g.role-axis-label text')
+        assert "0 FULLY_CONNECTED" in labels.all_text_contents()
+        page.get_by_text("10 layers; they sum to 99.90 % of the inference (pass").wait_for(
+            timeout=TIMEOUT_MS)
+        _select(page, "cell", "ad01/int8@host-litert")  # a cell without layers says so
+        page.get_by_text("no per-layer profile: this record keeps none").wait_for(
+            timeout=TIMEOUT_MS)
+        assert page.locator('[data-testid="stVegaLiteChart"]').count() == 0
+        assert not watch.console, f"browser console: {watch.console}"
+        assert page.locator('[data-testid="stException"]').count() == 0

@@ -194,10 +194,17 @@ def test_task_metrics_come_from_the_firmware(firmware_env: Path,
 
 
 def test_an_op_tflm_lacks_and_a_flash_overflow_skip_their_cells(
-        firmware_env: Path, ad01: Path, ad_firmware: Firmware, tmp_path: Path) -> None:
+        firmware_env: Path, ad01: Path, ad_firmware: Firmware, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """… and the records keep per-layer profiles, which ``show --layers`` prints: AD's sum to
+    its inference; a tiny model's do not (the interpreter's work between operators and the
+    input copy are a large share of 4,000 instructions), which fails the profile's own check,
+    not the cell."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
+    import tf_keras as keras
 
+    from bench import cli
     from bench.run.session import run_suite
     from bench.suite.spec import load_suite
 
@@ -206,6 +213,9 @@ def test_an_op_tflm_lacks_and_a_flash_overflow_skip_their_cells(
     gelu = tmp_path / "gelu.tflite"
     gelu.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions(
         [fn.get_concrete_function()]).convert())
+    tiny = _int8(tmp_path / "tiny.tflite", keras.layers.Input((4,)),
+                 keras.layers.Dense(8, activation="relu"),
+                 keras.layers.Dense(3, activation="softmax"))
     devices = tmp_path / "devices"
     devices.mkdir()
     small = {**DEVICE, "id": "qemu-small-flash", "memory": {"flash_kb": 128, "ram_kb": 640}}
@@ -213,7 +223,8 @@ def test_an_op_tflm_lacks_and_a_flash_overflow_skip_their_cells(
     suite_file = tmp_path / "emulated.yaml"
     suite_file.write_text(yaml.safe_dump({
         "name": "emulated-failures",
-        "models": [{"id": "gelu", "path": str(gelu)}, {"id": "ad01", "path": str(ad01)}],
+        "models": [{"id": "gelu", "path": str(gelu)}, {"id": "ad01", "path": str(ad01)},
+                   {"id": "tiny", "path": str(tiny)}],
         "variants": [{"id": "as-is"}],
         "devices": ["qemu-cortex-m4f", "qemu-small-flash"],
         "settings": {"warmup": 1, "repeats": 5, "timeout_s": 900}}))
@@ -235,6 +246,38 @@ def test_an_op_tflm_lacks_and_a_flash_overflow_skip_their_cells(
     assert ok.metrics["instructions"].method == "emulated"
     assert ok.metrics["arena_used"].value == ad_firmware.arena_used
     assert ok.details["emulated"]["machine"] == "mps2-an386"
+
+    layers, check = ok.details["layers"], ok.details["layers_check"]
+    assert check["passed"] and check["total"] == ok.metrics["instructions"].value
+    results = str(tmp_path / "results")
+    assert cli.main(["show", run.run_id, "--results", results, "--layers", ok.cell_id]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == f"{ok.cell_id}: 10 layers (emulated)"
+    assert shown[1].split() == ["#", "op", "input", "shape", "output", "shape", "MACs",
+                                "instructions", "share"]
+    for line, layer in zip(shown[3:13], layers, strict=True):
+        assert line.split() == [str(layer["index"]), "FULLY_CONNECTED",
+                                "x".join(map(str, layer["inputs"][0])),
+                                "x".join(map(str, layer["outputs"][0])), f"{layer['macs']:,}",
+                                f"{layer['instructions']:,.0f}", f"{100 * layer['share']:.1f}",
+                                "%"]
+    assert shown[13].endswith("check passed (tolerance 1 %)")
+
+    small_model = records["tiny/as-is@qemu-cortex-m4f"]
+    assert small_model.status == "ok", small_model.error
+    assert [layer["op"] for layer in small_model.details["layers"]] == [
+        "FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"]
+    assert not small_model.details["layers_check"]["passed"]
+    assert cli.main(["show", run.run_id, "--results", results, "--layers",
+                     small_model.cell_id]) == 0
+    assert "check FAILED (tolerance 1 %)" in capsys.readouterr().out
+    assert cli.main(["show", run.run_id, "--results", results, "--layers",
+                     missing.cell_id]) == 0
+    assert capsys.readouterr().out.strip() == (f"{missing.cell_id}: no per-layer profile: the "
+                                               f"cell skipped before it was measured")
+    assert cli.main(["show", run.run_id, "--results", results, "--layers",
+                     "ad01/as-is@nowhere"]) == 2
+    assert "did you mean 'ad01/as-is@qemu-cortex-m4f'?" in capsys.readouterr().err
 
 
 def test_build_errors_name_their_cause(firmware_env: Path, ad01: Path) -> None:
@@ -346,3 +389,54 @@ def test_the_agreement_check_is_bounded_by_the_uart_traffic_both_ways() -> None:
     assert agreement_samples(96 * 96 * 3, 2) == 7  # vww: a 27 KB input loads as 55 K characters
     assert 5 <= agreement_samples(4, 16384) <= 25  # 16,384 outputs print ~200 K characters
     assert agreement_samples(10**6, 10**6) == 5  # never fewer
+
+
+def test_ad_layers_sum_to_the_inference_and_are_its_ops(ad_firmware: Firmware, ad01: Path
+                                                         ) -> None:
+    from bench.artifacts.tflite_info import main_graph_ops
+    from bench.results.layers import TOLERANCE
+
+    measured = qemu.measure(request(ad01, min_window_s=0.02, windows=3))
+    details = measured.details
+    layers, total = details["layers"], measured["instructions"].value
+    ops = main_graph_ops(ad01.read_bytes())
+    assert [layer["op"] for layer in layers] == [o.op for o in ops] == ["FULLY_CONNECTED"] * 10
+    assert [layer["index"] for layer in layers] == list(range(10))
+    assert [layer["inputs"] for layer in layers] == [[list(s) for s in o.inputs] for o in ops]
+    assert layers[0]["inputs"] == [[1, 640]] and layers[-1]["outputs"] == [[1, 640]]
+    for layer in layers:  # a fully-connected layer's MACs: in features × out features
+        assert layer["macs"] == layer["inputs"][0][-1] * layer["outputs"][0][-1]
+        assert layer["method"] == "emulated" and layer["instructions"] > 0
+        assert layer["share"] == pytest.approx(layer["instructions"] / total)
+    summed = sum(layer["instructions"] for layer in layers)
+    assert abs(summed - total) <= TOLERANCE * total
+    check = details["layers_check"]
+    assert check["passed"] and check["layers_sum"] == summed and check["total"] == total
+    assert abs(check["profiled_invoke"] - total) <= TOLERANCE * total
+    # the 640×128 layers do five times the MACs of the 128×128 ones, and take more instructions
+    middle = max(layer["instructions"] for layer in layers[1:-1] if layer["macs"] == 128 * 128)
+    assert min(layers[0]["instructions"], layers[-1]["instructions"]) > 3 * middle
+
+
+def test_a_firmware_built_without_profiling_says_so(ad_firmware: Firmware, ad01: Path,
+                                                    tmp_path: Path) -> None:
+    import dataclasses
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "no-profile"
+    shutil.copytree(ad_firmware.folder, folder)
+    config = folder / "firmware_config.h"
+    text = config.read_text()
+    assert "#define EB_PROFILE 1" in text
+    config.write_text(text.replace("#define EB_PROFILE 1", "#define EB_PROFILE 0"))
+    subprocess.run(["make", "-s", "-C", str(folder), "clean"], check=True)
+    subprocess.run(["make", "-s", "-C", str(folder), "firmware.elf"], check=True,
+                   capture_output=True)
+    built = dataclasses.replace(ad_firmware, folder=folder)
+    with qemu.board(request(ad01), built) as link:
+        link.load(bytes(640))
+        link.infer_lines(1, 0, 30.0)
+        details = qemu.layer_profile(link, ad01.read_bytes(), 5e5, "ad01", 30.0)
+    assert set(details) == {"layers_reason"}
+    assert "built without profiling (EB_PROFILE 0)" in details["layers_reason"]

@@ -117,6 +117,8 @@ def test_litert_measure(tiny: TinyModels) -> None:
     m = litert.measure(RunRequest(tiny.dense_int8, tiny.classification, warmup=3, repeats=50))
     assert m["latency_n"].value == 50 and m["latency_p50"].method == "measured"
     assert 0 < m["latency_p50"].value <= m["latency_p99"].value
+    # LiteRT's Python interpreter has no profiler: the record says so, with no layers
+    assert m.details == {"layers_reason": litert.NO_PROFILER["litert"]}
 
 
 def test_litert_corrupt_model_raises_clear_error(tmp_path: Path, tiny: TinyModels) -> None:
@@ -201,9 +203,26 @@ def test_tflm_hybrid_float_model_is_a_skip_with_its_reason() -> None:
         tflm.open_model(path.read_bytes(), inspect(path.read_bytes()))
 
 
+def test_the_host_runtimes_really_have_no_profiler() -> None:
+    """Keeps the records' ``layers_reason`` honest: if a Python interpreter gains a profiling
+    API, this test fails (and the runner should use it)."""
+    import inspect as pyinspect
+
+    from ai_edge_litert.interpreter import Interpreter
+    from tflite_micro.python.tflite_micro import runtime
+
+    for cls in (Interpreter, runtime.Interpreter):
+        names = [n for n in dir(cls) if "profil" in n.lower()]
+        names += [p for n in ("__init__", "from_bytes") if hasattr(cls, n)
+                  for p in pyinspect.signature(getattr(cls, n)).parameters
+                  if "profil" in p and "delegate" not in p]
+        assert names == [], cls
+
+
 def test_tflm_measure_and_corrupt(tiny: TinyModels, tmp_path: Path) -> None:
     m = tflm.measure(RunRequest(tiny.dense_int8, None, warmup=2, repeats=20))
     assert m["latency_n"].value == 20 and m["latency_p50"].method == "tflm"
+    assert m.details == {"layers_reason": tflm.NO_PROFILER["tflm"]}
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"TFL3" * 4)
     with pytest.raises(ValueError, match="not a valid .tflite flatbuffer"):

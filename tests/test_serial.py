@@ -339,3 +339,16 @@ def test_the_cli_and_readme_name_every_fault_of_the_virtual_bench(module: str, d
     fault = next(a for a in serve._actions if a.dest == dest)
     assert tuple(fault.choices) == faults
     assert f"[{flag} {'|'.join(faults)}]" in (ROOT / "README.md").read_text()
+
+
+def test_layer_lines_parse_and_bad_ones_are_named() -> None:
+    lines = ["m-layers-hz-25000000", "m-layer-0-CONV_2D-4012", "m-layer-1-my-custom-op-71",
+             "m-layers-dropped-2", "m-layers-total-4200"]
+    got = p.layer_ticks(lines)
+    assert got == p.LayerTicks(25_000_000, (("CONV_2D", 4012), ("my-custom-op", 71)), 4200, 2)
+    with pytest.raises(p.ProtocolError, match="out of order"):
+        p.layer_ticks([lines[0], lines[2], lines[4]])
+    with pytest.raises(p.ProtocolError, match="malformed layers line 'm-layer-x'"):
+        p.layer_ticks([*lines, "m-layer-x"])
+    with pytest.raises(p.ProtocolError, match="no m-layers-hz and m-layers-total"):
+        p.layer_ticks(lines[1:3])

@@ -275,3 +275,43 @@ def parse_guarded(parse: Callable[[bytes], T], data: bytes, source: str) -> T:
     except Exception as exc:  # truncated or corrupt tables surface as struct/index errors
         raise ValueError(f"{source} is not a valid .tflite flatbuffer: "
                          f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class OpShapes:
+    """One operator of the main graph, in execution order: its name and the shapes of its
+    activation (non-constant) inputs and of its outputs."""
+
+    op: str
+    inputs: tuple[tuple[int, ...], ...]
+    outputs: tuple[tuple[int, ...], ...]
+
+
+def _main_graph(data: bytes) -> tuple[OpShapes, ...]:
+    fb = read_flatbuffer(data)
+    sub = fb.model.Subgraphs(0)
+
+    def shape(t: int) -> tuple[int, ...]:
+        tensor = sub.Tensors(t)
+        return tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+
+    def constant(t: int) -> bool:
+        tensor = sub.Tensors(t)
+        buf = tensor.Buffer()
+        return 0 < buf < len(fb.has_data) and fb.has_data[buf] and not tensor.IsVariable()
+
+    out = []
+    for j in range(sub.OperatorsLength()):
+        op = sub.Operators(j)
+        ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
+        outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        out.append(OpShapes(fb.op_names[op.OpcodeIndex()],
+                            tuple(shape(t) for t in ins if t >= 0 and not constant(t)),
+                            tuple(shape(t) for t in outs if t >= 0)))
+    return tuple(out)
+
+
+def main_graph_ops(data: bytes, source: str = "data") -> tuple[OpShapes, ...]:
+    """The main graph's operators with their activation shapes; :class:`ValueError` when
+    ``data`` is not a .tflite flatbuffer."""
+    return parse_guarded(_main_graph, data, source)

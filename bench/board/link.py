@@ -234,6 +234,16 @@ class BoardLink:
                             f"{len(found)} m-results lines (expected 2 and 1)")
         return (laps[1] - laps[0]) % _US_WRAP, found[-1], lines
 
+    def layers(self, timeout: float | None = None) -> p.LayerTicks:
+        """``layers%``: one invoke of the loaded input, profiled per operator by a firmware
+        built with profiling (edgebench's); :class:`BoardError` when the firmware does not
+        answer it (``e-[Unknown command: layers]`` from one without)."""
+        lines = self.command("layers", timeout=timeout)
+        try:
+            return p.layer_ticks(lines)
+        except p.ProtocolError as exc:
+            raise self.fail(str(exc)) from exc
+
 
 @contextlib.contextmanager
 def connect(options: dict[str, Any]) -> Iterator[BoardLink]:

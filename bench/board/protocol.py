@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,10 @@ BOOT_MARKERS = (BOOT_PERFORMANCE, BOOT_ENERGY, INIT_DONE)
 
 _LAP = re.compile(r"^m-lap-us-(\d+)$")
 _RESULTS = re.compile(r"^m-results-\[(.*)\]$")
+_LAYERS_HZ = re.compile(r"^m-layers-hz-(\d+)$")
+_LAYER = re.compile(r"^m-layer-(\d+)-(.+)-(\d+)$")
+_LAYERS_TOTAL = re.compile(r"^m-layers-total-(\d+)$")
+_LAYERS_DROPPED = re.compile(r"^m-layers-dropped-(\d+)$")
 _BRACKET = re.compile(r"^m-(?:name-dut|model|profile)-\[(.*)\]$")
 
 
@@ -58,6 +63,42 @@ def lap_us(line: str) -> int | None:
     """The microseconds of an ``m-lap-us-N`` line, else None."""
     found = _LAP.match(line)
     return int(found.group(1)) if found else None
+
+
+@dataclass(frozen=True)
+class LayerTicks:
+    """A firmware's answer to ``layers%``: each operator's ticks of one invoke, on a clock of
+    ``hz`` ticks per second, and the whole invoke's."""
+
+    hz: int
+    ops: tuple[tuple[str, int], ...]  # (TFLite Micro's operator name, ticks), in order
+    total: int
+    dropped: int = 0  # operators the firmware had no room for
+
+
+def layer_ticks(lines: Sequence[str]) -> LayerTicks:
+    """Parse the ``m-layers-hz-``, ``m-layer-<i>-<op>-<ticks>`` and ``m-layers-total-`` lines;
+    :class:`ProtocolError` when they are missing, out of order or malformed."""
+    hz, total, dropped, ops = None, None, 0, []
+    for line in lines:
+        if not line.startswith("m-layer"):
+            continue
+        if found := _LAYERS_HZ.match(line):
+            hz = int(found.group(1))
+        elif found := _LAYER.match(line):
+            if int(found.group(1)) != len(ops):
+                raise ProtocolError(f"layer line {line!r} out of order (expected index "
+                                    f"{len(ops)})")
+            ops.append((found.group(2), int(found.group(3))))
+        elif found := _LAYERS_TOTAL.match(line):
+            total = int(found.group(1))
+        elif found := _LAYERS_DROPPED.match(line):
+            dropped = int(found.group(1))
+        else:
+            raise ProtocolError(f"malformed layers line {line!r}")
+    if not hz or total is None:
+        raise ProtocolError("no m-layers-hz and m-layers-total lines in the reply to `layers%`")
+    return LayerTicks(hz, tuple(ops), total, dropped)
 
 
 def results(line: str) -> list[float] | None:

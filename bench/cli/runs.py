@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.cli.args import add_devices_dir, add_quiet, add_results
+from bench.errors import hint
 
 if TYPE_CHECKING:
     from bench.results.store import Run
@@ -125,6 +126,15 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise LookupError(f"no cell {args.checks!r} in run {run.suite}/{run.run_id}")
         print(render_validation(chosen))
         return 0
+    if args.layers:
+        from bench.results import layers
+
+        chosen = _find_record(run, args.layers, last=True)
+        if chosen is None:
+            raise LookupError(f"no cell {args.layers!r} in run {run.suite}/{run.run_id}"
+                              f"{hint(args.layers, [x.cell_id for x in _lines(run)])}")
+        print(layers.render(chosen.cell_id, chosen.details or {}, chosen.status))
+        return 0
     print(f"{run.suite}/{run.run_id}")
     print(table.render_lines(_lines(run), width=args.width))
     manifest = run.manifest()
@@ -154,7 +164,6 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def _print_raw(run: Run, cell_id: str, fmt: str) -> int:
     """A cell's raw timings: CSV ``process,index,ns`` or the stored JSON."""
-    from bench.errors import hint
     from bench.results import samples
 
     record = _find_record(run, cell_id, last=True)
@@ -213,6 +222,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--width", type=int, default=60, help="width of the note column")
     sp.add_argument("--checks", metavar="CELL",
                     help="print one cell's deployment validation table instead")
+    sp.add_argument("--layers", metavar="CELL",
+                    help="print one cell's per-layer profile instead (op, shapes, MACs, "
+                         "instructions or time, share)")
     add_results(sp)
     sp.set_defaults(func=cmd_show)
 

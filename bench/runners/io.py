@@ -137,6 +137,13 @@ def generated_inputs(spec: IOSpec, n: int, seed: int) -> np.ndarray:
     return rng.standard_normal(shape).astype(spec.dtype)
 
 
+class Detailed(dict):
+    """Metrics (name → :class:`Metric`) with what the record's ``details`` gain
+    (:func:`bench.runners.phase.run_phase` passes ``details`` on)."""
+
+    details: dict[str, Any]
+
+
 class Timed(dict):
     """Latency metrics (name → :class:`Metric`) that keep the raw durations they summarise, so
     the run can store them (``samples_ns``)."""

@@ -37,6 +37,7 @@ from bench.runners.io import (
     sample_inputs,
     timed_invokes,
 )
+from bench.runners.layers import NO_PROFILER
 from bench.runners.replay import replay
 
 log = logging.getLogger(__name__)
@@ -146,11 +147,13 @@ def evaluate(request: RunRequest) -> MetricMap:
 
 def measure(request: RunRequest) -> MetricMap:
     """Latency of ``invoke()`` on this host: the input is set once (first test sample or a
-    seeded generated input), ``warmup`` untimed invokes, then ``repeats`` timed ones."""
+    seeded generated input), ``warmup`` untimed invokes, then ``repeats`` timed ones. No
+    per-layer profile: the Python interpreter has no profiler (``details["layers_reason"]``)."""
     model, data = _open(request)
     model.set_inputs(sample_inputs(request.dataset, model.in_specs, 1, request.seed)[0])
     durations = timed_invokes(model.interpreter.invoke, request.warmup, request.repeats)
     metrics = latency_stats(durations, "measured")
+    metrics.details = {"layers_reason": NO_PROFILER["litert"]}
     period = request.options.get("stream_period_s")
     if period is not None and request.dataset is not None:
         metrics.update(stream_metrics(data, request, float(period)))

@@ -16,7 +16,11 @@ target, ``firmware_flash`` and ``firmware_ram`` from the ELF, task metrics from 
 outputs on the test split, ``output_max_diff`` of its raw outputs against LiteRT (on up to 100
 inputs, fewer for large inputs or outputs: :func:`agreement_samples`). ``measure``:
 ``instructions`` per inference (the firmware's clock under icount: 1 ns per instruction), and
-``latency_*`` derived from them as instructions × cycles per instruction ÷ the device's clock.
+``latency_*`` derived from them as instructions × cycles per instruction ÷ the device's clock,
+and the per-layer profile (``details["layers"]``, :mod:`bench.results.layers`): one more invoke
+with the firmware's profiler on (``layers%``), each operator's instructions from the clock's ticks
+(a tick is ``1e9 / sysclk_hz`` instructions), checked to sum to the inference's ``instructions``
+within 1 %. A firmware that does not answer ``layers%`` gives ``details["layers_reason"]``.
 """
 
 from __future__ import annotations
@@ -43,12 +47,14 @@ from bench.results.metrics import metric, task_metrics
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import (
     AGREEMENT_SAMPLES,
+    Detailed,
     IOSpec,
     latency_stats,
     load_artifact,
     output_max_diff,
     sample_inputs,
 )
+from bench.runners.layers import layer_details
 from bench.runners.litert import LiteRTModel
 from bench.runners.serial import board_predict, input_spec, output_elements, timed_windows
 from bench.runners.tflm import refusal
@@ -185,14 +191,40 @@ def measure(request: RunRequest) -> MetricMap:
     with board(request, built) as link:
         virtual_ns = timed_windows(link, inputs, request.warmup, opts.windows,
                                    opts.min_window_s, 1)
-    instructions = [ns / NS_PER_INSTRUCTION for ns in virtual_ns]
+        instructions = [ns / NS_PER_INSTRUCTION for ns in virtual_ns]
+        total = statistics.median(instructions)
+        details = layer_profile(link, load_artifact(request.artifact), total,
+                                request.artifact.name, opts.timeout_s)
     cpi = opts.cpi or cpi_for(MACHINES[built.machine].core)[0]
     clock_hz = float(request.device.get("clock_mhz") or 0) * 1e6
-    out: MetricMap = {"instructions": metric("instructions", statistics.median(instructions),
-                                             METHOD)}
+    out = Detailed({"instructions": metric("instructions", total, METHOD)})
     if clock_hz > 0:
         out.update(latency_stats([i * cpi / clock_hz * 1e9 for i in instructions], METHOD))
+    out.details = details
     return out
+
+
+def layer_profile(link: Any, tflite: bytes, total: float, source: str,
+                  timeout: float) -> dict[str, Any]:
+    """``layers%`` on the booted firmware (the last input loaded): each operator's
+    instructions, checked against ``total`` (the inference's, from the timed windows); or why
+    there are none. Never fails the cell."""
+    try:
+        ticks = link.layers(timeout)
+    except BoardError as exc:
+        return {"layers_reason": f"the firmware gave no per-layer profile (built without "
+                                 f"profiling?): {exc}"}
+    per_tick = 1e9 / ticks.hz / NS_PER_INSTRUCTION
+    details = layer_details(tflite, [(op, n * per_tick) for op, n in ticks.ops],
+                            "instructions", METHOD, total,
+                            "timed windows", source)
+    if "layers_check" in details:
+        details["layers_check"]["profiled_invoke"] = ticks.total * per_tick
+        details["layers_check"]["resolution"] = per_tick  # instructions per tick
+        if ticks.dropped:
+            details["layers_check"]["passed"] = False
+            details["layers_check"]["dropped"] = ticks.dropped
+    return details
 
 
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:

@@ -41,6 +41,7 @@ from bench.runners.io import (
     sample_inputs,
     timed_invokes,
 )
+from bench.runners.layers import NO_PROFILER
 from bench.runners.litert import LiteRTModel
 
 log = logging.getLogger(__name__)
@@ -339,13 +340,16 @@ def evaluate(request: RunRequest) -> MetricMap:
 
 def measure(request: RunRequest) -> MetricMap:
     """Latency of ``invoke()`` of TFLite Micro's reference kernels **on this host** (method
-    ``tflm``): the host's time for the portable kernels, not a board's."""
+    ``tflm``): the host's time for the portable kernels, not a board's. No per-layer profile:
+    the Python interpreter takes no profiler (``details["layers_reason"]``)."""
     data = load_artifact(request.artifact)
     model = open_model(data, _check(data, request), str(request.artifact))
     model.set_inputs(sample_inputs(request.dataset, model.in_specs, 1, request.seed)[0])
     breadcrumb.leave("TFLite Micro: invoking the model (timed)")
     durations = timed_invokes(model.interpreter.invoke, request.warmup, request.repeats)
-    return latency_stats(durations, "tflm")
+    metrics = latency_stats(durations, "tflm")
+    metrics.details = {"layers_reason": NO_PROFILER["tflm"]}
+    return metrics
 
 
 def _operators(data: bytes) -> list[tuple[str, list[int]]]:

@@ -76,6 +76,28 @@ if not common.empty_store(df):
                 f"the shaded span, between the last two timestamp edges (red), holds "
                 f"{span['energy_uj'] / max(span['inferences'], 1):.4g} µJ per inference over "
                 f"{span['stop_s'] - span['start_s']:.3f} s"))
+    st.subheader("Where the time goes")
+    try:
+        layered = data.layer_rows(record.details)
+    except ValueError as e:
+        st.warning(inline(f"cannot plot the layers: {e}"))
+        layered = None
+    if layered is not None:
+        rows, axis_title = layered
+        st.altair_chart(charts.layers_chart(rows, axis_title))
+        check = record.details.get("layers_check")
+        try:
+            state = "pass" if check["passed"] else "FAIL: the table leaves out part of it"
+            summed = 100 * (1 + float(check["difference"]))
+            tolerance = 100 * float(check["tolerance"])
+        except (KeyError, TypeError, ValueError):
+            st.caption("the layers' sum was not checked")
+        else:
+            st.caption(inline(f"{len(rows)} layers; they sum to {summed:.2f} % of the "
+                              f"inference ({state}, tolerance {tolerance:g} %)"))
+    else:
+        st.caption(inline(f"no per-layer profile: "
+                          f"{record.details.get('layers_reason') or 'this record keeps none'}"))
     st.subheader("Provenance")
     st.json(record.provenance, expanded=False)
     st.subheader("Details")

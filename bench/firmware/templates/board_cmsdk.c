@@ -1,7 +1,8 @@
 /* Board support for Arm MPS2/MPS3 FPGA images (and QEMU's models of them): the CMSDK APB
  * UART0 and SysTick on the processor clock. BOARD_UART_BASE and BOARD_SYSCLK_HZ come from
  * board_config.h. Under QEMU -icount shift=0 the processor clock runs in virtual time, one
- * nanosecond per instruction, so these microseconds count thousands of instructions. */
+ * nanosecond per instruction, so these microseconds count thousands of instructions and a tick
+ * 1e9 / BOARD_SYSCLK_HZ instructions (40 at the MPS2's 25 MHz). */
 #include <errno.h>
 #include <stddef.h>
 
@@ -45,7 +46,7 @@ char board_getc(void) {
   return (char)UART->DATA;
 }
 
-uint64_t board_time_us(void) {
+static uint64_t ticks(void) {
   uint32_t wraps, value, pending;
   do {
     wraps = g_wraps;
@@ -55,9 +56,14 @@ uint64_t board_time_us(void) {
   if (pending && value > RELOAD / 2u) {
     wraps++; /* the counter wrapped and its interrupt is not taken yet */
   }
-  uint64_t ticks = (uint64_t)wraps * (RELOAD + 1u) + (RELOAD - value);
-  return ticks * 1000000u / BOARD_SYSCLK_HZ;
+  return (uint64_t)wraps * (RELOAD + 1u) + (RELOAD - value);
 }
+
+uint64_t board_time_us(void) { return ticks() * 1000000u / BOARD_SYSCLK_HZ; }
+
+uint32_t board_ticks(void) { return (uint32_t)ticks(); }
+
+uint32_t board_tick_hz(void) { return BOARD_SYSCLK_HZ; }
 
 /* A heap bounded by the linker script's reservation (newlib's sbrk is not). */
 void *_sbrk(ptrdiff_t increment) {

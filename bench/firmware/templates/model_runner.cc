@@ -4,16 +4,71 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "board.h"
 #include "model_data.h"
 #include "op_resolver.h"
 #include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_profiler_interface.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 extern uint8_t g_arena[];        /* arena.cc */
 extern const size_t g_arena_size;
 
+#ifndef EB_PROFILE
+#define EB_PROFILE 1
+#endif
+#ifndef EB_LAYERS
+#define EB_LAYERS 256
+#endif
+
 namespace {
+
+/* TFLite Micro's profiler hook: the ticks of each operator of the main graph while `on`, nothing
+ * else (an operator of a control-flow body counts in the operator that invoked it). */
+class LayerProfiler : public tflite::MicroProfilerInterface {
+ public:
+  static constexpr uint32_t kIgnored = 0xFFFFFFFFu;
+  bool on = false;
+  size_t count = 0, dropped = 0;
+  const char *ops[EB_LAYERS];
+  uint32_t ticks[EB_LAYERS];
+
+  void Start() {
+    count = dropped = 0;
+    depth_ = 0;
+    on = true;
+  }
+  uint32_t BeginEvent(const char *tag) override {
+    if (!on || depth_++ > 0) return kIgnored;
+    if (count >= EB_LAYERS) {
+      ++dropped;
+      return kIgnored;
+    }
+    ops[count] = tag;
+    begin_ = board_ticks();
+    return (uint32_t)count;
+  }
+  void EndEvent(uint32_t handle) override {
+    if (!on) return;
+    if (depth_ > 0) --depth_;
+    if (handle == kIgnored) return;
+    ticks[handle] = board_ticks() - begin_;
+    count = handle + 1;
+  }
+
+ private:
+  size_t depth_ = 0;
+  uint32_t begin_ = 0;
+};
+
+#if EB_PROFILE
+LayerProfiler g_profiler;
+tflite::MicroProfilerInterface *const g_hook = &g_profiler;
+#else
+tflite::MicroProfilerInterface *const g_hook = nullptr;
+#endif
+uint32_t g_profile_ticks = 0;
 
 uint8_t g_input[EB_INPUT_BYTES];
 alignas(tflite::MicroInterpreter) uint8_t g_storage[sizeof(tflite::MicroInterpreter)];
@@ -57,7 +112,7 @@ bool model_init(void) {
   }
   const tflite::Model *model = tflite::GetModel(EB_MODEL_ARRAY);
   g_interpreter = new (g_storage) tflite::MicroInterpreter(model, resolver, g_arena,
-                                                           g_arena_size);
+                                                           g_arena_size, nullptr, g_hook);
   if (g_interpreter->AllocateTensors() != kTfLiteOk) {
     fail("AllocateTensors failed");
     g_interpreter = nullptr;
@@ -127,3 +182,31 @@ size_t model_arena_size(void) { return g_arena_size; }
 size_t model_arena_used(void) {
   return g_interpreter == nullptr ? 0 : g_interpreter->arena_used_bytes();
 }
+
+bool model_profile(void) {
+#if EB_PROFILE
+  if (g_interpreter == nullptr) return false;
+  g_profiler.Start();
+  uint32_t begin = board_ticks();
+  bool ok = model_invoke();
+  g_profile_ticks = board_ticks() - begin;
+  g_profiler.on = false;
+  return ok;
+#else
+  snprintf(g_error, sizeof(g_error), "this firmware was built without profiling (EB_PROFILE 0)");
+  return false;
+#endif
+}
+
+#if EB_PROFILE
+size_t model_layer_count(void) { return g_profiler.count; }
+const char *model_layer_op(size_t i) { return g_profiler.ops[i]; }
+uint32_t model_layer_ticks(size_t i) { return g_profiler.ticks[i]; }
+size_t model_layers_dropped(void) { return g_profiler.dropped; }
+#else
+size_t model_layer_count(void) { return 0; }
+const char *model_layer_op(size_t) { return ""; }
+uint32_t model_layer_ticks(size_t) { return 0; }
+size_t model_layers_dropped(void) { return 0; }
+#endif
+uint32_t model_profile_ticks(void) { return g_profile_ticks; }

@@ -16,4 +16,13 @@ bool model_output_is_float(void);
 size_t model_arena_used(void);
 size_t model_arena_size(void);
 
+/* Per-operator profile (EB_PROFILE builds): one invoke of the loaded input with TFLite Micro's
+ * profiler hook timing each operator of the main graph on board_ticks(). */
+bool model_profile(void);               /* false: model_error() says why */
+size_t model_layer_count(void);
+const char *model_layer_op(size_t i);   /* TFLite Micro's operator name */
+uint32_t model_layer_ticks(size_t i);
+uint32_t model_profile_ticks(void);     /* the whole invoke, input copy included */
+size_t model_layers_dropped(void);      /* operators beyond the EB_LAYERS recorded */
+
 #endif  /* EDGEBENCH_MODEL_RUNNER_H_ */

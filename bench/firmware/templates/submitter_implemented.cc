@@ -1,7 +1,9 @@
 /* edgebench's port of the MLPerf Tiny benchmark API (api/submitter_implemented.h): the th_*
  * functions over board.h (UART, clock) and model_runner.h (TFLite Micro). Results are printed
  * as the reference ports print them (m-results-[…] with three decimals), followed by the raw
- * output values (m-results-raw-[…]); the extra command `arena%` answers m-arena-used-<bytes>. */
+ * output values (m-results-raw-[…]); the extra command `arena%` answers m-arena-used-<bytes>,
+ * and `layers%` profiles one invoke of the loaded input: m-layers-hz-<ticks per second>, then
+ * m-layer-<index>-<op>-<ticks> per operator and m-layers-total-<ticks> for the whole invoke. */
 #include "api/submitter_implemented.h"
 
 #include <stdarg.h>
@@ -37,6 +39,22 @@ void put_fixed3(float value) {
 }
 
 void report_error(void) { th_printf("e-[TFLite Micro: %s]\r\n", model_error()); }
+
+void report_layers(void) {
+  if (!model_profile()) {
+    report_error();
+    return;
+  }
+  th_printf("m-layers-hz-%lu\r\n", (unsigned long)board_tick_hz());
+  for (size_t i = 0; i < model_layer_count(); ++i) {
+    th_printf("m-layer-%u-%s-%lu\r\n", (unsigned)i, model_layer_op(i),
+              (unsigned long)model_layer_ticks(i));
+  }
+  if (model_layers_dropped()) {
+    th_printf("m-layers-dropped-%u\r\n", (unsigned)model_layers_dropped());
+  }
+  th_printf("m-layers-total-%lu\r\n", (unsigned long)model_profile_ticks());
+}
 
 }  // namespace
 
@@ -111,6 +129,16 @@ void th_command_ready(char volatile *command) {
     if (g_ready) {
       th_printf("m-arena-used-%u\r\nm-arena-size-%u\r\n", (unsigned)model_arena_used(),
                 (unsigned)model_arena_size());
+    } else {
+      report_error();
+    }
+    th_printf(EE_MSG_READY);
+    return;
+  }
+  if (strcmp((const char *)command, "layers") == 0) {
+    if (g_ready) {
+      th_load_tensor();  /* the input of the last `db load` */
+      report_layers();
     } else {
       report_error();
     }
