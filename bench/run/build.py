@@ -70,6 +70,18 @@ def is_classical(model: ModelEntry) -> bool:
     return model.builder is not None and registry.models.get(model.builder).framework == "sklearn"
 
 
+#: The framework a model file comes from, by suffix.
+FILE_FRAMEWORKS = {".keras": "keras", ".h5": "keras", ".tflite": "litert", ".onnx": "onnx",
+                   ".pt": "pytorch", ".pth": "pytorch", ".pt2": "pytorch"}
+
+
+def framework_of(model: ModelEntry) -> str:
+    """Where a model entry comes from: its builder's framework, or its file's."""
+    if model.builder is not None:
+        return registry.models.get(model.builder).framework
+    return FILE_FRAMEWORKS.get(model.path.suffix.lower(), "unknown")
+
+
 def model_refs(variant: VariantEntry) -> list[str]:
     """Ids of other model entries the variant's steps use (e.g. a distillation teacher)."""
     refs = []
