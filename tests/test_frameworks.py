@@ -4,6 +4,7 @@ say where each model came from; bad model files fail their own cell, naming file
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from tests.test_session import DEVICES, write_suite
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "suites" / "frameworks.yaml"
 FRAMEWORKS = {"digits_cnn_keras": "keras", "digits_cnn_torch": "pytorch", "digits_cnn_onnx": "onnx"}
+ONNX_FILE = SUITE.parent / "models" / "digits_cnn_torch.onnx"
+ONNX_SHA256 = hashlib.sha256(ONNX_FILE.read_bytes()).hexdigest()  # before any run
 #: Accuracy the frameworks may differ by (269 test images: 8 images; README has the figures).
 CLOSE = 0.03
 
@@ -94,6 +97,11 @@ def test_records_say_framework_and_converter(records: dict[str, Record]) -> None
             assert facts["converter_versions"]["onnx2tf"]
     assert records["digits_cnn_onnx/int8@host-litert"].details["build"]["model"]["source"] \
         .endswith("digits_cnn_torch.onnx")
+
+
+def test_a_model_file_is_left_as_it_was(records: dict[str, Record]) -> None:
+    """onnx2tf rewrites the file it converts: edgebench hands it a copy."""
+    assert hashlib.sha256(ONNX_FILE.read_bytes()).hexdigest() == ONNX_SHA256
 
 
 @pytest.mark.parametrize(("model", "words"), [

@@ -21,6 +21,7 @@ import io
 import logging
 import math
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -188,9 +189,11 @@ def onnx_to_keras(path: Path, source: str | None = None) -> Any:
     import_keras()  # selects tf-keras before onnx2tf imports TensorFlow
     words = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="edgebench-onnx2tf-") as out:
+        copy = Path(out) / "input.onnx"  # onnx2tf rewrites its input file (op names, shapes)
+        shutil.copyfile(path, copy)
         try:
             with contextlib.redirect_stdout(words), contextlib.redirect_stderr(words):
-                model = onnx2tf.convert(input_onnx_file_path=str(path), output_folder_path=out,
+                model = onnx2tf.convert(input_onnx_file_path=str(copy), output_folder_path=out,
                                         non_verbose=True, verbosity="error")
         except (Exception, SystemExit) as e:  # onnx2tf exits on some errors
             said = words.getvalue() + f"\n{type(e).__name__}: {e}"
