@@ -43,7 +43,7 @@ def unknown_op_onnx(path: Path) -> Path:
 
 def reduced(tmp_path: Path) -> Path:
     """The suite on host LiteRT only (its full training: the .onnx file was trained so), with
-    three bad model files beside it."""
+    three bad model files and a trusted PyTorch file beside it."""
     data = yaml.safe_load(SUITE.read_text())
     for model in data["models"]:
         if "path" in model:
@@ -56,6 +56,8 @@ def reduced(tmp_path: Path) -> Path:
         {"id": "bad_text", "path": str(tmp_path / "text.onnx"), "dataset": digits},
         {"id": "bad_op", "path": str(unknown_op_onnx(tmp_path / "frob.onnx")), "dataset": digits},
         {"id": "untrusted_pt", "path": str(tmp_path / "module.pt"), "dataset": digits},
+        {"id": "trusted_pt", "path": str(tmp_path / "module.pt"), "dataset": digits,
+         "trust_code": True},
     ]
     data["devices"] = ["host-litert"]
     data["exclude"] = []
@@ -122,3 +124,10 @@ def test_a_missing_extra_names_its_install_command(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "onnx2tf", None)  # what an absent package raises
     with pytest.raises(extras.MissingExtra, match=r"pip install 'edgebench\[onnx\]'"):
         extras.require("onnx2tf", "ONNX models")
+
+
+def test_a_trusted_pytorch_file_converts(records: dict[str, Record]) -> None:
+    record = records["trusted_pt/fp32@host-litert"]
+    assert record.status == "ok", record.error
+    assert record.details["framework"] == "pytorch"
+    assert record.details["build"]["model"]["trust_code"] is True
