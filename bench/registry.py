@@ -108,6 +108,7 @@ for _name, _ref in {
     "linear_regression": "bench.models.classical:LINEAR_REGRESSION",
     "random_forest": "bench.models.classical:RANDOM_FOREST",
     "digits_cnn": "bench.models.cnn:DIGITS_CNN",
+    "digits_cnn_torch": "bench.models.torch_cnn:DIGITS_CNN_TORCH",
 }.items():
     models.register(_name, _ref)
 

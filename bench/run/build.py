@@ -22,7 +22,7 @@ from bench import files, registry
 from bench.artifacts import tflite_info
 from bench.artifacts.cache import Cache, key, sha256_file, versions
 from bench.datasets.base import Dataset
-from bench.models import classical
+from bench.models import classical, imported
 from bench.models import train as training
 from bench.models.archive import check_archive
 from bench.suite.spec import ModelEntry, VariantEntry
@@ -70,6 +70,18 @@ def is_classical(model: ModelEntry) -> bool:
     return model.builder is not None and registry.models.get(model.builder).framework == "sklearn"
 
 
+#: The framework a model file comes from, by suffix.
+FILE_FRAMEWORKS = {".keras": "keras", ".h5": "keras", ".tflite": "litert", ".onnx": "onnx",
+                   ".pt": "pytorch", ".pth": "pytorch", ".pt2": "pytorch"}
+
+
+def framework_of(model: ModelEntry) -> str:
+    """Where a model entry comes from: its builder's framework, or its file's."""
+    if model.builder is not None:
+        return registry.models.get(model.builder).framework
+    return FILE_FRAMEWORKS.get(model.path.suffix.lower(), "unknown")
+
+
 def model_refs(variant: VariantEntry) -> list[str]:
     """Ids of other model entries the variant's steps use (e.g. a distillation teacher)."""
     refs = []
@@ -79,11 +91,18 @@ def model_refs(variant: VariantEntry) -> list[str]:
     return refs
 
 
+#: Libraries whose version changes what a PyTorch or ONNX model converts to.
+CONVERTER_LIBRARIES = ("torch", "onnx", "onnx2tf", "onnx-graphsurgeon", "onnxruntime")
 #: Largest model file accepted (TinyML models are KiB to a few MiB).
 MAX_MODEL_BYTES = 256 << 20
 #: Where each kind of model file carries its signature: (offsets tried, bytes).
 SIGNATURES = {".h5": ((0, 512, 1024, 2048), b"\x89HDF\r\n\x1a\n"),  # HDF5 superblock
-              ".keras": ((0,), b"PK\x03\x04")}  # a zip archive
+              ".keras": ((0,), b"PK\x03\x04"),  # a zip archive
+              ".onnx": ((0,), b"\x08"),  # protobuf field 1 (ir_version), a varint
+              ".pt2": ((0,), b"PK\x03\x04")}
+#: What each suffix's signature says the file is, for the error.
+KINDS = {".h5": "an HDF5", ".keras": "a zip (.keras)", ".onnx": "an ONNX (protobuf)",
+         ".pt2": "a zip (.pt2)"}
 
 
 def judge_model_file(path: Path) -> str:
@@ -109,8 +128,7 @@ def judge_model_file(path: Path) -> str:
         with path.open("rb") as f:
             head = f.read(max(offsets) + len(signature))
         if not any(head[o:o + len(signature)] == signature for o in offsets):
-            kind = "an HDF5" if suffix == ".h5" else "a zip (.keras)"
-            raise ValueError(f"model file {path} is not {kind} file: it starts with "
+            raise ValueError(f"model file {path} is not {KINDS[suffix]} file: it starts with "
                              f"{head[:8]!r}")
         if suffix == ".keras":
             check_archive(path)  # ArchiveError (a ValueError) naming the file
@@ -124,6 +142,8 @@ def _model_key(model: ModelEntry) -> str:
                                         "suffix": model.path.suffix}
         if model.trust_code:  # a trusted load is another build: an untrusted one is refused
             model_recipe["trust_code"] = True
+        if model.path.suffix.lower() in imported.ONNX_SUFFIXES + imported.TORCH_SUFFIXES:
+            model_recipe["converters"] = versions(CONVERTER_LIBRARIES)
     else:
         builder = registry.models.get(model.builder)
         model_recipe = {"builder": builder.name, "version": builder.version,
@@ -131,6 +151,8 @@ def _model_key(model: ModelEntry) -> str:
                             mode="json"),
                         "dataset": dkey, "train": model.train.model_dump(mode="json"),
                         "versions": versions()}
+        if builder.framework == "pytorch":
+            model_recipe["converters"] = versions(CONVERTER_LIBRARIES)
     return key(model_recipe)
 
 
@@ -180,10 +202,15 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
         facts = {"source": str(model.path)}
         if model.trust_code:
             facts["trust_code"] = True  # the suite let this file's code run
+        if model.path.suffix.lower() in imported.ONNX_SUFFIXES + imported.TORCH_SUFFIXES:
+            keras_model, origin = imported.load_model_file(model.path, model.trust_code, data)
+            return keras_model, {**facts, **origin}
         return training.load_keras_file(model.path, trust_code=model.trust_code), facts
+    builder = registry.models.get(model.builder)
+    if builder.framework == "pytorch":
+        return _trained_torch_model(model, builder, mkey, data, cache)
     if saved.exists():
         return training.load_keras_file(saved), {"cached": True, "untrained": data is None}
-    builder = registry.models.get(model.builder)
     params = builder.params.model_validate(model.params)
     started = time.monotonic()
     if data is None:
@@ -206,6 +233,30 @@ def _trained_model(model: ModelEntry, mkey: str, data: Any, cache: Cache) -> tup
         raise
     tmp.replace(saved)
     return keras_model, facts
+
+
+def _trained_torch_model(model: ModelEntry, builder: Any, mkey: str, data: Any,
+                         cache: Cache) -> tuple[Any, dict]:
+    """A PyTorch builder's model: trained with torch and exported to ONNX (cached as
+    ``model.onnx``), then converted to tf-keras by onnx2tf."""
+
+    saved = cache.model_dir(mkey) / "model.onnx"
+    facts: dict[str, Any] = {"cached": saved.exists(), "untrained": data is None}
+    if not saved.exists():
+        started = time.monotonic()
+        module = imported.train_torch(builder, model.params, data, model.train)
+        facts["train_seconds"] = round(time.monotonic() - started, 2)
+        facts["params"] = imported.parameter_count(module)
+        shape = data.input_shape if data is not None else builder.default_io(
+            builder.params.model_validate(model.params))[0]
+        files.make_folder(saved.parent, cache.root)
+        tmp = saved.with_name(f".model.{os.getpid()}.tmp.onnx")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        imported.export_onnx(module, tuple(shape), tmp)
+        tmp.replace(saved)
+    return imported.onnx_to_keras(saved, f"{model.id} (exported from PyTorch)"), {
+        **facts, **imported.framework_facts("pytorch")}
 
 
 def _loaded_model(entry: ModelEntry, keys: dict[str, Any], cache: Cache) -> Any:

@@ -28,7 +28,7 @@ from bench.results import host
 from bench.results.metrics import Metric, metric
 from bench.results.samples import Samples
 from bench.results.stability import instability
-from bench.run.build import BuildPlan
+from bench.run.build import BuildPlan, framework_of
 from bench.runners.base import RunRequest
 from bench.runners.io import latency_stats
 from bench.suite.matrix import Cell
@@ -217,7 +217,8 @@ class CellWork:
         started = now()
         metrics = dict(artifact.metrics)
         sha = artifact.sha256
-        details = {"build": artifact.facts, "dataset": build.model.dataset and
+        details = {"framework": framework_of(build.model), "build": artifact.facts,
+                   "dataset": build.model.dataset and
                    build.model.dataset.model_dump(mode="json"), "options": device.options}
         kind = device.connection.kind
         runner = runner_for(kind, artifact.kind)

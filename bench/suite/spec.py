@@ -25,6 +25,10 @@ from bench.variants.base import order_problems
 SUITE_SUFFIXES = (".yaml", ".yml")
 
 
+#: Model files a suite's `path` may name: Keras, LiteRT, ONNX and PyTorch.
+MODEL_SUFFIXES = (".keras", ".h5", ".tflite", ".onnx", ".pt", ".pth", ".pt2")
+
+
 class DatasetRef(Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -41,17 +45,19 @@ class ModelEntry(Strict):
     dataset: DatasetRef | None = None
     train: TrainSpec = Field(default_factory=TrainSpec)
     #: load a `.h5`/`.keras` file even if it holds code that runs when loaded (Lambda layers,
-    #: custom objects); only for a file whose source you trust. The record notes it.
+    #: custom objects), or a PyTorch `.pt`/`.pth`/`.pt2` file (unpickled); only for a file
+    #: whose source you trust. The record notes it.
     trust_code: bool = Field(False, strict=True)
 
     def model_post_init(self, _context: Any) -> None:
         if (self.builder is None) == (self.path is None):
             raise ValueError("give exactly one of `builder` (a registered name) or `path` "
-                             "(a .keras/.h5/.tflite file)")
+                             f"(a {'/'.join(MODEL_SUFFIXES)} file)")
         if self.trust_code and self.path is None:
             raise ValueError("`trust_code` applies to a model file (`path`), not a builder")
-        if self.path is not None and self.path.suffix not in {".keras", ".h5", ".tflite"}:
-            raise ValueError(f"path {str(self.path)!r}: expected a .keras, .h5 or .tflite file")
+        if self.path is not None and self.path.suffix.lower() not in MODEL_SUFFIXES:
+            raise ValueError(f"path {str(self.path)!r}: expected a "
+                             f"{', '.join(MODEL_SUFFIXES[:-1])} or {MODEL_SUFFIXES[-1]} file")
 
 
 class VariantEntry(Strict):
