@@ -12,12 +12,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.board.iomanager import DUT_BAUD
 from bench.cli.args import add_devices_dir, read_device
 from bench.virtual.board import Board, PowerModel
 from bench.virtual.energy_bench import EnergyBench
 from bench.virtual.monitor import FAULTS as MONITOR_FAULTS
 
 log = logging.getLogger(__name__)
+
+
+def dut_baud(text: str) -> int:
+    """``--dut-baud``: a UART speed, 300 to 10,000,000."""
+    try:
+        baud = int(text)
+    except ValueError:
+        baud = 0
+    if not 300 <= baud <= 10_000_000:
+        raise argparse.ArgumentTypeError(f"expected a baud rate from 300 to 10000000, got {text!r}")
+    return baud
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -62,7 +74,7 @@ def serve_energy(args: argparse.Namespace, device: dict[str, Any] | None) -> int
         board = Board(args.model, device=device, clock=args.clock, fault=args.fault,
                       name=args.name, model_id=args.model_id, mode="energy",
                       power=PowerModel.from_device(device))
-        bench = EnergyBench(board, args.monitor_fault)
+        bench = EnergyBench(board, args.monitor_fault, args.dut_baud)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -114,6 +126,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve_p.add_argument("--monitor-fault", choices=list(MONITOR_FAULTS),
                          default=None, help="the virtual monitor misbehaves on purpose (for "
                                             "tests)")
+    serve_p.add_argument("--dut-baud", type=dut_baud, default=DUT_BAUD, metavar="N",
+                         help="energy mode: the DUT's UART speed behind the IO manager, which "
+                              "relays at its pace (default %(default)s, as MLPerf Tiny's)")
     serve_p.add_argument("--name", default="edgebench-virtual-board", help="the name%% reply")
     serve_p.add_argument("--model-id", default=None,
                          help="the m-model reply (default: kws01, vww01, ic01, ad01 or strww01 "

@@ -141,6 +141,9 @@ class EnergySetup(Strict):
                                                 "options")
     boot_s: PositiveFloat = Field(1.0, description="wait after powering the board before "
                                                    "talking to it, s")
+    dut_baud: int = Field(9600, ge=300, le=10_000_000,
+                          description="the DUT's UART speed behind the IO manager (MLPerf "
+                                      "Tiny's energy mode: 9600); deadlines allow its time")
 
 
 class Connection(BaseModel):

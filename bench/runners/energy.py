@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.board.iomanager import IOManagerLink
+from bench.board.iomanager import DUT_BAUD, IOManagerLink
 from bench.board.link import BoardLink, SerialOptions
 from bench.monitors.base import (
     Monitor,
@@ -64,7 +64,7 @@ def energy_link(request: RunRequest) -> Iterator[tuple[BoardLink, Monitor]]:
     with open_monitor(setup["monitor"]) as monitor:
         monitor.start()
         time.sleep(float(setup.get("boot_s", 1.0)))
-        link = IOManagerLink(opts)
+        link = IOManagerLink(opts, int(setup.get("dut_baud", DUT_BAUD)))
         try:
             link.handshake()
             yield link, monitor
