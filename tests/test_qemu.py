@@ -26,6 +26,7 @@ from bench.firmware.machines import MACHINES
 from bench.firmware.resolver import MissingOpError
 from bench.runners import qemu
 from bench.runners.base import RunRequest
+from bench.runners.layers import firmware_layers
 from tests.conftest import ROOT
 from tests.tflite_models import build, mlperf_model
 
@@ -437,6 +438,7 @@ def test_a_firmware_built_without_profiling_says_so(ad_firmware: Firmware, ad01:
     with qemu.board(request(ad01), built) as link:
         link.load(bytes(640))
         link.infer_lines(1, 0, 30.0)
-        details = qemu.layer_profile(link, ad01.read_bytes(), 5e5, "ad01", 30.0)
+        details = firmware_layers(link, ad01.read_bytes(), 5e5, "instructions", "emulated",
+                                  lambda hz: 1e9 / hz, "timed windows", "ad01", 30.0)
     assert set(details) == {"layers_reason"}
     assert "built without profiling (EB_PROFILE 0)" in details["layers_reason"]

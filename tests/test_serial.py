@@ -151,6 +151,33 @@ def test_measure_with_simulated_clock_reports_the_simulated_latency(
     expected_ms = simulated_latency_us(ad01.read_bytes(), device) / 1e3
     assert out["latency_p50"].method == "board" and out["latency_n"].value == 5
     assert out["latency_p50"].value == pytest.approx(expected_ms, rel=0.01)
+    # a stock firmware has no per-layer profile, and the record says why
+    assert set(out.details) == {"layers_reason"}
+    assert "Unknown command: layers" in out.details["layers_reason"]
+
+
+def test_a_firmware_built_with_profiling_gives_each_layers_time(
+        start_board: StartBoard, ad01: Path, device: dict) -> None:
+    """``layers%`` answered (the virtual board splits an invoke as the estimator does): the
+    runner stores each operator's time in ns, the model's shapes and MACs, and the sum check
+    against the timed windows' median; ``show --layers`` renders it."""
+    from bench.artifacts.tflite_info import main_graph_ops
+    from bench.results.layers import render
+    from bench.virtual.board import simulated_layer_shares
+
+    port = start_board(ad01, "--device", str(DEVICE), "--clock", "simulated", "--profile")
+    out = measure(request(ad01, port, device, windows=3))
+    layers, verdict = out.details["layers"], out.details["layers_check"]
+    ops = main_graph_ops(ad01.read_bytes(), "ad01")
+    assert [x["op"] for x in layers] == [o.op for o in ops]
+    assert {x["method"] for x in layers} == {"board"} and verdict["unit"] == "time_ns"
+    assert verdict["passed"] and verdict["total_source"] == "timed windows"
+    assert verdict["total"] == pytest.approx(out["latency_p50"].value * 1e6, rel=1e-6)
+    shares = [share for _, share in simulated_layer_shares(ad01.read_bytes(), device)]
+    assert [x["share"] for x in layers] == pytest.approx(shares, abs=1e-3)
+    assert all(x["macs"] > 0 for x in layers if x["op"] == "FULLY_CONNECTED")
+    table = render("ad01@board", out.details)
+    assert f"{len(layers)} layers (board)" in table and "check passed" in table
 
 
 def test_evaluate_gives_the_task_metrics_of_the_boards_results(

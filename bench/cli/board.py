@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve_energy(args, device)
     try:
         board = Board(args.model, device=device, clock=args.clock, fault=args.fault,
-                      name=args.name, model_id=args.model_id)
+                      name=args.name, model_id=args.model_id, profile=args.profile)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -73,7 +73,7 @@ def serve_energy(args: argparse.Namespace, device: dict[str, Any] | None) -> int
     try:
         board = Board(args.model, device=device, clock=args.clock, fault=args.fault,
                       name=args.name, model_id=args.model_id, mode="energy",
-                      power=PowerModel.from_device(device))
+                      power=PowerModel.from_device(device), profile=args.profile)
         bench = EnergyBench(board, args.monitor_fault, args.dut_baud)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -126,6 +126,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve_p.add_argument("--monitor-fault", choices=list(MONITOR_FAULTS),
                          default=None, help="the virtual monitor misbehaves on purpose (for "
                                             "tests)")
+    serve_p.add_argument("--profile", action="store_true",
+                         help="answer layers%% as edgebench's firmware built with profiling: "
+                              "each operator's share of an invoke as the estimator splits it "
+                              "for --device (without it: Unknown command, as stock firmware)")
     serve_p.add_argument("--dut-baud", type=dut_baud, default=DUT_BAUD, metavar="N",
                          help="energy mode: the DUT's UART speed behind the IO manager, which "
                               "relays at its pace (default %(default)s, as MLPerf Tiny's)")

@@ -3,10 +3,11 @@ runtime's per-operator counts, with each operator's shapes and MACs read from th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.artifacts.tflite_info import main_graph_ops
+from bench.board.link import BoardError, BoardLink
 from bench.estimate.analysis import analyse
 from bench.results.layers import check
 
@@ -42,3 +43,26 @@ def layer_details(tflite: bytes, counts: Sequence[tuple[str, float]], unit: str,
                unit: value, "share": value / total if total > 0 else 0.0, "method": method}
               for i, (o, (_, value)) in enumerate(zip(ops, counts, strict=True))]
     return {"layers": layers, "layers_check": check(layers, unit, total, total_source)}
+
+
+def firmware_layers(link: BoardLink, tflite: bytes, total: float, unit: str, method: str,
+                    per_tick: Callable[[int], float], total_source: str, source: str,
+                    timeout: float) -> dict[str, Any]:
+    """``layers%`` on a firmware built with profiling (the last input loaded): each operator's
+    ticks × ``per_tick(hz)`` in ``unit``, checked against ``total`` (the inference's, from
+    ``total_source``); or why there are none. Never fails the cell."""
+    try:
+        ticks = link.layers(timeout)
+    except BoardError as exc:
+        return {"layers_reason": f"the firmware gave no per-layer profile (built without "
+                                 f"profiling?): {exc}"}
+    scale = per_tick(ticks.hz)
+    details = layer_details(tflite, [(op, n * scale) for op, n in ticks.ops], unit, method,
+                            total, total_source, source)
+    if "layers_check" in details:
+        details["layers_check"]["profiled_invoke"] = ticks.total * scale
+        details["layers_check"]["resolution"] = scale  # a tick, in the unit
+        if ticks.dropped:
+            details["layers_check"]["passed"] = False
+            details["layers_check"]["dropped"] = ticks.dropped
+    return details

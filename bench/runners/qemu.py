@@ -54,7 +54,7 @@ from bench.runners.io import (
     output_max_diff,
     sample_inputs,
 )
-from bench.runners.layers import layer_details
+from bench.runners.layers import firmware_layers
 from bench.runners.litert import LiteRTModel
 from bench.runners.serial import board_predict, input_spec, output_elements, timed_windows
 from bench.runners.tflm import refusal
@@ -193,8 +193,9 @@ def measure(request: RunRequest) -> MetricMap:
                                    opts.min_window_s, 1)
         instructions = [ns / NS_PER_INSTRUCTION for ns in virtual_ns]
         total = statistics.median(instructions)
-        details = layer_profile(link, load_artifact(request.artifact), total,
-                                request.artifact.name, opts.timeout_s)
+        details = firmware_layers(link, load_artifact(request.artifact), total,
+                                  "instructions", METHOD, _instructions_per_tick,
+                                  "timed windows", request.artifact.name, opts.timeout_s)
     cpi = opts.cpi or cpi_for(MACHINES[built.machine].core)[0]
     clock_hz = float(request.device.get("clock_mhz") or 0) * 1e6
     out = Detailed({"instructions": metric("instructions", total, METHOD)})
@@ -204,27 +205,9 @@ def measure(request: RunRequest) -> MetricMap:
     return out
 
 
-def layer_profile(link: Any, tflite: bytes, total: float, source: str,
-                  timeout: float) -> dict[str, Any]:
-    """``layers%`` on the booted firmware (the last input loaded): each operator's
-    instructions, checked against ``total`` (the inference's, from the timed windows); or why
-    there are none. Never fails the cell."""
-    try:
-        ticks = link.layers(timeout)
-    except BoardError as exc:
-        return {"layers_reason": f"the firmware gave no per-layer profile (built without "
-                                 f"profiling?): {exc}"}
-    per_tick = 1e9 / ticks.hz / NS_PER_INSTRUCTION
-    details = layer_details(tflite, [(op, n * per_tick) for op, n in ticks.ops],
-                            "instructions", METHOD, total,
-                            "timed windows", source)
-    if "layers_check" in details:
-        details["layers_check"]["profiled_invoke"] = ticks.total * per_tick
-        details["layers_check"]["resolution"] = per_tick  # instructions per tick
-        if ticks.dropped:
-            details["layers_check"]["passed"] = False
-            details["layers_check"]["dropped"] = ticks.dropped
-    return details
+def _instructions_per_tick(hz: int) -> float:
+    """Instructions per tick of the firmware's clock (it counts instructions, 1 ns each)."""
+    return 1e9 / hz / NS_PER_INSTRUCTION
 
 
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:

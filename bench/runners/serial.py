@@ -11,7 +11,10 @@ harness cannot tell a reflashed board from the last one, so every run asks the b
 
 ``measure`` (method ``board``): five ``infer N W`` windows on five inputs, N chosen so a window
 lasts ``min_window_s``; latency per window = (t1 − t0) / N; ``latency_p50`` is 1000 / the median
-throughput. ``evaluate`` (method ``board``): every test-split input with ``infer 1 0``.
+throughput; then ``layers%``: a firmware built with profiling (edgebench's) gives each
+operator's ticks of one invoke, stored as ``details["layers"]`` in ns (checked to sum to the
+median inference within 1 %); a stock firmware's record says why it has none. ``evaluate``
+(method ``board``): every test-split input with ``infer 1 0``.
 
 A device file with an ``energy:`` block is a board in MLPerf Tiny's energy mode: the connection's
 port is the IO manager's, the monitor powers the board, and ``measure`` gives energy per
@@ -23,9 +26,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +44,16 @@ from bench.datasets.base import Dataset
 from bench.results.metrics import task_metrics
 from bench.runners import energy
 from bench.runners.base import MetricMap, Runner, RunRequest
-from bench.runners.io import IOSpec, as_batch1, latency_stats, quantize, sample_inputs
+from bench.runners.io import (
+    IOSpec,
+    Timed,
+    as_batch1,
+    latency_stats,
+    load_artifact,
+    quantize,
+    sample_inputs,
+)
+from bench.runners.layers import firmware_layers
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +108,17 @@ def timed_windows(link: BoardLink, inputs: list[list[np.ndarray]], warmup: int,
     return per_inf_ns
 
 
+class DetailedTimed(Timed):
+    """Board latency with the per-layer profile the record's ``details`` gain."""
+
+    details: dict[str, Any]
+
+
 def measure(request: RunRequest) -> MetricMap:
-    """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it;
-    with an ``energy:`` block, energy mode (:mod:`bench.runners.energy`)."""
+    """Board latency from ``infer N W`` windows (method ``board``), as MLPerf Tiny scores it,
+    and the per-layer profile of a firmware built with profiling (``layers%``; a stock
+    firmware's record says why there is none); with an ``energy:`` block, energy mode
+    (:mod:`bench.runners.energy`)."""
     spec = input_spec(request)
     if energy.energy_setup(request) is not None:
         return energy.measure(request, spec, output_elements(request))
@@ -106,8 +128,14 @@ def measure(request: RunRequest) -> MetricMap:
         inputs = sample_inputs(request.dataset, [spec], opts.windows, request.seed)
         per_inf_ns = timed_windows(link, inputs, request.warmup, opts.windows,
                                    opts.min_window_s, opts.min_inferences)
-    # p50 of the per-window latencies = 1000 / the median throughput (windows are few and odd)
-    return latency_stats(per_inf_ns, "board")  # type: ignore[arg-type]
+        # p50 of the per-window latencies = 1000 / the median throughput (windows are few, odd)
+        out = DetailedTimed(latency_stats(per_inf_ns, "board"))  # type: ignore[arg-type]
+        out.samples_ns = per_inf_ns
+        out.details = firmware_layers(link, load_artifact(request.artifact),
+                                      statistics.median(per_inf_ns), "time_ns", "board",
+                                      lambda hz: 1e9 / hz, "timed windows",
+                                      request.artifact.name, opts.timeout_s)
+    return out
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import socket
 import time
 import tty
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,13 +80,30 @@ def simulated_latency_us(model: bytes, device: dict[str, Any]) -> float:
     return estimate(analyse(model), Target.from_device(device)).latency_ms * 1e3
 
 
+def simulated_layer_shares(model: bytes, device: dict[str, Any]) -> list[tuple[str, float]]:
+    """Each main-graph operator (TFLite Micro's name for it) with its share of the estimator's
+    cycles for ``model`` on ``device``: how a simulated profiling firmware splits an invoke."""
+    from bench.estimate.model import Target, estimate
+
+    analysis, target = analyse(model), Target.from_device(device)
+    ops = [op for op in analysis.ops if op.subgraph == 0]
+    cycles = [estimate(replace(analysis, ops=(op,)), target).cycles for op in ops]
+    whole = sum(cycles) or 1.0
+    return [(op.op.removeprefix("CUSTOM:"), c / whole) for op, c in zip(ops, cycles, strict=True)]
+
+
+#: Ticks per second of a simulated profiling firmware's clock (µs, as its ``m-lap-us``).
+LAYER_TICK_HZ = 1_000_000
+
+
 class Board:
     """The firmware's command interpreter: one command in, response lines out."""
 
     def __init__(self, model_path: Path, *, device: dict[str, Any] | None = None,
                  clock: ClockKind = "host", fault: str | None = None,
                  name: str = "edgebench-virtual-board", model_id: str | None = None,
-                 mode: Mode = "performance", power: PowerModel | None = None) -> None:
+                 mode: Mode = "performance", power: PowerModel | None = None,
+                 profile: bool = False) -> None:
         from bench.runners.tflm import open_model
 
         if fault is not None and fault not in FAULTS:
@@ -116,6 +133,11 @@ class Board:
             raise ValueError("energy mode needs the board's power model (a device file with "
                              "power.active_mw)")
         self.mode, self.power = mode, power
+        self.layer_shares: list[tuple[str, float]] | None = None
+        if profile:  # a firmware built with profiling, its operators split as the estimator does
+            if device is None:
+                raise ValueError("a profiling firmware's layers need a device (--device ID)")
+            self.layer_shares = simulated_layer_shares(data, device)
         self.infers = 0
         self.expected = 0
         self.buffer = bytearray()
@@ -176,6 +198,7 @@ class Board:
             "db": self._db,
             "infer": self._infer,
             "results": lambda a: [self.last_results],
+            **({"layers": self._layers} if self.layer_shares is not None else {}),
         }.get(tokens[0])
         if handler is None:
             return [f"e-[Unknown command: {tokens[0]}]", p.READY]
@@ -218,6 +241,27 @@ class Board:
             return ["m-load-done"]
         return []
 
+    def _wrong_input(self) -> str:
+        return (f"e-[Input buffer holds {len(self.buffer)} bytes; the model expects "
+                f"{self.input_bytes}]")
+
+    def _loaded(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.buffer), self.in_spec.dtype).reshape(self.in_spec.shape)
+
+    def _layers(self, args: list[str]) -> list[str]:
+        """``layers%`` as edgebench's profiling firmware answers it: one invoke of the loaded
+        input, each operator's ticks (its share of the invoke) and the invoke's."""
+        assert self.layer_shares is not None
+        if len(self.buffer) != self.input_bytes:
+            return [self._wrong_input()]
+        before = self.now_us()
+        _, after = self._invoke(self._loaded(), 1)
+        total = (after - before) % (1 << 32)
+        return [f"m-layers-hz-{LAYER_TICK_HZ}",
+                *(f"m-layer-{i}-{op}-{round(total * share)}"
+                  for i, (op, share) in enumerate(self.layer_shares)),
+                f"m-layers-total-{total}"]
+
     def _infer(self, args: list[str]) -> list[str]:
         try:
             n = int(args[0]) if args else 1
@@ -231,9 +275,8 @@ class Board:
         if self.fault == "error":
             return ["e-[Inference failed: injected fault]"]
         if len(self.buffer) != self.input_bytes:
-            return [f"e-[Input buffer holds {len(self.buffer)} bytes; the model expects "
-                    f"{self.input_bytes}]"]
-        raw = np.frombuffer(bytes(self.buffer), self.in_spec.dtype).reshape(self.in_spec.shape)
+            return [self._wrong_input()]
+        raw = self._loaded()
         lines = [f"m-warmup-start-{w}"]
         self.now_us()  # the warmup starts now
         self._invoke(raw, w)
