@@ -104,7 +104,7 @@ def _power_line(energy: dict[str, Any]) -> str:
     if energy.get("source") is None:
         return "– (no power figure: state power.active_mw in the device file)"
     at = f" at {energy['at_mhz']:g} MHz" if energy.get("at_mhz") else ""
-    return (f"{energy['power_mw']:.4g} mW ({energy['source']}: {energy['from']}{at}; "
+    return (f"{quantity(energy['power_mw'], 'mW')} ({energy['source']}: {energy['from']}{at}; "
             f"×/÷ {math.exp(energy['power_log_sd']):.2f})")
 
 
