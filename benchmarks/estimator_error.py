@@ -34,7 +34,6 @@ from bench.estimate.analysis import analyse
 from bench.estimate.data import results_data
 from bench.estimate.evaluate import device_datasheets, evaluate, render, render_systems
 from bench.estimate.model import Target, estimate, load_coefficients
-from bench.results.metrics import Metric
 
 sys.path.insert(0, str(Path(__file__).parent))
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -73,8 +72,8 @@ def reference_estimates(data: pd.DataFrame, models: dict[str, Path]) -> str:
             t0 = time.perf_counter()
             e = estimate(analyses[b], target, table)
             times.append(time.perf_counter() - t0)
-            text = Metric(e.latency_ms, "", "estimated", e.latency_ms_low, e.latency_ms_high)
-            cells.append(f"{text.text()} / {published(data, board, runtime, release, b)}")
+            cells.append(f"{e.latency.text(unit='')} / "
+                         f"{published(data, board, runtime, release, b)}")
         rows.append([board, core, mhz, f"{runtime} {release or '(not stated)'}", *cells])
     out = textable.render(["board", "core", "MHz", "runtime, release", *models], rows,
                           numeric={2}, style="markdown")

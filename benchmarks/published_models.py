@@ -162,12 +162,11 @@ def predicted_by(table: Any) -> list[dict[str, Any]]:
         target = Target(r["board"], core_name(r["core"]) or r["core"], float(r["clock_mhz"]),
                         r["stack"], runtime_version=normalise(r["software"]))
         e = estimate(analysis, target, table)
-        published = float(r["latency_ms"])
+        lat, published = e.latency, float(r["latency_ms"])
         out.append({**r, "macs": analysis.macs, "params": analysis.params,
-                    "estimate_ms": e.latency_ms, "low_ms": e.latency_ms_low,
-                    "high_ms": e.latency_ms_high,
-                    "error_pct": (e.latency_ms / published - 1) * 100,
-                    "inside": e.latency_ms_low <= published <= e.latency_ms_high,
+                    "estimate_ms": lat.value, "low_ms": lat.low, "high_ms": lat.high,
+                    "error_pct": (lat.value / published - 1) * 100,
+                    "inside": lat.low <= published <= lat.high,
                     "release_source": e.details["release"]["source"]})
     return out
 

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bench.devices.energy import battery_days_at_rate, energy_uj
+from bench.results.formatting import significant
 from leaderboard.data import needs
 
 CLOUD_ROUND_TRIP_MS = 100.0
@@ -106,8 +107,8 @@ def candidate_cells(df: pd.DataFrame, devices: pd.DataFrame, req: Requirements) 
         days = battery_days(c, req.sensor_rate_hz, dev)
         row["battery days"] = days
         span = battery_interval(c, req.sensor_rate_hz, dev)
-        row["battery days (80 %)"] = (f"{span[0]:.4g}–{span[1]:.4g}" if span is not None
-                                      else "")
+        row["battery days (80 %)"] = ("" if span is None
+                                      else f"{significant(span[0])}–{significant(span[1])}")
         row["energy from"] = energy_source(c, dev)
         row["meets battery"] = req.battery_days <= 0 or (days is not None
                                                          and days >= req.battery_days)

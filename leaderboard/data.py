@@ -25,7 +25,7 @@ from bench.results import layers as layer_profiles
 from bench.results import samples
 from bench.results.compare import TIMED, Change
 from bench.results.compare import compare_runs as compare_stored
-from bench.results.formatting import significant
+from bench.results.formatting import quantity
 from bench.results.metrics import UNITS, higher_is_better, is_task_metric
 from bench.results.record import Record
 from bench.results.store import MANIFEST, RECORDS, Run, Store
@@ -223,10 +223,10 @@ def with_interval(value: float, low: float, high: float) -> str:
 
 
 def number(value: float) -> str:
-    """A figure as the tables show it: 4 significant digits, never rounded to zero, thousands
-    in full with commas (``2,930`` rather than ``2.93e+03``;
-    :func:`bench.results.formatting.significant`)."""
-    return f"{value:,.0f}" if abs(value) >= 1000 else significant(value, 4)
+    """A figure as the tables show it, in its column's unit: 4 significant digits, never
+    rounded to zero (a sub-µs latency in ms is ``0.000412``), thousands in full with commas
+    (``2,930`` rather than ``2.93e+03``; :func:`bench.results.formatting.quantity`)."""
+    return quantity(value)
 
 
 def header(metric: str, unit: str) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from bench.results.formatting import signed
 from bench.results.metrics import higher_is_better, is_task_metric
 from leaderboard.data import (
     KEY_METRICS,
@@ -110,7 +111,7 @@ def board(df: pd.DataFrame, metric: str, metrics: list[str]) -> Board:
             unstable[column] = warned
         if f"Δ{m}" in df.columns:
             delta = f"Δ{m} {versus}"
-            table[delta], formats[delta], estimated[delta] = df[f"Δ{m}"], "{:+.4f}".format, \
+            table[delta], formats[delta], estimated[delta] = df[f"Δ{m}"], signed, \
                 estimated[column]
     if "size_ratio" in df.columns:
         table["size ×smaller"], formats["size ×smaller"] = df["size_ratio"], "{:.2f}×".format

@@ -339,6 +339,10 @@ def test_run_detail_plots_the_energy_trace_in_chromium(
                 page.get_by_text("not a measurement").wait_for(timeout=web.TIMEOUT_MS)
                 page.get_by_text("between the last two timestamp edges").wait_for(
                     timeout=web.TIMEOUT_MS)
+                # figures through the formatter: significant digits, the window's unit
+                page.get_by_text(re.compile(r"holds \d[\d,.]* µJ per inference over "
+                                            r"\d[\d.]* (ms|s)$")).wait_for(
+                    timeout=web.TIMEOUT_MS)
                 page.wait_for_function(web.CHARTS_DRAWN, arg=1, timeout=web.TIMEOUT_MS)
                 (marks,) = page.evaluate(web.COUNT_MARKS)
                 assert marks["line"] == 1 and marks["rect"] == 1 and marks["nan"] == 0, marks

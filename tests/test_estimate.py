@@ -40,7 +40,7 @@ def kws():  # noqa: ANN201 - an Analysis
 
 def width(e) -> float:  # noqa: ANN001 - an Estimate
     """Relative width of the latency interval (high / low)."""
-    return e.latency_ms_high / e.latency_ms_low
+    return e.latency.high / e.latency.low
 
 
 def test_packaged_table(kws) -> None:  # noqa: ANN001
@@ -62,10 +62,10 @@ def test_packaged_table(kws) -> None:  # noqa: ANN001
 def test_estimate_kws_on_m4_with_its_release(kws) -> None:  # noqa: ANN001
     e = estimate(kws, M4)
     # published X-CUBE-AI 9.0 on this core and clock (NUCLEO-L4R5ZI, v1.2): 43.19 ms
-    assert 43.19 / 1.3 < e.latency_ms < 43.19 * 1.3
-    assert e.latency_ms_low < 43.19 < e.latency_ms_high
-    assert e.latency_ms_low < e.latency_ms < e.latency_ms_high
-    assert e.energy_uj == pytest.approx(40.0 * e.latency_ms)
+    assert 43.19 / 1.3 < e.latency.value < 43.19 * 1.3
+    assert e.latency.low < 43.19 < e.latency.high
+    assert e.latency.low < e.latency.value < e.latency.high
+    assert e.energy.value == pytest.approx(40.0 * e.latency.value)
     # energy's interval: the latency's half-width and the power figure's (a datasheet figure:
     # this board is not in the table) added in quadrature
     table = load_coefficients()
@@ -76,10 +76,10 @@ def test_estimate_kws_on_m4_with_its_release(kws) -> None:  # noqa: ANN001
     (z_low, z_high), sd = e.details["interval"]["z"], e.details["interval"]["sd_log"]
     below = math.hypot(z_low * sd, GAUSS_Z * psd)
     above = math.hypot(z_high * sd, GAUSS_Z * psd)
-    assert e.energy_uj_low == pytest.approx(e.energy_uj * math.exp(-below), rel=1e-3)
-    assert e.energy_uj_high == pytest.approx(e.energy_uj * math.exp(above), rel=1e-3)
-    assert e.energy_uj_low < 40.0 * e.latency_ms_low and e.energy_uj_high > 40.0 * e.latency_ms_high
-    assert sum(e.breakdown_ms.values()) == pytest.approx(e.latency_ms)
+    assert e.energy.low == pytest.approx(e.energy.value * math.exp(-below), rel=1e-3)
+    assert e.energy.high == pytest.approx(e.energy.value * math.exp(above), rel=1e-3)
+    assert e.energy.low < 40.0 * e.latency.low and e.energy.high > 40.0 * e.latency.high
+    assert sum(e.breakdown_ms.values()) == pytest.approx(e.latency.value)
     out = e.to_json()
     for key in ("latency_ms", "latency_ms_low", "latency_ms_high", "energy_uj", "energy_uj_low",
                 "energy_uj_high", "interval", "release", "macs", "params", "flash_bytes",
@@ -94,6 +94,40 @@ def test_estimate_kws_on_m4_with_its_release(kws) -> None:  # noqa: ANN001
     assert out["coefficients"]["core_calibrated"] and out["coefficients"]["runtime_calibrated"]
 
 
+def test_one_figure_from_estimator_to_record_to_page(kws) -> None:  # noqa: ANN001
+    """The estimator's latency and energy are the metrics a record stores and every page writes
+    (with their interval); the command's JSON keys are read off them."""
+    from bench.cli.estimate import _result_table
+    from bench.results.metrics import Metric
+    from bench.results.record import Record
+    from bench.results.table import render
+
+    e = estimate(kws, M4)
+    assert isinstance(e.latency, Metric) and isinstance(e.energy, Metric)
+    assert (e.latency.unit, e.latency.method) == ("ms", "estimated")
+    assert (e.energy.unit, e.energy.method) == ("µJ", "estimated")
+    out = e.to_json()
+    figures = [k for k in out if k.startswith(("latency_", "energy_"))]
+    assert figures == ["latency_ms", "latency_ms_low", "latency_ms_high", "energy_uj",
+                       "energy_uj_low", "energy_uj_high"]  # README's keys, in their order
+    assert [out[k] for k in figures] == [e.latency.value, e.latency.low, e.latency.high,
+                                         e.energy.value, e.energy.low, e.energy.high]
+    # a one-MAC layer on a 10 GHz core: well under a microsecond, never "0.00 ms"
+    fast = estimate(_one_conv(1, 1, 1, 1, k=1),
+                    Target("fast", "cortex-m7", 10_000.0, "tflm", active_mw=40.0))
+    assert fast.latency.high < 1e-3
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1)
+                for line in _result_table(fast).splitlines())
+    assert rows["latency"] == fast.latency.text() and " ns (" in rows["latency"]
+    assert rows["energy"] == fast.energy.text()
+    assert not re.search(r"\b0\.0+\b", rows["latency"] + rows["energy"] + rows["time by class"])
+    record = Record(suite="s", run_id="r", cell_id="m/v@fast", model="m", variant="v",
+                    device="fast", runner="estimate", status="ok",
+                    metrics={"latency_p50": fast.latency, "energy_uj": fast.energy})
+    assert Record.from_json(record.to_json()).metrics["latency_p50"] == fast.latency
+    assert fast.latency.text() in render([record])
+
+
 def test_runtime_releases(kws) -> None:  # noqa: ANN001
     def at(version: str | None):  # noqa: ANN202
         return estimate(kws, Target("l4r5", "cortex-m4f", 120.0, "x-cube-ai",
@@ -101,11 +135,11 @@ def test_runtime_releases(kws) -> None:  # noqa: ANN001
 
     old, new = at("7.1"), at("9.0")
     # the same board and runtime, 97.65 ms with 7.1 and 43.19 ms with 9.0 (published)
-    assert old.latency_ms / new.latency_ms > 1.6
-    assert old.latency_ms_low < 97.65 < old.latency_ms_high
+    assert old.latency.value / new.latency.value > 1.6
+    assert old.latency.low < 97.65 < old.latency.high
     pooled = at(None)
     assert pooled.details["release"]["source"] == "runtime pooled"
-    assert new.latency_ms < pooled.latency_ms < old.latency_ms
+    assert new.latency.value < pooled.latency.value < old.latency.value
     assert width(pooled) > width(new)  # the spread of releases widens it
     between = at("X-CUBE-AI v10.0.0")
     assert between.details["release"]["source"] == "nearby releases"
@@ -130,12 +164,12 @@ def test_intervals_are_wider_where_data_is_thin(kws) -> None:  # noqa: ANN001
 
 
 def test_faster_cores_and_clocks(kws) -> None:  # noqa: ANN001
-    base = estimate(kws, M4).latency_ms
+    base = estimate(kws, M4).latency.value
     assert estimate(kws, Target("l4r5", "cortex-m4f", 240.0, "x-cube-ai",
-                                runtime_version="9.0")).latency_ms == pytest.approx(base / 2)
-    assert estimate(kws, Target("x", "cortex-m7", 120.0, "x-cube-ai")).latency_ms < \
-        estimate(kws, Target("x", "cortex-m4f", 120.0, "x-cube-ai")).latency_ms
-    assert estimate(kws, Target("x", "cortex-m0plus", 120.0, "x-cube-ai")).latency_ms > 2 * base
+                                runtime_version="9.0")).latency.value == pytest.approx(base / 2)
+    assert estimate(kws, Target("x", "cortex-m7", 120.0, "x-cube-ai")).latency.value < \
+        estimate(kws, Target("x", "cortex-m4f", 120.0, "x-cube-ai")).latency.value
+    assert estimate(kws, Target("x", "cortex-m0plus", 120.0, "x-cube-ai")).latency.value > 2 * base
 
 
 def test_no_power_no_energy_and_memory_checks(kws) -> None:  # noqa: ANN001
@@ -144,7 +178,7 @@ def test_no_power_no_energy_and_memory_checks(kws) -> None:  # noqa: ANN001
     # a core no energy result measured, and no power in the device file: no energy figure
     small = Target("tiny", "cortex-m55", 80.0, "tflm", flash_kb=64, ram_kb=16)
     e = estimate(kws, small, arena_bytes=20_000, arena_method="given")
-    assert e.energy_uj is None and e.energy_uj_low is None and e.to_json()["energy_uj_high"] is None
+    assert e.energy is None and e.to_json()["energy_uj"] is e.to_json()["energy_uj_high"] is None
     assert e.details["energy"]["source"] is None
     assert e.ram_bytes == 20_000 + 4096 and e.details["ram"]["arena_method"] == "given"
     assert e.fits_flash is False and e.fits_ram is False
@@ -154,7 +188,7 @@ def test_no_power_no_energy_and_memory_checks(kws) -> None:  # noqa: ANN001
 
 def test_uncalibrated_and_invalid_targets(kws) -> None:  # noqa: ANN001
     e = estimate(kws, Target("s3", "esp32s3-xtensa-lx7", 240.0, "esp-nn"))
-    assert len(e.details["warnings"]) == 2 and e.latency_ms > 0
+    assert len(e.details["warnings"]) == 2 and e.latency.value > 0
     assert e.details["release"]["source"] == "runtime unseen"
     assert not e.details["coefficients"]["runtime_calibrated"]
     with pytest.raises(EstimateError, match="measured, never estimated"):
@@ -172,7 +206,7 @@ def test_other_tables(tmp_path: Path, kws) -> None:  # noqa: ANN001
     path = tmp_path / "table.json"
     path.write_text(json.dumps({**table.meta, "parameters": params}))
     slower = estimate(kws, M4, load_coefficients(path))
-    assert 1.8 < slower.latency_ms / estimate(kws, M4).latency_ms < 2.0  # op cost unchanged
+    assert 1.8 < slower.latency.value / estimate(kws, M4).latency.value < 2.0  # op cost unchanged
     assert slower.details["coefficients"]["table"] == str(path)
     path.write_text(json.dumps({**table.meta, "schema": 1}))
     with pytest.raises(EstimateError, match="schema-1.*refit"):
@@ -248,7 +282,7 @@ def test_a_device_file_names_its_table(tmp_path: Path, capsys: pytest.CaptureFix
                  "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["coefficients"]["table"] == str(tmp_path / "tables" / "mine.json")
-    assert out["latency_ms"] > 2.5 * estimate(analyse(model.read_bytes()), M4).latency_ms
+    assert out["latency_ms"] > 2.5 * estimate(analyse(model.read_bytes()), M4).latency.value
 
 
 def test_estimate_runner(tmp_path: Path) -> None:
@@ -269,6 +303,9 @@ def test_estimate_runner(tmp_path: Path) -> None:
     assert metrics["energy_uj"].value == pytest.approx(40 * lat.value)
     assert metrics["energy_uj"].high > 40 * lat.high  # the power figure's spread widens it
     assert lat.to_json()["low"] == lat.low  # stored in the record
+    # the estimator's own figures, as they are: nothing re-assembled on the way
+    own = estimate(analyse(request.artifact.read_bytes()), Target.from_device(device))
+    assert metrics == {"latency_p50": own.latency, "energy_uj": own.energy}
     no_power = measure(RunRequest(artifact=request.artifact, dataset=None,
                                   device={**device, "core": "cortex-m55", "power": None}))
     assert set(no_power) == {"latency_p50"}  # no figure of its own, none known for its core

@@ -125,7 +125,7 @@ def test_the_fit_and_the_estimator_agree(data) -> None:  # noqa: ANN001
         target = Target(row["board"], row["core"], row["clock_mhz"], row["runtime"],
                         runtime_version=row["release"])
         e = estimate(analyses[row["benchmark"]], target, table)
-        assert e.latency_ms == pytest.approx(np.exp(pred.log_ms[i]), rel=1e-6)
+        assert e.latency.value == pytest.approx(np.exp(pred.log_ms[i]), rel=1e-6)
     # a board with published results has its own factor; a new board keeps the prior's width
     assert "board.nucleol4r5zi" in fitted.names
     seen = estimate(analyses["kws"], Target("nucleo-l4r5zi", "cortex-m4f", 120, "x-cube-ai",
@@ -201,7 +201,7 @@ def test_calibrate_from_records(tmp_path: Path, capsys: pytest.CaptureFixture[st
     packaged = load_coefficients()
     analyses = {b: analyse(mlperf_model(f).read_bytes())
                 for b, f in {**REFERENCE_FILES, "sww": "sww_ref_model.tflite"}.items()}
-    before = {b: estimate(a, board, packaged).latency_ms for b, a in analyses.items()}
+    before = {b: estimate(a, board, packaged).latency.value for b, a in analyses.items()}
     measured = {b: 1.6 * ms for b, ms in before.items()}  # this board is 1.6× slower
     run = _run_with_records(tmp_path, measured)
     _run_with_records(tmp_path / "est", {"kws": 1.0}, method="estimated")  # never calibrates
@@ -215,7 +215,7 @@ def test_calibrate_from_records(tmp_path: Path, capsys: pytest.CaptureFixture[st
     mine = load_coefficients(out)
     assert mine.params["board.myboard"] > 0.25  # log 1.6 = 0.47, shrunk by its prior
     assert mine.meta["evaluation"]["refit_of"] == packaged.source
-    after = {b: estimate(a, board, mine).latency_ms for b, a in analyses.items()}
+    after = {b: estimate(a, board, mine).latency.value for b, a in analyses.items()}
     for b in analyses:  # the refit moved every model, sww included, towards the board
         assert abs(np.log(after[b] / measured[b])) < abs(np.log(before[b] / measured[b]))
     assert mine.releases("x-cube-ai") == packaged.releases("x-cube-ai")
@@ -239,7 +239,7 @@ def test_holdout_records_calibrate_the_new_model_interval_and_never_the_fit(
     (tmp_path / "devices").mkdir()
     (tmp_path / "devices" / "my-board.yaml").write_text(BOARD_YAML)
     board = Target("my-board", "cortex-m4f", 100.0, "tflm")
-    slow = {b: 3 * estimate(analyse(mlperf_model(f).read_bytes()), board).latency_ms
+    slow = {b: 3 * estimate(analyse(mlperf_model(f).read_bytes()), board).latency.value
             for b, f in {**REFERENCE_FILES, "sww": "sww_ref_model.tflite"}.items()}
     run = _run_with_records(tmp_path, slow, method="emulated")
     fit = ["calibrate", "--results", str(_csv()), "--models-dir", str(MLPERF)]

@@ -65,14 +65,14 @@ def test_a_figure_at_another_clock_and_supply_serves_the_same_chip(kws) -> None:
               "static_mw": 4.0}
     slow = estimate(kws, target(stated, clock=60.0, device="my-l4r5"), table)
     expected_mw = 4.0 + 36.0 * (60 / 120) * (1.8 / 3.3) ** 2
-    assert slow.energy_uj == pytest.approx(expected_mw * slow.latency_ms, rel=1e-6)
+    assert slow.energy.value == pytest.approx(expected_mw * slow.latency.value, rel=1e-6)
     energy = slow.details["energy"]
     assert energy["source"] == "datasheet" and energy["power_mw"] == pytest.approx(expected_mw,
                                                                                    rel=1e-3)
     assert energy["at_mhz"] == 120 and energy["at_v"] == 3.3
     # without the conditions the figure is the board's own at its clock: unscaled
     plain = estimate(kws, target({"active_mw": 40.0}, clock=60.0, device="my-l4r5"), table)
-    assert plain.energy_uj == pytest.approx(40.0 * plain.latency_ms)
+    assert plain.energy.value == pytest.approx(40.0 * plain.latency.value)
 
 
 def test_published_power_of_the_board_beats_its_datasheet_and_is_narrower(kws) -> None:  # noqa: ANN001
@@ -83,11 +83,11 @@ def test_published_power_of_the_board_beats_its_datasheet_and_is_narrower(kws) -
     assert datasheet.details["energy"]["source"] == "datasheet"
     assert used.details["energy"]["source"] == "published"
     assert used.details["energy"]["power_mw"] == pytest.approx(48.0)
-    assert used.energy_uj == pytest.approx(48.0 * used.latency_ms)
+    assert used.energy.value == pytest.approx(48.0 * used.latency.value)
     assert used.details["energy"]["systems"] == 4 and used.details["energy"]["active_mw"] == 30.0
 
     def spread(e) -> float:  # noqa: ANN001 - log width of the energy interval
-        return math.log(e.energy_uj_high / e.energy_uj_low)
+        return math.log(e.energy.high / e.energy.low)
 
     assert spread(used) < spread(datasheet)  # measured on that board: narrower
     # the published figure at 120 MHz serves the same board at 80 MHz (4 mW static)
@@ -124,9 +124,9 @@ def test_energy_interval_adds_the_power_spread_by_source(kws) -> None:  # noqa: 
         (z_low, z_high), sd = e.details["interval"]["z"], e.details["interval"]["sd_log"]
         p = GAUSS_Z * SPREADS[kind]
         assert e.details["energy"]["power_log_sd"] == pytest.approx(SPREADS[kind])
-        assert math.log(e.energy_uj / e.energy_uj_low) == pytest.approx(
+        assert math.log(e.energy.value / e.energy.low) == pytest.approx(
             math.hypot(z_low * sd, p), rel=1e-3)  # z and sd as printed: rounded
-        assert math.log(e.energy_uj_high / e.energy_uj) == pytest.approx(
+        assert math.log(e.energy.high / e.energy.value) == pytest.approx(
             math.hypot(z_high * sd, p), rel=1e-3)
 
 

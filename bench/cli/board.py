@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.board.iomanager import DUT_BAUD
 from bench.cli.args import add_devices_dir, read_device
+from bench.results.formatting import duration, quantity
 from bench.virtual.board import Board, PowerModel
 from bench.virtual.energy_bench import EnergyBench
 from bench.virtual.monitor import FAULTS as MONITOR_FAULTS
@@ -53,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
 
     def announce(address: str) -> None:
-        extra = (f", simulated {board.latency_us:.1f} us/inference"
+        extra = (f", simulated {duration(board.latency_us, 'µs')}/inference"
                  if board.latency_us is not None else "")
         print(f"port: {address}", flush=True)
         print(f"virtual board serving {args.model} as model {board.model_id!r}{extra}; "
@@ -90,7 +91,8 @@ def serve_energy(args: argparse.Namespace, device: dict[str, Any] | None) -> int
         print(f"port: {io_port}\nmonitor: {monitor_port}", flush=True)
         print(f"virtual energy bench: IO manager {io_port}, LPM01A-compatible monitor "
               f"{monitor_port}; {args.model} as {board.model_id!r} drawing "
-              f"{power.active_a * 1e3:.3f} mA active, {power.idle_a * 1e3:.3f} mA idle; "
+              f"{quantity(power.active_a * 1e3, 'mA')} active, "
+              f"{quantity(power.idle_a * 1e3, 'mA')} idle; "
               "Ctrl-C to stop", file=sys.stderr, flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):

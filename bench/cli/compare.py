@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench import textable
 from bench.cli.args import add_results
+from bench.results.formatting import significant
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -26,8 +27,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rows = []
         for c in changes:
             if args.all or c.verdict not in ("same",):
-                rows.append([c.cell_id, c.metric, f"{c.before:.4g}", f"{c.after:.4g}", c.unit,
-                             c.change_text(), c.interval_text(), c.p_text(), c.verdict])
+                rows.append([c.cell_id, c.metric, significant(c.before),
+                             significant(c.after), c.unit, c.change_text(),
+                             c.interval_text(), c.p_text(), c.verdict])
         print(f"{run_a.suite}/{run_a.run_id} → {run_b.suite}/{run_b.run_id}: "
               f"{sum(c.verdict == 'regression' for c in changes)} regressions, "
               f"{sum(c.verdict == 'improvement' for c in changes)} improvements "

@@ -8,7 +8,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import textable, worker
 from bench.artifacts.cache import default_root
@@ -16,6 +16,9 @@ from bench.board.reference_models import BENCHMARKS, REFERENCE_FILES
 from bench.cli.args import add_cache, add_devices_dir, read_device
 from bench.estimate.analysis import analyse, render_table
 from bench.results.formatting import duration, quantity
+
+if TYPE_CHECKING:
+    from bench.estimate.model import Estimate
 
 
 def _fail(message: str) -> int:
@@ -52,8 +55,9 @@ def _arena(args: argparse.Namespace) -> tuple[int | None, str]:
     return int(used), "tflm (recorded arena of the TFLite Micro interpreter)"
 
 
-def _result_table(result: dict[str, Any]) -> str:
-    from bench.results.metrics import Metric
+def _result_table(est: Estimate) -> str:
+    """The estimate as the command's table: its figures as their metrics write themselves."""
+    result = est.to_json()
 
     def fmt(value: Any, unit: str = "") -> str:
         if value is None:
@@ -64,17 +68,11 @@ def _result_table(result: dict[str, Any]) -> str:
             return f"{quantity(value)} {unit}".strip()  # bytes in full: they add up below
         return f"{value:,} {unit}".strip() if isinstance(value, int) else str(value)
 
-    def with_interval(name: str, unit: str) -> str:
-        if result[name] is None:
-            return "–"
-        return Metric(result[name], unit, "estimated", result[f"{name}_low"],
-                      result[f"{name}_high"]).text()
-
     c, rel, iv = result["coefficients"], result["release"], result["interval"]
     rows = [("model", result["model"]), ("device", result["device"]),
             ("method", result["method"]),
-            ("latency", with_interval("latency_ms", "ms")),
-            ("energy", with_interval("energy_uj", "µJ")),
+            ("latency", est.latency.text()),
+            ("energy", "–" if est.energy is None else est.energy.text()),
             ("power", _power_line(result["energy"])),
             ("interval", f"{iv['level']:.0%} ({iv['kind'].replace('_', ' ')}: "
                          f"{iv['calibrated_on']})"),
@@ -106,7 +104,7 @@ def _power_line(energy: dict[str, Any]) -> str:
     if energy.get("source") is None:
         return "– (no power figure: state power.active_mw in the device file)"
     at = f" at {energy['at_mhz']:g} MHz" if energy.get("at_mhz") else ""
-    return (f"{energy['power_mw']:.4g} mW ({energy['source']}: {energy['from']}{at}; "
+    return (f"{quantity(energy['power_mw'], 'mW')} ({energy['source']}: {energy['from']}{at}; "
             f"×/÷ {math.exp(energy['power_log_sd']):.2f})")
 
 
@@ -141,10 +139,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         analysis = analyse(Path(args.model).read_bytes(), str(args.model))
         arena, how = _arena(args)
         result = estimate(analysis, Target.from_device(device), table, arena_bytes=arena,
-                          arena_method=how, model_name=str(args.model)).to_json()
+                          arena_method=how, model_name=str(args.model))
     except (EstimateError, ValueError, KeyError) as e:
         return _fail(str(e.args[0]) if e.args else str(e))
-    print(json.dumps(result, indent=2, ensure_ascii=False) if args.format == "json"
+    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.format == "json"
           else _result_table(result))
     return 0
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.artifacts.cache import Cache, write_atomic
 from bench.cli.args import add_cache, add_results
+from bench.results.formatting import duration, quantity, significant
 from bench.worker import WorkerError, call
 
 #: Record metrics echoed beside the replay's own figures (same artifact, same rules).
@@ -22,12 +23,13 @@ def _format(summary: dict[str, Any]) -> str:
     lines = [
         f"{summary['cell']} ({summary['run']}): {summary['windows']} test windows, "
         f"one invoke each, sample period {summary['period_s']:g} s",
-        f"  latency ms: p50 {lat['p50']:.4f}  p90 {lat['p90']:.4f}  p99 {lat['p99']:.4f}  "
-        f"max {lat['max']:.4f}",
-        f"  real-time factor (p99 / period): {summary['real_time_factor']:.3g}  "
-        f"(max {summary['real_time_factor_max']:.3g}); deadline misses: "
+        "  latency: " + "  ".join(f"{p} {duration(lat[p], 'ms')}"
+                                  for p in ("p50", "p90", "p99", "max")),
+        f"  real-time factor (p99 / period): {significant(summary['real_time_factor'], 3)}  "
+        f"(max {significant(summary['real_time_factor_max'], 3)}); deadline misses: "
         f"{summary['deadline_misses']}",
-        f"  highest sustainable sample rate (1 / p99): {summary['max_rate_hz']:,.0f} Hz",
+        "  highest sustainable sample rate (1 / p99): "
+        f"{quantity(summary['max_rate_hz'], 'Hz')}",
     ]
     rec = summary["record_metrics"]
     if summary["task"] == "anomaly":

@@ -39,6 +39,7 @@ from bench.estimate.footprint import FOOTPRINTS, arena_estimate
 from bench.estimate.interval import doubt_of
 from bench.estimate.power import PowerFigure, PowerSpec, energy_bounds
 from bench.estimate.power import resolve as resolve_power
+from bench.results.metrics import Metric, metric
 
 __all__ = ["Coefficients", "Estimate", "EstimateError", "Target", "dtype_class", "estimate",
            "load_coefficients"]
@@ -89,14 +90,12 @@ class Target:
 
 @dataclass(frozen=True)
 class Estimate:
-    """One estimate; ``to_json`` is what ``edgebench estimate --format json`` prints."""
+    """One estimate: ``latency`` (ms) and ``energy`` (µJ, None without a power figure) are the
+    :class:`~bench.results.metrics.Metric` a record stores, method ``estimated`` with the bounds
+    of their 80 % interval; ``to_json`` is what ``edgebench estimate --format json`` prints."""
 
-    latency_ms: float
-    latency_ms_low: float
-    latency_ms_high: float
-    energy_uj: float | None
-    energy_uj_low: float | None
-    energy_uj_high: float | None
+    latency: Metric
+    energy: Metric | None
     cycles: float
     breakdown_ms: dict[str, float]
     flash_bytes: int
@@ -106,11 +105,11 @@ class Estimate:
     details: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
+        """The command's JSON: each figure flattened to ``<name>``, ``<name>_low`` and
+        ``<name>_high`` (``latency_ms``, ``energy_uj``; None without energy), as README shows."""
         d = self.details
-        return {"model": d["model"], "device": d["device"], "method": "estimated",
-                "latency_ms": self.latency_ms, "latency_ms_low": self.latency_ms_low,
-                "latency_ms_high": self.latency_ms_high, "energy_uj": self.energy_uj,
-                "energy_uj_low": self.energy_uj_low, "energy_uj_high": self.energy_uj_high,
+        return {"model": d["model"], "device": d["device"], "method": self.latency.method,
+                **_flat("latency_ms", self.latency), **_flat("energy_uj", self.energy),
                 "interval": d["interval"], "release": d["release"],
                 "macs": d["macs"], "params": d["params"], "flash_bytes": self.flash_bytes,
                 "ram_bytes": self.ram_bytes, "fits_flash": self.fits_flash,
@@ -118,6 +117,13 @@ class Estimate:
                 "breakdown_ms": self.breakdown_ms, "flash": d["flash"], "ram": d["ram"],
                 "energy": d["energy"], "coefficients": d["coefficients"],
                 "warnings": d["warnings"]}
+
+
+def _flat(name: str, figure: Metric | None) -> dict[str, float | None]:
+    """``{name: value, name_low: low, name_high: high}`` of ``figure`` (all None without it)."""
+    if figure is None:
+        return {name: None, f"{name}_low": None, f"{name}_high": None}
+    return {name: figure.value, f"{name}_low": figure.low, f"{name}_high": figure.high}
 
 
 def _fits(need: int, capacity_kb: float | None) -> bool | None:
@@ -163,7 +169,6 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
     pred = predict(fitted, [query])
     log_ms, sd = float(pred.log_ms[0]), float(pred.sd[0])
     latency = math.exp(log_ms)
-    low, high = (float(v) for v in interval.bounds(log_ms, sd))
 
     tm = terms(query, fitted.structure)
     names = sorted(tm.names | set(fitted.names))
@@ -180,11 +185,10 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
             breakdown[c] = breakdown.get(c, 0.0) + float(e[0, t]) / hz * 1e3
             cpm.setdefault(d, {})[c] = round(float(e[0, t]) / tm.macs[t], 3)
     breakdown["operator calls"] = float(o[0]) / hz * 1e3
-    energy = e_low = e_high = None
+    energy = None
     figure = target.power_figure(table)
     if figure is not None:
-        energy = figure.mw * latency
-        e_low, e_high = (float(v) for v in energy_bounds(
+        energy = metric("energy_uj", figure.mw * latency, "estimated", interval=energy_bounds(
             figure.mw, log_ms, (interval.z_low, interval.z_high), sd, figure.log_sd))
 
     fp = FOOTPRINTS.get(target.runtime, FOOTPRINTS["tflm"])
@@ -228,8 +232,9 @@ def estimate(analysis: Analysis, target: Target, table: Coefficients | None = No
             "cycles_per_op": round(float(o[0]) / max(tm.ops, 1), 1)},
         "warnings": [*analysis.warnings, *_warnings(table, target, query, kind)]}
     return Estimate(
-        latency_ms=latency, latency_ms_low=low, latency_ms_high=high, energy_uj=energy,
-        energy_uj_low=e_low, energy_uj_high=e_high, cycles=cycles,
+        latency=metric("latency_p50", latency, "estimated",
+                       interval=interval.bounds(log_ms, sd)),
+        energy=energy, cycles=cycles,
         breakdown_ms={c: v for c, v in breakdown.items() if v},
         flash_bytes=flash, ram_bytes=ram, fits_flash=_fits(flash, target.flash_kb),
         fits_ram=_fits(ram, target.ram_kb), details=details)

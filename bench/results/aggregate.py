@@ -12,7 +12,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable
 
-from bench.results.formatting import significant
+from bench.results.formatting import NS_PER, duration_unit, kilobytes, significant
 from bench.results.record import Record
 
 #: Columns that are a ratio against the reference variant, and the metric they divide.
@@ -35,26 +35,31 @@ def column_value(r: Record, column: str, ref: Record | None) -> float | None:
 
 
 def summary(values: list[float], column: str, unit: str) -> str:
-    """``mean ± std`` of ``values`` in a column's format (sizes in KB, deltas signed, ratios ×,
-    checks as the share of cells passing)."""
+    """``mean ± std`` of ``values`` in a column's format (sizes in KB, durations in the unit that
+    suits the mean, deltas signed, ratios ×, checks as the share of cells passing)."""
     if not values:
         return ""
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else None
     if column == "checks":
         return f"{sum(values):.0f}/{len(values)} pass"
-    scale, fmt, suffix = 1.0, "{:.4g}", f" {unit}" if unit else ""
+    scale, suffix = 1.0, f" {unit}" if unit else ""
+    write: Callable[[float], str] = lambda v: significant(v, 4)
+    spread: Callable[[float], str] = lambda v: significant(v, 2)
     if column.endswith("_delta"):
-        fmt = "{:+.4f}"
+        write, spread = "{:+.4f}".format, "{:.4f}".format
     elif column in RATIO_COLUMNS:
-        fmt, suffix = "{:.2f}", "×"
+        write, suffix = "{:.2f}".format, "×"
     elif unit == "B":
-        scale, fmt, suffix = 1 / 1024, "{:.1f}", " KB"
+        scale, write, suffix = 1 / 1024, kilobytes, " KB"
+    elif unit in NS_PER and mean != 0:  # a duration in the unit that suits it: 412 ns ± 30
+        best = duration_unit(mean, unit)
+        scale, suffix = NS_PER[unit] / NS_PER[best], f" {best}"
     elif mean == int(mean) and abs(mean) >= 1000:  # counts in full: 13,708, not 1.371e+04
-        fmt = "{:,.0f}"
-    text = significant(mean * scale, 4) if fmt == "{:.4g}" else fmt.format(mean * scale)
+        write = "{:,.0f}".format
+    text = write(mean * scale)
     if std is not None:
-        text += " ± " + ("{:.4f}" if column.endswith("_delta") else "{:.2g}").format(std * scale)
+        text += f" ± {spread(std * scale)}"
     return text + suffix
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.results import samples as raw
+from bench.results.formatting import signed
 from bench.results.host import identity
 from bench.results.metrics import TASK_METRICS, higher_is_better
 from bench.results.record import Record
@@ -45,7 +46,7 @@ class Change:
 
     def change_text(self) -> str:
         """``+3.2%`` for a relative change, ``-0.004`` for a difference."""
-        return f"{self.change:+.1%}" if self.metric in RELATIVE else f"{self.change:+.4g}"
+        return f"{self.change:+.1%}" if self.metric in RELATIVE else signed(self.change)
 
     def interval_text(self) -> str:
         return "" if self.low is None or self.high is None else (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.results.formatting import duration
 from bench.results.samples import Samples
 
 #: interquartile range ÷ median above which a cell's timings are called unstable (a robust
@@ -32,7 +33,7 @@ def instability(samples: Samples) -> list[str]:
         if gap > MAX_PROCESS_GAP:
             warnings.append(
                 f"unstable timing: worker processes' medians differ by {gap:.0%} "
-                f"({min(medians):.4g}–{max(medians):.4g} ms; over {MAX_PROCESS_GAP:.0%}); "
+                f"({duration(min(medians))}–{duration(max(medians))}; over {MAX_PROCESS_GAP:.0%}); "
                 "likely causes: load that came and went, frequency changes between "
                 "processes, or memory layout; pin the CPU and fix its governor")
     return warnings

@@ -19,6 +19,7 @@ from bench.artifacts.export import find_artifact
 from bench.artifacts.tflite_info import inspect
 from bench.datasets.base import Dataset
 from bench.errors import hint
+from bench.results.formatting import duration
 from bench.run.build import dataset_key, ensure_dataset
 from bench.runners.replay import StreamResult, flag_runs, replay
 from bench.suite.spec import DatasetRef
@@ -93,7 +94,7 @@ def plot(result: StreamResult, path: Path, title: str) -> Path:
     s = result.summary()
     ax_lat.plot(t, lat_ms, lw=0.5, color="tab:gray")
     ax_lat.axhline(s["latency_ms"]["p99"], color="tab:purple", ls="--", lw=1,
-                   label=f"p99 {s['latency_ms']['p99']:.4g} ms; period {result.period_s:g} s; "
+                   label=f"p99 {duration(s['latency_ms']['p99'])}; period {result.period_s:g} s; "
                          f"real-time factor {s['real_time_factor']:.2e}")
     ax_lat.set_ylabel("invoke ms")
     ax_lat.set_xlabel(f"stream time ({unit})")

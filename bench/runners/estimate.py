@@ -19,8 +19,7 @@ from pydantic import Field
 from bench.devices.releases import normalise, resolve
 from bench.errors import Strict
 from bench.estimate.analysis import analyse
-from bench.estimate.model import Target, estimate, load_coefficients
-from bench.results.metrics import metric
+from bench.estimate.model import Estimate, Target, estimate, load_coefficients
 from bench.runners import tflm
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import load_artifact
@@ -36,7 +35,7 @@ def table_path(device: dict[str, Any], options: dict[str, Any] | None) -> str | 
     return None if path is None else str(path)
 
 
-def _estimate(request: RunRequest) -> Any:
+def _estimate(request: RunRequest) -> Estimate:
 
     data = load_artifact(request.artifact)
     table = load_coefficients(table_path(request.device, request.options))
@@ -49,12 +48,9 @@ def measure(request: RunRequest) -> MetricMap:
     result = _estimate(request)
     for warning in result.details["warnings"]:
         log.warning("%s on %s: %s", request.artifact.name, request.device.get("id"), warning)
-    out: MetricMap = {"latency_p50": metric(
-        "latency_p50", result.latency_ms, "estimated",
-        interval=(result.latency_ms_low, result.latency_ms_high))}
-    if result.energy_uj is not None:
-        out["energy_uj"] = metric("energy_uj", result.energy_uj, "estimated", unit="µJ",
-                                  interval=(result.energy_uj_low, result.energy_uj_high))
+    out: MetricMap = {"latency_p50": result.latency}
+    if result.energy is not None:
+        out["energy_uj"] = result.energy
     return out
 
 

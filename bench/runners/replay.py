@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bench.results.formatting import duration
 from bench.results.metrics import reconstruction_scores, threshold_max_f1
 from bench.runners.io import (
     OpenedModel,
@@ -183,7 +184,7 @@ def replay(model: OpenedModel, dataset: Dataset, period_s: float = DEFAULT_PERIO
         result.metrics = {"accuracy": float((pred_cls == labels.reshape(-1)).mean())}
     else:
         raise ValueError(f"unknown task {dataset.task!r}")
-    log.info("replayed %d windows: p99 %.4f ms", len(x), result.latency_ms["p99"])
+    log.info("replayed %d windows: p99 %s", len(x), duration(result.latency_ms["p99"]))
     return result
 
 

@@ -77,7 +77,7 @@ def simulated_latency_us(model: bytes, device: dict[str, Any]) -> float:
     """The estimator's latency of ``model`` on ``device`` (a device file as a dict), in µs."""
     from bench.estimate.model import Target, estimate
 
-    return estimate(analyse(model), Target.from_device(device)).latency_ms * 1e3
+    return estimate(analyse(model), Target.from_device(device)).latency.value * 1e3
 
 
 def simulated_layer_shares(model: bytes, device: dict[str, Any]) -> list[tuple[str, float]]:

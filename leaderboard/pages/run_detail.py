@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from bench.results.expected import verdict
+from bench.results.formatting import duration, quantity
 from leaderboard import charts, data
 from leaderboard.pages import common
 from leaderboard.plaintext import inline
@@ -74,8 +75,8 @@ if not common.empty_store(df):
             st.altair_chart(charts.trace_chart(points, span))
             st.caption(inline(
                 f"the shaded span, between the last two timestamp edges (red), holds "
-                f"{span['energy_uj'] / max(span['inferences'], 1):.4g} µJ per inference over "
-                f"{span['stop_s'] - span['start_s']:.3f} s"))
+                f"{quantity(span['energy_uj'] / max(span['inferences'], 1), 'µJ')} per "
+                f"inference over {duration(span['stop_s'] - span['start_s'], 's')}"))
     st.subheader("Where the time goes")
     try:
         layered = data.layer_rows(record.details)
