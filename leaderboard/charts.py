@@ -183,3 +183,16 @@ def layers_chart(rows: pd.DataFrame, title: str) -> alt.Chart:
         y=alt.Y("layer", title=None, sort=list(bars["layer"]), axis=alt.Axis(labelLimit=0)),
         tooltip=["layer", "amount", alt.Tooltip("share_pct", title="share [%]", format=".1f")],
     ).properties(height=BAR_ROW_PX * len(bars) + AXES_PX, usermeta=USERMETA)
+
+
+def layer_change_chart(change: pd.DataFrame) -> alt.Chart:
+    """Per-layer change from cell A to cell B: one bar per layer (in execution order) as long
+    as its ``change_pct``, red where B is slower, green where faster."""
+    bars = plain(change.dropna(subset=["change_pct"]), ["change_pct", "A", "B"])
+    return alt.Chart(bars).mark_bar().encode(
+        x=alt.X("change_pct", title="change B vs A [%]"),
+        y=alt.Y("layer", title=None, sort=list(bars["layer"]), axis=alt.Axis(labelLimit=0)),
+        color=alt.condition("datum.change_pct > 0", alt.value("#e76f51"), alt.value("#2a9d8f")),
+        tooltip=["layer", "A", "B",
+                 alt.Tooltip("change_pct", title="change [%]", format="+.1f")],
+    ).properties(height=BAR_ROW_PX * len(bars) + AXES_PX, usermeta=USERMETA)

@@ -465,3 +465,28 @@ def layer_rows(details: Mapping[str, Any]) -> tuple[pd.DataFrame, str] | None:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"details.layers: a layer lacks a valid field ({exc})") from None
     return rows, "instructions" if unit == "instructions" else "time [ms]"
+
+
+def layer_change(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
+    """Per-layer change from cell A's profile to cell B's (the same graph: two runtimes,
+    boards or runs of one model): ``layer``, ``A``, ``B`` (instructions, or ms for timed
+    layers), ``change_pct`` and both shares; and the unit. ValueError when a cell keeps no
+    layers (its reason), the two count in different units, or their operators differ."""
+    profiles = []
+    for name, details in (("A", a), ("B", b)):
+        rows = layer_rows(details)
+        if rows is None:
+            reason = details.get("layers_reason") or "its record keeps none"
+            raise ValueError(f"cell {name} has no per-layer profile: {reason}")
+        profiles.append(rows)
+    (ra, unit_a), (rb, unit_b) = profiles
+    if unit_a != unit_b:
+        raise ValueError(f"cell A counts {unit_a}, cell B {unit_b}: their layers cannot be "
+                         "compared figure by figure (compare their shares on Run detail)")
+    if list(ra["layer"]) != list(rb["layer"]):
+        raise ValueError(f"the cells' graphs differ: A has {len(ra)} layers, B {len(rb)} "
+                         "(or the same count of different operators)")
+    change = np.where(ra["amount"] > 0, 100 * (rb["amount"] / ra["amount"] - 1), np.nan)
+    return pd.DataFrame({"layer": ra["layer"], "A": ra["amount"], "B": rb["amount"],
+                         "change_pct": change, "share_A_pct": ra["share_pct"],
+                         "share_B_pct": rb["share_pct"]}), unit_a

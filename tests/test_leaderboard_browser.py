@@ -425,22 +425,28 @@ def test_tradeoffs_draw_one_front_per_data_set_and_devices_a_log_axis(
 
 # --- where the time goes ------------------------------------------------------------------------
 
-def layers_store(root: Path) -> Path:
-    """One run whose first cell, AD's reference model on an emulated board, keeps a per-layer
-    profile (its shapes and MACs read from the model, instructions as a firmware prints them)."""
+AD_TICKS = [4012, 940, 940, 939, 71, 218, 939, 939, 939, 4653]
+
+
+def layers_store(root: Path, runs: list[list[int]] | None = None) -> Path:
+    """A run per tick list (one by default) whose first cell, AD's reference model on an
+    emulated board, keeps a per-layer profile (its shapes and MACs read from the model,
+    instructions as a firmware prints them); its second cell keeps none."""
     from bench.runners.layers import layer_details
     from tests.tflite_models import mlperf_model
 
     tflite = mlperf_model("ad01_int8.tflite").read_bytes()
-    ticks = [4012, 940, 940, 939, 71, 218, 939, 939, 939, 4653]
-    details = layer_details(tflite, [("FULLY_CONNECTED", 40 * t) for t in ticks],
-                            "instructions", "emulated", 584_200, "timed windows")
-    run = Store(root).create("layers", {"reference_variant": "fp32"},
-                             run_id="20260104T000000Z-ffff")
-    rec = _record(run.run_id, "ad01", "int8", "qemu-cortex-m4f", latency=12.9, accuracy=None)
-    run.append(replace(rec, suite="layers", runner="qemu", details=details))
-    run.append(replace(_record(run.run_id, "ad01", "int8", "host-litert", accuracy=None),
-                       suite="layers"))
+    for i, ticks in enumerate(runs or [AD_TICKS]):
+        details = layer_details(tflite, [("FULLY_CONNECTED", 40 * t) for t in ticks],
+                                "instructions", "emulated", 40 * sum(ticks) * 1.001,
+                                "timed windows")
+        run = Store(root).create("layers", {"reference_variant": "fp32"},
+                                 run_id=f"2026010{4 + i}T000000Z-ffff")
+        rec = _record(run.run_id, "ad01", "int8", "qemu-cortex-m4f", latency=12.9,
+                      accuracy=None)
+        run.append(replace(rec, suite="layers", runner="qemu", details=details))
+        run.append(replace(_record(run.run_id, "ad01", "int8", "host-litert", accuracy=None),
+                           suite="layers"))
     return root
 
 
@@ -461,5 +467,25 @@ def test_run_detail_draws_where_the_time_goes(browser: Any, tmp_path: Path) -> N
         page.get_by_text("no per-layer profile: this record keeps none").wait_for(
             timeout=TIMEOUT_MS)
         assert page.locator('[data-testid="stVegaLiteChart"]').count() == 0
+        assert not watch.console, f"browser console: {watch.console}"
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_compare_draws_each_layers_change_between_two_cells(browser: Any,
+                                                            tmp_path: Path) -> None:
+    faster = [*AD_TICKS[:1], *(t // 2 for t in AD_TICKS[1:4]), *AD_TICKS[4:]]
+    with serving(layers_store(tmp_path / "results", [AD_TICKS, faster]), tmp_path) as url, \
+            opened(browser, url) as (page, watch):
+        go(page, "Compare")
+        page.get_by_text("Per-layer change").wait_for(timeout=TIMEOUT_MS)
+        _select(page, "cell A", "ad01/int8@qemu-cortex-m4f")  # cell B follows to the same id
+        page.get_by_text("each operator's instructions, A then B").wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_function(CHARTS_DRAWN, arg=1, timeout=TIMEOUT_MS)
+        (marks,) = page.evaluate(COUNT_MARKS)
+        assert marks["rect"] == 10 and marks["nan"] == 0, marks
+        _grid_text(page, "9 FULLY_CONNECTED")
+        _select(page, "cell B", "ad01/int8@host-litert")
+        page.get_by_text("cell B has no per-layer profile: its record keeps none").wait_for(
+            timeout=TIMEOUT_MS)
         assert not watch.console, f"browser console: {watch.console}"
         assert page.locator('[data-testid="stException"]').count() == 0

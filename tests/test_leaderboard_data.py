@@ -329,3 +329,29 @@ def test_history_without_a_noise_measure_has_no_change_point(tmp_path: Path,
     h = history.cell_history(history.timed_runs(tmp_path, "demo"), "kws/int8@host-litert")
     assert list(h["latency"]) == [0.5, 0.9] and not h["change_point"].any()
     assert h["change"].isna().all() and list(h["verdict"]) == ["", ""]
+
+
+def _layers(unit: str, figures: list[float], ops: list[str] | None = None) -> dict:
+    total = sum(figures)
+    return {"layers": [{"index": i, "op": (ops or ["CONV_2D"] * len(figures))[i], unit: v,
+                        "share": v / total, "method": "emulated"}
+                       for i, v in enumerate(figures)]}
+
+
+def test_layer_change_goes_layer_by_layer_and_refuses_what_does_not_compare() -> None:
+    change, unit = data.layer_change(_layers("instructions", [100, 300]),
+                                     _layers("instructions", [150, 150]))
+    assert unit == "instructions" and list(change["layer"]) == ["0 CONV_2D", "1 CONV_2D"]
+    assert list(change["change_pct"]) == pytest.approx([50.0, -50.0])
+    assert list(change["share_B_pct"]) == pytest.approx([50.0, 50.0])
+    timed = data.layer_change(_layers("time_ns", [2e6, 1e6]), _layers("time_ns", [1e6, 1e6]))
+    assert list(timed[0]["A"]) == pytest.approx([2.0, 1.0]) and timed[1] == "time [ms]"
+    with pytest.raises(ValueError, match="cell A counts instructions, cell B time"):
+        data.layer_change(_layers("instructions", [1, 2]), _layers("time_ns", [1, 2]))
+    with pytest.raises(ValueError, match="graphs differ: A has 2 layers, B 3"):
+        data.layer_change(_layers("instructions", [1, 2]), _layers("instructions", [1, 2, 3]))
+    with pytest.raises(ValueError, match="graphs differ"):
+        data.layer_change(_layers("instructions", [1, 2]),
+                          _layers("instructions", [1, 2], ["CONV_2D", "ADD"]))
+    with pytest.raises(ValueError, match="cell B has no per-layer profile: built without"):
+        data.layer_change(_layers("instructions", [1]), {"layers_reason": "built without"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from leaderboard import data
+from leaderboard import charts, data
 from leaderboard.pages import common
 from leaderboard.plaintext import inline
 
@@ -45,3 +45,28 @@ elif runs:
         return styles
 
     common.show(shown.style.apply(highlight, axis=1))
+
+    st.subheader("Per-layer change")
+    cells_a = df[df["run"] == a]["cell_id"].tolist()
+    cells_b = df[df["run"] == b]["cell_id"].tolist()
+    l1, l2 = st.columns(2)
+    cell_a = l1.selectbox("cell A", cells_a, key="layers_a")
+    same = cells_b.index(cell_a) if cell_a in cells_b else 0
+    cell_b = l2.selectbox("cell B", cells_b, index=same, key="layers_b")
+    record_a = data.get_record(common.results_dir(), a, cell_a) if cell_a else None
+    record_b = data.get_record(common.results_dir(), b, cell_b) if cell_b else None
+    if record_a is None or record_b is None:
+        st.caption("Pick a cell of each run.")
+    else:
+        try:
+            change, unit = data.layer_change(record_a.details, record_b.details)
+        except ValueError as e:
+            st.caption(inline(str(e)))
+        else:
+            st.caption(inline(f"{cell_a} → {cell_b}: each operator's {unit}, A then B, and "
+                              "its change (the same graph, layer by layer)"))
+            st.altair_chart(charts.layer_change_chart(change))
+            shown = change.rename(columns={
+                "A": f"A [{unit}]", "B": f"B [{unit}]", "change_pct": "change [%]",
+                "share_A_pct": "share A [%]", "share_B_pct": "share B [%]"})
+            common.show(shown)
