@@ -14,7 +14,9 @@ Recipes (all weights symmetric int4, packed two per byte):
   per-tensor ones (``granularity: channelwise`` makes a model TFLite Micro refuses).
 
 The step converts the Keras model to fp32 first when no earlier step produced a ``.tflite``,
-then replaces ``state.tflite`` with the quantized model.
+then replaces ``state.tflite`` with the quantized model. With ``qat`` it first fine-tunes the
+Keras model with its weights on the int4 grid of the chosen granularity
+(:mod:`bench.variants.int4_qat`), so the quantized model computes what was trained.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pydantic import Field
 from bench.artifacts.tflite_info import inspect
 from bench.errors import Strict
 from bench.variants.base import BuildState, StepError, VariantStep
+from bench.variants.int4_qat import Int4QatParams, fine_tune
 from bench.variants.quantize import (
     Calibration,
     convert,
@@ -64,6 +67,9 @@ class Int4Params(Strict):
     granularity: Granularity | None = None
     #: Representative data of ``static_int8_activations`` (ignored by the other recipes).
     calibration: Calibration = Field(default_factory=Calibration)
+    #: Quantization-aware fine-tuning on the int4 grid before quantizing (None: post-training
+    #: only). Needs a Keras model and a data set.
+    qat: Int4QatParams | None = None
 
     def resolved_granularity(self) -> Granularity:
         if self.granularity is not None:
@@ -161,8 +167,13 @@ def quantize(tflite: bytes, recipe: Recipe, granularity: Granularity,
 
 def apply(state: BuildState, params: Int4Params) -> None:
     """Replace ``state.tflite`` by its int4-weight version."""
-    source = float_model(state)
     granularity = params.resolved_granularity()
+    if params.qat is not None:
+        if state.tflite is not None:
+            raise StepError("int4 qat needs the Keras model: it cannot retrain a .tflite "
+                            "(a .tflite model entry, or an earlier converting step)")
+        fine_tune(state, params.qat, granularity)
+    source = float_model(state)
     calibration = None
     if params.recipe == "static_int8_activations":
         calibration, facts = calibration_data(state, source, params.calibration)
@@ -173,6 +184,7 @@ def apply(state: BuildState, params: Int4Params) -> None:
                           "weights": f"int4 symmetric, {granularity} scales",
                           "activations": ACTIVATIONS[params.recipe],
                           "aeq_recipe": named or "custom",
+                          "qat": params.qat is not None,
                           "tool": f"ai-edge-quantizer {aeq_version()}",
                           "float_size": len(source), "size": len(state.tflite)}
     log.info("int4 %s (%s): %d → %d bytes", params.recipe, granularity, len(source),
@@ -185,5 +197,6 @@ INT4 = VariantStep(
     phase="convert",
     params=Int4Params,
     description="4-bit weights with ai-edge-quantizer: weight_only, dynamic, or "
-                "static_int8_activations (int8 I/O; the form TFLite Micro runs).",
+                "static_int8_activations (int8 I/O; the form TFLite Micro runs); qat: "
+                "quantization-aware fine-tuning on the int4 grid first.",
 )
