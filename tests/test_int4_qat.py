@@ -9,6 +9,7 @@ int4 of the same model.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from bench.datasets import digits
 from bench.datasets.base import Dataset, NoParams
 from bench.models.cnn import DIGITS_CNN
 from bench.models.train import TrainSpec, train
+from bench.suite.spec import SpecError
 from bench.variants.base import BuildState, StepError
 from bench.variants.int4 import INT4, Int4Params
 from bench.variants.int4_qat import Int4QatParams, levels, snap
@@ -114,3 +116,12 @@ def test_qat_int4_artifact_holds_the_trained_weights(cnn, data, granularity) -> 
     for kernel, constant in zip(kernels, stored, strict=True):  # same weights, maybe transposed
         assert np.allclose(np.sort(kernel), np.sort(constant), rtol=1e-5, atol=1e-7)
     assert accuracy(tuned.tflite, data) >= accuracy(plain.tflite, data)
+
+
+def test_a_misspelt_qat_setting_is_a_suite_error(tmp_path: Path) -> None:
+    from tests.test_untrusted_steps import _load
+
+    with pytest.raises(SpecError, match=r"variants\[1\]\.steps\[0\]\.int4\.qat\.epoch: "
+                                        "unknown key"):
+        _load(tmp_path, [{"int4": {"recipe": "static_int8_activations", "qat": {"epoch": 3}}}])
+    assert _load(tmp_path, [{"int4": {"qat": {}}}]).variants[1].steps == [{"int4": {"qat": {}}}]
