@@ -22,7 +22,7 @@ from bench.models.train import TrainSpec, train
 from bench.suite.spec import SpecError
 from bench.variants.base import BuildState, StepError
 from bench.variants.int4 import INT4, Int4Params
-from bench.variants.int4_qat import Int4QatParams, levels, snap
+from bench.variants.int4_qat import Int4QatParams, groups, levels, quantized_kernels, snap
 from bench.variants.prune import _buffer_bytes, _values
 from tests.test_variants_toolbox import accuracy
 
@@ -40,17 +40,38 @@ def test_qat_params_are_strict_and_default_to_a_fine_tuning_rate() -> None:
         Int4Params(qat={"epochs": 0})
 
 
-@pytest.mark.parametrize("axes", [None, (0, 1, 2)])
-def test_snap_puts_weights_on_the_int4_grid_it_keeps(axes: tuple[int, ...] | None) -> None:
+@pytest.mark.parametrize(("axes", "channel"), [(None, None), ((0, 1, 2), 3), ((0, 1, 3), 2)])
+def test_snap_puts_weights_on_the_int4_grid_it_keeps(axes: tuple[int, ...] | None,
+                                                     channel: int | None) -> None:
     w = np.random.default_rng(0).normal(size=(3, 3, 4, 6)).astype(np.float32)
     q = snap(w, axes)
     scale = np.max(np.abs(w), axis=axes, keepdims=True) / 7
     steps = q / scale
     assert np.allclose(steps, np.rint(steps), atol=1e-4) and np.abs(steps).max() <= 7 + 1e-4
     assert np.abs(q - w).max() <= scale.max() / 2 + 1e-6  # rounded to the nearest level
-    groups = [q.ravel()] if axes is None else q.reshape(-1, 6).T
-    assert max(len(np.unique(g)) for g in groups) <= 16
+    per_scale = ([q.ravel()] if channel is None else
+                 list(np.moveaxis(q, channel, 0).reshape(w.shape[channel], -1)))
+    assert [len(np.unique(g)) for g in per_scale] == [len(np.unique(g))
+                                                      for g in groups(q, axes)]
+    assert max(len(np.unique(g)) for g in per_scale) <= 16
     assert np.array_equal(snap(q, axes), q)  # quantizing again lands on the same values
+
+
+def test_one_scale_per_output_channel_of_each_kernel_layout() -> None:
+    from bench.models.train import import_keras
+
+    keras = import_keras()
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(5, 3), keras.layers.DepthwiseConv2D(3),
+        keras.layers.SeparableConv2D(4, 1), keras.layers.Conv2DTranspose(2, 3),
+        keras.layers.Flatten(), keras.layers.Dense(3)])
+    found = [(tuple(v.shape), axes) for v, axes in quantized_kernels(model)]
+    assert found == [((3, 3, 3, 5), (0, 1, 2)),      # (h, w, in, out)
+                     ((3, 3, 5, 1), (0, 1)),         # (h, w, channel, multiplier)
+                     ((1, 1, 5, 1), (0, 1)),         # separable: its depthwise part…
+                     ((1, 1, 5, 4), (0, 1, 2)),      # …and its pointwise part
+                     ((3, 3, 2, 4), (0, 1, 3)),      # transposed: (h, w, out, in)
+                     ((72, 3), (0,))]
 
 
 def test_qat_needs_the_keras_model() -> None:

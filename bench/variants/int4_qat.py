@@ -8,8 +8,8 @@ to the grid after every batch. At the end the model holds the snapped weights, s
 quantizes them again onto the same grid (the scale is recomputed from the same max) and the
 ``.tflite`` computes what was trained.
 
-Kernels of convolutions and dense layers (``kernel``, ``depthwise_kernel``) are trained this
-way; biases stay float (they become int32 in the converted model).
+Kernels of convolutions and dense layers (``kernel``, ``depthwise_kernel``,
+``pointwise_kernel``) are trained this way; biases stay float (int32 in the converted model).
 """
 
 from __future__ import annotations
@@ -41,10 +41,15 @@ class Int4QatParams(FineTune):
     learning_rate: float = Field(1e-4, gt=0.0)
 
 
-def scale_axes(name: str, ndim: int) -> tuple[int, ...]:
-    """Axes one scale covers per output channel: all but the last for a kernel, the spatial
-    ones for a depthwise kernel (whose (channel, multiplier) pairs are the outputs)."""
-    return (0, 1) if name == "depthwise_kernel" else tuple(range(ndim - 1))
+def scale_axes(layer: Any, name: str, ndim: int) -> tuple[int, ...]:
+    """Axes one scale covers per output channel: the spatial ones for a depthwise kernel (its
+    (channel, multiplier) pairs are the outputs), all but the output axis otherwise — the
+    second to last for a transposed convolution (kernel ``(…, out, in)``), the last for the
+    rest."""
+    if name == "depthwise_kernel":
+        return (0, 1)
+    output = ndim - 2 if "Transpose" in type(layer).__name__ else ndim - 1
+    return tuple(a for a in range(ndim) if a != output)
 
 
 def snap(weights: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
@@ -54,26 +59,32 @@ def snap(weights: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
     return (np.clip(np.rint(weights / scale), QMIN, QMAX) * scale).astype(weights.dtype)
 
 
-def quantized_kernels(model: Any) -> list[tuple[Any, tuple[int, ...] | None]]:
+def quantized_kernels(model: Any) -> list[tuple[Any, tuple[int, ...]]]:
     """``(variable, per-channel axes)`` for each kernel the int4 step quantizes."""
     found = []
     for layer in model.layers:
-        for name in ("kernel", "depthwise_kernel"):
+        for name in ("kernel", "depthwise_kernel", "pointwise_kernel"):
             variable = getattr(layer, name, None)
             if variable is not None and getattr(variable, "trainable", False):
-                found.append((variable, scale_axes(name, len(variable.shape))))
+                found.append((variable, scale_axes(layer, name, len(variable.shape))))
     return found
+
+
+def groups(values: np.ndarray, axes: tuple[int, ...] | None) -> list[np.ndarray]:
+    """The values each scale covers (``axes=None``: one scale per tensor)."""
+    if axes is None:
+        return [values.ravel()]
+    kept = [a for a in range(values.ndim) if a not in axes]
+    channels = int(np.prod([values.shape[a] for a in kept]))
+    return list(np.moveaxis(values, kept, range(len(kept))).reshape(channels, -1))
 
 
 def levels(model: Any, granularity: Granularity) -> int:
     """The largest number of distinct values one scale covers, over the model's kernels."""
     most = 0
     for variable, axes in quantized_kernels(model):
-        values = variable.numpy()
-        # the per-channel axes lead, so each column of this reshape is one output channel
-        groups = ([values.ravel()] if granularity == "tensorwise" else
-                  values.reshape(int(np.prod([values.shape[a] for a in axes])), -1).T)
-        most = max(most, *(len(np.unique(g)) for g in groups))
+        for group in groups(variable.numpy(), axes if granularity == "channelwise" else None):
+            most = max(most, len(np.unique(group)))
     return most
 
 
