@@ -11,11 +11,12 @@ import os
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.results import index, table
+from bench.results import index, samples, table
 from bench.results.compare import compare_runs
 from bench.results.metrics import Metric
 from bench.results.record import ConstraintResult, Record
@@ -135,6 +136,54 @@ def test_indexed_answers_are_the_plain_ones(store, monkeypatch, capsys, caplog) 
     assert ",4096.0," in answers["indexed"]["csv"]  # a column with floats prints 4096 as pandas
     frame = table.frame(b.records())
     pd.testing.assert_frame_equal(index.frame([b]), frame)
+
+
+def test_compare_reads_the_same_figures_and_samples_from_the_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Comparing reads plain rows from the index (no record objects): the same changes as line
+    by line, with raw samples (bootstrap) where both runs kept them and summaries (Welch)
+    elsewhere, a samples file gone missing, a summary missing, a cell recorded twice (its last
+    record counts) and a zero size; leaving the unchanged figures out leaves the rest as is."""
+    store = Store(tmp_path / "results")
+    rng = np.random.default_rng(5)
+    runs = []
+    for k, shift in enumerate((1.0, 1.2)):
+        run = store.create("sweep", {}, run_id=f"20261201T00000{k}Z-s{k}")
+        for i in range(40):
+            rec = record(run, i, shift)
+            if rec.status == "ok" and i % 4 == 0:  # raw samples: 2 processes of 30 invokes
+                kept = samples.Samples([rng.normal(1e6 * shift, 2e4, 30).astype(np.int64)
+                                        for _ in range(2)], [30, 30])
+                rec.details["samples"] = samples.save(run.path, rec.cell_id, kept)
+            if k == 1 and i == 8:
+                rec.details["samples"] = "samples/gone.json"
+            if k == 1 and i == 2:
+                del rec.metrics["latency_std"]
+            if i == 6:
+                rec.metrics["model_size"] = Metric(0, "B", "measured")
+            run.append(rec)
+        run.append(record(run, 4, 2 * shift if k else shift))  # a cell again (slower in b)
+        run.release()
+        runs.append(run)
+    a, b = runs
+    answers = {}
+    for mode in ("plain", "indexed"):
+        plain(monkeypatch, mode == "plain")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            answers[mode] = (compare_runs(a, b), compare_runs(a, b, unchanged=False),
+                             compare_runs(b, a, tolerance=0.01, alpha=0.2, unchanged=False))
+            assert any("gone.json" in m for m in caplog.messages)
+    assert answers["indexed"] == answers["plain"]
+    every, changed, back = answers["indexed"]
+    assert changed == [c for c in every if c.verdict != "same"] and len(changed) < len(every)
+    assert all(c.verdict != "same" for c in back) and back
+    tests = {c.cell_id: c.test for c in every if c.metric == "latency_p50"}
+    assert {"bootstrap", "welch"} <= set(tests.values())
+    assert record(a, 2).cell_id not in tests  # its summary lacks the std: no test
+    twice = {c.metric: c for c in every if c.cell_id == record(a, 4).cell_id}
+    assert twice["latency_p50"].test == "welch"  # its last record has no samples
+    assert twice["latency_p50"].after == pytest.approx(2.4 * twice["latency_p50"].before)
 
 
 def test_an_append_indexes_only_the_new_lines(store, monkeypatch) -> None:  # noqa: ANN001

@@ -19,7 +19,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     store = Store(Path(args.results))
     run_a, run_b = store.find(args.run_a), store.find(args.run_b)
-    changes = compare_runs(run_a, run_b, tolerance=args.tolerance, alpha=args.alpha)
+    # the table lists unchanged figures only with --all (and counts none of them)
+    changes = compare_runs(run_a, run_b, tolerance=args.tolerance, alpha=args.alpha,
+                           unchanged=args.all or args.format == "json")
     if args.format == "json":
         for change in changes:
             print(json.dumps(change.to_json()))
