@@ -16,13 +16,13 @@ import argparse
 import statistics
 from typing import Any
 
-import numpy as np
-
 from bench import textable
 from bench.datasets import digits
 from bench.datasets.base import Dataset, NoParams
 from bench.models.cnn import DIGITS_CNN
 from bench.models.train import TrainSpec, train
+from bench.runners.io import batch_predict
+from bench.runners.litert import LiteRTModel
 from bench.variants.base import BuildState, VariantStep
 from bench.variants.int4 import INT4, Int4Params
 from bench.variants.quantize import QUANTIZE, QuantizeParams
@@ -30,21 +30,10 @@ from bench.variants.quantize import QUANTIZE, QuantizeParams
 
 def test_correct(model: bytes, data: Dataset) -> int:
     """Test images ``model`` classifies right in LiteRT (int8 input quantized as it asks)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=model)
-    interpreter.allocate_tensors()
-    source, sink = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    right = 0
-    for x, y in zip(data.x_test, data.y_test, strict=True):
-        sample = x[None].astype(np.float32)
-        if source["dtype"] != np.float32:
-            scale, zero = source["quantization"]
-            sample = np.clip(np.rint(sample / scale + zero), -128, 127).astype(source["dtype"])
-        interpreter.set_tensor(source["index"], sample)
-        interpreter.invoke()
-        right += int(np.argmax(interpreter.get_tensor(sink["index"])) == y)
-    return right
+    opened = LiteRTModel(model)
+    predict = batch_predict(lambda x: opened.run([x])[0], opened.in_specs[0],
+                            opened.out_specs[0])
+    return int((predict(data.x_test).argmax(axis=1) == data.y_test).sum())
 
 
 def built(model: Any, data: Dataset, step: VariantStep, params: Any, seed: int = 0) -> bytes:
