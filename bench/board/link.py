@@ -27,7 +27,12 @@ _US_WRAP = 2 ** 32  # firmware timestamps are 32-bit microseconds
 
 
 class BoardError(RuntimeError):
-    """The board could not be reached or misbehaved; names the port and the last lines."""
+    """The board could not be reached or misbehaved; names the port and the last lines.
+    ``what`` is what went wrong alone (no port, no transcript): the same on every machine."""
+
+    def __init__(self, message: str, what: str | None = None) -> None:
+        super().__init__(message)
+        self.what = message if what is None else what
 
 
 #: Link protocols the serial runner speaks.
@@ -119,7 +124,7 @@ class BoardLink:
         lines = " | ".join(self.last) or "nothing"
         pending = self.splitter.pending
         tail = f"; unterminated: {pending!r}" if pending else ""
-        return BoardError(f"{self.port}: {what}; last lines received: {lines}{tail}")
+        return BoardError(f"{self.port}: {what}; last lines received: {lines}{tail}", what)
 
     def command(self, text: str, timeout: float | None = None,
                 booting: bool = False) -> list[str]:

@@ -50,12 +50,13 @@ def firmware_layers(link: BoardLink, tflite: bytes, total: float, unit: str, met
                     timeout: float) -> dict[str, Any]:
     """``layers%`` on a firmware built with profiling (the last input loaded): each operator's
     ticks × ``per_tick(hz)`` in ``unit``, checked against ``total`` (the inference's, from
-    ``total_source``); or why there are none. Never fails the cell."""
+    ``total_source``); or why there are none (without the port or transcript, so a record reads
+    the same from every machine). Never fails the cell."""
     try:
         ticks = link.layers(timeout)
     except BoardError as exc:
         return {"layers_reason": f"the firmware gave no per-layer profile (built without "
-                                 f"profiling?): {exc}"}
+                                 f"profiling?): {exc.what}"}
     scale = per_tick(ticks.hz)
     details = layer_details(tflite, [(op, n * scale) for op, n in ticks.ops], unit, method,
                             total, total_source, source)
