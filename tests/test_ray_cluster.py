@@ -134,6 +134,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, tiny_tflite: Path) -> Iterator
     """Head node (2 CPUs) + agents ``lab-a`` and ``lab-b`` (1 CPU, one virtual board each)."""
     from ray.cluster_utils import Cluster
 
+    from bench.run.executors.network import require_token
+
+    require_token()  # as `edgebench agent --head` does: the agents present the token they find
     root = tmp_path_factory.mktemp("lab")
     procs: list[subprocess.Popen[str]] = []
     cluster = Cluster(initialize_head=True, head_node_args={
