@@ -259,6 +259,34 @@ def test_holdout_records_calibrate_the_new_model_interval_and_never_the_fit(
     assert "a refit keeps its table's intervals" in capsys.readouterr().err
 
 
+def test_releases_held_out_inside_the_data_size_the_missing_release_z(data) -> None:  # noqa: ANN001
+    """Each release of the training data held out in turn (every system that ran it): its rows
+    are predicted without it, so making one release 10× faster moves exactly that fold's
+    residuals by log 10 — and the procedure's ``release not in the data`` z follows it."""
+    from bench.estimate.crossval import procedure, release_key, release_residuals
+
+    xcube = data.subset(data.rows["runtime"] == "x-cube-ai")
+    keys = release_key(xcube.rows)
+    fast = xcube.subset(np.ones(len(keys), bool))
+    fast.rows.loc[(keys == "x-cube-ai/8.0").to_numpy(), "latency_ms"] /= 10
+    plain, faster = (release_residuals(d, STRUCTURE) for d in (xcube, fast))
+    assert sorted(set(plain["held_release"])) == sorted(set(keys))
+    assert len(plain) == len(xcube.rows)  # every row held out once, with its release
+    assert (plain["held_release"] == release_key(plain)).all()
+    assert not (plain["resolution"] == "release").any()  # never its own release's effect
+    held = faster["held_release"] == "x-cube-ai/8.0"
+    np.testing.assert_allclose(faster.loc[held, "log_pred"], plain.loc[held, "log_pred"])
+    shift = np.log(faster.loc[held, "latency_ms"]) - np.log(plain.loc[held, "latency_ms"])
+    np.testing.assert_allclose(shift, -np.log(10))
+    z = (np.log(faster["latency_ms"]) - faster["log_pred"]) / faster["sd"]
+    # seven releases weigh the same: the 10th percentile falls among the fast release's rows
+    missing = procedure(fast, (STRUCTURE,)).intervals["known_model"].for_doubt(
+        "release not in the data")
+    assert z[held].min() <= missing.z_low <= z[held].max()
+    assert missing.z_low < z[~held].min()
+    assert "each release held out" in missing.source
+
+
 def test_evaluate_prints_error_and_coverage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calibrate", "--results", str(_csv()), "--models-dir", str(MLPERF),
                  "--evaluate", "--quick"]) == 0

@@ -210,6 +210,39 @@ def test_interval_per_source_of_doubt() -> None:
     assert few.for_doubt("release not in the data") == few  # too few: the overall z
 
 
+def test_a_missing_release_is_sized_on_whole_releases_held_out() -> None:
+    """The ``release not in the data`` z comes from folds that hold whole releases out (each
+    release weighing the same), not from the odd systems whose release their fold lacked, and
+    is not widened to the overall z; too few such rows leave the interval alone."""
+    rng = np.random.default_rng(1)
+    systems = pd.DataFrame({  # 200 rows near their prediction, one odd system 3 sd off
+        "latency_ms": np.exp(np.concatenate([rng.normal(0, 0.5, 200), np.full(20, -3.0)])),
+        "log_pred": 0.0, "sd": 1.0, "group": [f"s{i % 20}" for i in range(200)] + ["odd"] * 20,
+        "resolution": ["release"] * 200 + ["nearby releases"] * 20})
+    iv = Interval.from_residuals(systems, "systems", by="group")
+    assert iv.for_doubt("release not in the data").z_low < -2.5  # the odd system sets it
+    # five releases held out: four of ten rows, one of a hundred, each exactly on its z
+    z = {"a": -0.4, "b": -0.2, "c": 0.0, "d": 0.2, "e": 0.4}
+    n = {"a": 10, "b": 10, "c": 100, "d": 10, "e": 10}
+    held = pd.DataFrame([{"latency_ms": math.exp(v * 0.5), "log_pred": 0.0, "sd": 0.5,
+                          "held_release": k, "resolution": "nearby releases"}
+                         for k, v in z.items() for _ in range(n[k])])
+    sized = iv.sized_by("release not in the data", held, "each release held out",
+                        by="held_release")
+    missing = sized.for_doubt("release not in the data")
+    # each release weighs the same: −0.4 … +0.4, not the rows' −0.2 … +0.2
+    assert (missing.z_low, missing.z_high) == (pytest.approx(-0.4), pytest.approx(0.4))
+    assert missing.z_low > iv.z_low and missing.residuals == sum(n.values())
+    assert "each release held out (140 residuals of 5)" in missing.source
+    assert sized.by_doubt["release known"] == iv.by_doubt["release known"]
+    back = Interval.from_json(json.loads(json.dumps(sized.to_json())))  # as a table stores it
+    assert back.for_doubt("release not in the data").z_high == pytest.approx(0.4)
+    few = held[held["held_release"] == "a"].iloc[: DOUBT_MINIMUM - 1]
+    assert iv.sized_by("release not in the data", few, "x", by="held_release") == iv
+    known = held.assign(resolution="release")  # rows of another source of doubt size nothing
+    assert iv.sized_by("release not in the data", known, "x", by="held_release") == iv
+
+
 def test_an_estimate_uses_the_z_of_its_source_of_doubt(kws) -> None:  # noqa: ANN001
     meta = load_coefficients().meta
     intervals = json.loads(json.dumps(meta["intervals"]))

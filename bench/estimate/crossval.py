@@ -5,7 +5,8 @@
 folds, and each model family held out in turn), keep the structure with the smallest mean
 absolute log error, take the 10th and 90th percentiles of its standardised held-out residuals
 as the 80 % interval (each held-out system, or model family, weighing the same, however many
-rows it has; per source of doubt where there are enough: :class:`Interval`), and fit it on
+rows it has; per source of doubt where there are enough: :class:`Interval`; a release the
+data lack sized on each release held out in turn, :func:`release_residuals`), and fit it on
 everything. :func:`leave_systems_out` and
 :func:`leave_models_out` run that whole procedure on each outer training set (nested) — or,
 with ``structure`` given, skip the choice (the non-nested, optimistic figure).
@@ -27,7 +28,7 @@ import pandas as pd
 from bench.estimate.data import Data, queries
 from bench.estimate.design import Structure
 from bench.estimate.fit import Fitted, fit, predict, slots_of
-from bench.estimate.interval import Interval, doubt_of
+from bench.estimate.interval import RELEASE_DOUBT, Interval, doubt_of
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,12 @@ def system_folds(groups: list[str], k: int) -> list[list[str]]:
     return [ordered[i::k] for i in range(k)]
 
 
+def release_key(rows: pd.DataFrame) -> pd.Series:
+    """Each row's runtime release (``runtime/slot``): the unit :func:`leave_releases_out`
+    and :func:`release_residuals` hold out."""
+    return rows["runtime"].astype(str) + "/" + rows["slot"].fillna("none").astype(str)
+
+
 def inner_residuals(data: Data, structure: Structure, folds: int = INNER_FOLDS) -> pd.DataFrame:
     """Held-out predictions inside ``data``: systems in ``folds`` folds (kind ``systems``) and,
     with three or more model families, each family in turn (kind ``models``)."""
@@ -88,6 +95,23 @@ def inner_residuals(data: Data, structure: Structure, folds: int = INNER_FOLDS) 
             out.append(held_out(data.subset(~mask), data.subset(mask), structure)
                        .assign(kind="models"))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def release_residuals(data: Data, structure: Structure) -> pd.DataFrame:
+    """Held-out predictions inside ``data`` of each runtime release in turn, every system
+    that ran it held out with it (kind ``releases``; ``held_release`` names the fold): how an
+    estimate of a release the data lack strays, as :func:`leave_releases_out` measures it.
+    Empty with fewer than two releases."""
+    keys = release_key(data.rows)
+    names = sorted(set(keys))
+    if len(names) < 2:
+        return pd.DataFrame()
+    out = []
+    for key in names:
+        mask = (keys == key).to_numpy()
+        out.append(held_out(data.subset(~mask), data.subset(mask), structure)
+                   .assign(kind="releases", held_release=key))
+    return pd.concat(out, ignore_index=True)
 
 
 #: Interval kinds: an estimate of a calibration model on a new system, and of a new model.
@@ -133,6 +157,11 @@ def procedure(data: Data, structures: tuple[Structure, ...] = STRUCTURES,
     intervals = {kind: Interval.from_residuals(
         res[res["kind"] == by], f"{why[by]}: {_label(structure)}",
         by="family" if by == "models" else "group") for kind, by in KINDS.items()}
+    # a release the data lack: sized on whole releases held out (as a user's unknown release
+    # is), not on the few systems whose release happened to be missing from their fold
+    intervals["known_model"] = intervals["known_model"].sized_by(
+        RELEASE_DOUBT, release_residuals(data, structure), "each release held out",
+        by="held_release")
     if holdout is not None and not holdout.rows.empty:
         # no board effect: what they measure is the model's novelty, not a board's
         p = predict(fitted, queries(holdout, fitted.slots, boards=set()))
@@ -180,12 +209,6 @@ def leave_systems_out(data: Data, structure: Structure | None = None,
     names = groups or sorted(set(data.rows["group"]))
     masks = [(g, (data.rows["group"] == g).to_numpy()) for g in names]
     return _outer(data, masks, structure, "known_model", holdout)
-
-
-def release_key(rows: pd.DataFrame) -> pd.Series:
-    """Each row's runtime release (``runtime/slot``): the unit :func:`leave_releases_out`
-    holds out."""
-    return rows["runtime"].astype(str) + "/" + rows["slot"].fillna("none").astype(str)
 
 
 def leave_releases_out(data: Data, structure: Structure | None = None,

@@ -10,6 +10,11 @@ percentile and the overall one. Never narrower: narrowing ``release known`` to i
 percentiles covered 73 % of held-out systems instead of 80 % — the inner folds hold out a
 fifth of the systems, so their ``sd`` carries more parameter uncertainty than a
 one-system-out estimate's, and their standardised residuals come out too small.
+
+``release not in the data`` is then sized again (:meth:`Interval.sized_by`) on inner folds
+that hold out **whole releases**, one at a time, as the outer by-release evaluation does: its
+own percentiles, each release weighing the same. Sized on the systems whose release their
+fold happened to lack, a few far-off systems set it, wider than a missing release needs.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ DOUBT_MINIMUM = 10
 #: its width comes from the releases' spread in its ``sd``.
 DOUBTS = {"release": "release known", "nearby releases": "release not in the data",
           "runtime unseen": "release not in the data", "runtime pooled": "release not stated"}
+#: The source of doubt of a release the data lack: its ``z`` is sized on whole releases held
+#: out (:meth:`Interval.sized_by`), not on the systems whose release their fold lacked.
+RELEASE_DOUBT = "release not in the data"
 
 
 def doubt_of(resolution: str) -> str:
@@ -82,6 +90,28 @@ class Interval:
                     by_doubt[doubt] = (min(_quantile(z[m], tail, w), low),
                                        max(_quantile(z[m], 1 - tail, w), high), int(m.sum()))
         return cls(low, high, LEVEL, len(z), source, by_doubt)
+
+    def sized_by(self, doubt: str, res: Any, how: str, by: str) -> Interval:
+        """This interval with ``doubt``'s ``z`` the percentiles of the held-out rows ``res``
+        of that source of doubt alone (each ``by`` group weighing the same), neither widened
+        to the overall ``z`` nor to what other folds gave it: ``res`` holds out the unit that
+        source of doubt is about (e.g. whole releases, ``how`` says so). With fewer than
+        :data:`DOUBT_MINIMUM` such rows it is left as it is."""
+        if len(res) == 0 or "resolution" not in res:
+            return self
+        res = res[res["resolution"].map(doubt_of).to_numpy() == doubt]
+        if len(res) < DOUBT_MINIMUM:
+            return self
+        z = ((np.log(res["latency_ms"]) - res["log_pred"]) / res["sd"]).to_numpy()
+        weights = (1.0 / res.groupby(by)[by].transform("size")).to_numpy(float)
+        tail = (1 - LEVEL) / 2
+        low, high = _quantile(z, tail, weights), _quantile(z, 1 - tail, weights)
+        if not low < high:
+            return self
+        units = res[by].nunique()
+        return Interval(self.z_low, self.z_high, self.level, self.residuals,
+                        f"{self.source}; {doubt}: {how} ({len(z)} residuals of {units})",
+                        {**self.by_doubt, doubt: (low, high, len(z))})
 
     @classmethod
     def widest(cls, parts: list[Interval], source: str) -> Interval:
