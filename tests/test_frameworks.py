@@ -31,10 +31,10 @@ FRAMEWORKS = {"digits_cnn_keras": "keras", "digits_cnn_torch": "pytorch", "digit
 ONNX_FILE = SUITE.parent / "models" / "digits_cnn_torch.onnx"
 ONNX_SHA256 = hashlib.sha256(ONNX_FILE.read_bytes()).hexdigest()  # before any run
 #: Accuracy Keras and PyTorch may differ by at the suite's one seed: 3 points (8 of 269 test
-#: images). Over seeds 0-4 their means agree within 0.2 points, but one seed's gap runs from -4
-#: to +3 images (sd 1.1 points: each training's accuracy wanders across seeds), so a point would
-#: fail on any numerics change of either library, not on a conversion fault, which costs far
-#: more. README "Models from PyTorch and ONNX" has the seed table (benchmarks/framework_seeds.py).
+#: images). Over seeds 0-4 their means are 0.15 points apart, but one seed's gap runs from -4
+#: to +3 images (sd 1.1 points: each training's accuracy wanders across seeds), so a point could
+#: fail on a numerics change in either library (a new draw), not on a conversion fault. README
+#: "Models from PyTorch and ONNX" has the seed table (benchmarks/framework_seeds.py).
 CLOSE = 0.03
 
 
