@@ -43,6 +43,8 @@ TORCH_SUFFIXES = (".pt", ".pth", ".pt2")
 #: ONNX opset the exporter writes.
 OPSET = 17
 MAX_REASON_CHARS = 400
+#: Keras's fuzz factor: its Adam ε and the clip of probabilities in cross-entropy.
+KERAS_EPSILON = 1e-7
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -84,9 +86,10 @@ def framework_facts(framework: str) -> dict[str, Any]:
 
 def train_torch(builder: ModelBuilder, params: Any, dataset: Dataset | None,
                 spec: TrainSpec) -> Any:
-    """Build ``builder``'s module and train it like :func:`bench.models.train.train` trains a
-    Keras model: Adam at ``spec.learning_rate``, cross-entropy on the softmax output, shuffled
-    batches, ``spec.epochs``, seeded by ``spec.seed``. No data set: seeded random weights."""
+    """Build ``builder``'s module and train it as :func:`bench.models.train.train` trains a
+    Keras model: Adam at ``spec.learning_rate`` with Keras's ε (1e-7), cross-entropy computed as
+    Keras computes it (:func:`cross_entropy`), batches of ``spec.batch_size`` reshuffled each
+    epoch, ``spec.epochs``, seeded by ``spec.seed``. No data set: seeded random weights."""
     torch = require("torch", "PyTorch models")
     torch.manual_seed(spec.seed)
     torch.set_num_threads(1)  # tiny models: threads cost more than they give on shared cores
@@ -103,7 +106,8 @@ def train_torch(builder: ModelBuilder, params: Any, dataset: Dataset | None,
     module = builder.build(resolved, dataset.input_shape, outputs)
     x = torch.from_numpy(_to_channels_first(dataset.x_train))
     y = torch.from_numpy(targets(dataset, "train", outputs).astype(np.int64))
-    optimizer = torch.optim.Adam(module.parameters(), lr=spec.learning_rate)
+    optimizer = torch.optim.Adam(module.parameters(), lr=spec.learning_rate,
+                                 eps=KERAS_EPSILON)
     generator = torch.Generator().manual_seed(spec.seed)
     module.train()
     for epoch in range(spec.epochs):
@@ -112,15 +116,25 @@ def train_torch(builder: ModelBuilder, params: Any, dataset: Dataset | None,
         for start in range(0, len(x), spec.batch_size):
             batch = order[start:start + spec.batch_size]
             optimizer.zero_grad()
-            probabilities = module(x[batch])
-            loss = torch.nn.functional.nll_loss(torch.log(probabilities.clamp_min(1e-7)),
-                                                y[batch])
+            loss = cross_entropy(module, x[batch], y[batch])
             loss.backward()
             optimizer.step()
             total += loss.item() * len(batch)
         log.info("%s epoch %d/%d: loss=%.4g", builder.name, epoch + 1, spec.epochs,
                  total / len(x))
     return module.eval()
+
+
+def cross_entropy(module: Any, x: Any, y: Any) -> Any:
+    """Mean cross-entropy of ``module`` on ``(x, y)`` as Keras computes it for a softmax output:
+    from the logits when the module is a ``Sequential`` ending in ``Softmax`` (exact, so a
+    confidently wrong image still teaches), else from probabilities clipped to [ε, 1 − ε]."""
+    torch = require("torch", "PyTorch models")
+    functional = torch.nn.functional
+    if isinstance(module, torch.nn.Sequential) and isinstance(module[-1], torch.nn.Softmax):
+        return functional.cross_entropy(module[:-1](x), y)
+    probabilities = module(x).clamp(KERAS_EPSILON, 1 - KERAS_EPSILON)
+    return functional.nll_loss(torch.log(probabilities), y)
 
 
 def _to_channels_first(x: np.ndarray) -> np.ndarray:

@@ -1,7 +1,10 @@
 """``digits_cnn_torch``: the ``digits_cnn`` architecture as a PyTorch module.
 
 The same widths (:class:`~bench.models.cnn.CnnParams`): one 3×3 convolution (+ 2×2 max-pool) per
-``filters`` entry, a hidden dense layer, softmax. PyTorch convolutions take channels first, so
+``filters`` entry, a hidden dense layer, softmax; and the same initial weights as Keras gives
+``digits_cnn`` (Glorot-uniform kernels, zero biases) rather than PyTorch's defaults (Kaiming-
+uniform with a = √5 and uniform biases), so that the two differ in framework, not in recipe.
+PyTorch convolutions take channels first, so
 the module's input is the data set's ``(height, width, channels)`` as ``(channels, height,
 width)``; the conversion (:mod:`bench.models.imported`) hands the converted model back in the
 data set's layout. PyTorch is imported inside the call (the ``torch`` extra).
@@ -39,6 +42,10 @@ def build_torch_cnn(params: CnnParams, input_shape: tuple[int, ...], outputs: in
         layers += [nn.Linear(features, params.dense), nn.ReLU()]
         features = params.dense
     layers += [nn.Linear(features, outputs), nn.Softmax(dim=-1)]
+    for layer in layers:
+        if isinstance(layer, nn.Conv2d | nn.Linear):  # Keras's initialisers
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
     return nn.Sequential(*layers)
 
 
@@ -46,6 +53,7 @@ DIGITS_CNN_TORCH = ModelBuilder(
     name="digits_cnn_torch", build=build_torch_cnn, tasks=("classification",), params=CnnParams,
     description="digits_cnn in PyTorch (trained with torch, converted through ONNX); needs the "
                 "torch extra.",
+    version="2",  # 2: Keras's initial weights
     default_io=lambda params: ((8, 8, 1), 10),
     framework="pytorch",
 )
