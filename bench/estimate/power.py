@@ -10,8 +10,10 @@ Sources, most trusted first (:func:`resolve`):
 
 Each has its own spread (log sd), which widens the energy interval beside the latency's: a
 figure measured on that board strays as far as one board's systems stray from each other, a
-datasheet figure as far as datasheets stray from what a board draws inferring, a core's typical
-figure as far as its boards stray from each other.
+datasheet figure as far as datasheets stray from what their boards draw inferring (and as far
+as a board's systems stray, in quadrature), a core's typical figure as far as its boards stray
+from the typical figure of its other boards. Each is fitted on a table's own calibration rows
+(:func:`table_block`), so a held-out board never sizes its own.
 
 Power follows clock and supply: ``P(f, V) = static + (P₀ − static) · f/f₀ · (V/V₀)^k``
 (:func:`scale`; ``k`` = 2 for dynamic C·V²·f where V feeds the core). A figure stated or
