@@ -12,6 +12,7 @@ import pytest
 from bench.board.reference_models import REFERENCE_FILES
 from bench.cli import main
 from bench.devices import releases
+from bench.estimate import power
 from bench.estimate.analysis import analyse
 from bench.estimate.coefficients import Coefficients
 from bench.estimate.crossval import Interval, fit_data, leave_models_out, leave_systems_out
@@ -152,8 +153,9 @@ def test_leave_out_errors_and_intervals(data) -> None:  # noqa: ANN001
 def test_calibrate_command_from_published_results(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "coef.json"
+    devices = Path(__file__).resolve().parents[1] / "devices"
     assert main(["calibrate", "--results", str(_csv()), "--models-dir", str(MLPERF),
-                 "--out", str(out)]) == 0
+                 "--devices-dir", str(devices), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "skipped" in printed and "RISC-V" in printed and "inner cross-validation" in printed
     xcube = next(line for line in printed.splitlines() if line.startswith("x-cube-ai"))
@@ -164,6 +166,12 @@ def test_calibrate_command_from_published_results(tmp_path: Path,
     packaged = load_coefficients()
     assert table.fitted.names == packaged.fitted.names  # the shipped table is this command's
     np.testing.assert_allclose(table.fitted.theta, packaged.fitted.theta, atol=1e-4)
+    # the power spreads too: the datasheet one from the shipped device files' datasheet
+    # figures against the same boards' published power, wider than a figure measured there
+    assert table.power == packaged.power
+    spreads = table.power["log_sd"]
+    assert spreads["datasheet"] > spreads["measured"] > 0
+    assert spreads["datasheet"] != power.DATASHEET_LOG_SD  # fitted, not the nominal figure
     assert main(["calibrate", "--results", str(_csv()), "--model", "qq=1", "--out", "x"]) == 2
     assert main(["calibrate", "--out", "x"]) == 2  # no data at all
 

@@ -159,6 +159,58 @@ def test_power_from_calibration_rows() -> None:
     assert b1["clock_mhz"] == 50.0 and b1["voltage_v"] == 1.8
 
 
+def _power_rows(systems: list[tuple[str, str, str, float, float]]) -> pd.DataFrame:
+    """Calibration rows (group, board, core, clock MHz, mW): one row each."""
+    return pd.DataFrame([{"group": g, "board": b, "core": c, "clock_mhz": mhz,
+                          "latency_ms": 10.0, "energy_uj": mw * 10.0, "source": "results"}
+                         for g, b, c, mhz, mw in systems])
+
+
+def test_the_typical_spread_is_between_boards_not_between_one_boards_systems() -> None:
+    """A core's typical figure serves a board nothing measured: its spread is each board
+    against the typical figure of its core's *other* boards, however many systems a board
+    ran (their differences are the ``measured`` spread)."""
+    one_board = _power_rows([("a", "b1", "cortex-m4f", 100.0, 20.0),
+                             ("b", "b1", "cortex-m4f", 100.0, 80.0)])
+    # two systems of one board: no second board, so no spread known for the core
+    assert power.log_sd(one_board) == power.DEFAULT_LOG_SD
+    rows = _power_rows([("a", "b1", "cortex-m4f", 100.0, 40.0),
+                        ("b", "b1", "cortex-m4f", 100.0, 60.0),
+                        ("c", "b2", "cortex-m4f", 100.0, 20.0),
+                        ("d", "b3", "cortex-m7", 100.0, 90.0)])
+    # b1's own 0.5 mW/MHz (median of its systems) against b2's 0.2, and b2 against b1's rows
+    expected = math.log(0.5 / 0.2)
+    assert power.log_sd(rows) == pytest.approx(expected)
+    assert power.table_block(rows)["log_sd"]["typical"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_datasheet_spread_is_fitted_on_boards_with_both_figures() -> None:
+    """How far datasheets stray from what boards draw: boards with a datasheet figure and
+    published power, the figure scaled to the published clock, plus a system's own stray
+    (``measured``) in quadrature: never narrower than a figure measured on the board."""
+    rows = _power_rows([("a", "b1", "cortex-m4f", 100.0, 50.0),
+                        ("b", "b2", "cortex-m33", 200.0, 30.0),
+                        ("c", "b3", "cortex-m7", 100.0, 70.0)])
+    sheets = {"b1": {"active_mw": 40.0, "active_at_mhz": 100.0},
+              # stated at 50 MHz: 15 mW moves to 42 at the published 200 MHz (static 6 stays)
+              "b2": {"active_mw": 15.0, "active_at_mhz": 50.0, "static_mw": 6.0},
+              "b9": {"active_mw": 1.0, "active_at_mhz": 100.0}}  # a board with no results
+    gaps = [math.log(50.0 / 40.0), math.log(30.0 / (6.0 + 9.0 * 4))]
+    gap = math.sqrt(np.mean(np.square(gaps)))
+    assert power.datasheet_log_sd(rows, sheets, 0.1) == pytest.approx(math.hypot(gap, 0.1))
+    assert power.datasheet_log_sd(rows, sheets, 0.0) == pytest.approx(gap)
+    block = power.table_block(rows, sheets)
+    assert block["log_sd"]["datasheet"] == pytest.approx(
+        math.hypot(gap, block["log_sd"]["measured"]), abs=1e-4)
+    assert block["log_sd"]["datasheet"] > block["log_sd"]["measured"]
+    # a datasheet that matches its board exactly still leaves the systems' stray
+    exact = {"b1": {"active_mw": 50.0, "active_at_mhz": 100.0}}
+    assert power.datasheet_log_sd(rows, exact, 0.2) == pytest.approx(0.2)
+    # no board with both figures: the nominal spread
+    assert power.datasheet_log_sd(rows, {"b9": sheets["b9"]}, 0.1) == power.DATASHEET_LOG_SD
+    assert power.table_block(rows)["log_sd"]["datasheet"] == power.DATASHEET_LOG_SD
+
+
 def test_a_malformed_power_block_is_a_clear_error() -> None:
     meta = load_coefficients().meta
     bad = {"boards": {BOARD: {"mw_per_mhz": -1, "clock_mhz": 120, "source": "published"}}}
@@ -337,7 +389,8 @@ def test_the_evaluation_prices_energy_as_a_user_of_the_held_out_board_would() ->
     data = results_data(csv, {b: mlperf_model(f) for b, f in REFERENCE_FILES.items()})
     groups = ["nucleol4r5zi@120MHz/x-cube-ai", "ekra6m4@200MHz/tflm"]
     lso = leave_systems_out(data, Structure(0.3, False, 0.3, True, robust=1.0), groups)
-    sheets = {"ekra6m4": {"active_mw": 65.3, "active_at_mhz": 200.0}}
+    sheets = {"ekra6m4": {"active_mw": 65.3, "active_at_mhz": 200.0},
+              "nucleol4r5zi": {"active_mw": 39.6, "active_at_mhz": 120.0}}
     res = with_errors(lso, data, "group", sheets)
     res = res[res["energy_uj"].notna()]
     l4, ra = (res[res["group"] == g] for g in groups)
@@ -346,6 +399,13 @@ def test_the_evaluation_prices_energy_as_a_user_of_the_held_out_board_would() ->
     systems = (others["energy_uj"] / others["latency_ms"]).groupby(others["group"]).median()
     assert l4["power_mw"].iloc[0] == pytest.approx(systems.median(), rel=1e-3)
     assert set(ra["power_source"]) == {"datasheet"} and (ra["power_mw"] == 65.3).all()
+    # its spread: the datasheets of the *training* boards against their published power
+    train = data.rows[data.rows["group"] != groups[1]]
+    measured = power.board_log_sd(train)
+    assert ra["power_sd"].iloc[0] == pytest.approx(
+        power.datasheet_log_sd(train, sheets, measured), abs=1e-4)  # as the table rounds it
+    assert ra["power_sd"].iloc[0] != pytest.approx(  # never its own board's gap
+        power.datasheet_log_sd(data.rows, sheets, measured), abs=1e-3)
     np.testing.assert_allclose(ra["pred_uj"], 65.3 * ra["pred_ms"], rtol=1e-9)
     # an energy error splits into the latency's and the power's
     np.testing.assert_allclose(res["latency_log_error"] + res["power_log_error"],

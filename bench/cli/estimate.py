@@ -239,7 +239,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         holdout = _holdout(args, sources)
         if args.out is not None:
             base = None if args.results else load_coefficients(args.coefficients)
-            table = calibrate(data, sources=sources, base=base, holdout=holdout)
+            sheets = device_datasheets(args.devices_dir) if base is None else None
+            table = calibrate(data, sources=sources, base=base, holdout=holdout,
+                              datasheets=sheets)
             Path(args.out).write_text(json.dumps(table, indent=1, default=str) + "\n")
             print(render_summary(table, args.out))
         if args.evaluate:

@@ -46,10 +46,13 @@ def _systems(data: Data) -> list[dict[str, Any]]:
     return out
 
 
-def _power(data: Data, base: Coefficients | None) -> dict[str, Any]:
-    """The table's ``power`` block: boards and cores measured in ``data`` (a refit keeps the
-    base table's and its spreads, and adds or replaces the boards its records measured)."""
-    block = power.table_block(data.with_power())
+def _power(data: Data, base: Coefficients | None,
+           datasheets: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The table's ``power`` block: boards and cores measured in ``data``, the datasheet spread
+    from ``datasheets`` (board key → a device file's ``power`` block) against those boards (a
+    refit keeps the base table's and its spreads, and adds or replaces the boards its records
+    measured)."""
+    block = power.table_block(data.with_power(), datasheets)
     if base is None:
         return block
     kept = base.power
@@ -58,13 +61,16 @@ def _power(data: Data, base: Coefficients | None) -> dict[str, Any]:
 
 
 def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None = None,
-              holdout: Data | None = None) -> dict[str, Any]:
+              holdout: Data | None = None,
+              datasheets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The coefficient table (a JSON-ready dict) fitted on ``data``.
 
     Without ``base``: the full procedure (structure, intervals, fit; ``holdout`` rows join
     the new-model interval, never the fit). With ``base``: a refit of that table on ``data``
     (the user's records), keeping its structure and intervals. ``sources`` describes the
-    inputs (files and hashes) for the table's ``data`` field.
+    inputs (files and hashes) for the table's ``data`` field. ``datasheets`` (board key → a
+    device file's ``power`` block with a datasheet ``active_mw``) size the ``datasheet`` power
+    spread against the boards ``data`` measured.
     """
     if data.rows.empty:
         raise ValueError("no usable rows to fit (see the skipped rows)")
@@ -85,7 +91,7 @@ def calibrate(data: Data, *, sources: dict[str, Any], base: Coefficients | None 
     ape = np.abs(np.exp(pred.log_ms) / data.rows["latency_ms"].to_numpy() - 1) * 100
     log.info("calibrated on %d rows (%d skipped)", len(data.rows), sum(data.skipped.values()))
     digest = hashlib.sha256(repr(sorted(sources.items())).encode())
-    power_block = _power(data, base)
+    power_block = _power(data, base, datasheets)
     systems = _systems(data)
     if base is not None:
         systems = base.meta.get("systems", []) + systems

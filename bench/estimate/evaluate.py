@@ -2,9 +2,10 @@
 
 Absolute percentage error |predicted / published − 1| over rows (one submission of one
 benchmark), and coverage: the share of held-out rows inside their 80 % interval. Energy of a
-held-out row = predicted latency × the median mW/MHz of its core in the training systems'
-energy runs × its clock (what a typical power figure gives); its interval widens the latency's
-by how far the training systems' power strays from their core's typical figure.
+held-out row = predicted latency × the power an estimate of its system would use
+(:func:`bench.estimate.power.resolve` on a table block of the training rows and the device
+files' datasheet figures); its interval widens the latency's by that source's spread, fitted
+on the training rows alone (the datasheet spread on the training boards' datasheets).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _energy(fold: pd.DataFrame, train: pd.DataFrame,
             datasheets: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Each held-out row's power (mW), its spread and source, as an estimate of its system
     would have them from ``train`` and ``datasheets`` alone."""
-    block = power.table_block(train)
+    block = power.table_block(train, datasheets)
     out = []
     for r in fold.itertuples(index=False):
         spec = power.PowerSpec.from_block(datasheets.get(r.board), float(r.clock_mhz))

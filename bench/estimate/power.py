@@ -10,8 +10,10 @@ Sources, most trusted first (:func:`resolve`):
 
 Each has its own spread (log sd), which widens the energy interval beside the latency's: a
 figure measured on that board strays as far as one board's systems stray from each other, a
-datasheet figure as far as datasheets stray from what a board draws inferring, a core's typical
-figure as far as its boards stray from each other.
+datasheet figure as far as datasheets stray from what their boards draw inferring (and as far
+as a board's systems stray, in quadrature), a core's typical figure as far as its boards stray
+from the typical figure of its other boards. Each is fitted on a table's own calibration rows
+(:func:`table_block`), so a held-out board never sizes its own.
 
 Power follows clock and supply: ``P(f, V) = static + (P₀ − static) · f/f₀ · (V/V₀)^k``
 (:func:`scale`; ``k`` = 2 for dynamic C·V²·f where V feeds the core). A figure stated or
@@ -33,10 +35,11 @@ if TYPE_CHECKING:  # an estimate imports this module, and pandas costs it 0.35 s
 
 #: The spread assumed where the data has no core measured on two systems (log units: ×/÷ 1.5).
 DEFAULT_LOG_SD = math.log(1.5)
-#: How far a datasheet run-mode figure strays from what the board draws running inference:
-#: the shipped device files' datasheet figures against the published power of the same boards
-#: (NUCLEO-L4R5ZI 39.6 against 44 mW, EK-RA6M4 65.3 against 72.5, NUCLEO-U575ZI-Q 10.3
-#: against 26.2: root mean square log ratio 0.54).
+#: How far a datasheet run-mode figure strays from what the board draws running inference,
+#: for a table whose data have no board with both (nominal: the shipped device files'
+#: datasheet figures against the published power of the same boards, NUCLEO-L4R5ZI 39.6
+#: against 44 mW, EK-RA6M4 65.3 against 72.5, NUCLEO-U575ZI-Q 10.3 against 26.2: root mean
+#: square log ratio 0.54). A table fitted on such boards has its own (:func:`datasheet_log_sd`).
 DATASHEET_LOG_SD = 0.55
 #: The least spread of a figure measured on the board itself (meter, supply, temperature).
 MEASURED_FLOOR = 0.05
@@ -234,20 +237,55 @@ def per_mhz(rows: pd.DataFrame) -> pd.Series:
     return _by_core(_per_mhz(rows))
 
 
+def _unit(e: pd.DataFrame) -> pd.Series:
+    """Each power row's board (its system where no board is named)."""
+    named = e["board"].map(lambda b: isinstance(b, str) and bool(b)).astype(bool)
+    return e["board"].where(named, e["group"]).astype(str)
+
+
 def log_sd(rows: pd.DataFrame) -> float:
-    """How far a core's typical power figure is from a board's own: the root mean square of
-    log(system's median mW/MHz ÷ the median of its core's *other* systems), over the cores
-    measured on two systems or more. :data:`DEFAULT_LOG_SD` where no core has two systems."""
+    """How far a core's typical figure strays from a board nothing measured: for each board
+    of a core measured on two boards or more, log(the board's own mW/MHz — the median over its
+    systems — ÷ the typical figure of its core's *other boards*, their rows' median as
+    :func:`per_mhz` takes it); the root mean square, each board weighing the same. A board's
+    several systems are one board: how they differ is the ``measured`` spread, not this one.
+    :data:`DEFAULT_LOG_SD` where no core has two boards."""
     e = _per_mhz(rows)
     logs = []
     for _, c in e.groupby("core"):
-        systems = c.groupby("group")["mw_per_mhz"].median()
-        if len(systems) < 2:
+        unit = _unit(c)
+        if unit.nunique() < 2:
             continue
-        logs += [math.log(v / float(systems.drop(g).median())) for g, v in systems.items()]
+        for u, own in c.groupby(unit):
+            figure = float(own.groupby("group")["mw_per_mhz"].median().median())
+            logs.append(math.log(figure / float(c.loc[unit != u, "mw_per_mhz"].median())))
     if not logs:
         return DEFAULT_LOG_SD
     return float(np.sqrt(np.mean(np.square(logs))))
+
+
+def datasheet_log_sd(rows: pd.DataFrame, datasheets: dict[str, dict[str, Any]],
+                     measured: float) -> float:
+    """How far a board's datasheet figure strays from what one of its systems draws
+    inferring: the gap between datasheet and board — the root mean square, each board
+    weighing the same, of log(the board's power in ``rows``, :func:`boards`, ÷ its
+    datasheet's ``active_mw`` scaled to that clock), over the boards ``datasheets`` (board key
+    → a device file's ``power`` block) and ``rows`` both have — and a system's stray from its
+    board's figure (``measured``), in quadrature: a datasheet figure is never surer than one
+    measured on the board. :data:`DATASHEET_LOG_SD` where no board has both."""
+    gaps = []
+    for board, m in boards(rows).items():
+        sheet = datasheets.get(board)
+        if not sheet or sheet.get("active_mw") is None:
+            continue
+        at_mhz = float(m["clock_mhz"])
+        spec = PowerSpec.from_block(sheet, at_mhz)
+        mw = spec.to(float(sheet["active_mw"]), float(sheet.get("active_at_mhz") or at_mhz),
+                      sheet.get("active_at_v") or sheet.get("voltage_v"))
+        gaps.append(math.log(float(m["mw_per_mhz"]) * at_mhz / mw))
+    if not gaps:
+        return DATASHEET_LOG_SD
+    return float(math.hypot(math.sqrt(float(np.mean(np.square(gaps)))), measured))
 
 
 def board_log_sd(rows: pd.DataFrame) -> float:
@@ -294,9 +332,13 @@ def boards(rows: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
-def table_block(rows: pd.DataFrame) -> dict[str, Any]:
-    """A coefficient table's ``power`` block from calibration rows."""
+def table_block(rows: pd.DataFrame, datasheets: dict[str, dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
+    """A coefficient table's ``power`` block from calibration rows and the datasheet figures
+    (board key → a device file's ``power`` block) that size its ``datasheet`` spread."""
+    measured = board_log_sd(rows)
     return {"boards": boards(rows),
             "cores": {c: round(float(v), 4) for c, v in per_mhz(rows).items()},
-            "log_sd": {"measured": round(board_log_sd(rows), 4),
-                       "datasheet": DATASHEET_LOG_SD, "typical": round(log_sd(rows), 4)}}
+            "log_sd": {"measured": round(measured, 4),
+                       "datasheet": round(datasheet_log_sd(rows, datasheets or {}, measured), 4),
+                       "typical": round(log_sd(rows), 4)}}
