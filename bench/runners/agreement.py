@@ -17,7 +17,7 @@ equal to them differs only where XNNPACK rounds differently.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,9 +42,10 @@ BUILTIN = "LiteRT's built-in kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES)"
 Target = Callable[[int], "np.ndarray | bytes | None"]
 
 
-def litert_tensors(tflite: bytes, x: np.ndarray, delegate: bool) -> tuple[Any, np.ndarray]:
-    """A LiteRT interpreter that kept every tensor of one invoke on ``x`` (with XNNPACK, as by
-    default, or the built-in kernels), and its first output."""
+def litert_tensors(tflite: bytes, xs: Sequence[np.ndarray], delegate: bool
+                   ) -> tuple[Any, np.ndarray]:
+    """A LiteRT interpreter that kept every tensor of one invoke on inputs ``xs`` (with
+    XNNPACK, as by default, or the built-in kernels), and its first output."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     kind = OpResolverType.AUTO if delegate else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -54,9 +55,9 @@ def litert_tensors(tflite: bytes, x: np.ndarray, delegate: bool) -> tuple[Any, n
                                   experimental_preserve_all_tensors=True,
                                   experimental_op_resolver_type=kind)
     interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.asarray(x, detail["dtype"]).reshape(
-        detail["shape"]))
+    for detail, x in zip(interpreter.get_input_details(), xs, strict=True):
+        interpreter.set_tensor(detail["index"], np.asarray(x, detail["dtype"]).reshape(
+            detail["shape"]))
     interpreter.invoke()
     return interpreter, interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
@@ -71,15 +72,15 @@ def _difference(target: np.ndarray, reference: np.ndarray) -> tuple[float, str, 
     return diff, "", not diff <= FLOAT_TOLERANCE * scale  # NaN differs
 
 
-def compare_layers(tflite: bytes, x: np.ndarray, target: Target, target_output: np.ndarray,
-                   method: str, source: str = "model",
+def compare_layers(tflite: bytes, xs: Sequence[np.ndarray], target: Target,
+                   target_output: np.ndarray, method: str, source: str = "model",
                    budget: int = AGREEMENT_BYTES) -> dict[str, Any]:
-    """``details["agreement"]`` for input ``x``: each operator's first output from ``target``
-    against LiteRT's, in execution order, up to ``budget`` bytes of outputs. ``target_output``
-    is the runtime's model output on ``x`` (the differences are reported with it)."""
+    """``details["agreement"]`` for inputs ``xs`` (one array per model input): each operator's
+    first output from ``target`` against LiteRT's, in execution order, up to ``budget`` bytes
+    of outputs. ``target_output`` is the runtime's first model output on ``xs``."""
     ops = main_graph_ops(tflite, source)
-    lite, lite_out = litert_tensors(tflite, x, delegate=True)
-    builtin, _ = litert_tensors(tflite, x, delegate=False)
+    lite, lite_out = litert_tensors(tflite, xs, delegate=True)
+    builtin, _ = litert_tensors(tflite, xs, delegate=False)
     layers: list[dict[str, Any]] = []
     read = 0
     for index, op in enumerate(ops):
@@ -111,7 +112,7 @@ def compare_layers(tflite: bytes, x: np.ndarray, target: Target, target_output: 
     first = next((layer for layer in layers if layer["differs"]), None)
     origin = next((layer for layer in layers if layer["max_diff"] > 0), None)
     check, _, _ = _difference(np.asarray(lite_out), np.asarray(
-        _plain_litert_output(tflite, x)))
+        _plain_litert_output(tflite, xs)))
     out_diff, out_unit, _ = _difference(np.asarray(target_output), np.asarray(lite_out))
     return {
         "method": method, "reference": REFERENCE, "builtin": BUILTIN,
@@ -130,12 +131,20 @@ def compare_layers(tflite: bytes, x: np.ndarray, target: Target, target_output: 
         "layers": layers}
 
 
-def _plain_litert_output(tflite: bytes, x: np.ndarray) -> np.ndarray:
-    """LiteRT's first output on ``x`` as it runs without preserved tensors (the reference of
+def _plain_litert_output(tflite: bytes, xs: Sequence[np.ndarray]) -> np.ndarray:
+    """LiteRT's first output on ``xs`` as it runs without preserved tensors (the reference of
     ``output_max_diff``)."""
     from bench.runners.litert import LiteRTModel
 
-    return np.asarray(LiteRTModel(tflite, {}).run([x])[0])
+    return np.asarray(LiteRTModel(tflite, {}).run(list(xs))[0])
+
+
+def worst_input(target: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> int:
+    """The index of the input whose outputs differ most (the first of them)."""
+    diffs = [float(np.max(np.abs(np.asarray(t, np.float64).ravel()
+                                 - np.asarray(r, np.float64).ravel()), initial=0.0))
+             for t, r in zip(target, reference, strict=True)]
+    return int(np.argmax(diffs)) if diffs else 0
 
 
 def verdict(first: dict[str, Any] | None, origin: dict[str, Any] | None, compared: int,

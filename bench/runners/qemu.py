@@ -48,7 +48,7 @@ from bench.firmware.image import build_for_device, templates_digest
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
 from bench.firmware.sources import PINS
 from bench.results.metrics import metric, task_metrics
-from bench.runners.agreement import compare_layers
+from bench.runners.agreement import compare_layers, worst_input
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import (
     AGREEMENT_SAMPLES,
@@ -195,14 +195,12 @@ def layer_agreement(link: Any, tflite: bytes, inputs: list[tuple[np.ndarray, ...
     differ most from LiteRT's (the first of them): each operator's output printed by the
     firmware (``tensor N%``) against LiteRT's. Never fails the cell: a firmware that cannot
     print them gives ``{"reason": …}``."""
-    diffs = [float(np.max(np.abs(t.astype(np.float64) - r.astype(np.float64)), initial=0.0))
-             for t, r in zip(target, reference, strict=True)]
-    chosen = int(np.argmax(diffs)) if diffs else 0
+    chosen = worst_input(target, reference)
     (x,) = inputs[chosen]
     timeout = link.opts.timeout_s
     try:
         link.load(x.tobytes())
-        found = compare_layers(tflite, x, lambda i: link.op_output(i, timeout).data,
+        found = compare_layers(tflite, [x], lambda i: link.op_output(i, timeout).data,
                                target[chosen], METHOD, source)
     except BoardError as exc:
         return {"method": METHOD, "reason": f"the firmware printed no operator outputs (built "
