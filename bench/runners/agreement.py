@@ -152,10 +152,13 @@ def verdict(first: dict[str, Any] | None, origin: dict[str, Any] | None, compare
     """One sentence: the first layer beyond one step, or that none is."""
     scope = "" if compared == total else f" (of the first {compared} of {total} layers)"
     if first is not None:
-        unit = " steps" if first["unit"] == "steps" else ""
-        return (f"layer {first['index']} ({first['op']}) is the first to differ by more than "
-                f"one step: {first['max_diff']:g}{unit}{scope}")
+        if first["unit"] == "steps":
+            return (f"layer {first['index']} ({first['op']}) is the first to differ by more "
+                    f"than one step: {first['max_diff']:g} steps{scope}")
+        return (f"layer {first['index']} ({first['op']}) is the first to differ beyond float "
+                f"rounding: {first['max_diff']:.3g}{scope}")
     if origin is not None:
-        return (f"no layer differs by more than one step{scope}; layer {origin['index']} "
-                f"({origin['op']}) is the first off by {origin['max_diff']:g}")
+        beyond = "one step" if origin["unit"] == "steps" else "float rounding"
+        return (f"no layer differs beyond {beyond}{scope}; layer {origin['index']} "
+                f"({origin['op']}) is the first off by {origin['max_diff']:.3g}")
     return f"no layer differs{scope}"
