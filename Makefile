@@ -49,6 +49,7 @@ bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold
 	$(BIN)/python benchmarks/leaderboard_load.py
 	$(BIN)/python benchmarks/big_store.py
 	$(BIN)/python benchmarks/emulated_boards.py
+	$(BIN)/python benchmarks/layer_agreement.py
 	$(BIN)/python benchmarks/ray_executor.py
 	$(BIN)/python benchmarks/timing_significance.py
 

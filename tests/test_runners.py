@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.artifacts.tflite_info import inspect
+from bench.artifacts.tflite_info import inspect, main_graph_ops
 from bench.datasets.base import Dataset
 from bench.results.metrics import task_metrics
 from bench.runners import io, litert, tflm
@@ -181,6 +181,26 @@ def test_tflm_evaluate_with_dataset(tiny: TinyModels) -> None:
     assert m["output_max_diff"].unit == "steps" and m["output_max_diff"].value <= 8
     assert abs(m["accuracy"].value - lite["accuracy"].value) <= 0.02
     assert m["arena_min"].value % tflm.GRANULE == 0
+    # … and per layer (TFLite Micro keeps every tensor in a second interpreter): every layer
+    # within a step of LiteRT's built-in kernels, the difference XNNPACK's
+    agreement = m.details["agreement"]
+    layers = agreement["layers"]
+    assert agreement["method"] == "tflm" and agreement["reference_check"] == 0
+    assert agreement["output_diff"] == m["output_max_diff"].value  # the worst input's
+    assert [la["op"] for la in layers] == [o.op for o in main_graph_ops(
+        tiny.dense_int8.read_bytes())]
+    assert agreement["compared"] == agreement["layers_total"] == len(layers)
+    assert agreement["builtin_first_layer"] is None
+    beyond = [la["index"] for la in layers if la["differs"]]
+    assert all(la["differs"] == (la["max_diff"] > 1) for la in layers)
+    assert agreement["first_layer"] == (beyond[0] if beyond else None)
+
+
+def test_tflm_float_layers_agree_with_litert_within_float_rounding(tiny: TinyModels) -> None:
+    agreement = tflm.evaluate(RunRequest(tiny.dense_f32, None)).details["agreement"]
+    assert agreement["layers"] and all(la["unit"] == "" for la in agreement["layers"])
+    assert agreement["first_layer"] is None
+    assert agreement["verdict"].startswith("no layer differs")
 
 
 def test_tflm_arena_ad01() -> None:

@@ -380,3 +380,15 @@ def test_layer_lines_parse_and_bad_ones_are_named() -> None:
         p.layer_ticks([*lines, "m-layer-x"])
     with pytest.raises(p.ProtocolError, match="no m-layers-hz and m-layers-total"):
         p.layer_ticks(lines[1:3])
+
+
+def test_operator_output_lines_parse_and_bad_ones_are_named() -> None:
+    lines = ["m-tensor-3-17-9-5", "m-tensor-data-0102ff", "m-tensor-data-8000"]
+    got = p.op_output(lines)
+    assert (got.op, got.tensor, got.type, got.data) == (3, 17, 9, bytes([1, 2, 255, 128, 0]))
+    with pytest.raises(p.ProtocolError, match="5 bytes; 3 were printed"):
+        p.op_output(lines[:2])
+    with pytest.raises(p.ProtocolError, match="malformed m-tensor-data"):
+        p.op_output([lines[0], "m-tensor-data-0g"])
+    with pytest.raises(p.ProtocolError, match="no m-tensor-"):
+        p.op_output(lines[1:])

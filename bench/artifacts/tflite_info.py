@@ -285,6 +285,7 @@ class OpShapes:
     op: str
     inputs: tuple[tuple[int, ...], ...]
     outputs: tuple[tuple[int, ...], ...]
+    output_tensors: tuple[int, ...] = ()  # the outputs' tensor indices in the main graph
 
 
 def _main_graph(data: bytes) -> tuple[OpShapes, ...]:
@@ -307,7 +308,8 @@ def _main_graph(data: bytes) -> tuple[OpShapes, ...]:
         outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
         out.append(OpShapes(fb.op_names[op.OpcodeIndex()],
                             tuple(shape(t) for t in ins if t >= 0 and not constant(t)),
-                            tuple(shape(t) for t in outs if t >= 0)))
+                            tuple(shape(t) for t in outs if t >= 0),
+                            tuple(t for t in outs if t >= 0)))
     return tuple(out)
 
 

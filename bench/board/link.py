@@ -249,6 +249,15 @@ class BoardLink:
         except p.ProtocolError as exc:
             raise self.fail(str(exc)) from exc
 
+    def op_output(self, op: int, timeout: float | None = None) -> p.OpOutput:
+        """``tensor N%``: one invoke of the loaded input printing operator ``op``'s first
+        output (a firmware built with profiling, edgebench's); :class:`BoardError` otherwise."""
+        lines = self.command(f"tensor {op}", timeout=timeout)
+        try:
+            return p.op_output(lines)
+        except p.ProtocolError as exc:
+            raise self.fail(str(exc)) from exc
+
 
 @contextlib.contextmanager
 def connect(options: dict[str, Any]) -> Iterator[BoardLink]:

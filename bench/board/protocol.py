@@ -35,6 +35,8 @@ _LAYERS_HZ = re.compile(r"^m-layers-hz-(\d+)$")
 _LAYER = re.compile(r"^m-layer-(\d+)-(.+)-(\d+)$")
 _LAYERS_TOTAL = re.compile(r"^m-layers-total-(\d+)$")
 _LAYERS_DROPPED = re.compile(r"^m-layers-dropped-(\d+)$")
+_TENSOR = re.compile(r"^m-tensor-(\d+)-(\d+)-(\d+)-(\d+)$")
+_TENSOR_DATA = "m-tensor-data-"
 _BRACKET = re.compile(r"^m-(?:name-dut|model|profile)-\[(.*)\]$")
 
 
@@ -99,6 +101,40 @@ def layer_ticks(lines: Sequence[str]) -> LayerTicks:
     if not hz or total is None:
         raise ProtocolError("no m-layers-hz and m-layers-total lines in the reply to `layers%`")
     return LayerTicks(hz, tuple(ops), total, dropped)
+
+
+@dataclass(frozen=True)
+class OpOutput:
+    """A firmware's answer to ``tensor N%``: operator ``op``'s first output as it ended, the
+    model's tensor ``tensor`` (TfLiteType number ``type``), raw bytes."""
+
+    op: int
+    tensor: int
+    type: int
+    data: bytes
+
+
+def op_output(lines: Sequence[str]) -> OpOutput:
+    """Parse ``m-tensor-<op>-<tensor>-<type>-<bytes>`` and its ``m-tensor-data-<hex>`` lines;
+    :class:`ProtocolError` when the header is missing or the bytes do not add up."""
+    header, chunks = None, []
+    for line in lines:
+        if line.startswith(_TENSOR_DATA):
+            chunks.append(line[len(_TENSOR_DATA):])
+        elif found := _TENSOR.match(line):
+            header = tuple(int(g) for g in found.groups())
+    if header is None:
+        raise ProtocolError("no m-tensor-<op>-<tensor>-<type>-<bytes> line in the reply to "
+                            "`tensor N%`")
+    try:
+        data = bytes.fromhex("".join(chunks))
+    except ValueError as exc:
+        raise ProtocolError(f"malformed m-tensor-data line: {exc}") from exc
+    op, tensor, kind, size = header
+    if len(data) != size:
+        raise ProtocolError(f"operator {op}'s output has {size} bytes; {len(data)} were "
+                            f"printed")
+    return OpOutput(op, tensor, kind, data)
 
 
 def results(line: str) -> list[float] | None:

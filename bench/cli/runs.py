@@ -127,13 +127,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(render_validation(chosen))
         return 0
     if args.layers:
-        from bench.results import layers
+        from bench.results import agreement, layers
 
         chosen = _find_record(run, args.layers, last=True)
         if chosen is None:
             raise LookupError(f"no cell {args.layers!r} in run {run.suite}/{run.run_id}"
                               f"{hint(args.layers, [x.cell_id for x in _lines(run)])}")
         print(layers.render(chosen.cell_id, chosen.details or {}, chosen.status))
+        if (chosen.details or {}).get("agreement"):  # runners that compare layers (qemu)
+            print()
+            print(agreement.render(chosen.cell_id, chosen.details or {}))
         return 0
     print(f"{run.suite}/{run.run_id}")
     print(table.render_lines(_lines(run), width=args.width))
@@ -224,7 +227,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="print one cell's deployment validation table instead")
     sp.add_argument("--layers", metavar="CELL",
                     help="print one cell's per-layer profile instead (op, shapes, MACs, "
-                         "instructions or time, share)")
+                         "instructions or time, share), and where its outputs start to differ "
+                         "from LiteRT's when its runner compared layers")
     add_results(sp)
     sp.set_defaults(func=cmd_show)
 

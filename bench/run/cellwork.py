@@ -264,6 +264,7 @@ class CellWork:
             if "skipped" in cached:
                 raise CellFailure("unsupported", cached["skipped"])
             metrics.update({k: Metric.from_json(v) for k, v in cached["metrics"].items()})
+            details.update(cached.get("details") or {})  # e.g. the per-layer agreement
         except CellFailure as e:
             status = "skipped" if e.kind == "unsupported" else "failed"
             return self.outcome(cell, status, started, metrics=metrics, sha=sha,

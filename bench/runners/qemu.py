@@ -14,13 +14,17 @@ table's).
 ``evaluate`` (method ``emulated``): ``arena_used`` as TFLite Micro reports it on the 32-bit
 target, ``firmware_flash`` and ``firmware_ram`` from the ELF, task metrics from the firmware's
 outputs on the test split, ``output_max_diff`` of its raw outputs against LiteRT (on up to 100
-inputs, fewer for large inputs or outputs: :func:`agreement_samples`). ``measure``:
-``instructions`` per inference (the firmware's clock under icount: 1 ns per instruction), and
-``latency_*`` derived from them as instructions × cycles per instruction ÷ the device's clock,
-and the per-layer profile (``details["layers"]``, :mod:`bench.results.layers`): one more invoke
-with the firmware's profiler on (``layers%``), each operator's instructions from the clock's ticks
-(a tick is ``1e9 / sysclk_hz`` instructions), checked to sum to the inference's ``instructions``
-within 1 %. A firmware that does not answer ``layers%`` gives ``details["layers_reason"]``.
+inputs, fewer for large inputs or outputs: :func:`agreement_samples`) and, on the input whose
+outputs differ most, the per-layer agreement (``details["agreement"]``,
+:mod:`bench.runners.agreement`): each operator's output printed by the firmware (``tensor N%``)
+against LiteRT's intermediate tensors, naming the first layer beyond one quantized step.
+``measure``: ``instructions`` per inference (the firmware's clock under icount: 1 ns per
+instruction), and ``latency_*`` derived from them as instructions × cycles per instruction ÷ the
+device's clock, and the per-layer profile (``details["layers"]``, :mod:`bench.results.layers`):
+one more invoke with the firmware's profiler on (``layers%``), each operator's instructions from
+the clock's ticks (a tick is ``1e9 / sysclk_hz`` instructions), checked to sum to the
+inference's ``instructions`` within 1 %. A firmware that does not answer ``layers%`` gives
+``details["layers_reason"]``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from bench.firmware.image import build_for_device, templates_digest
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
 from bench.firmware.sources import PINS
 from bench.results.metrics import metric, task_metrics
+from bench.runners.agreement import compare_layers, worst_input
 from bench.runners.base import MetricMap, Runner, RunRequest
 from bench.runners.io import (
     AGREEMENT_SAMPLES,
@@ -152,16 +157,17 @@ def _raw_outputs(lines: list[str], spec: IOSpec) -> np.ndarray:
 
 
 def evaluate(request: RunRequest) -> MetricMap:
-    """Arena, firmware sizes, agreement with LiteRT and task metrics, from the firmware."""
+    """Arena, firmware sizes, agreement with LiteRT (outputs, and per layer on the input
+    whose outputs differ most: ``details["agreement"]``) and task metrics, from the firmware."""
 
     built = firmware(request)  # refuses a model without exactly one input
     data = load_artifact(request.artifact)
     lite = LiteRTModel(data, {}, str(request.artifact))  # the reference, and the I/O specs
     spec, out_spec = lite.in_specs[0], lite.out_specs[0]
-    out: MetricMap = {
+    out = Detailed({
         "arena_used": metric("arena_used", built.arena_used, METHOD),
         "firmware_flash": metric("firmware_flash", built.flash_used, METHOD),
-        "firmware_ram": metric("firmware_ram", built.ram_used, METHOD)}
+        "firmware_ram": metric("firmware_ram", built.ram_used, METHOD)})
     samples = agreement_samples(int(np.prod(spec.shape)) * spec.dtype.itemsize,
                                 sum(int(np.prod(o.shape)) for o in lite.out_specs))
     inputs = sample_inputs(request.dataset, [spec], samples, request.seed)
@@ -173,11 +179,38 @@ def evaluate(request: RunRequest) -> MetricMap:
                                        out_spec))
         reference = [np.asarray(lite.run([x])[0]).reshape(-1) for (x,) in inputs]
         out["output_max_diff"] = output_max_diff(target, reference, out_spec, METHOD)
+        out.details = {"agreement": layer_agreement(link, data, inputs, target, reference,
+                                                    str(request.artifact))}
         if request.dataset is not None:
 
             out.update(task_metrics(Dataset.load(request.dataset), board_predict(link, spec),
                                     METHOD))
     return out
+
+
+def layer_agreement(link: Any, tflite: bytes, inputs: list[tuple[np.ndarray, ...]],
+                    target: list[np.ndarray], reference: list[np.ndarray],
+                    source: str) -> dict[str, Any]:
+    """``details["agreement"]`` (:mod:`bench.runners.agreement`) on the input whose outputs
+    differ most from LiteRT's (the first of them): each operator's output printed by the
+    firmware (``tensor N%``) against LiteRT's. Never fails the cell: a firmware that cannot
+    print them gives ``{"reason": …}``."""
+    chosen = worst_input(target, reference)
+    (x,) = inputs[chosen]
+    timeout = link.opts.timeout_s
+    try:
+        link.load(x.tobytes())
+        found = compare_layers(tflite, [x], lambda i: link.op_output(i, timeout).data,
+                               target[chosen], METHOD, source)
+    except BoardError as exc:
+        return {"method": METHOD, "reason": f"the firmware printed no operator outputs (built "
+                                            f"without profiling?): {exc.what}"}
+    except (RuntimeError, ValueError) as exc:
+        return {"method": METHOD, "reason": f"the layers could not be compared: {exc}"}
+    found["input"] = {"sample": chosen, "of": len(inputs)}
+    found["how"] = ("the emulated firmware prints each operator's first output as the "
+                    "operator ends (`tensor N%`, TFLite Micro's profiler hook)")
+    return found
 
 
 def measure(request: RunRequest) -> MetricMap:

@@ -1,7 +1,8 @@
 """TFLite Micro runner: the reference kernels through the ``tflite-micro`` Python interpreter.
 
 ``evaluate`` (method ``tflm``) gives the arena RAM a microcontroller build needs, task metrics
-through TFLite Micro and its agreement with LiteRT; ``measure`` gives the host's time for the
+through TFLite Micro and its agreement with LiteRT (outputs, and per layer:
+``details["agreement"]``, :mod:`bench.runners.agreement`); ``measure`` gives the host's time for the
 reference kernels. A too-small arena makes interpreter creation raise ``RuntimeError``; the
 smallest arena is still searched in subprocess probes, since native code may also abort.
 Arena figures come from the Python interpreter's recording allocator, whose bookkeeping lives in
@@ -24,13 +25,15 @@ from typing import Any
 import numpy as np
 
 from bench import breadcrumb
-from bench.artifacts.tflite_info import ModelInfo, inspect
+from bench.artifacts.tflite_info import ModelInfo, inspect, main_graph_ops
 from bench.datasets.base import Dataset
 from bench.errors import Unsupported
 from bench.results.metrics import metric, task_metrics
+from bench.runners.agreement import compare_layers, worst_input
 from bench.runners.base import MetricMap, Runner, RunnerSkip, RunRequest
 from bench.runners.io import (
     AGREEMENT_SAMPLES,
+    Detailed,
     IOSpec,
     OpenedModel,
     batch_predict,
@@ -121,6 +124,7 @@ def versions() -> dict[str, str]:
     for dist in ("tflite-micro", "ai-edge-litert"):
         with contextlib.suppress(PackageNotFoundError):
             out[dist] = version(dist)
+    out["evaluate"] = "2"  # 2: the per-layer agreement (evaluations cached before lack it)
     return out
 
 
@@ -133,15 +137,19 @@ class TFLMModel(OpenedModel):
     """A TFLite Micro interpreter with a fixed arena; one sample (batch 1) per invoke."""
 
     def __init__(self, model: bytes, info: ModelInfo, arena_size: int,
-                 source: str = "model") -> None:
+                 source: str = "model", preserve: bool = False) -> None:
         from tflite_micro import runtime
+
+        config = runtime.InterpreterConfig
+        kind = config.kPreserveAllTensors if preserve else config.kAllocationRecording
 
         self.arena_size, self.info, self.log = arena_size, info, ""
         ops = sum(info.op_counts.values())
         breadcrumb.leave(f"TFLite Micro: preparing the model, {ops} ops")
         with captured_fds() as captured:
             try:
-                self.interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+                self.interpreter = runtime.Interpreter.from_bytes(
+                    model, arena_size=arena_size, intrepreter_config=kind)
                 error: Exception | None = None
             except (RuntimeError, ValueError) as exc:
                 error = exc
@@ -184,11 +192,13 @@ class TFLMModel(OpenedModel):
 
 
 def open_model(model: bytes, info: ModelInfo, source: str = "model",
-               arena_size: int = ARENA_START) -> TFLMModel:
-    """An interpreter with a generous arena: ×4 from ``arena_size`` up to 64 MiB on shortage."""
+               arena_size: int = ARENA_START, preserve: bool = False) -> TFLMModel:
+    """An interpreter with a generous arena: ×4 from ``arena_size`` up to 64 MiB on shortage;
+    ``preserve``: every tensor kept after an invoke (``kPreserveAllTensors``: ``GetTensor``
+    works, ``print_allocations`` does not)."""
     while True:
         try:
-            return TFLMModel(model, info, arena_size, source)
+            return TFLMModel(model, info, arena_size, source, preserve)
         except TFLMError as exc:
             if not exc.arena_shortage or arena_size * ARENA_GROWTH > ARENA_MAX:
                 raise
@@ -319,8 +329,8 @@ def evaluate(request: RunRequest) -> MetricMap:
     used = model.arena_used()
     arena_min, _ = find_arena_min(request.artifact, used, model.arena_size, reference,
                                   request.seed)
-    out: MetricMap = {"arena_used": metric("arena_used", used, "tflm"),
-                      "arena_min": metric("arena_min", arena_min, "tflm")}
+    out = Detailed({"arena_used": metric("arena_used", used, "tflm"),
+                    "arena_min": metric("arena_min", arena_min, "tflm")})
 
     inputs = sample_inputs(request.dataset, model.in_specs, AGREEMENT_SAMPLES, request.seed)
     tflm_outputs = [model.run(x, reset) for x in inputs]
@@ -329,6 +339,9 @@ def evaluate(request: RunRequest) -> MetricMap:
     out["output_max_diff"] = output_max_diff(
         [o for outs in tflm_outputs for o in outs], [o for outs in lite_outputs for o in outs],
         model.out_specs[0], "tflm")
+    out.details = {"agreement": layer_agreement(data, info, source, inputs,
+                                                [o[0] for o in tflm_outputs],
+                                                [o[0] for o in lite_outputs], model.arena_size)}
 
     if request.dataset is not None:
 
@@ -336,6 +349,32 @@ def evaluate(request: RunRequest) -> MetricMap:
                                 model.out_specs[0])
         out.update(task_metrics(Dataset.load(request.dataset), predict, "tflm"))
     return out
+
+
+def layer_agreement(data: bytes, info: ModelInfo, source: str,
+                    inputs: list[tuple[np.ndarray, ...]], target: list[np.ndarray],
+                    reference: list[np.ndarray], arena_size: int) -> dict[str, Any]:
+    """``details["agreement"]`` (:mod:`bench.runners.agreement`) on the input whose first
+    outputs differ most from LiteRT's: each operator's output kept by a second interpreter
+    (``kPreserveAllTensors``) against LiteRT's. Never fails the cell (``{"reason": …}``)."""
+    chosen = worst_input(target, reference)
+    try:
+        kept = open_model(data, info, source, arena_size, preserve=True)
+        kept.run(list(inputs[chosen]))
+        ops = main_graph_ops(data, source)
+
+        def output(i: int) -> np.ndarray | None:
+            tensor = ops[i].output_tensors[0]
+            return np.asarray(kept.interpreter.GetTensor(tensor, 0)["tensor_data"])
+
+        found = compare_layers(data, list(inputs[chosen]), output, target[chosen], "tflm",
+                               source)
+    except (TFLMError, RuntimeError, ValueError, KeyError) as exc:
+        return {"method": "tflm", "reason": f"the layers could not be compared: {exc}"}
+    found["input"] = {"sample": chosen, "of": len(inputs)}
+    found["how"] = ("TFLite Micro's Python interpreter keeps every tensor "
+                    "(InterpreterConfig.kPreserveAllTensors, GetTensor)")
+    return found
 
 
 def measure(request: RunRequest) -> MetricMap:

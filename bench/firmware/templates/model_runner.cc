@@ -8,7 +8,9 @@
 #include "model_data.h"
 #include "op_resolver.h"
 #include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
+#include "tensorflow/lite/micro/memory_helpers.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_utils.h"
 #include "tensorflow/lite/micro/micro_profiler_interface.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
@@ -21,8 +23,23 @@ extern const size_t g_arena_size;
 #ifndef EB_LAYERS
 #define EB_LAYERS 256
 #endif
+#ifndef EB_TENSOR_LINE
+#define EB_TENSOR_LINE 64  /* bytes of a tensor per m-tensor-data line */
+#endif
 
 namespace {
+
+/* MicroInterpreter with its context in reach: an operator's output tensor, read between
+ * operators (the arena planner may reuse its memory later in the invoke). */
+class Interpreter : public tflite::MicroInterpreter {
+ public:
+  using tflite::MicroInterpreter::MicroInterpreter;
+  TfLiteEvalTensor *eval_tensor(int index) {
+    return context().GetEvalTensor(&context(), index);
+  }
+};
+
+void dump_output(size_t op);  /* below: `tensor N%`'s lines */
 
 /* TFLite Micro's profiler hook: the ticks of each operator of the main graph while `on`, nothing
  * else (an operator of a control-flow body counts in the operator that invoked it). */
@@ -30,6 +47,7 @@ class LayerProfiler : public tflite::MicroProfilerInterface {
  public:
   static constexpr uint32_t kIgnored = 0xFFFFFFFFu;
   bool on = false;
+  long dump = -1;  /* the operator whose output is printed as it ends (`tensor N%`) */
   size_t count = 0, dropped = 0;
   const char *ops[EB_LAYERS];
   uint32_t ticks[EB_LAYERS];
@@ -55,6 +73,7 @@ class LayerProfiler : public tflite::MicroProfilerInterface {
     if (handle == kIgnored) return;
     ticks[handle] = board_ticks() - begin_;
     count = handle + 1;
+    if ((long)handle == dump) dump_output(handle);
   }
 
  private:
@@ -71,8 +90,9 @@ tflite::MicroProfilerInterface *const g_hook = nullptr;
 uint32_t g_profile_ticks = 0;
 
 uint8_t g_input[EB_INPUT_BYTES];
-alignas(tflite::MicroInterpreter) uint8_t g_storage[sizeof(tflite::MicroInterpreter)];
-tflite::MicroInterpreter *g_interpreter = nullptr;
+alignas(Interpreter) uint8_t g_storage[sizeof(Interpreter)];
+Interpreter *g_interpreter = nullptr;
+bool g_dumped = false;
 char g_error[240];
 
 void remember_log(const char *text) {  /* keep the end of TFLite Micro's log */
@@ -101,6 +121,47 @@ void fail(const char *what) {  /* g_error = "<what>: <the log so far>" */
   strncat(g_error, log, sizeof(g_error) - 1 - strlen(g_error));
 }
 
+void put_text(const char *text) {
+  while (*text) board_putc(*text++);
+}
+
+void hex_line(const uint8_t *data, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  put_text("m-tensor-data-");
+  char text[3] = {0, 0, 0};
+  for (size_t i = 0; i < n; ++i) {
+    text[0] = kHex[data[i] >> 4];
+    text[1] = kHex[data[i] & 15];
+    put_text(text);
+  }
+  put_text("\r\n");
+}
+
+/* The first output of main-graph operator `op`, just computed: m-tensor-<op>-<tensor index>-
+ * <TfLiteType>-<bytes>, then its bytes in hex, EB_TENSOR_LINE a line. */
+void dump_output(size_t op) {
+  const tflite::SubGraph *graph = tflite::GetModel(EB_MODEL_ARRAY)->subgraphs()->Get(0);
+  const auto *outputs = graph->operators()->Get(op)->outputs();
+  if (outputs == nullptr || outputs->size() == 0) return;
+  int index = outputs->Get(0);
+  TfLiteEvalTensor *tensor = g_interpreter->eval_tensor(index);
+  size_t size = 0;
+  if (tensor == nullptr || tensor->dims == nullptr || tensor->data.raw == nullptr ||
+      tflite::TfLiteTypeSizeOf(tensor->type, &size) != kTfLiteOk) {
+    return;
+  }
+  size_t bytes = (size_t)tflite::ElementCount(*tensor->dims) * size;
+  char text[64];
+  snprintf(text, sizeof(text), "m-tensor-%u-%d-%d-%u\r\n", (unsigned)op, index,
+           (int)tensor->type, (unsigned)bytes);
+  put_text(text);
+  const uint8_t *data = (const uint8_t *)tensor->data.raw;
+  for (size_t at = 0; at < bytes; at += EB_TENSOR_LINE) {
+    hex_line(data + at, bytes - at < EB_TENSOR_LINE ? bytes - at : EB_TENSOR_LINE);
+  }
+  g_dumped = true;
+}
+
 }  // namespace
 
 bool model_init(void) {
@@ -111,8 +172,8 @@ bool model_init(void) {
     return false;
   }
   const tflite::Model *model = tflite::GetModel(EB_MODEL_ARRAY);
-  g_interpreter = new (g_storage) tflite::MicroInterpreter(model, resolver, g_arena,
-                                                           g_arena_size, nullptr, g_hook);
+  g_interpreter = new (g_storage) Interpreter(model, resolver, g_arena, g_arena_size, nullptr,
+                                             g_hook);
   if (g_interpreter->AllocateTensors() != kTfLiteOk) {
     fail("AllocateTensors failed");
     g_interpreter = nullptr;
@@ -210,3 +271,27 @@ uint32_t model_layer_ticks(size_t) { return 0; }
 size_t model_layers_dropped(void) { return 0; }
 #endif
 uint32_t model_profile_ticks(void) { return g_profile_ticks; }
+
+bool model_dump_output(long op) {
+#if EB_PROFILE
+  if (g_interpreter == nullptr) return false;
+  long ops = (long)tflite::GetModel(EB_MODEL_ARRAY)->subgraphs()->Get(0)->operators()->size();
+  if (op < 0 || op >= ops) {
+    snprintf(g_error, sizeof(g_error), "no operator %ld: the main graph has %ld", op, ops);
+    return false;
+  }
+  g_dumped = false;
+  g_profiler.dump = op;
+  bool ok = model_profile();
+  g_profiler.dump = -1;
+  if (ok && !g_dumped) {
+    snprintf(g_error, sizeof(g_error), "operator %ld has no output tensor to print", op);
+    return false;
+  }
+  return ok;
+#else
+  (void)op;
+  snprintf(g_error, sizeof(g_error), "this firmware was built without profiling (EB_PROFILE 0)");
+  return false;
+#endif
+}

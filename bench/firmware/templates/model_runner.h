@@ -25,4 +25,9 @@ uint32_t model_layer_ticks(size_t i);
 uint32_t model_profile_ticks(void);     /* the whole invoke, input copy included */
 size_t model_layers_dropped(void);      /* operators beyond the EB_LAYERS recorded */
 
+/* One profiled invoke of the loaded input that prints main-graph operator `op`'s first output
+ * as the operator ends (m-tensor-<op>-<tensor>-<type>-<bytes>, then m-tensor-data-<hex>
+ * lines): intermediate tensors for the per-layer agreement check. */
+bool model_dump_output(long op);        /* false: model_error() says why */
+
 #endif  /* EDGEBENCH_MODEL_RUNNER_H_ */

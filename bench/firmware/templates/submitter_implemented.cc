@@ -3,11 +3,14 @@
  * as the reference ports print them (m-results-[…] with three decimals), followed by the raw
  * output values (m-results-raw-[…]); the extra command `arena%` answers m-arena-used-<bytes>,
  * and `layers%` profiles one invoke of the loaded input: m-layers-hz-<ticks per second>, then
- * m-layer-<index>-<op>-<ticks> per operator and m-layers-total-<ticks> for the whole invoke. */
+ * m-layer-<index>-<op>-<ticks> per operator and m-layers-total-<ticks> for the whole invoke;
+ * `tensor N` invokes the loaded input once more and prints operator N's output as it ends:
+ * m-tensor-<N>-<tensor index>-<TfLiteType>-<bytes>, then m-tensor-data-<hex> lines. */
 #include "api/submitter_implemented.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/internally_implemented.h"
@@ -141,6 +144,20 @@ void th_command_ready(char volatile *command) {
       report_layers();
     } else {
       report_error();
+    }
+    th_printf(EE_MSG_READY);
+    return;
+  }
+  if (strncmp((const char *)command, "tensor ", 7) == 0) {
+    char *end = nullptr;
+    long op = strtol((const char *)command + 7, &end, 10);
+    if (!g_ready) {
+      report_error();
+    } else if (end == (const char *)command + 7 || *end != '\0') {
+      th_printf("e-[tensor takes an operator index: %s]\r\n", (const char *)command);
+    } else {
+      th_load_tensor();  /* the input of the last `db load` */
+      if (!model_dump_output(op)) report_error();
     }
     th_printf(EE_MSG_READY);
     return;
