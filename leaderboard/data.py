@@ -446,6 +446,30 @@ def energy_trace(run: Run, relative: str, window: int) -> tuple[pd.DataFrame, di
         "voltage_v": w["voltage_v"], "rate_hz": rate, "windows": len(windows)}
 
 
+def agreement_rows(details: Mapping[str, Any]) -> tuple[pd.DataFrame, str] | None:
+    """A record's per-layer agreement with LiteRT (``details["agreement"]``,
+    :mod:`bench.results.agreement`) as table rows — ``layer``, ``tensor``, ``vs LiteRT``,
+    ``vs built-in kernels`` (largest difference; ``*`` beyond the tolerance) — and its verdict;
+    None without one (its ``reason`` instead: ValueError); ValueError when malformed."""
+    found = details.get("agreement")
+    if not found:
+        return None
+    if not isinstance(found, Mapping):
+        raise ValueError("details.agreement is not a mapping")
+    if "reason" in found:
+        raise ValueError(str(found["reason"]))
+    try:
+        rows = [{"layer": f"{int(x['index'])} {x['op']}", "tensor": int(x["tensor"]),
+                 "vs LiteRT": f"{float(x['max_diff']):g}" + (" *" if x["differs"] else ""),
+                 "vs built-in kernels": f"{float(x['builtin_max_diff']):g}"
+                 + (" *" if x["builtin_differs"] else "")}
+                for x in found.get("layers") or []]
+        return (pd.DataFrame(rows, columns=["layer", "tensor", "vs LiteRT",
+                                            "vs built-in kernels"]), str(found["verdict"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"details.agreement: a layer lacks a valid field ({exc})") from None
+
+
 def layer_rows(details: Mapping[str, Any]) -> tuple[pd.DataFrame, str] | None:
     """A record's per-layer profile (:mod:`bench.results.layers`) as chart rows — ``layer``
     (``"3 CONV_2D"``), ``amount`` (instructions, or ms for timed layers), ``share_pct`` — and

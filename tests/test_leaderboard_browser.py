@@ -428,6 +428,21 @@ def test_tradeoffs_draw_one_front_per_data_set_and_devices_a_log_axis(
 AD_TICKS = [4012, 940, 940, 939, 71, 218, 939, 939, 939, 4653]
 
 
+def builtin_agreement(tflite: bytes) -> dict[str, Any]:
+    """The per-layer agreement with LiteRT of a runtime computing as LiteRT's built-in kernels
+    do (as the emulated firmware does), on one random input of an int8 model."""
+    import numpy as np
+
+    from bench.artifacts.tflite_info import main_graph_ops
+    from bench.runners.agreement import compare_layers, litert_tensors
+
+    x = np.random.default_rng(0).integers(-128, 128, (1, 640), dtype=np.int8)
+    builtin, out = litert_tensors(tflite, [x], delegate=False)
+    ops = main_graph_ops(tflite, "ad01_int8.tflite")
+    return compare_layers(tflite, [x], lambda i: builtin.get_tensor(ops[i].output_tensors[0]),
+                          out, "emulated", "ad01_int8.tflite")
+
+
 def layers_store(root: Path, runs: list[list[int]] | None = None) -> Path:
     """A run per tick list (one by default) whose first cell, AD's reference model on an
     emulated board, keeps a per-layer profile (its shapes and MACs read from the model,
@@ -436,10 +451,12 @@ def layers_store(root: Path, runs: list[list[int]] | None = None) -> Path:
     from tests.tflite_models import mlperf_model
 
     tflite = mlperf_model("ad01_int8.tflite").read_bytes()
+    agreement = builtin_agreement(tflite)
     for i, ticks in enumerate(runs or [AD_TICKS]):
         details = layer_details(tflite, [("FULLY_CONNECTED", 40 * t) for t in ticks],
                                 "instructions", "emulated", 40 * sum(ticks) * 1.001,
                                 "timed windows")
+        details["agreement"] = agreement
         run = Store(root).create("layers", {"reference_variant": "fp32"},
                                  run_id=f"2026010{4 + i}T000000Z-ffff")
         rec = _record(run.run_id, "ad01", "int8", "qemu-cortex-m4f", latency=12.9,
@@ -463,9 +480,17 @@ def test_run_detail_draws_where_the_time_goes(browser: Any, tmp_path: Path) -> N
         assert "0 FULLY_CONNECTED" in labels.all_text_contents()
         page.get_by_text("10 layers; they sum to 99.90 % of the inference (pass").wait_for(
             timeout=TIMEOUT_MS)
+        verdict = page.get_by_text("verdict", exact=False).first  # agreement with LiteRT
+        verdict.wait_for(timeout=TIMEOUT_MS)
+        assert "layer" in verdict.inner_text() and "differ" in verdict.inner_text()
+        page.wait_for_function(GRIDS_DRAWN, arg=3, timeout=TIMEOUT_MS)  # + agreement's layers
+        _grid_text(page, "9 FULLY_CONNECTED")
         _select(page, "cell", "ad01/int8@host-litert")  # a cell without layers says so
         page.get_by_text("no per-layer profile: this record keeps none").wait_for(
             timeout=TIMEOUT_MS)
+        page.get_by_text("no per-layer agreement: its runner compares no layers").wait_for(
+            timeout=TIMEOUT_MS)
+        page.wait_for_function(GRIDS_DRAWN, arg=2, timeout=TIMEOUT_MS)  # metrics, constraints
         assert page.locator('[data-testid="stVegaLiteChart"]').count() == 0
         assert not watch.console, f"browser console: {watch.console}"
         assert page.locator('[data-testid="stException"]').count() == 0

@@ -355,3 +355,22 @@ def test_layer_change_goes_layer_by_layer_and_refuses_what_does_not_compare() ->
                           _layers("instructions", [1, 2], ["CONV_2D", "ADD"]))
     with pytest.raises(ValueError, match="cell B has no per-layer profile: built without"):
         data.layer_change(_layers("instructions", [1]), {"layers_reason": "built without"})
+
+
+def test_agreement_rows_show_each_layer_and_say_why_when_there_are_none() -> None:
+    from tests.test_leaderboard_browser import builtin_agreement
+    from tests.tflite_models import mlperf_model
+
+    found = builtin_agreement(mlperf_model("ad01_int8.tflite").read_bytes())
+    table, said = data.agreement_rows({"agreement": found})
+    assert len(table) == found["compared"] > 0
+    assert table["layer"].iloc[0].startswith("0 ")
+    # a runtime computing as LiteRT's built-in kernels: never beyond them
+    assert not table["vs built-in kernels"].str.endswith("*").any()
+    assert said == found["verdict"]
+    assert data.agreement_rows({}) is None
+    with pytest.raises(ValueError, match="built without profiling"):
+        data.agreement_rows({"agreement": {"method": "emulated",
+                                           "reason": "built without profiling"}})
+    with pytest.raises(ValueError, match="lacks a valid field"):
+        data.agreement_rows({"agreement": {"verdict": "x", "layers": [{"index": 0}]}})

@@ -1,5 +1,5 @@
 """Run detail: one cell's record — metrics, error, constraint table, measured energy with its
-current trace, provenance."""
+current trace, where the time goes, agreement with LiteRT per layer, provenance."""
 
 from __future__ import annotations
 
@@ -99,6 +99,21 @@ if not common.empty_store(df):
     else:
         st.caption(inline(f"no per-layer profile: "
                           f"{record.details.get('layers_reason') or 'this record keeps none'}"))
+    st.subheader("Agreement with LiteRT, per layer")
+    try:
+        agreed = data.agreement_rows(record.details)
+    except ValueError as e:
+        st.caption(inline(f"no per-layer agreement: {e}"))
+    else:
+        if agreed is None:
+            st.caption("no per-layer agreement: its runner compares no layers")
+        else:
+            table, said = agreed
+            st.markdown(inline(f"**verdict** {said}"))
+            common.show(table)
+            st.caption("largest difference of each operator's output from LiteRT's (and from "
+                        "LiteRT's built-in kernels, without XNNPACK), in quantized steps of "
+                        "the tensor; * beyond the tolerance")
     st.subheader("Provenance")
     st.json(record.provenance, expanded=False)
     st.subheader("Details")
