@@ -73,7 +73,7 @@ enum {
   C_LOAD_STORE,          /* LDR/STR (all sizes), LDRD/STRD, exclusives, VLDR/VSTR */
   C_LOAD_STORE_MULTIPLE, /* LDM/STM, PUSH/POP, VLDM/VSTM, VPUSH/VPOP */
   C_MULTIPLY,            /* MUL, MLA, MLS, SMULxy, SMLAxy, SMLAD, SMLAW, SMMLA, UMULL, SMLAL, UMLAL... */
-  C_SIMD,                /* DSP extension: SADD16, QADD, SEL, SXTB16, SXTAB, USAD8... */
+  C_SIMD,                /* DSP extension: SADD16, UADD8, QADD, SEL, SXTB16, SXTAB, PKHBT... */
   C_FP,                  /* floating point data processing and moves (VFP, cp10/cp11) */
   C_MVE,                 /* the rest of the coprocessor space: Helium (MVE) on Armv8.1-M */
   C_DIVIDE,              /* SDIV, UDIV */
@@ -152,7 +152,7 @@ static int data_processing_register(unsigned h1, unsigned h2) {
     }
     return C_OTHER; /* shift by register */
   }
-  if ((b & 0xC) == 0) return C_SIMD;                      /* parallel add and subtract */
+  if ((b & 0x8) == 0) return C_SIMD;                      /* parallel add and subtract */
   if ((a & 0xC) == 8 && (b & 0xC) == 8)                   /* QADD.., REV.., SEL, CLZ */
     return ((a & 3) == 0 || (a & 3) == 2) ? C_SIMD : C_OTHER;
   return C_OTHER;
@@ -165,13 +165,15 @@ static int classify32(unsigned h1, unsigned h2) {
     if ((op2 & 0x64) == 0x00) return C_LOAD_STORE_MULTIPLE;          /* LDM, STM, PUSH, POP */
     if ((op2 & 0x64) == 0x04)                                        /* dual, exclusive, TBB */
       return (op2 == 0x0D && (h2 & 0xE0) == 0) ? C_BRANCH : C_LOAD_STORE;
+    if ((h1 & 0xFFF0) == 0xEAC0) return C_SIMD;                     /* PKHBT, PKHTB */
     return C_OTHER;                                                  /* shifted register */
   }
   if (op1 == 2) {
     if (!(h2 & 0x8000)) return C_OTHER;                              /* immediate operands */
     if (h2 & 0x1000) return C_BRANCH;                                /* B.W, BL */
     if (!(h2 & 0x4000)) return ((h1 >> 7) & 7) == 7 ? C_OTHER : C_BRANCH; /* B<c>.W; MSR.. */
-    return C_BRANCH;                                                 /* Armv8.1-M loops */
+    if (h2 == 0xE801) return C_MVE;                                  /* VCTP */
+    return C_BRANCH;                                   /* Armv8.1-M loops, branch future */
   }
   /* op1 == 3 */
   if ((op2 & 0x71) == 0x00) return C_LOAD_STORE;                     /* store single */
