@@ -442,3 +442,44 @@ def test_a_firmware_built_without_profiling_says_so(ad_firmware: Firmware, ad01:
                                   lambda hz: 1e9 / hz, "timed windows", "ad01", 30.0)
     assert set(details) == {"layers_reason"}
     assert "built without profiling (EB_PROFILE 0)" in details["layers_reason"]
+
+
+def test_ad_instruction_classes_per_inference_and_per_layer(ad_firmware: Firmware, ad01: Path
+                                                            ) -> None:
+    measured = qemu.measure(request(ad01, min_window_s=0.02, windows=3,
+                                    instruction_classes=True))
+    details, total = measured.details, measured["instructions"].value
+    assert "instruction_classes_warning" not in details
+    counted = details["instruction_classes"]
+    assert counted["method"] == "emulated" and counted["inferences"] > 3
+    # the marked invoke is the inference but for the input's copy and the calls around it
+    assert counted["check"]["timed_windows"] == total
+    assert -0.01 < counted["check"]["difference"] <= 0
+    mix = counted["classes"]
+    assert counted["instructions"] == pytest.approx(sum(mix.values()))
+    # CMSIS-NN's int8 fully-connected kernel on the M4: dual 16-bit MACs (SMLAD), SXTB16
+    assert mix["multiply"] > 640 * 128 / 2 and mix["simd"] > 0
+    assert mix["mve"] == mix["divide"] == 0
+    assert 0 < counted["branch_taken"] < mix["branch"]
+    memory = counted["memory"]
+    assert memory["flash_read"] > 0 and memory["sram_read"] > 0 and memory["sram_write"] > 0
+    assert memory["flash_write"] == 0
+    layers = details["layers"]
+    for layer in layers:  # the plugin's operators are the profile's, to the clock's tick
+        assert sum(layer["classes"].values()) == pytest.approx(layer["instructions"],
+                                                               rel=0.01, abs=50)
+        assert layer["memory"]["flash_read"] > 0  # the layer's weights
+    assert layers[0]["classes"]["multiply"] > 4 * layers[1]["classes"]["multiply"]
+
+
+def test_a_plugin_that_does_not_build_leaves_plain_counts(ad_firmware: Firmware, ad01: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.setenv("CC", "no-such-compiler")
+    measured = qemu.measure(request(ad01, min_window_s=0.02, windows=2,
+                                    instruction_classes=True))
+    assert measured["instructions"].value > 3e5 and measured.details["layers"]
+    assert "instruction_classes" not in measured.details
+    warning = measured.details["instruction_classes_warning"]
+    assert "no host C compiler (no-such-compiler)" in warning
+    assert warning.endswith("(plain instruction counts only)")

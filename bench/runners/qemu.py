@@ -8,8 +8,9 @@ the MLPerf Tiny serial protocol with the serial runner's link, as a real board.
 Connection options (device file ``connection:``): ``machine`` (the QEMU machine; default: the
 one emulating the device's core), ``timeout_s`` (30, per response, wall clock),
 ``min_window_s`` (0.05: a timed window lasts at least this much *virtual* time, 50 M
-instructions), ``windows`` (5) and ``cpi`` (cycles per instruction, instead of the calibrated
-table's).
+instructions), ``windows`` (5), ``cpi`` (cycles per instruction, instead of the calibrated
+table's) and ``instruction_classes`` (false: count instructions by class with edgebench's QEMU
+plugin while measuring, :mod:`bench.firmware.classes`).
 
 ``evaluate`` (method ``emulated``): ``arena_used`` as TFLite Micro reports it on the 32-bit
 target, ``firmware_flash`` and ``firmware_ram`` from the ELF, task metrics from the firmware's
@@ -21,6 +22,10 @@ and the per-layer profile (``details["layers"]``, :mod:`bench.results.layers`): 
 with the firmware's profiler on (``layers%``), each operator's instructions from the clock's ticks
 (a tick is ``1e9 / sysclk_hz`` instructions), checked to sum to the inference's ``instructions``
 within 1 %. A firmware that does not answer ``layers%`` gives ``details["layers_reason"]``.
+With ``instruction_classes``, ``details["instruction_classes"]`` holds the mean per inference of
+each instruction class, taken branches and memory accesses by region, and each layer its own
+(``classes``); a plugin that does not build or load leaves the plain instruction counts and
+says why in ``details["instruction_classes_warning"]``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import statistics
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -38,6 +45,7 @@ from bench.artifacts.tflite_info import inspect
 from bench.board.link import BoardError, connect
 from bench.datasets.base import Dataset
 from bench.errors import PositiveFloat, PositiveInt, Strict, one_of
+from bench.firmware import classes
 from bench.firmware.cpi import cpi_for
 from bench.firmware.emulator import boot
 from bench.firmware.image import build_for_device, templates_digest
@@ -88,6 +96,8 @@ class QemuOptions(Strict):
     windows: PositiveInt = 5
     cpi: PositiveFloat | None = Field(None, description="cycles per instruction (default: the "
                                                         "calibrated table's)")
+    instruction_classes: bool = Field(False, description="count instructions by class and "
+                                                         "memory accesses by region (QEMU plugin)")
 
 
 def options(request: RunRequest) -> QemuOptions:
@@ -120,13 +130,17 @@ def firmware(request: RunRequest) -> Any:
 
 
 @contextlib.contextmanager
-def board(request: RunRequest, built: Any) -> Iterator[Any]:
-    """The firmware booted under QEMU and handshaken over the protocol (a ``BoardLink``).
+def board(request: RunRequest, built: Any, plugin: str | None = None,
+          warnings: list[str] | None = None) -> Iterator[Any]:
+    """The firmware booted under QEMU (with the ``-plugin`` option ``plugin``) and handshaken
+    over the protocol (a ``BoardLink``); why QEMU runs without the plugin goes to ``warnings``.
 
     A protocol failure while QEMU is gone is reported as QEMU's exit (killed, crashed)."""
 
     opts = options(request)
-    with boot(built.elf, MACHINES[built.machine]) as emulator:
+    with boot(built.elf, MACHINES[built.machine], plugin) as emulator:
+        if emulator.plugin_error and warnings is not None:
+            warnings.append(emulator.plugin_error)
         try:
             with connect({"port": emulator.port, "timeout_s": opts.timeout_s,
                           "model": built.model_id}) as link:
@@ -182,20 +196,31 @@ def evaluate(request: RunRequest) -> MetricMap:
 
 def measure(request: RunRequest) -> MetricMap:
     """Instructions per inference from ``infer N W`` windows on the firmware's clock, and the
-    latency they imply on the device (instructions × CPI ÷ clock)."""
+    latency they imply on the device (instructions × CPI ÷ clock); with
+    ``instruction_classes``, the same run counted by the QEMU plugin."""
 
     opts = options(request)
     built = firmware(request)
     spec = input_spec(request)
     inputs = sample_inputs(request.dataset, [spec], opts.windows, request.seed)
-    with board(request, built) as link:
-        virtual_ns = timed_windows(link, inputs, request.warmup, opts.windows,
-                                   opts.min_window_s, 1)
-        instructions = [ns / NS_PER_INSTRUCTION for ns in virtual_ns]
-        total = statistics.median(instructions)
-        details = firmware_layers(link, load_artifact(request.artifact), total,
-                                  "instructions", METHOD, _instructions_per_tick,
-                                  "timed windows", request.artifact.name, opts.timeout_s)
+    warnings: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="edgebench-classes-") as tmp:
+        out_file = str(Path(tmp) / "classes.json")  # the plugin writes it
+        plugin = _plugin(built, out_file, warnings) if opts.instruction_classes else None
+        with board(request, built, plugin, warnings) as link:
+            virtual_ns = timed_windows(link, inputs, request.warmup, opts.windows,
+                                       opts.min_window_s, 1)
+            instructions = [ns / NS_PER_INSTRUCTION for ns in virtual_ns]
+            total = statistics.median(instructions)
+            details = firmware_layers(link, load_artifact(request.artifact), total,
+                                      "instructions", METHOD, _instructions_per_tick,
+                                      "timed windows", request.artifact.name,
+                                      opts.timeout_s)
+        if plugin and not warnings:
+            _add_classes(details, out_file, total, warnings)
+    if warnings:
+        details["instruction_classes_warning"] = (
+            "; ".join(warnings) + " (plain instruction counts only)")
     cpi = opts.cpi or cpi_for(MACHINES[built.machine].core)[0]
     clock_hz = float(request.device.get("clock_mhz") or 0) * 1e6
     out = Detailed({"instructions": metric("instructions", total, METHOD)})
@@ -208,6 +233,37 @@ def measure(request: RunRequest) -> MetricMap:
 def _instructions_per_tick(hz: int) -> float:
     """Instructions per tick of the firmware's clock (it counts instructions, 1 ns each)."""
     return 1e9 / hz / NS_PER_INSTRUCTION
+
+
+def _plugin(built: Any, out_file: str, warnings: list[str]) -> str | None:
+    """The ``-plugin`` option counting ``built`` into ``out_file``; None (and why, in
+    ``warnings``) when the plugin cannot be built."""
+    try:
+        return classes.plugin_option(built.elf, MACHINES[built.machine], Path(out_file))
+    except classes.PluginError as exc:
+        log.warning("no instruction classes: %s", exc)
+        warnings.append(str(exc))
+        return None
+
+
+def _add_classes(details: dict[str, Any], out_file: str, total: float,
+                 warnings: list[str]) -> None:
+    """The plugin's counts into ``details``: per inference, and per layer when the plugin saw
+    as many operators as the profile has layers."""
+    try:
+        counts = classes.read_counts(Path(out_file))
+        details["instruction_classes"] = classes.per_inference(counts, total)
+    except classes.PluginError as exc:
+        warnings.append(str(exc))
+        return
+    ops = classes.per_operator(counts)
+    layers = details.get("layers") or []
+    if layers and len(ops) == len(layers):
+        for layer, op in zip(layers, ops, strict=True):
+            layer["classes"] = op["classes"]
+            layer["branch_taken"] = op["branch_taken"]
+            if "memory" in op:
+                layer["memory"] = op["memory"]
 
 
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
