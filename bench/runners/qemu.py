@@ -8,9 +8,9 @@ the MLPerf Tiny serial protocol with the serial runner's link, as a real board.
 Connection options (device file ``connection:``): ``machine`` (the QEMU machine; default: the
 one emulating the device's core), ``timeout_s`` (30, per response, wall clock),
 ``min_window_s`` (0.05: a timed window lasts at least this much *virtual* time, 50 M
-instructions), ``windows`` (5), ``cpi`` (cycles per instruction, instead of the calibrated
-table's) and ``instruction_classes`` (false: count instructions by class with edgebench's QEMU
-plugin while measuring, :mod:`bench.firmware.classes`).
+instructions), ``windows`` (5), ``cpi`` (cycles per instruction, instead of the cycle model's)
+and ``instruction_classes`` (false: count instructions by class with edgebench's QEMU plugin
+while measuring, :mod:`bench.firmware.classes`).
 
 ``evaluate`` (method ``emulated``): ``arena_used`` as TFLite Micro reports it on the 32-bit
 target, ``firmware_flash`` and ``firmware_ram`` from the ELF, task metrics from the firmware's
@@ -18,14 +18,17 @@ outputs on the test split, ``output_max_diff`` of its raw outputs against LiteRT
 inputs, fewer for large inputs or outputs: :func:`agreement_samples`). ``measure``:
 ``instructions`` per inference (the firmware's clock under icount: 1 ns per instruction), and
 ``latency_*`` derived from them as instructions × cycles per instruction ÷ the device's clock,
-and the per-layer profile (``details["layers"]``, :mod:`bench.results.layers`): one more invoke
-with the firmware's profiler on (``layers%``), each operator's instructions from the clock's ticks
-(a tick is ``1e9 / sysclk_hz`` instructions), checked to sum to the inference's ``instructions``
-within 1 %. A firmware that does not answer ``layers%`` gives ``details["layers_reason"]``.
+the cycles per instruction from the core's cycle model (:mod:`bench.firmware.cycles`) applied to
+the inference's instruction classes, or, counted without them, to the reference models' mix
+(``details["cycles"]`` says which, and the model's ``note``), and the per-layer profile
+(``details["layers"]``, :mod:`bench.results.layers`): one more invoke with the firmware's
+profiler on (``layers%``), each operator's instructions from the clock's ticks (a tick is
+``1e9 / sysclk_hz`` instructions), checked to sum to the inference's ``instructions`` within
+1 %. A firmware that does not answer ``layers%`` gives ``details["layers_reason"]``.
 With ``instruction_classes``, ``details["instruction_classes"]`` holds the mean per inference of
 each instruction class, taken branches and memory accesses by region, and each layer its own
-(``classes``); a plugin that does not build or load leaves the plain instruction counts and
-says why in ``details["instruction_classes_warning"]``.
+(``classes``, and its ``cycles``); a plugin that does not build or load leaves the plain
+instruction counts and says why in ``details["instruction_classes_warning"]``.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from bench.board.link import BoardError, connect
 from bench.datasets.base import Dataset
 from bench.errors import PositiveFloat, PositiveInt, Strict, one_of
 from bench.firmware import classes
-from bench.firmware.cpi import cpi_for
+from bench.firmware.cycles import CycleModel, CycleModelError, memory_system, model_for
 from bench.firmware.emulator import boot
 from bench.firmware.image import build_for_device, templates_digest
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
@@ -95,7 +98,7 @@ class QemuOptions(Strict):
     min_window_s: PositiveFloat = Field(0.05, description="virtual seconds per timed window")
     windows: PositiveInt = 5
     cpi: PositiveFloat | None = Field(None, description="cycles per instruction (default: the "
-                                                        "calibrated table's)")
+                                                        "core's cycle model's)")
     instruction_classes: bool = Field(False, description="count instructions by class and "
                                                          "memory accesses by region (QEMU plugin)")
 
@@ -196,8 +199,9 @@ def evaluate(request: RunRequest) -> MetricMap:
 
 def measure(request: RunRequest) -> MetricMap:
     """Instructions per inference from ``infer N W`` windows on the firmware's clock, and the
-    latency they imply on the device (instructions × CPI ÷ clock); with
-    ``instruction_classes``, the same run counted by the QEMU plugin."""
+    latency they imply on the device (instructions × the cycle model's cycles per instruction
+    ÷ clock); with ``instruction_classes``, the same run counted by the QEMU plugin, whose
+    classes give the cycles."""
 
     opts = options(request)
     built = firmware(request)
@@ -221,13 +225,46 @@ def measure(request: RunRequest) -> MetricMap:
     if warnings:
         details["instruction_classes_warning"] = (
             "; ".join(warnings) + " (plain instruction counts only)")
-    cpi = opts.cpi or cpi_for(MACHINES[built.machine].core)[0]
+    cpi = _cycles(details, request.device, MACHINES[built.machine].core, opts.cpi)
     clock_hz = float(request.device.get("clock_mhz") or 0) * 1e6
     out = Detailed({"instructions": metric("instructions", total, METHOD)})
     if clock_hz > 0:
         out.update(latency_stats([i * cpi / clock_hz * 1e9 for i in instructions], METHOD))
     out.details = details
     return out
+
+
+def _cycles(details: dict[str, Any], device: dict[str, Any], core: str,
+            cpi: float | None) -> float:
+    """The cycles per instruction of the inference (the device's ``cpi``, else the cycle
+    model's on its classes, else on the reference mix), and ``details["cycles"]``: how."""
+    memory = memory_system(device)
+    if cpi:
+        details["cycles"] = {"cpi": cpi, "from": "the device's `cpi` option"}
+        return cpi
+    model = model_for(core)
+    counted = details.get("instruction_classes")
+    out: dict[str, Any] = {"note": model.note, "memory": memory.describe()}
+    if counted and counted.get("memory"):
+        total = model.cycles(counted, memory)
+        cpi = total / counted["instructions"]
+        out.update(cycles=total, cpi=cpi, **{"from": "the inference's instruction classes"})
+        for layer in details.get("layers") or []:
+            if "classes" in layer and "memory" in layer:
+                layer["cycles"] = _layer_cycles(model, layer, memory)
+    else:
+        cpi = model.reference_cpi(memory) or 1.0
+        out.update(cpi=cpi, **{"from": "the reference models' instruction mix on the core "
+                                        "(instructions counted without classes)"})
+    details["cycles"] = out
+    return cpi
+
+
+def _layer_cycles(model: CycleModel, layer: dict[str, Any], memory: Any) -> float | None:
+    try:
+        return model.cycles(layer, memory)
+    except (CycleModelError, KeyError):
+        return None
 
 
 def _instructions_per_tick(hz: int) -> float:
@@ -301,21 +338,26 @@ def versions() -> dict[str, str]:
 
 
 def provenance(device: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
-    """``details["emulated"]``: the machine, and how latency was derived (the CPI used)."""
+    """``details["emulated"]``: the machine, and how latency is derived (the cycle model)."""
 
     try:
         name = machine_name(device, opts)
     except ValueError as exc:
         return {"emulated": {"error": str(exc)}}
     machine = MACHINES[name]
-    cpi, source = cpi_for(machine.core)
+    memory = memory_system(device)
     if opts.get("cpi"):
-        cpi, source = float(opts["cpi"]), {"calibrated": False, "note": "the device's `cpi`"}
+        model: dict[str, Any] = {"note": "the device's `cpi`", "cpi": float(opts["cpi"])}
+    else:
+        cycle_model = model_for(machine.core)
+        model = {"note": cycle_model.note, "status": cycle_model.status,
+                 "costs": cycle_model.costs, "source": cycle_model.source,
+                 "reference_cpi": cycle_model.reference_cpi(memory)}
     return {"emulated": {
         "machine": name, "core": machine.core, "clock_mhz": device.get("clock_mhz"),
-        "latency": "derived: instructions × cycles per instruction ÷ clock (QEMU is not "
-                   "cycle-accurate: no caches, no wait states)",
-        "cpi": cpi, "cpi_source": source}}
+        "latency": "derived: cycles from the core's cycle model (instruction classes × costs, "
+                   "flash wait states) ÷ clock (QEMU counts instructions, not cycles)",
+        "memory": memory.describe(), "cycle_model": model}}
 
 
 QEMU = Runner(
@@ -329,6 +371,6 @@ QEMU = Runner(
     versions=versions,
     provenance=provenance,
     description="the real TFLite Micro + CMSIS-NN firmware for the device's core, emulated in "
-                "QEMU over the MLPerf Tiny protocol: instructions (latency via CPI), 32-bit "
-                "arena, firmware flash/RAM, accuracy",
+                "QEMU over the MLPerf Tiny protocol: instructions (latency via a cycle model), "
+                "32-bit arena, firmware flash/RAM, accuracy",
 )
