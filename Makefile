@@ -51,6 +51,7 @@ bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold
 	$(BIN)/python benchmarks/big_store.py
 	$(BIN)/python benchmarks/emulated_boards.py
 	$(BIN)/python benchmarks/plugin_slowdown.py --models kws ad
+	$(BIN)/python benchmarks/cycle_model.py
 	$(BIN)/python benchmarks/ray_executor.py
 	$(BIN)/python benchmarks/timing_significance.py
 
