@@ -167,3 +167,18 @@ def test_the_packaged_fit_is_what_the_published_results_give() -> None:
     for core, entry in again.items():
         assert entry["loo"] == stored[core]["loo"]
         assert entry["costs"] == stored[core]["costs"]
+
+
+def test_a_core_without_reference_counts_prices_a_stand_ins_mix_or_none() -> None:
+    memory = cycles.MemorySystem()
+    m7 = cycles.model_for("cortex-m7")
+    assert m7.reference_mix() in ("cortex-m7", "cortex-m4f")
+    refs = cycles.reference_counts()[m7.reference_mix()]
+    expected = (sum(cycles.cycles(c, m7.costs, memory) for c in refs.values())
+                / sum(c["instructions"] for c in refs.values()))
+    assert m7.reference_cpi(memory) == pytest.approx(expected)
+    # the M7's priors dual-issue: fewer cycles an instruction than the M4F's on the same mix
+    m4_priors = cycles.CycleModel("cortex-m4f", cycles.prior_costs("cortex-m4f"), "x", {})
+    assert m7.reference_cpi(memory) < m4_priors.reference_cpi(memory)
+    if "cortex-m55" not in cycles.reference_counts():
+        assert cycles.model_for("cortex-m55").reference_cpi(memory) is None

@@ -62,6 +62,9 @@ MISSES: dict[str, dict[str, float]] = {
     "instruction+data": {"fetch": 0.05, "data": 0.2},
 }
 assert set(MISSES) == set(FLASH_CACHES)
+#: A core without reference counts prices the mix of this one (the same Armv7E-M/Armv8-M DSP
+#: kernels of CMSIS-NN; the Cortex-M55's Helium kernels differ, so it has none).
+STAND_INS: dict[str, str] = {"cortex-m7": "cortex-m4f"}
 #: Defaults of the device-file fields (a zero-wait-state memory, no cache).
 DEFAULT_WAIT_STATES = 0
 DEFAULT_CACHE = "none"
@@ -198,12 +201,22 @@ class CycleModel:
     def cycles(self, counts: Mapping[str, Any], memory: MemorySystem) -> float:
         return cycles(counts, self.costs, memory)
 
+    def reference_mix(self) -> str | None:
+        """The core whose reference counts stand for this one's mix: itself, else the core of
+        the same instruction set that has counts (:data:`STAND_INS`); None when neither."""
+        for core in (self.core, STAND_INS.get(self.core)):
+            if core and reference_counts().get(core):
+                return core
+        return None
+
     def reference_cpi(self, memory: MemorySystem) -> float | None:
-        """Cycles per instruction over the reference models' instruction mix on this core
-        (for an inference counted without classes); None without reference counts."""
-        refs = reference_counts().get(self.core, {})
-        if not refs:
+        """Cycles per instruction over the reference models' instruction mix on this core (or
+        its stand-in's, :meth:`reference_mix`), for an inference counted without classes;
+        None without reference counts."""
+        core = self.reference_mix()
+        if core is None:
             return None
+        refs = reference_counts()[core]
         return (sum(self.cycles(c, memory) for c in refs.values())
                 / sum(c["instructions"] for c in refs.values()))
 

@@ -253,9 +253,12 @@ def _cycles(details: dict[str, Any], device: dict[str, Any], core: str,
             if "classes" in layer and "memory" in layer:
                 layer["cycles"] = _layer_cycles(model, layer, memory)
     else:
+        mix = model.reference_mix()
         cpi = model.reference_cpi(memory) or 1.0
-        out.update(cpi=cpi, **{"from": "the reference models' instruction mix on the core "
-                                        "(instructions counted without classes)"})
+        out.update(cpi=cpi, **{"from": (
+            f"the reference models' instruction mix on {mix} (instructions counted without "
+            f"classes)" if mix else "no reference mix for the core: 1 cycle per instruction "
+                                    "(count instruction_classes for the cycle model)")})
     details["cycles"] = out
     return cpi
 
