@@ -23,12 +23,13 @@ chromium:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 # Debian's Arm GNU toolchain (newlib, libstdc++) and QEMU for the emulated boards (the `qemu`
-# runner cross-compiles TFLite Micro firmware and boots it in qemu-system-arm). Installed with
-# apt-get when missing.
+# runner cross-compiles TFLite Micro firmware and boots it in qemu-system-arm), and the host C
+# compiler its instruction-class plugin is built with. Installed with apt-get when missing.
 TOOLCHAIN_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib \
-                      qemu-system-arm
+                      qemu-system-arm gcc
 toolchain:
 	@test -x /usr/bin/arm-none-eabi-g++ && test -x /usr/bin/qemu-system-arm \
+	  && command -v cc >/dev/null \
 	  && test -f /usr/lib/arm-none-eabi/newlib/libc.a \
 	  && test -d /usr/include/newlib/c++ || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -50,6 +51,8 @@ bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold
 	$(BIN)/python benchmarks/big_store.py
 	$(BIN)/python benchmarks/emulated_boards.py
 	$(BIN)/python benchmarks/layer_agreement.py
+	$(BIN)/python benchmarks/plugin_slowdown.py --models kws ad
+	$(BIN)/python benchmarks/cycle_model.py
 	$(BIN)/python benchmarks/ray_executor.py
 	$(BIN)/python benchmarks/timing_significance.py
 

@@ -1,31 +1,27 @@
-"""Emulated boards: the MLPerf Tiny reference models in QEMU on each emulated core, and the
-cycles-per-instruction table fitted against the published TFLite Micro results.
+"""Emulated boards: the MLPerf Tiny reference models in QEMU on each emulated core.
 
 Per core and model: the library's compile time (logged when it was built), the firmware's build
 time, instructions per inference, the 32-bit arena next to x86-64 TFLite Micro's, firmware
-flash and RAM, and QEMU's wall time per inference on this host. Then, per core with published
-TFLM (CMSIS-NN) results, the fitted cycles per instruction with its leave-one-model-out error.
-``--write`` stores the table as ``bench/firmware/cpi.json`` (what the ``qemu`` runner uses).
+flash and RAM, and QEMU's wall time per inference on this host. The cycle model that turns
+these instructions into latency, and its error against the published results, is
+``benchmarks/cycle_model.py``'s.
 
 Needs the toolchain and QEMU (``make toolchain``) and the third-party sources
 (``$EDGEBENCH_THIRD_PARTY``, default ``../shared/third_party``). Libraries and firmware are
 cached in the firmware cache (``$EDGEBENCH_FIRMWARE_CACHE``, default under ``.cache``): the
 first run builds a library per core (minutes), later runs take about a minute.
-Usage: python benchmarks/emulated_boards.py [--cores cortex-m4f ...] [--write]
+Usage: python benchmarks/emulated_boards.py [--cores cortex-m4f ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import textable
 from bench.board.reference_models import REFERENCE_FILES
-from bench.firmware import cpi as cpi_table
 from bench.firmware.image import build_for_device
 from bench.firmware.library import library
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
@@ -75,8 +71,6 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cores", nargs="+", default=list(CORES), choices=sorted(DEFAULT_MACHINE))
     p.add_argument("--models", type=Path, default=SHARED / "models" / "mlperf_tiny")
-    p.add_argument("--results", type=Path, default=SHARED / "data" / "mlperf_tiny_results.csv")
-    p.add_argument("--write", action="store_true", help="store the CPI table in the package")
     args = p.parse_args()
     os.environ.setdefault("EDGEBENCH_THIRD_PARTY", str(SHARED / "third_party"))
 
@@ -96,32 +90,6 @@ def main() -> None:
           "kernels these models use):\n")
     print(textable.render(["core", "TARGET_ARCH", "compile s"], libraries))
 
-    counts = {(r["core"], r["benchmark"]): float(r["instructions"]) for r in rows}
-    fitted = cpi_table.fit(cpi_table.published_tflm(str(args.results)), counts)
-    print("\nCycles per instruction fitted on published TFLite Micro results "
-          "(latency × clock ÷ emulated instructions):\n")
-    table = []
-    for core, entry in fitted.items():
-        factors = ", ".join(f"{u['benchmark']} {u['factor']:.2f}" for u in entry["rows"])
-        systems = sorted({f"{u['system']} {u['version']}" for u in entry["rows"]})
-        table.append([core, f"{entry['cpi']:.2f}", factors, "; ".join(systems),
-                      f"{entry['loo_median_abs_pct']}", f"{entry['loo_max_abs_pct']}"])
-    print(textable.render(["core", "CPI", "per model", "rows from", "LOO median |%|",
-                           "LOO max |%|"], table))
-    missing = sorted(set(args.cores) - set(fitted))
-    if missing:
-        print(f"\nNo published TFLite Micro results for {', '.join(missing)}: the runner "
-              f"assumes {cpi_table.FALLBACK_CPI} cycle per instruction and says so.")
-    if args.write:
-        path = Path(cpi_table.__file__).with_name(cpi_table.TABLE)
-        path.write_text(json.dumps({
-            "fitted": datetime.now(UTC).date().isoformat(),
-            "method": "geometric mean over a core's published TFLite Micro (CMSIS-NN) results "
-                      "of latency × clock ÷ instructions counted in QEMU (-icount shift=0) for "
-                      "the same reference model; leave-one-model-out error in % of the "
-                      "published latency",
-            "data": str(args.results.name), "cores": fitted}, indent=1) + "\n")
-        print(f"\nwrote {path}")
 
 
 def line_reassembly() -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bench.firmware import FirmwareError
+from bench.firmware import FirmwareError, cycles
 from bench.firmware.image import Firmware, LinkOverflowError, build_for_device
 from bench.firmware.machines import MACHINES
 from bench.firmware.resolver import MissingOpError
@@ -142,8 +142,15 @@ def test_ad_performance_and_accuracy_windows(ad_firmware: Firmware, ad01: Path) 
     instructions = measured["instructions"].value
     assert 3e5 < instructions < 1.2e6  # the trial counted 583,520 (CMSIS-NN, cortex-m4+fp)
     assert measured["instructions"].method == "emulated"
-    cpi = qemu.provenance(DEVICE, DEVICE["connection"])["emulated"]["cpi"]
-    expected_ms = instructions * cpi / (DEVICE["clock_mhz"] * 1e6) * 1e3
+    # counted without classes: the cycle model on the reference models' mix, the device's
+    # flash wait states and cache
+    how = measured.details["cycles"]
+    model = qemu.provenance(DEVICE, DEVICE["connection"])["emulated"]
+    assert how["note"] == model["cycle_model"]["note"] == "cycle model, fitted"
+    assert how["from"].startswith("the reference models' instruction mix")
+    assert how["memory"]["flash_wait_states"] == DEVICE["memory"]["flash_wait_states"]
+    assert how["cpi"] == model["cycle_model"]["reference_cpi"] > 1
+    expected_ms = instructions * how["cpi"] / (DEVICE["clock_mhz"] * 1e6) * 1e3
     assert measured["latency_p50"].value == pytest.approx(expected_ms, rel=0.01)
 
     evaluated = qemu.evaluate(request(ad01))
@@ -519,3 +526,58 @@ def test_a_model_the_firmware_and_litert_agree_on_has_no_layer_that_differs(
     assert [la["max_diff"] for la in agreement["layers"]] == [0, 0]
     assert agreement["first_layer"] is None and agreement["origin"] is None
     assert agreement["verdict"] == "no layer differs"
+
+
+def test_ad_instruction_classes_per_inference_and_per_layer(ad_firmware: Firmware, ad01: Path
+                                                            ) -> None:
+    measured = qemu.measure(request(ad01, min_window_s=0.02, windows=3,
+                                    instruction_classes=True))
+    details, total = measured.details, measured["instructions"].value
+    assert "instruction_classes_warning" not in details
+    counted = details["instruction_classes"]
+    assert counted["method"] == "emulated" and counted["inferences"] > 3
+    # the marked invoke is the inference but for the input's copy and the calls around it
+    assert counted["check"]["timed_windows"] == total
+    assert -0.01 < counted["check"]["difference"] <= 0
+    mix = counted["classes"]
+    assert counted["instructions"] == pytest.approx(sum(mix.values()))
+    # CMSIS-NN's int8 fully-connected kernel on the M4: dual 16-bit MACs (SMLAD), SXTB16
+    assert mix["multiply"] > 640 * 128 / 2 and mix["simd"] > 0
+    assert mix["mve"] == mix["divide"] == 0
+    assert 0 < counted["branch_taken"] < mix["branch"]
+    memory = counted["memory"]
+    assert memory["flash_read"] > 0 and memory["sram_read"] > 0 and memory["sram_write"] > 0
+    assert memory["flash_write"] == 0
+    layers = details["layers"]
+    for layer in layers:  # the plugin's operators are the profile's, to the clock's tick
+        assert sum(layer["classes"].values()) == pytest.approx(layer["instructions"],
+                                                               rel=0.01, abs=50)
+        assert layer["memory"]["flash_read"] > 0  # the layer's weights
+    assert layers[0]["classes"]["multiply"] > 4 * layers[1]["classes"]["multiply"]
+    # the packaged reference counts (the cycle model's fit rests on them) are this firmware's
+    packaged = cycles.reference_counts()["cortex-m4f"]["ad"]
+    assert counted["instructions"] == pytest.approx(packaged["instructions"], rel=0.01)
+    for name in ("multiply", "simd", "load_store"):
+        assert mix[name] == pytest.approx(packaged["classes"][name], rel=0.01)
+    # latency from the cycle model on this inference's classes, each layer its cycles
+    how = details["cycles"]
+    assert how["from"] == "the inference's instruction classes"
+    memory = cycles.memory_system(DEVICE)
+    assert how["cycles"] == pytest.approx(cycles.model_for("cortex-m4f").cycles(counted, memory))
+    assert how["cpi"] == pytest.approx(how["cycles"] / counted["instructions"])
+    expected_ms = total * how["cpi"] / (DEVICE["clock_mhz"] * 1e3)
+    assert measured["latency_p50"].value == pytest.approx(expected_ms, rel=0.01)
+    assert sum(layer["cycles"] for layer in layers) == pytest.approx(how["cycles"], rel=0.02)
+
+
+def test_a_plugin_that_does_not_build_leaves_plain_counts(ad_firmware: Firmware, ad01: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.setenv("CC", "no-such-compiler")
+    measured = qemu.measure(request(ad01, min_window_s=0.02, windows=2,
+                                    instruction_classes=True))
+    assert measured["instructions"].value > 3e5 and measured.details["layers"]
+    assert "instruction_classes" not in measured.details
+    warning = measured.details["instruction_classes_warning"]
+    assert "no host C compiler (no-such-compiler)" in warning
+    assert warning.endswith("(plain instruction counts only)")

@@ -76,10 +76,26 @@ CLOCK_MHZ = (1e-3, 1e4)
 MW_MAX = 1e6
 
 
+#: ``memory.cache`` of a device file: what serves flash accesses without its wait states.
+FLASH_CACHES: dict[str, str] = {
+    "none": "every flash access waits",
+    "instruction": "an instruction cache or prefetch accelerator serves fetches",
+    "instruction+data": "a cache serves fetches and data (constants, weights) read from flash",
+}
+FLASH_WAIT_STATES_MAX = 15
+
+
 class Memory(Strict):
     flash_kb: float | None = Field(None, ge=1, le=KB_MAX,
                                    description="flash for the model + code, KB (1 to 1e9)")
     ram_kb: float | None = Field(None, ge=1, le=KB_MAX, description="on-chip RAM, KB (1 to 1e9)")
+    flash_wait_states: int | None = Field(None, ge=0, le=FLASH_WAIT_STATES_MAX,
+                                          description="wait states of a flash access at "
+                                                      "clock_mhz (0 to 15; default 0), for the "
+                                                      "emulated cycle model")
+    cache: Annotated[str, one_of("cache", FLASH_CACHES)] | None = Field(
+        None, description="what caches flash accesses: none, instruction or instruction+data "
+                          "(default none), for the emulated cycle model")
 
 
 class Power(Strict):

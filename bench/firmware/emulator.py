@@ -2,7 +2,9 @@
 
 QEMU runs with ``-icount shift=0`` (one instruction per nanosecond of virtual time, so the
 firmware's clock counts instructions), in its own process group, killed with the worker that
-started it (``PR_SET_PDEATHSIG``) and always reaped when the board is closed.
+started it (``PR_SET_PDEATHSIG``) and always reaped when the board is closed. With a TCG
+plugin (``-plugin``, :mod:`bench.firmware.classes`), a QEMU that does not start is started again
+without it, and :attr:`Emulator.plugin_error` says why.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-arm"
 START_TIMEOUT_S = 20.0
+#: What a plugin edgebench loads prints (``qemu_plugin_outs``, shown with ``-d plugin``) once
+#: installed: QEMU opens the UART's pty before it loads plugins.
+PLUGIN_READY = "edgebench-plugin-ready"
 _PTY = re.compile(r"char device redirected to (\S+)")
 
 
@@ -36,10 +41,12 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def command(elf: Path, machine: Machine) -> list[str]:
-    """The QEMU command line for ``elf`` on ``machine`` (UART0 on a new pty)."""
+def command(elf: Path, machine: Machine, plugin: str | None = None) -> list[str]:
+    """The QEMU command line for ``elf`` on ``machine`` (UART0 on a new pty), with the
+    ``-plugin`` option ``plugin``."""
     return [QEMU, "-M", machine.name, "-display", "none", "-monitor", "none",
-            "-serial", "pty", "-icount", "shift=0", "-kernel", str(elf)]
+            "-serial", "pty", "-icount", "shift=0", "-kernel", str(elf),
+            *(["-plugin", plugin, "-d", "plugin"] if plugin else [])]
 
 
 @dataclass
@@ -50,6 +57,8 @@ class Emulator:
     port: str
     log_path: Path
     machine: Machine
+    plugin: str | None = None  # the -plugin option QEMU runs with
+    plugin_error: str | None = None  # why QEMU runs without the plugin it was asked for
 
     def exit_reason(self, wait_s: float = 0.0) -> str | None:
         """Why QEMU is gone (exit status or signal, and its last output), or None if it is
@@ -67,7 +76,8 @@ class Emulator:
     def output_tail(self) -> str:
         with contextlib.suppress(OSError):
             text = self.log_path.read_text(errors="replace").strip()
-            lines = [ln for ln in text.splitlines() if not _PTY.search(ln)]
+            lines = [ln for ln in text.splitlines()
+                     if not _PTY.search(ln) and PLUGIN_READY not in ln]
             if lines:
                 return ": " + " | ".join(lines[-4:])
         return ""
@@ -79,32 +89,52 @@ class Emulator:
         self.process.wait()
 
 
+def _start(elf: Path, machine: Machine, log_path: Path, plugin: str | None) -> Emulator:
+    """QEMU started, once its UART's pty is known (a :class:`FirmwareError` if it is not)."""
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(command(elf, machine, plugin), stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, preexec_fn=_die_with_parent)
+    emulator = Emulator(process, "", log_path, machine, plugin)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not emulator.port:
+            text = log_path.read_text(errors="replace")
+            found = _PTY.search(text)
+            if found and (plugin is None or PLUGIN_READY in text):
+                emulator.port = found.group(1)
+            elif process.poll() is not None:
+                raise FirmwareError(f"{emulator.exit_reason()} before opening its UART")
+            elif time.monotonic() > deadline:
+                raise FirmwareError(f"QEMU ({machine.name}) gave no pty within "
+                                    f"{START_TIMEOUT_S:g} s{emulator.output_tail()}")
+            else:
+                time.sleep(0.02)
+    except BaseException:
+        emulator.stop()
+        raise
+    return emulator
+
+
 @contextlib.contextmanager
-def boot(elf: Path, machine: Machine) -> Iterator[Emulator]:
-    """Start QEMU on ``elf``; yields once its UART's pty is known; always reaps it."""
+def boot(elf: Path, machine: Machine, plugin: str | None = None) -> Iterator[Emulator]:
+    """Start QEMU on ``elf`` (with the ``-plugin`` option ``plugin``: without it if QEMU does
+    not start with it); yields once its UART's pty is known; always reaps it."""
     if shutil.which(QEMU) is None:
         raise FirmwareError(f"{QEMU} not found: install qemu-system-arm (`make toolchain`)")
     with tempfile.TemporaryDirectory(prefix="edgebench-qemu-") as tmp:
         log_path = Path(tmp) / "qemu.log"
-        with log_path.open("wb") as out:
-            process = subprocess.Popen(command(elf, machine), stdin=subprocess.DEVNULL,
-                                       stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True, preexec_fn=_die_with_parent)
-        emulator = Emulator(process, "", log_path, machine)
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not emulator.port:
-                found = _PTY.search(log_path.read_text(errors="replace"))
-                if found:
-                    emulator.port = found.group(1)
-                elif process.poll() is not None:
-                    raise FirmwareError(f"{emulator.exit_reason()} before opening its UART")
-                elif time.monotonic() > deadline:
-                    raise FirmwareError(f"QEMU ({machine.name}) gave no pty within "
-                                        f"{START_TIMEOUT_S:g} s{emulator.output_tail()}")
-                else:
-                    time.sleep(0.02)
-            log.info("QEMU %s (pid %d): UART0 on %s", machine.name, process.pid, emulator.port)
+            emulator = _start(elf, machine, log_path, plugin)
+        except FirmwareError as exc:
+            if plugin is None:
+                raise
+            log.warning("QEMU does not start with its plugin (%s): running without it", exc)
+            emulator = _start(elf, machine, log_path, None)
+            emulator.plugin_error = f"QEMU did not start with the plugin: {exc}"
+        try:
+            log.info("QEMU %s (pid %d): UART0 on %s", machine.name, emulator.process.pid,
+                     emulator.port)
             yield emulator
         finally:
             emulator.stop()

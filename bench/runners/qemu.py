@@ -8,8 +8,9 @@ the MLPerf Tiny serial protocol with the serial runner's link, as a real board.
 Connection options (device file ``connection:``): ``machine`` (the QEMU machine; default: the
 one emulating the device's core), ``timeout_s`` (30, per response, wall clock),
 ``min_window_s`` (0.05: a timed window lasts at least this much *virtual* time, 50 M
-instructions), ``windows`` (5) and ``cpi`` (cycles per instruction, instead of the calibrated
-table's).
+instructions), ``windows`` (5), ``cpi`` (cycles per instruction, instead of the cycle model's)
+and ``instruction_classes`` (false: count instructions by class with edgebench's QEMU plugin
+while measuring, :mod:`bench.firmware.classes`).
 
 ``evaluate`` (method ``emulated``): ``arena_used`` as TFLite Micro reports it on the 32-bit
 target, ``firmware_flash`` and ``firmware_ram`` from the ELF, task metrics from the firmware's
@@ -20,11 +21,18 @@ outputs differ most, the per-layer agreement (``details["agreement"]``,
 against LiteRT's intermediate tensors, naming the first layer beyond one quantized step.
 ``measure``: ``instructions`` per inference (the firmware's clock under icount: 1 ns per
 instruction), and ``latency_*`` derived from them as instructions × cycles per instruction ÷ the
-device's clock, and the per-layer profile (``details["layers"]``, :mod:`bench.results.layers`):
-one more invoke with the firmware's profiler on (``layers%``), each operator's instructions from
-the clock's ticks (a tick is ``1e9 / sysclk_hz`` instructions), checked to sum to the
-inference's ``instructions`` within 1 %. A firmware that does not answer ``layers%`` gives
+device's clock, the cycles per instruction from the core's cycle model
+(:mod:`bench.firmware.cycles`) applied to the inference's instruction classes, or, counted
+without them, to the reference models' mix (``details["cycles"]`` says which, and the model's
+``note``), and the per-layer profile (``details["layers"]``, :mod:`bench.results.layers`): one
+more invoke with the firmware's profiler on (``layers%``), each operator's instructions from the
+clock's ticks (a tick is ``1e9 / sysclk_hz`` instructions), checked to sum to the inference's
+``instructions`` within 1 %. A firmware that does not answer ``layers%`` gives
 ``details["layers_reason"]``.
+With ``instruction_classes``, ``details["instruction_classes"]`` holds the mean per inference of
+each instruction class, taken branches and memory accesses by region, and each layer its own
+(``classes``, and its ``cycles``); a plugin that does not build or load leaves the plain
+instruction counts and says why in ``details["instruction_classes_warning"]``.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import statistics
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -42,7 +52,8 @@ from bench.artifacts.tflite_info import inspect
 from bench.board.link import BoardError, connect
 from bench.datasets.base import Dataset
 from bench.errors import PositiveFloat, PositiveInt, Strict, one_of
-from bench.firmware.cpi import cpi_for
+from bench.firmware import classes
+from bench.firmware.cycles import CycleModel, CycleModelError, memory_system, model_for
 from bench.firmware.emulator import boot
 from bench.firmware.image import build_for_device, templates_digest
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
@@ -92,7 +103,9 @@ class QemuOptions(Strict):
     min_window_s: PositiveFloat = Field(0.05, description="virtual seconds per timed window")
     windows: PositiveInt = 5
     cpi: PositiveFloat | None = Field(None, description="cycles per instruction (default: the "
-                                                        "calibrated table's)")
+                                                        "core's cycle model's)")
+    instruction_classes: bool = Field(False, description="count instructions by class and "
+                                                         "memory accesses by region (QEMU plugin)")
 
 
 def options(request: RunRequest) -> QemuOptions:
@@ -125,13 +138,17 @@ def firmware(request: RunRequest) -> Any:
 
 
 @contextlib.contextmanager
-def board(request: RunRequest, built: Any) -> Iterator[Any]:
-    """The firmware booted under QEMU and handshaken over the protocol (a ``BoardLink``).
+def board(request: RunRequest, built: Any, plugin: str | None = None,
+          warnings: list[str] | None = None) -> Iterator[Any]:
+    """The firmware booted under QEMU (with the ``-plugin`` option ``plugin``) and handshaken
+    over the protocol (a ``BoardLink``); why QEMU runs without the plugin goes to ``warnings``.
 
     A protocol failure while QEMU is gone is reported as QEMU's exit (killed, crashed)."""
 
     opts = options(request)
-    with boot(built.elf, MACHINES[built.machine]) as emulator:
+    with boot(built.elf, MACHINES[built.machine], plugin) as emulator:
+        if emulator.plugin_error and warnings is not None:
+            warnings.append(emulator.plugin_error)
         try:
             with connect({"port": emulator.port, "timeout_s": opts.timeout_s,
                           "model": built.model_id}) as link:
@@ -215,21 +232,33 @@ def layer_agreement(link: Any, tflite: bytes, inputs: list[tuple[np.ndarray, ...
 
 def measure(request: RunRequest) -> MetricMap:
     """Instructions per inference from ``infer N W`` windows on the firmware's clock, and the
-    latency they imply on the device (instructions × CPI ÷ clock)."""
+    latency they imply on the device (instructions × the cycle model's cycles per instruction
+    ÷ clock); with ``instruction_classes``, the same run counted by the QEMU plugin, whose
+    classes give the cycles."""
 
     opts = options(request)
     built = firmware(request)
     spec = input_spec(request)
     inputs = sample_inputs(request.dataset, [spec], opts.windows, request.seed)
-    with board(request, built) as link:
-        virtual_ns = timed_windows(link, inputs, request.warmup, opts.windows,
-                                   opts.min_window_s, 1)
-        instructions = [ns / NS_PER_INSTRUCTION for ns in virtual_ns]
-        total = statistics.median(instructions)
-        details = firmware_layers(link, load_artifact(request.artifact), total,
-                                  "instructions", METHOD, _instructions_per_tick,
-                                  "timed windows", request.artifact.name, opts.timeout_s)
-    cpi = opts.cpi or cpi_for(MACHINES[built.machine].core)[0]
+    warnings: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="edgebench-classes-") as tmp:
+        out_file = str(Path(tmp) / "classes.json")  # the plugin writes it
+        plugin = _plugin(built, out_file, warnings) if opts.instruction_classes else None
+        with board(request, built, plugin, warnings) as link:
+            virtual_ns = timed_windows(link, inputs, request.warmup, opts.windows,
+                                       opts.min_window_s, 1)
+            instructions = [ns / NS_PER_INSTRUCTION for ns in virtual_ns]
+            total = statistics.median(instructions)
+            details = firmware_layers(link, load_artifact(request.artifact), total,
+                                      "instructions", METHOD, _instructions_per_tick,
+                                      "timed windows", request.artifact.name,
+                                      opts.timeout_s)
+        if plugin and not warnings:
+            _add_classes(details, out_file, total, warnings)
+    if warnings:
+        details["instruction_classes_warning"] = (
+            "; ".join(warnings) + " (plain instruction counts only)")
+    cpi = _cycles(details, request.device, MACHINES[built.machine].core, opts.cpi)
     clock_hz = float(request.device.get("clock_mhz") or 0) * 1e6
     out = Detailed({"instructions": metric("instructions", total, METHOD)})
     if clock_hz > 0:
@@ -238,9 +267,76 @@ def measure(request: RunRequest) -> MetricMap:
     return out
 
 
+def _cycles(details: dict[str, Any], device: dict[str, Any], core: str,
+            cpi: float | None) -> float:
+    """The cycles per instruction of the inference (the device's ``cpi``, else the cycle
+    model's on its classes, else on the reference mix), and ``details["cycles"]``: how."""
+    memory = memory_system(device)
+    if cpi:
+        details["cycles"] = {"cpi": cpi, "from": "the device's `cpi` option"}
+        return cpi
+    model = model_for(core)
+    counted = details.get("instruction_classes")
+    out: dict[str, Any] = {"note": model.note, "memory": memory.describe()}
+    if counted and counted.get("memory"):
+        total = model.cycles(counted, memory)
+        cpi = total / counted["instructions"]
+        out.update(cycles=total, cpi=cpi, **{"from": "the inference's instruction classes"})
+        for layer in details.get("layers") or []:
+            if "classes" in layer and "memory" in layer:
+                layer["cycles"] = _layer_cycles(model, layer, memory)
+    else:
+        mix = model.reference_mix()
+        cpi = model.reference_cpi(memory) or 1.0
+        out.update(cpi=cpi, **{"from": (
+            f"the reference models' instruction mix on {mix} (instructions counted without "
+            f"classes)" if mix else "no reference mix for the core: 1 cycle per instruction "
+                                    "(count instruction_classes for the cycle model)")})
+    details["cycles"] = out
+    return cpi
+
+
+def _layer_cycles(model: CycleModel, layer: dict[str, Any], memory: Any) -> float | None:
+    try:
+        return model.cycles(layer, memory)
+    except (CycleModelError, KeyError):
+        return None
+
+
 def _instructions_per_tick(hz: int) -> float:
     """Instructions per tick of the firmware's clock (it counts instructions, 1 ns each)."""
     return 1e9 / hz / NS_PER_INSTRUCTION
+
+
+def _plugin(built: Any, out_file: str, warnings: list[str]) -> str | None:
+    """The ``-plugin`` option counting ``built`` into ``out_file``; None (and why, in
+    ``warnings``) when the plugin cannot be built."""
+    try:
+        return classes.plugin_option(built.elf, MACHINES[built.machine], Path(out_file))
+    except classes.PluginError as exc:
+        log.warning("no instruction classes: %s", exc)
+        warnings.append(str(exc))
+        return None
+
+
+def _add_classes(details: dict[str, Any], out_file: str, total: float,
+                 warnings: list[str]) -> None:
+    """The plugin's counts into ``details``: per inference, and per layer when the plugin saw
+    as many operators as the profile has layers."""
+    try:
+        counts = classes.read_counts(Path(out_file))
+        details["instruction_classes"] = classes.per_inference(counts, total)
+    except classes.PluginError as exc:
+        warnings.append(str(exc))
+        return
+    ops = classes.per_operator(counts)
+    layers = details.get("layers") or []
+    if layers and len(ops) == len(layers):
+        for layer, op in zip(layers, ops, strict=True):
+            layer["classes"] = op["classes"]
+            layer["branch_taken"] = op["branch_taken"]
+            if "memory" in op:
+                layer["memory"] = op["memory"]
 
 
 def unsupported(tflite: bytes, options: dict[str, Any]) -> str | None:
@@ -278,21 +374,26 @@ def versions() -> dict[str, str]:
 
 
 def provenance(device: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
-    """``details["emulated"]``: the machine, and how latency was derived (the CPI used)."""
+    """``details["emulated"]``: the machine, and how latency is derived (the cycle model)."""
 
     try:
         name = machine_name(device, opts)
     except ValueError as exc:
         return {"emulated": {"error": str(exc)}}
     machine = MACHINES[name]
-    cpi, source = cpi_for(machine.core)
+    memory = memory_system(device)
     if opts.get("cpi"):
-        cpi, source = float(opts["cpi"]), {"calibrated": False, "note": "the device's `cpi`"}
+        model: dict[str, Any] = {"note": "the device's `cpi`", "cpi": float(opts["cpi"])}
+    else:
+        cycle_model = model_for(machine.core)
+        model = {"note": cycle_model.note, "status": cycle_model.status,
+                 "costs": cycle_model.costs, "source": cycle_model.source,
+                 "reference_cpi": cycle_model.reference_cpi(memory)}
     return {"emulated": {
         "machine": name, "core": machine.core, "clock_mhz": device.get("clock_mhz"),
-        "latency": "derived: instructions × cycles per instruction ÷ clock (QEMU is not "
-                   "cycle-accurate: no caches, no wait states)",
-        "cpi": cpi, "cpi_source": source}}
+        "latency": "derived: cycles from the core's cycle model (instruction classes × costs, "
+                   "flash wait states) ÷ clock (QEMU counts instructions, not cycles)",
+        "memory": memory.describe(), "cycle_model": model}}
 
 
 QEMU = Runner(
@@ -306,6 +407,6 @@ QEMU = Runner(
     versions=versions,
     provenance=provenance,
     description="the real TFLite Micro + CMSIS-NN firmware for the device's core, emulated in "
-                "QEMU over the MLPerf Tiny protocol: instructions (latency via CPI), 32-bit "
-                "arena, firmware flash/RAM, accuracy",
+                "QEMU over the MLPerf Tiny protocol: instructions (latency via a cycle model), "
+                "32-bit arena, firmware flash/RAM, accuracy",
 )
