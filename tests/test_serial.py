@@ -251,6 +251,23 @@ def test_a_lone_m_ready_before_the_first_reply_is_the_end_of_a_missed_banner(
         link.close()
 
 
+def test_an_error_whose_m_ready_comes_late_leaves_the_replies_in_step(
+        start_board: StartBoard, ad01: Path) -> None:
+    """A firmware ends an ``e-`` reply with ``m-ready`` too; over a slow UART (QEMU's) it comes
+    after the error was read. Taken for the next command's end, it shifted every later reply by
+    one (an emulated board's ``db`` load then missed its ``m-load-done``)."""
+    port = start_board(ad01, "--fault", "slow-error", "--name", "slow-board")
+    link = BoardLink(SERIAL.parse_options({"port": port, "timeout_s": 2.0}))
+    try:
+        link.handshake()
+        with pytest.raises(BoardError, match=r"`layers%` failed: e-\[Unknown command: layers\]"):
+            link.command("layers")
+        assert link.command("name") == ["m-name-dut-[slow-board]"]
+        link.load(bytes(640))  # every chunk's reply is its own: m-load-done arrives
+    finally:
+        link.close()
+
+
 # --- faults --------------------------------------------------------------------------------------
 
 

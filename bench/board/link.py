@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 _READ_POLL_S = 0.05
 _US_WRAP = 2 ** 32  # firmware timestamps are 32-bit microseconds
+#: Seconds a command waits, after an ``e-`` line, for the ``m-ready`` that ends the reply.
+ERROR_GRACE_S = 2.0
 
 
 class BoardError(RuntimeError):
@@ -149,6 +151,7 @@ class BoardLink:
             raise self.fail(f"cannot write `{text}%`: {exc}") from exc
         deadline = time.monotonic() + (self.opts.timeout_s if timeout is None else timeout)
         lines: list[str] = []
+        error = ""  # the first e- line
         in_banner = False
         opening = booting and self.fresh  # nothing read yet since the port opened
         while time.monotonic() < deadline:
@@ -174,16 +177,24 @@ class BoardLink:
                     in_banner = True
                     continue
                 if line.startswith("e-"):
-                    raise self.fail(f"`{text}%` failed: {line}")
+                    # the firmware ends an error with m-ready too: read it, so that the next
+                    # command does not take this one's m-ready for its own
+                    error = error or line
+                    deadline = min(deadline, time.monotonic() + ERROR_GRACE_S)
+                    continue
                 if line == p.READY:
                     if in_banner:
                         in_banner = False
                         continue
-                    if opening and not lines:  # the banner went out before the port opened
-                        opening = False  # (QEMU drops a pty's output until it is opened)
-                        continue
+                    if opening and not lines and not error:  # the banner went out before
+                        opening = False  # the port opened (QEMU drops a pty's output until
+                        continue  # it is opened)
+                    if error:
+                        raise self.fail(f"`{text}%` failed: {error}")
                     return lines
                 lines.append(line)
+        if error:
+            raise self.fail(f"`{text}%` failed: {error}")
         waited = self.opts.timeout_s if timeout is None else timeout
         if p.is_garbage(self.splitter.pending):
             raise self.fail(f"unreadable bytes and no m-ready within {waited:.1f} s after "

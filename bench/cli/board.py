@@ -116,7 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="m-lap-us from the host clock or the device's simulated clock "
                               "(replies paced so wall time never falls behind it)")
     serve_p.add_argument("--fault", choices=["garbage", "silence", "error", "reset", "split",
-                                             "overlong", "cut", "late-ready", "unwired"],
+                                             "overlong", "cut", "late-ready", "slow-error",
+                                             "unwired"],
                          default=None,
                          help="misbehave on purpose (for tests); unwired: in energy mode the "
                               "timestamp pin does not reach the monitor")

@@ -45,7 +45,10 @@ Mode = Literal["performance", "energy"]
 #: 100,000 nops, about a millisecond), drawing active current.
 PULSE_S = 0.001
 FAULTS = ("garbage", "silence", "error", "reset", "split", "overlong", "cut", "late-ready",
-          "unwired")
+          "slow-error", "unwired")
+#: Seconds the ``slow-error`` fault holds back the ``m-ready`` after an ``e-`` line (a slow UART
+#: delivers a reply's end after the host has read its error).
+SLOW_ERROR_S = 0.3
 RESET_ON_INFER = 2  # the ``reset`` fault reboots the board on this ``infer`` command
 
 
@@ -368,6 +371,10 @@ def _send(link: Link, board: Board, lines: list[str], rng: random.Random) -> Non
             link.write(bytes(rng.randrange(0x80, 0x100) for _ in line) + b"\r\n")
         return
     data = b"".join(f"{line}\r\n".encode() for line in lines)
+    if board.fault == "slow-error" and lines and lines[0].startswith("e-"):
+        link.write(f"{lines[0]}\r\n".encode())
+        time.sleep(SLOW_ERROR_S)
+        data = b"".join(f"{line}\r\n".encode() for line in lines[1:])
     if board.fault != "split":
         link.write(data)
         return
