@@ -24,8 +24,9 @@ from bench.firmware import FirmwareError, cycles
 from bench.firmware.image import Firmware, LinkOverflowError, build_for_device
 from bench.firmware.machines import MACHINES
 from bench.firmware.resolver import MissingOpError
-from bench.runners import qemu
+from bench.runners import board_agreement, qemu
 from bench.runners.base import RunRequest
+from bench.runners.board_agreement import raw_outputs
 from bench.runners.layers import firmware_layers
 from tests.conftest import ROOT
 from tests.tflite_models import build, mlperf_model
@@ -184,7 +185,7 @@ def test_ad_performance_and_accuracy_windows(ad_firmware: Firmware, ad01: Path) 
     with qemu.board(request(ad01), ad_firmware) as link:
         for x in inputs:
             link.load(x.tobytes())
-            raw = qemu._raw_outputs(link.infer_lines(1, 0, 30.0)[2], host.out_specs[0])
+            raw = raw_outputs(link.infer_lines(1, 0, 30.0)[2], host.out_specs[0])
             np.testing.assert_array_equal(raw, host.run([x])[0].reshape(-1))
 
 
@@ -396,7 +397,7 @@ def test_an_input_larger_than_the_apis_96x96x3_buffer_loads_and_runs(
     host = open_model(path.read_bytes(), inspect(path.read_bytes()))
     with qemu.board(request(path), built) as link:
         link.load(x.tobytes())
-        raw = qemu._raw_outputs(link.infer_lines(1, 0, 30.0)[2], host.out_specs[0])
+        raw = raw_outputs(link.infer_lines(1, 0, 30.0)[2], host.out_specs[0])
     np.testing.assert_array_equal(raw, host.run([x])[0].reshape(-1))
 
 
@@ -418,7 +419,9 @@ def test_an_output_longer_than_a_protocol_line_is_compared(firmware_env: Path,
 
 
 def test_the_agreement_check_is_bounded_by_the_uart_traffic_both_ways() -> None:
-    from bench.runners.qemu import agreement_samples
+    def agreement_samples(input_bytes: int, output_elements: int) -> int:
+        return board_agreement.agreement_samples(input_bytes, output_elements, qemu.IN_CHAR_S,
+                                                 qemu.OUT_CHAR_S)
 
     assert agreement_samples(640, 640) == 100  # ad01: every sample
     assert agreement_samples(96 * 96 * 3, 2) == 7  # vww: a 27 KB input loads as 55 K characters
@@ -475,7 +478,8 @@ def test_a_firmware_built_without_profiling_says_so(ad_firmware: Firmware, ad01:
         details = firmware_layers(link, ad01.read_bytes(), 5e5, "instructions", "emulated",
                                   lambda hz: 1e9 / hz, "timed windows", "ad01", 30.0)
         x = np.zeros(640, np.int8)
-        agreement = qemu.layer_agreement(link, ad01.read_bytes(), [(x,)], [x], [x], "ad01")
+        agreement = board_agreement.layer_agreement(link, ad01.read_bytes(), [(x,)], [x], [x],
+                                                    "ad01", qemu.METHOD, qemu.HOW)
     assert set(details) == {"layers_reason"}
     assert "built without profiling (EB_PROFILE 0)" in details["layers_reason"]
     assert set(agreement) == {"method", "reason"}  # the cell goes on without it
@@ -581,3 +585,25 @@ def test_a_plugin_that_does_not_build_leaves_plain_counts(ad_firmware: Firmware,
     warning = measured.details["instruction_classes_warning"]
     assert "no host C compiler (no-such-compiler)" in warning
     assert warning.endswith("(plain instruction counts only)")
+
+
+def test_a_board_flashed_with_edgebenchs_firmware_gives_the_serial_runner_its_agreement(
+        ad_firmware: Firmware, ad01: Path) -> None:
+    """The emulated firmware's pseudo-terminal taken as an attached board's port: the serial
+    runner compares its raw outputs and each layer with LiteRT, as the qemu runner does."""
+    from bench.firmware.emulator import boot
+    from bench.runners import serial
+
+    with boot(ad_firmware.elf, MACHINES[ad_firmware.machine]) as emulator:
+        out = serial.evaluate(RunRequest(artifact=ad01, dataset=None, device={}, warmup=0,
+                                         options={"port": emulator.port, "timeout_s": 30.0}))
+    diff, agreement = out["output_max_diff"], out.details["agreement"]
+    assert diff.method == "board" and diff.unit == "steps"
+    assert agreement["method"] == "board" and "board's firmware" in agreement["how"]
+    char_s = 10 / 115200  # the link's default baud: fewer inputs than QEMU's own UART takes
+    samples = board_agreement.agreement_samples(640, 640, char_s, char_s)
+    assert agreement["input"]["of"] == samples < 100
+    assert agreement["compared"] == agreement["layers_total"] == 10
+    assert [la["op"] for la in agreement["layers"]] == ["FULLY_CONNECTED"] * 10
+    assert agreement["output_diff"] <= diff.value  # the worst input's, among those compared
+    assert agreement["layers"][-1]["max_diff"] == agreement["output_diff"]

@@ -193,6 +193,13 @@ def test_evaluate_gives_the_task_metrics_of_the_boards_results(
     out = evaluate(request(ad01, port, dataset=dataset))
     assert set(out) >= {"auc", "precision", "recall", "f1", "threshold"}
     assert {m.method for m in out.values()} == {"board"}
+    # a stock firmware prints no raw outputs: no agreement with LiteRT, and why, without the
+    # port (a local and a Ray record of the cell agree)
+    assert "output_max_diff" not in out
+    assert out.details == {"agreement": {
+        "method": "board", "reason": "the firmware printed no raw outputs (m-results-raw-[…]): "
+                                     "`infer 1 0%` answered m-warmup-start, m-warmup-done, "
+                                     "m-infer-start, m-lap-us, m-infer-done, m-results"}}
     # the same through TFLite Micro in this process, outputs printed with three decimals
     data = ad01.read_bytes()
     model = open_model(data, inspect(data))

@@ -13,7 +13,7 @@ the command and of the answer it can bring (a results line of the model's output
 from __future__ import annotations
 
 from bench.board import protocol as p
-from bench.board.link import BoardLink, SerialOptions
+from bench.board.link import BITS_PER_BYTE, BoardLink, SerialOptions
 
 PREFIX = "[dut]: "
 PASSTHROUGH = "m-dut-passthrough("
@@ -21,8 +21,6 @@ PASSTHROUGH = "m-dut-passthrough("
 CHUNK_BYTES = 26
 #: The DUT's UART speed in MLPerf Tiny's energy mode.
 DUT_BAUD = 9600
-#: Bits on the wire per byte (start, eight data, stop).
-BITS_PER_BYTE = 10
 #: Characters a results line may spend on one value (``-1234.567,`` and some to spare).
 RESULTS_CHARS_PER_VALUE = 12
 #: Characters of an answer's protocol lines besides a results line (four of 120), for their

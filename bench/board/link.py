@@ -26,6 +26,7 @@ _READ_POLL_S = 0.05
 _US_WRAP = 2 ** 32  # firmware timestamps are 32-bit microseconds
 #: Seconds a command waits, after an ``e-`` line, for the ``m-ready`` that ends the reply.
 ERROR_GRACE_S = 2.0
+BITS_PER_BYTE = 10  # a start bit, 8 data bits, a stop bit
 
 
 class BoardError(RuntimeError):
@@ -121,6 +122,10 @@ class BoardLink:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.serial.close()
+
+    def wire_s(self, chars: int) -> float:
+        """Seconds ``chars`` characters take on the board's UART (at ``baud``)."""
+        return chars * BITS_PER_BYTE / self.opts.baud
 
     def fail(self, what: str) -> BoardError:
         lines = " | ".join(self.last) or "nothing"

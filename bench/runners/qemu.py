@@ -15,10 +15,10 @@ while measuring, :mod:`bench.firmware.classes`).
 ``evaluate`` (method ``emulated``): ``arena_used`` as TFLite Micro reports it on the 32-bit
 target, ``firmware_flash`` and ``firmware_ram`` from the ELF, task metrics from the firmware's
 outputs on the test split, ``output_max_diff`` of its raw outputs against LiteRT (on up to 100
-inputs, fewer for large inputs or outputs: :func:`agreement_samples`) and, on the input whose
-outputs differ most, the per-layer agreement (``details["agreement"]``,
-:mod:`bench.runners.agreement`): each operator's output printed by the firmware (``tensor N%``)
-against LiteRT's intermediate tensors, naming the first layer beyond one quantized step.
+inputs, fewer for large inputs or outputs) and, on the input whose outputs differ most, the
+per-layer agreement (``details["agreement"]``, :mod:`bench.runners.board_agreement`): each
+operator's output printed by the firmware (``tensor N%``) against LiteRT's intermediate
+tensors, naming the first layer beyond one quantized step.
 ``measure``: ``instructions`` per inference (the firmware's clock under icount: 1 ns per
 instruction), and ``latency_*`` derived from them as instructions × cycles per instruction ÷ the
 device's clock, the cycles per instruction from the core's cycle model
@@ -59,15 +59,12 @@ from bench.firmware.image import build_for_device, templates_digest
 from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
 from bench.firmware.sources import PINS
 from bench.results.metrics import metric, task_metrics
-from bench.runners.agreement import compare_layers, worst_input
 from bench.runners.base import MetricMap, Runner, RunRequest
+from bench.runners.board_agreement import agreement_samples, output_agreement
 from bench.runners.io import (
-    AGREEMENT_SAMPLES,
     Detailed,
-    IOSpec,
     latency_stats,
     load_artifact,
-    output_max_diff,
     sample_inputs,
 )
 from bench.runners.layers import firmware_layers
@@ -79,19 +76,11 @@ log = logging.getLogger(__name__)
 
 METHOD = "emulated"
 NS_PER_INSTRUCTION = 1.0  # -icount shift=0: 2**0 ns of virtual time per instruction
-#: Seconds of UART traffic the agreement check may take: QEMU's UART takes a character at a
-#: time, ≈ 50 µs each way in (an input loads as hex, 2 characters a byte: a 27 KB VWW input takes
-#: seconds) and ≈ 5 µs out (each output prints in two results lines, about 12 characters).
-AGREEMENT_S = 20.0
-IN_CHAR_S, OUT_CHAR_S, OUT_CHARS = 50e-6, 5e-6, 12
-
-
-def agreement_samples(input_bytes: int, output_elements: int) -> int:
-    """Inputs the agreement check runs: up to ``AGREEMENT_SAMPLES``, as many as the UART moves
-    in ``AGREEMENT_S`` (at least 5). A 16,384-output model ran 100 (94 s) before outputs
-    counted."""
-    each = 2 * input_bytes * IN_CHAR_S + OUT_CHARS * output_elements * OUT_CHAR_S
-    return min(AGREEMENT_SAMPLES, max(5, int(AGREEMENT_S / max(each, 1e-9))))
+#: QEMU's UART takes a character at a time, ≈ 50 µs each way in (an input loads as hex, 2
+#: characters a byte: a 27 KB VWW input takes seconds) and ≈ 5 µs out.
+IN_CHAR_S, OUT_CHAR_S = 50e-6, 5e-6
+HOW = ("the emulated firmware prints each operator's first output as the operator ends "
+       "(`tensor N%`, TFLite Micro's profiler hook)")
 
 
 class QemuOptions(Strict):
@@ -161,18 +150,6 @@ def board(request: RunRequest, built: Any, plugin: str | None = None,
             raise RuntimeError(f"{reason} during the run; {exc}") from None
 
 
-def _raw_outputs(lines: list[str], spec: IOSpec) -> np.ndarray:
-    """The ``m-results-raw-[…]`` values: integers, or float bits in hex."""
-    body = next((ln[len("m-results-raw-["):-1] for ln in lines
-                 if ln.startswith("m-results-raw-[") and ln.endswith("]")), None)
-    if body is None:
-        raise RuntimeError("the firmware printed no m-results-raw line")
-    words = [w for w in body.split(",") if w]
-    if spec.is_integer:
-        return np.asarray([int(w) for w in words], np.int64)
-    return np.asarray([int(w, 16) for w in words], np.uint32).view(np.float32)
-
-
 def evaluate(request: RunRequest) -> MetricMap:
     """Arena, firmware sizes, agreement with LiteRT (outputs, and per layer on the input
     whose outputs differ most: ``details["agreement"]``) and task metrics, from the firmware."""
@@ -180,54 +157,24 @@ def evaluate(request: RunRequest) -> MetricMap:
     built = firmware(request)  # refuses a model without exactly one input
     data = load_artifact(request.artifact)
     lite = LiteRTModel(data, {}, str(request.artifact))  # the reference, and the I/O specs
-    spec, out_spec = lite.in_specs[0], lite.out_specs[0]
+    spec = lite.in_specs[0]
     out = Detailed({
         "arena_used": metric("arena_used", built.arena_used, METHOD),
         "firmware_flash": metric("firmware_flash", built.flash_used, METHOD),
         "firmware_ram": metric("firmware_ram", built.ram_used, METHOD)})
     samples = agreement_samples(int(np.prod(spec.shape)) * spec.dtype.itemsize,
-                                sum(int(np.prod(o.shape)) for o in lite.out_specs))
+                                sum(int(np.prod(o.shape)) for o in lite.out_specs),
+                                IN_CHAR_S, OUT_CHAR_S)
     inputs = sample_inputs(request.dataset, [spec], samples, request.seed)
     with board(request, built) as link:
-        target = []
-        for (x,) in inputs:
-            link.load(x.tobytes())
-            target.append(_raw_outputs(link.infer_lines(1, 0, link.opts.timeout_s)[2],
-                                       out_spec))
-        reference = [np.asarray(lite.run([x])[0]).reshape(-1) for (x,) in inputs]
-        out["output_max_diff"] = output_max_diff(target, reference, out_spec, METHOD)
-        out.details = {"agreement": layer_agreement(link, data, inputs, target, reference,
-                                                    str(request.artifact))}
+        out["output_max_diff"], agreement = output_agreement(
+            link, lite, data, inputs, METHOD, str(request.artifact), HOW, OUT_CHAR_S)
+        out.details = {"agreement": agreement}
         if request.dataset is not None:
 
             out.update(task_metrics(Dataset.load(request.dataset), board_predict(link, spec),
                                     METHOD))
     return out
-
-
-def layer_agreement(link: Any, tflite: bytes, inputs: list[tuple[np.ndarray, ...]],
-                    target: list[np.ndarray], reference: list[np.ndarray],
-                    source: str) -> dict[str, Any]:
-    """``details["agreement"]`` (:mod:`bench.runners.agreement`) on the input whose outputs
-    differ most from LiteRT's (the first of them): each operator's output printed by the
-    firmware (``tensor N%``) against LiteRT's. Never fails the cell: a firmware that cannot
-    print them gives ``{"reason": …}``."""
-    chosen = worst_input(target, reference)
-    (x,) = inputs[chosen]
-    timeout = link.opts.timeout_s
-    try:
-        link.load(x.tobytes())
-        found = compare_layers(tflite, [x], lambda i: link.op_output(i, timeout).data,
-                               target[chosen], METHOD, source)
-    except BoardError as exc:
-        return {"method": METHOD, "reason": f"the firmware printed no operator outputs (built "
-                                            f"without profiling?): {exc.what}"}
-    except (RuntimeError, ValueError) as exc:
-        return {"method": METHOD, "reason": f"the layers could not be compared: {exc}"}
-    found["input"] = {"sample": chosen, "of": len(inputs)}
-    found["how"] = ("the emulated firmware prints each operator's first output as the "
-                    "operator ends (`tensor N%`, TFLite Micro's profiler hook)")
-    return found
 
 
 def measure(request: RunRequest) -> MetricMap:

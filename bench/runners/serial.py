@@ -14,7 +14,11 @@ lasts ``min_window_s``; latency per window = (t1 − t0) / N; ``latency_p50`` is
 throughput; then ``layers%``: a firmware built with profiling (edgebench's) gives each
 operator's ticks of one invoke, stored as ``details["layers"]`` in ns (checked to sum to the
 median inference within 1 %); a stock firmware's record says why it has none. ``evaluate``
-(method ``board``): every test-split input with ``infer 1 0``.
+(method ``board``): every test-split input with ``infer 1 0``, and, before them, the agreement
+with LiteRT a board flashed with edgebench's firmware gives as the ``qemu`` runner's does
+(``output_max_diff`` of its ``m-results-raw`` on a few inputs, ``details["agreement"]`` from
+``tensor N%``, :mod:`bench.runners.board_agreement`); a stock firmware's record says why it has
+none.
 
 A device file with an ``energy:`` block is a board in MLPerf Tiny's energy mode: the connection's
 port is the IO manager's, the monitor powers the board, and ``measure`` gives energy per
@@ -35,16 +39,14 @@ from typing import Any
 import numpy as np
 
 from bench.artifacts.tflite_info import inspect
-from bench.board.link import (
-    BoardLink,
-    SerialOptions,
-    connect,
-)
+from bench.board.link import BoardError, BoardLink, SerialOptions, connect
 from bench.datasets.base import Dataset
-from bench.results.metrics import task_metrics
+from bench.results.metrics import Metric, task_metrics
 from bench.runners import energy
 from bench.runners.base import MetricMap, Runner, RunRequest
+from bench.runners.board_agreement import agreement_samples, output_agreement
 from bench.runners.io import (
+    Detailed,
     IOSpec,
     Timed,
     as_batch1,
@@ -54,10 +56,13 @@ from bench.runners.io import (
     sample_inputs,
 )
 from bench.runners.layers import firmware_layers
+from bench.runners.litert import LiteRTModel
 
 log = logging.getLogger(__name__)
 
 _CALIBRATION_ROUNDS = 8
+HOW = ("the board's firmware (edgebench's) prints each operator's first output as the operator "
+       "ends (`tensor N%`, TFLite Micro's profiler hook)")
 
 
 def input_spec(request: RunRequest) -> IOSpec:
@@ -164,16 +169,46 @@ def board_predict(link: BoardLink, spec: IOSpec) -> Callable[[np.ndarray], np.nd
 
 
 def evaluate(request: RunRequest) -> MetricMap:
-    """Task metrics from the board's ``m-results`` on every test input (method ``board``);
-    nothing without a data set."""
-    if request.dataset is None:
-        log.info("no data set: the serial runner has no task metrics to evaluate")
-        return {}
-
+    """Agreement with LiteRT (``output_max_diff`` and ``details["agreement"]``) of a board
+    running edgebench's firmware, or why there is none, then task metrics from the board's
+    ``m-results`` on every test input (method ``board``)."""
     spec = input_spec(request)
+    out = Detailed()
     with board_link(request) as link:
         link.expect_outputs(output_elements(request))
-        return task_metrics(Dataset.load(request.dataset), board_predict(link, spec), "board")
+        diff, out.details = agreement(request, link)
+        if diff is not None:
+            out["output_max_diff"] = diff
+        if request.dataset is None:
+            log.info("no data set: the serial runner has no task metrics to evaluate")
+        else:
+            out.update(task_metrics(Dataset.load(request.dataset), board_predict(link, spec),
+                                    "board"))
+    return out
+
+
+def agreement(request: RunRequest, link: BoardLink) -> tuple[Metric | None, dict[str, Any]]:
+    """``output_max_diff`` and ``{"agreement": …}`` from a firmware that prints its raw outputs
+    and each operator's (edgebench's, :mod:`bench.runners.board_agreement`) on a few inputs
+    (as many as the link moves in 20 s); a stock MLPerf Tiny firmware gives no difference and
+    ``{"method": "board", "reason": …}`` quoting what it answered, and the cell goes on."""
+    data = load_artifact(request.artifact)
+    try:
+        lite = LiteRTModel(data, {}, str(request.artifact))
+    except (RuntimeError, ValueError) as exc:
+        return None, {"agreement": {"method": "board", "reason": f"LiteRT cannot run the "
+                                                                 f"artifact: {exc}"}}
+    spec, char_s = lite.in_specs[0], link.wire_s(1)
+    samples = agreement_samples(int(np.prod(spec.shape)) * spec.dtype.itemsize,
+                                sum(int(np.prod(o.shape)) for o in lite.out_specs),
+                                char_s, char_s)
+    inputs = sample_inputs(request.dataset, [spec], samples, request.seed)
+    try:
+        diff, found = output_agreement(link, lite, data, inputs, "board",
+                                       str(request.artifact), HOW, char_s)
+    except BoardError as exc:
+        return None, {"agreement": {"method": "board", "reason": exc.what}}
+    return diff, {"agreement": found}
 
 
 def versions() -> dict[str, str]:
