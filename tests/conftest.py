@@ -27,6 +27,15 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+@pytest.fixture(scope="session")
+def firmware_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One firmware cache (TFLite Micro libraries, firmware builds) for the whole session and
+    its xdist workers: builds are content-addressed and locked, so the tests that build for a
+    core share one library build instead of compiling TFLite Micro each (minutes, cold)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base if worker_id == "master" else base.parent) / "edgebench-firmware"
+
+
 @pytest.fixture
 def tests_importable_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers start with ``-P`` (no working directory on ``sys.path``): the repository root on
