@@ -38,8 +38,9 @@ toolchain:
 run: setup            ## run the quickstart suite and print its leaderboard table
 	$(BIN)/edgebench run suites/quickstart.yaml
 
+# Two pytest-xdist workers (tests/conftest.py groups the modules that must share one).
 test: setup chromium toolchain  ## all tests, slow end-to-end ones included
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold/warm wall time)
 	$(BIN)/python benchmarks/harness_overhead.py

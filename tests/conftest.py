@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.devices.device import load_device
+from tests import xdist_groups
 from tests.tflite_models import mlperf_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +19,21 @@ MCU_DEVICE = ROOT / "devices" / "mcu-256kb-80mhz.yaml"
 # Ray reads this when it is first imported, by whichever test module comes first: with it, every
 # Ray node of the tests (and its traffic) stays on 127.0.0.1, not the machine's interface.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (``make test``): whole modules, the longest first
+    (:mod:`tests.xdist_groups`)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return xdist_groups.scheduler(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On a pytest-xdist worker, the longest modules first (:mod:`tests.xdist_groups`)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        xdist_groups.first_the_longest(items)
 
 
 @pytest.fixture(autouse=True)
