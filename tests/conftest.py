@@ -30,8 +30,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return xdist_groups.scheduler(config, log)
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """On a pytest-xdist worker, the longest modules first (:mod:`tests.xdist_groups`)."""
+    """The real-time modules' tests marked ``realtime``; on a pytest-xdist worker, the longest
+    modules first (:mod:`tests.xdist_groups`)."""
+    xdist_groups.mark_realtime(items)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         xdist_groups.first_the_longest(items)
 

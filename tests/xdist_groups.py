@@ -1,8 +1,8 @@
 """How ``make test`` deals the test modules to its pytest-xdist workers (``-n 2 --dist
-loadgroup``): a module at a time, so a module's shared fixtures (trained models, Chromium and a
-Streamlit server, a Ray cluster) are made by one worker only; the modules of one of
-:data:`GROUPS` on one worker, one after the other; the longest first, so neither worker is left
-with a long module at the end.
+loadgroup -m "not realtime"``; the ``realtime`` ones then run in one process): a module at a
+time, so a module's shared fixtures (trained models, Chromium and a Streamlit server, a Ray
+cluster) are made by one worker only; the modules of one of :data:`GROUPS` on one worker, one
+after the other; the longest first, so neither worker is left with a long module at the end.
 
 (pytest-xdist's own ``xdist_group`` marks do not group under pytest 9: the group is appended to
 a node id pytest no longer lets a plugin change.)
@@ -18,16 +18,27 @@ import pytest
 #: which the other would wait for) and Ray's (each starts Ray on this machine).
 GROUPS = {"test_front_door": "firmware", "test_qemu": "firmware",
           "test_listening": "ray", "test_ray_cluster": "ray", "test_ray_local": "ray"}
+#: Modules whose virtual boards and power monitors keep real time (a window calibrated on the
+#: host clock, a sample stream at 1 kHz): under ``make test`` they run after the parallel part,
+#: on their own (``-m realtime``), since the other worker's bursts starve them.
+REALTIME = ("test_board_peer", "test_energy_bench", "test_monitors", "test_ray_cluster",
+            "test_serial")
 #: The longest modules (cold, on two cores: ``pytest --durations``), dealt first.
 FIRST = ("test_front_door", "test_qemu", "test_listening", "test_ray_cluster", "test_ray_local",
-         "test_estimate_calibration", "test_frameworks", "test_session", "test_board_peer",
-         "test_distill", "test_executor", "test_energy_bench", "test_leaderboard_browser",
-         "test_pytest_plugin", "test_stream")
+         "test_estimate_calibration", "test_frameworks", "test_session", "test_distill",
+         "test_executor", "test_stream", "test_leaderboard_browser", "test_pytest_plugin")
 
 
 def module_of(nodeid: str) -> str:
     """``tests/test_x.py::test_y[z]`` → ``test_x``."""
     return nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
+def mark_realtime(items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`REALTIME`'s modules ``realtime``."""
+    for item in items:
+        if module_of(item.nodeid) in REALTIME:
+            item.add_marker(pytest.mark.realtime)
 
 
 def first_the_longest(items: list[pytest.Item]) -> None:
