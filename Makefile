@@ -38,8 +38,12 @@ toolchain:
 run: setup            ## run the quickstart suite and print its leaderboard table
 	$(BIN)/edgebench run suites/quickstart.yaml
 
+# Two pytest-xdist workers (tests/xdist_groups.py deals whole modules, the longest first), then
+# the real-time tests (virtual boards and monitors on the host clock) alone; both always run.
 test: setup chromium toolchain  ## all tests, slow end-to-end ones included
-	$(BIN)/pytest
+	@$(BIN)/pytest -n 2 --dist loadgroup -m "not realtime"; parallel=$$?; \
+	  $(BIN)/pytest -m realtime; alone=$$?; \
+	  [ $$parallel = 0 ] && [ $$alone = 0 ]
 
 bench: setup toolchain  ## benchmarks that print figures (harness overhead, cold/warm wall time)
 	$(BIN)/python benchmarks/harness_overhead.py

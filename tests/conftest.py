@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.devices.device import load_device
+from tests import xdist_groups
 from tests.tflite_models import mlperf_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,12 +21,39 @@ MCU_DEVICE = ROOT / "devices" / "mcu-256kb-80mhz.yaml"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (``make test``): whole modules, the longest first
+    (:mod:`tests.xdist_groups`)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return xdist_groups.scheduler(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-time modules' tests marked ``realtime``; on a pytest-xdist worker, the longest
+    modules first (:mod:`tests.xdist_groups`)."""
+    xdist_groups.mark_realtime(items)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        xdist_groups.first_the_longest(items)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own cache (tests that share one ask for ``shared_cache``)."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("EDGEBENCH_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def firmware_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One firmware cache (TFLite Micro libraries, firmware builds) for the whole session and
+    its xdist workers: builds are content-addressed and locked, so the tests that build for a
+    core share one library build instead of compiling TFLite Micro each (minutes, cold)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base if worker_id == "master" else base.parent) / "edgebench-firmware"
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ trained for a few epochs, a few timed repeats. The suites' task-metric constrain
 MAE against fp32) are left out: a model trained for three epochs says nothing about them; size,
 memory and latency checks, and the suites' ``expect:`` rules, are kept as shipped. The emulated
 suite (slow: TFLite Micro built for a Cortex-M) runs one cell when the Arm toolchain, QEMU and
-the pinned third-party sources are at hand.
+the pinned third-party sources are at hand; its firmware cache is the session's (the model
+caches stay fresh).
 """
 
 from __future__ import annotations
@@ -126,11 +127,14 @@ def test_every_shipped_suite_has_a_valid_reduced_version(tmp_path: Path) -> None
 
 
 def test_the_shipped_suites_pass_pytest_benchmark_and_edgebench_run(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, firmware_cache: Path) -> None:
     project = pytester.path
     names = write_project(project)
-    if "emulated" in names:
+    if "emulated" in names:  # the session's TFLite Micro library, built once (test_qemu's)
         monkeypatch.setenv("EDGEBENCH_THIRD_PARTY", str(THIRD_PARTY))
+        monkeypatch.setenv("EDGEBENCH_FIRMWARE_CACHE", str(firmware_cache))
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)  # under -n: the inner run is no xdist worker
     result = pytester.runpytest("--benchmark", "--edgebench-all", "-rsxX",
                                 f"--edgebench-devices-dir={DEVICES}",
                                 "--edgebench-results=results")

@@ -3,7 +3,7 @@ API) built with the Arm toolchain and booted in qemu-system-arm, driven over the
 
 The third-party sources come from ``../shared/third_party`` (skipped when it is absent). The
 library is built once per test session (for cortex-m4+fp, only the kernels these models use)
-in a folder the xdist workers of one session share.
+in the session's ``firmware_cache``, which the front door's emulated suite shares.
 """
 
 from __future__ import annotations
@@ -36,16 +36,14 @@ DEVICE = yaml.safe_load((ROOT / "devices" / "qemu-cortex-m4f.yaml").read_text())
 
 
 @pytest.fixture(scope="session")
-def firmware_env(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Path]:
-    """``$EDGEBENCH_THIRD_PARTY`` and a firmware cache shared by this session's workers."""
+def firmware_env(firmware_cache: Path) -> Iterator[Path]:
+    """``$EDGEBENCH_THIRD_PARTY`` and the session's firmware cache (``firmware_cache``)."""
     if not THIRD_PARTY.is_dir():
         pytest.skip(f"third-party sources not found in {THIRD_PARTY}")
-    base = tmp_path_factory.getbasetemp()
-    root = (base if worker_id == "master" else base.parent) / "edgebench-firmware"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EDGEBENCH_THIRD_PARTY", str(THIRD_PARTY))
-        mp.setenv("EDGEBENCH_FIRMWARE_CACHE", str(root))
-        yield root
+        mp.setenv("EDGEBENCH_FIRMWARE_CACHE", str(firmware_cache))
+        yield firmware_cache
 
 
 @pytest.fixture(scope="session")
