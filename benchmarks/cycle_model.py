@@ -39,26 +39,21 @@ from bench.firmware import classes, cycles
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CORES = ("cortex-m4f", "cortex-m7", "cortex-m33", "cortex-m55")
-MEMORY = {"flash_kb": 2048, "ram_kb": 1024}
 PACKAGE = Path(cycles.__file__).parent
 TARGETS = {"cortex-m4f": (10.0, 20.0), "cortex-m33": (10.0, None)}
 
 
 def count_one(core: str, model: Path) -> dict[str, Any]:
     """One reference model's instruction classes per inference on one core (QEMU plugin)."""
-    from bench.firmware.image import build_for_device
+    from plugin_slowdown import emulated_build  # a sibling script
+
     from bench.firmware.machines import DEFAULT_MACHINE, MACHINES
     from bench.runners import qemu
-    from bench.runners.base import RunRequest
     from bench.runners.io import sample_inputs
     from bench.runners.serial import input_spec, timed_windows
 
     machine = MACHINES[DEFAULT_MACHINE[core]]
-    device = {"id": f"qemu-{core}", "core": core, "clock_mhz": 100, "memory": MEMORY}
-    request = RunRequest(artifact=model, dataset=None, options={"machine": machine.name},
-                         device=device, warmup=1)
-    built = build_for_device(model.read_bytes(), machine.name, MEMORY["flash_kb"],
-                             MEMORY["ram_kb"], model.name)
+    request, built = emulated_build(core, model)
     inputs = sample_inputs(None, [input_spec(request)], 2, 0)
     warnings: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgebench-counts-") as tmp:

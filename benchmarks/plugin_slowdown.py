@@ -58,15 +58,22 @@ def wall_per_inference(request: RunRequest, built: Any, plugin: str | None, n: i
     return min(walls), statistics.median(virtual_ns) / qemu.NS_PER_INSTRUCTION
 
 
-def run(core: str, bench: str, model: Path, repeats: int) -> dict[str, object]:
-    """Each variant (no plugin, classes only, classes and memory) once per round, the rounds
-    interleaved so that a change in the host's load hits them alike; the best of each."""
+def emulated_build(core: str, model: Path) -> tuple[RunRequest, Any]:
+    """A run request for ``model`` on the emulated board of ``core`` (a generous memory map),
+    and its firmware, built (or taken from the cache)."""
     machine = MACHINES[DEFAULT_MACHINE[core]]
     device = {"id": f"qemu-{core}", "core": core, "clock_mhz": 100, "memory": MEMORY}
     request = RunRequest(artifact=model, dataset=None, options={"machine": machine.name},
                          device=device, warmup=1)
-    built = build_for_device(model.read_bytes(), machine.name, MEMORY["flash_kb"],
-                             MEMORY["ram_kb"], model.name)
+    return request, build_for_device(model.read_bytes(), machine.name, MEMORY["flash_kb"],
+                                     MEMORY["ram_kb"], model.name)
+
+
+def run(core: str, bench: str, model: Path, repeats: int) -> dict[str, object]:
+    """Each variant (no plugin, classes only, classes and memory) once per round, the rounds
+    interleaved so that a change in the host's load hits them alike; the best of each."""
+    machine = MACHINES[DEFAULT_MACHINE[core]]
+    request, built = emulated_build(core, model)
     plain, instructions = wall_per_inference(request, built, None, 1, 1)
     n = max(1, round(WALL_WINDOW_S / plain))
     walls: dict[str, list[float]] = {"plain_s": [], "classes_s": [], "memory_s": []}
