@@ -109,7 +109,7 @@ if not common.empty_store(df):
             st.caption("no per-layer agreement: its runner compares no layers")
         else:
             table, said = agreed
-            st.markdown(inline(f"**verdict** {said}"))
+            st.markdown(f"**verdict** {inline(said)}")
             common.show(table)
             st.caption("largest difference of each operator's output from LiteRT's (and from "
                         "LiteRT's built-in kernels, without XNNPACK), in quantized steps of "
