@@ -72,7 +72,9 @@ def history_chart(history: pd.DataFrame, title: str) -> alt.LayerChart:
     """The latency per run as a line with points; each change point as a red rule."""
     points = plain(history[["n", "latency", "run"]], ["n", "latency"])
     x = alt.X("n", title="run (oldest first)", axis=alt.Axis(tickMinStep=1))
-    y = alt.Y("latency", title=title, scale=alt.Scale(zero=False))
+    # ~g: a run of equal latencies collapses the domain to one value, which Vega labels with
+    # six decimals (900.000000) unless told to drop trailing zeros
+    y = alt.Y("latency", title=title, scale=alt.Scale(zero=False), axis=alt.Axis(format="~g"))
     line = alt.Chart(points).mark_line(color="#457b9d").encode(x=x, y=y)
     dots = alt.Chart(points).mark_point(filled=True, size=60, color="#457b9d").encode(
         x=x, y=y, tooltip=[alt.Tooltip("run", title="run"), alt.Tooltip("latency", title=title)])

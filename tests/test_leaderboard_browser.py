@@ -305,6 +305,9 @@ def _compare(page: Any) -> None:
 def _history(page: Any) -> None:
     page.get_by_text("runs of").first.wait_for(timeout=TIMEOUT_MS)
     page.get_by_text("0 change points").first.wait_for(timeout=TIMEOUT_MS)
+    labels = page.locator('[data-testid="stVegaLiteChart"] g.role-axis-label text')
+    # both runs' latency is 900 ms: the one label says so, without trailing zeros
+    assert "900" in labels.all_text_contents(), labels.all_text_contents()
 
 
 def _advisor(page: Any) -> None:
