@@ -76,16 +76,22 @@ def test_release_resolution() -> None:
 
 def test_load_results_skips_what_it_cannot_map(tmp_path: Path) -> None:
     head = ("version,system,core,clock_mhz,stack,benchmark,latency_ms,energy_uj,division,board,"
-            "software\n")
-    rows = ["v1.0,a,Cortex-M4F,120,x-cube-ai,kws,50,,closed,NUCLEO-L4R5ZI,X-CUBE-AI v7.3.0",
-            "v1.0,a_int8_min_ram,Cortex-M4F,120,x-cube-ai,kws,60,,closed,NUCLEO-L4R5ZI,",
-            "v1.0,a,Cortex-M4F,120,x-cube-ai,sww,,,closed,NUCLEO-L4R5ZI,",
-            "v1.0,b,Cortex-Z9,100,tflm,kws,50,,closed,X,",
-            "v1.0,c,Cortex-M7,216,syntiant,kws,5,,closed,Y,",
-            "v1.0,d,Cortex-M7,216,tflm,kws,5,,open,Y,"]
+            "software,processor\n")
+    rows = ["v1.0,a,Cortex-M4F,120,x-cube-ai,kws,50,,closed,NUCLEO-L4R5ZI,X-CUBE-AI v7.3.0,"
+            "32-bit Arm Cortex-M4 (DSP + FPU)",
+            "v1.0,a_int8_min_ram,Cortex-M4F,120,x-cube-ai,kws,60,,closed,NUCLEO-L4R5ZI,,",
+            "v1.0,a,Cortex-M4F,120,x-cube-ai,sww,,,closed,NUCLEO-L4R5ZI,,",
+            "v1.0,b,Cortex-Z9,100,tflm,kws,50,,closed,X,,",
+            "v1.0,c,Cortex-M7,216,syntiant,kws,5,,closed,Y,,",
+            "v1.0,d,Cortex-M7,216,tflm,kws,5,,open,Y,,",
+            # a core the model knows and a runtime it models, but an accelerator beside the
+            # core runs the network: its latency is not the core's (it would pull the fit)
+            "v1.3,e,Cortex-M33,96,x-cube-ai,kws,16.5,,closed,Z,STEDGE-AI,"
+            "Arm Cortex-M33 32-bit RISC core + accel: DSP Co-processor"]
     (tmp_path / "r.csv").write_text(head + "\n".join(rows) + "\n")
     usable, skipped = load_results(tmp_path / "r.csv")
-    assert list(usable["core"]) == ["cortex-m4f"] * 2 and sum(skipped.values()) == 4
+    assert list(usable["core"]) == ["cortex-m4f"] * 2 and sum(skipped.values()) == 5
+    assert skipped["an accelerator beside the core runs inference (not modelled)"] == 1
     assert skipped["core not mapped to bench.devices.cores: Cortex-Z9"] == 1
     assert skipped["runtime not modelled: syntiant"] == 1
     assert usable["group"].iloc[0] == "nucleol4r5zi@120MHz/x-cube-ai"

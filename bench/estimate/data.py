@@ -25,6 +25,9 @@ from bench.estimate.design import Query, Workload, board_key
 #: Inference runtimes (the CSV's ``stack``) the model covers; others run on accelerators
 #: (syntiant, hls4ml on an FPGA) or are unnamed (``other``).
 RUNTIMES = ("tflm", "x-cube-ai", "microtvm", "plumerai", "bosch-hale", "onnc", "leip")
+#: How the CSV's ``processor`` names an accelerator beside the CPU ("Arm Cortex-M33 … + accel:
+#: DSP Co-processor"): such a system's latency is not its core's, whatever its core and stack.
+ACCELERATOR = r"\+\s*accel:"
 COLUMNS = ["system", "group", "version", "core", "runtime", "release", "slot", "config",
            "benchmark", "family", "dtype", "clock_mhz", "latency_ms", "energy_uj", "board",
            "source", "voltage_v"]
@@ -106,6 +109,9 @@ def load_results(csv: Path | str) -> tuple[pd.DataFrame, dict[str, int]]:
     df = df.assign(core_n=df["core"].map(core_name))
     for stack in sorted(set(df["stack"]) - set(RUNTIMES)):
         df = drop(df["stack"] == stack, f"runtime not modelled: {stack}")
+    if "processor" in df:
+        df = drop(df["processor"].fillna("").str.contains(ACCELERATOR, case=False),
+                  "an accelerator beside the core runs inference (not modelled)")
     notes = df["notes"].fillna("") if "notes" in df else pd.Series("", index=df.index)
     floaty = df["system"].str.contains("float", case=False) | notes.str.contains("_fp32")
     board = df["board"].fillna(df["system"]).map(board_key)
