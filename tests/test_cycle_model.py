@@ -115,11 +115,16 @@ def test_flash_fields_default_and_say_where_they_come_from() -> None:
     stated = cycles.memory_system(board)
     assert (stated.wait_states, stated.cache) == (5, "instruction+data")
     assert set(stated.provenance.values()) == {"device file"}
-    plain = cycles.memory_system(load_device(ROOT / "devices" / "qemu-cortex-m7.yaml")
+    plain = cycles.memory_system(load_device(ROOT / "devices" / "qemu-cortex-m55.yaml")
                                  .model_dump())
     assert (plain.wait_states, plain.cache) == (cycles.DEFAULT_WAIT_STATES,
                                                 cycles.DEFAULT_CACHE)
     assert set(plain.provenance.values()) == {"default"}
+    # the emulated M7 is priced as the board it stands for (ST's examples: 6 wait states at
+    # 280 MHz, L1 caches on)
+    for name in ("nucleo-h7a3zi-q", "qemu-cortex-m7"):
+        m7 = cycles.memory_system(load_device(ROOT / "devices" / f"{name}.yaml").model_dump())
+        assert (m7.wait_states, m7.cache) == (6, "instruction+data")
 
 
 def synthetic_rows(core: str, costs: dict[str, float], memory: cycles.MemorySystem,
