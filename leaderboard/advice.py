@@ -119,6 +119,16 @@ def candidate_cells(df: pd.DataFrame, devices: pd.DataFrame, req: Requirements) 
     return pd.DataFrame(rows)
 
 
+def _cells_by_method(cells: pd.DataFrame) -> str:
+    """"cells (2 measured, 1 estimated)": how the cells' figures were obtained, never calling
+    an estimate a measurement."""
+    noun = "cell" if len(cells) == 1 else "cells"
+    if "method" not in cells:
+        return noun
+    counts = cells["method"].fillna("unknown").value_counts()
+    return f"{noun} ({', '.join(f'{v} {k}' for k, v in counts.items())})"
+
+
 def advise(df: pd.DataFrame, devices: pd.DataFrame, req: Requirements) -> Advice:
     """Walk the edge-versus-cloud decision with the measurements; recommend edge/cloud/hybrid."""
     cells = candidate_cells(df, devices, req)
@@ -150,8 +160,8 @@ def advise(df: pd.DataFrame, devices: pd.DataFrame, req: Requirements) -> Advice
     too_big = fitting.empty
     n = len(cells)
     why_big = ("no record of this model" if n == 0 else
-               f"none of {n} measured cells meets every requirement (flash, RAM, latency, "
-               "sensor rate, battery)" if too_big else
+               f"none of {n} {_cells_by_method(cells)} meets every requirement (flash, RAM, "
+               "latency, sensor rate, battery)" if too_big else
                f"{len(fitting)} of {n} cells meet every requirement")
     steps.append(("Model bigger than the device?", "yes" if too_big else "no", why_big))
     if edge_reasons and not too_big:
