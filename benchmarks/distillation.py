@@ -20,12 +20,12 @@ Usage: python benchmarks/distillation.py [--seeds 5] [--settings suite longer so
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from seed_runs import seed_count, spread
 
 from bench import textable
 from bench.datasets import digits
@@ -84,17 +84,11 @@ def students(setting: Setting, teacher: Any, data: Dataset, seed: int) -> tuple[
             test_correct(state.keras_model, data))
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=seed_count, default=5)
     p.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     args = p.parse_args()
-    if args.seeds < 2:
-        p.error("--seeds: at least 2 (a standard deviation needs two)")
     data = digits.load(NoParams(), 0)
     n = len(data.y_test)
     teacher = train(DIGITS_CNN, TEACHER, data, TrainSpec(epochs=100, batch_size=32, seed=0))

@@ -15,9 +15,10 @@ Usage: python benchmarks/framework_seeds.py [--seeds 5] [--epochs 100]
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from typing import Any
+
+from seed_runs import seed_count, spread, test_correct
 
 from bench import textable
 from bench.datasets import digits
@@ -26,20 +27,10 @@ from bench.models import imported
 from bench.models.cnn import DIGITS_CNN
 from bench.models.torch_cnn import DIGITS_CNN_TORCH
 from bench.models.train import TrainSpec, train
-from bench.runners.io import batch_predict
-from bench.runners.litert import LiteRTModel
 from bench.variants.base import BuildState
 from bench.variants.quantize import QUANTIZE, QuantizeParams
 
 VARIANTS = {"fp32": QuantizeParams(mode="fp32"), "int8": QuantizeParams(mode="int8")}
-
-
-def test_correct(model: bytes, data: Dataset) -> int:
-    """Test images ``model`` classifies right in LiteRT (int8 input quantized as it asks)."""
-    opened = LiteRTModel(model)
-    predict = batch_predict(lambda x: opened.run([x])[0], opened.in_specs[0],
-                            opened.out_specs[0])
-    return int((predict(data.x_test).argmax(axis=1) == data.y_test).sum())
 
 
 def trained(framework: str, data: Dataset, spec: TrainSpec) -> Any:
@@ -59,17 +50,11 @@ def right_per_variant(model: Any, data: Dataset, seed: int) -> dict[str, int]:
     return results
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=seed_count, default=5)
     p.add_argument("--epochs", type=int, default=100)
     args = p.parse_args()
-    if args.seeds < 2:
-        p.error("--seeds: at least 2 (a standard deviation needs two)")
     data = digits.load(NoParams(), 0)
     n = len(data.y_test)
     right: dict[str, list[dict[str, int]]] = {"keras": [], "pytorch": []}

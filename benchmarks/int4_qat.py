@@ -16,24 +16,16 @@ import argparse
 import statistics
 from typing import Any
 
+from seed_runs import seed_count, test_correct
+
 from bench import textable
 from bench.datasets import digits
 from bench.datasets.base import Dataset, NoParams
 from bench.models.cnn import DIGITS_CNN
 from bench.models.train import TrainSpec, train
-from bench.runners.io import batch_predict
-from bench.runners.litert import LiteRTModel
 from bench.variants.base import BuildState, VariantStep
 from bench.variants.int4 import INT4, Int4Params
 from bench.variants.quantize import QUANTIZE, QuantizeParams
-
-
-def test_correct(model: bytes, data: Dataset) -> int:
-    """Test images ``model`` classifies right in LiteRT (int8 input quantized as it asks)."""
-    opened = LiteRTModel(model)
-    predict = batch_predict(lambda x: opened.run([x])[0], opened.in_specs[0],
-                            opened.out_specs[0])
-    return int((predict(data.x_test).argmax(axis=1) == data.y_test).sum())
 
 
 def built(model: Any, data: Dataset, step: VariantStep, params: Any, seed: int = 0) -> bytes:
@@ -46,10 +38,8 @@ def built(model: Any, data: Dataset, step: VariantStep, params: Any, seed: int =
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=seed_count, default=5)
     args = p.parse_args()
-    if args.seeds < 2:
-        p.error("--seeds: at least 2 (a standard deviation needs two)")
     data = digits.load(NoParams(), 0)
     n = len(data.y_test)
     model = train(DIGITS_CNN, None, data, TrainSpec(epochs=100, batch_size=32, seed=0))
